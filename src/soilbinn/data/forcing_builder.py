@@ -76,7 +76,9 @@ def air_temperature_cycle(mean_air_c: np.ndarray, amplitude_c: np.ndarray,
     return mean_air_c[:, None] + amplitude_c[:, None] * np.sin(2 * np.pi * (MONTHS - phase) / 12)
 
 
-def annual_wave_fit(monthly_c: np.ndarray, phase: float = TEMPERATURE_PHASE) -> tuple[np.ndarray, np.ndarray]:
+def annual_wave_fit(
+    monthly_c: np.ndarray, phase: float = TEMPERATURE_PHASE
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean and amplitude of a (n, 12) monthly temperature series (least squares on the wave)."""
     mean = monthly_c.mean(axis=1)
     s = np.sin(2 * np.pi * (MONTHS - phase) / 12)

@@ -209,7 +209,10 @@ def _check_sites(ds: xr.Dataset, out: list[str]) -> np.ndarray:
             f"site: {len(dup)} duplicate site id(s): {', '.join(map(str, dup[:10]))}"
             + (f" (+{len(dup) - 10} more)" if len(dup) > 10 else "")
         )
-    for name, lo, hi, units in (("lat", -90, 90, "degrees_north"), ("lon", -180, 360, "degrees_east")):
+    for name, lo, hi, units in (
+        ("lat", -90, 90, "degrees_north"),
+        ("lon", -180, 360, "degrees_east"),
+    ):
         if name not in ds.variables:
             out.append(f"{name}: missing (required, dims (site,), units {units})")
             continue
@@ -217,7 +220,9 @@ def _check_sites(ds: xr.Dataset, out: list[str]) -> np.ndarray:
             out.append(f"{name}: has dims {ds[name].dims}; expected ('site',)")
             continue
         if normalize_units(ds[name].attrs.get("units")) != units:
-            out.append(f"{name}: units {ds[name].attrs.get('units')!r} not accepted; expected {units!r}")
+            out.append(
+                f"{name}: units {ds[name].attrs.get('units')!r} not accepted; expected {units!r}"
+            )
         v = np.asarray(ds[name].values, dtype=np.float64)
         bad = ~np.isfinite(v) | (v < lo) | (v > hi)
         if bad.any():
@@ -235,7 +240,9 @@ def _check_forcing(ds: xr.Dataset, ids: np.ndarray, out: list[str]) -> None:
     for name, spec in FORCING_VARS.items():
         if name not in ds.variables:
             dims = " or ".join("(" + ", ".join(d) + ")" for d in spec.dims)
-            out.append(f"{name}: missing (required forcing variable, dims {dims}, units {spec.units!r})")
+            out.append(
+                f"{name}: missing (required forcing variable, dims {dims}, units {spec.units!r})"
+            )
         else:
             _check_var(ds, name, spec, ids, out)
 
@@ -244,7 +251,9 @@ def _check_observations(ds: xr.Dataset, ids: np.ndarray, out: list[str]) -> None
     n0 = len(out)
     for name, spec in OBS_VARS.items():
         if name not in ds.variables:
-            out.append(f"{name}: missing (required observation variable, dims (site, obs), units {spec.units!r})")
+            out.append(
+                f"{name}: missing (required observation variable, dims (site, obs), units {spec.units!r})"
+            )
         else:
             _check_var(ds, name, spec, ids, out)
     for name, spec in OBS_OPTIONAL.items():
@@ -303,7 +312,9 @@ def _check_flags(ds: xr.Dataset, out: list[str]) -> list[int]:
 
 def _check_covariates(ds: xr.Dataset, ids: np.ndarray, out: list[str]) -> None:
     if "covariates" not in ds.variables and "categories" not in ds.variables:
-        out.append("covariates: missing (need covariates(site, covariate) and/or categories(site, category))")
+        out.append(
+            "covariates: missing (need covariates(site, covariate) and/or categories(site, category))"
+        )
         return
     if "covariates" in ds.variables:
         da = ds["covariates"]
@@ -318,7 +329,9 @@ def _check_covariates(ds: xr.Dataset, ids: np.ndarray, out: list[str]) -> None:
             v = np.asarray(da.transpose("site", "covariate").values, dtype=np.float64)
             nan = ~np.isfinite(v)
             for j in np.flatnonzero(nan.any(axis=0)):
-                out.append(f"covariates: {names[j]!r} is missing (NaN) at {describe_sites(nan[:, j], ids)}")
+                out.append(
+                    f"covariates: {names[j]!r} is missing (NaN) at {describe_sites(nan[:, j], ids)}"
+                )
     if "categories" in ds.variables:
         da = ds["categories"]
         if set(da.dims) != {"site", "category"}:
@@ -347,7 +360,9 @@ def _check_param_var(ds: xr.Dataset, name: str, ids: np.ndarray, out: list[str])
         out.append(f"{name}: the 'param' coordinate of names is missing")
         return
     pnames = tuple(np.asarray(ds["param"].values).astype(str))
-    allowed = {ParameterSpace.from_preset("binn2025", t).names for t in ("clm5", "simple", "simple2")}
+    allowed = {
+        ParameterSpace.from_preset("binn2025", t).names for t in ("clm5", "simple", "simple2")
+    }
     if pnames not in allowed:
         out.append(f"param: names {pnames} do not match the process model's order {PARAM_NAMES}")
     preset = da.attrs.get("preset", ds.attrs.get("preset"))
@@ -419,7 +434,9 @@ def validate_dataset(ds: xr.Dataset, require: Iterable[str] = ("forcing",)) -> l
     return out
 
 
-def check_dataset(ds: xr.Dataset, require: Iterable[str] = ("forcing",), source: str | None = None) -> xr.Dataset:
+def check_dataset(
+    ds: xr.Dataset, require: Iterable[str] = ("forcing",), source: str | None = None
+) -> xr.Dataset:
     """Raise :class:`DatasetError` listing every problem; return ``ds`` when valid."""
     problems = validate_dataset(ds, require)
     if problems:
@@ -638,7 +655,9 @@ def add_forcing(ds: xr.Dataset, values: dict[str, np.ndarray], dtype=np.float32)
     return ds
 
 
-def add_categories(ds: xr.Dataset, codes: dict[str, np.ndarray], labels: dict[str, Sequence[str]]) -> xr.Dataset:
+def add_categories(
+    ds: xr.Dataset, codes: dict[str, np.ndarray], labels: dict[str, Sequence[str]]
+) -> xr.Dataset:
     """Add ``categories(site, category)`` with per-category flag attributes."""
     names = list(codes)
     arr = np.stack([np.asarray(codes[c], dtype=np.int32) for c in names], axis=1)
@@ -662,5 +681,8 @@ def add_covariates(ds: xr.Dataset, values: dict[str, np.ndarray], units: dict[st
                         {"long_name": "numeric covariates (units in covariate_units)"})  # fmt: skip
     ds["covariate_units"] = ("covariate", np.asarray([units.get(c, "1") for c in names], dtype=str))
     if long_names:
-        ds["covariate_long_name"] = ("covariate", np.asarray([long_names.get(c, c) for c in names], dtype=str))
+        ds["covariate_long_name"] = (
+            "covariate",
+            np.asarray([long_names.get(c, c) for c in names], dtype=str),
+        )
     return ds

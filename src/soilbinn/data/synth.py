@@ -123,7 +123,7 @@ def covariate_fields(lat: np.ndarray, lon: np.ndarray, seed: int) -> dict[str, n
     rockies = 1300 * np.exp(-(((lon + 107.5) / 4.5) ** 2)) * _sigmoid((lat - 31.5) / 1.5)
     sierra = 900 * np.exp(-(((lon + 119.8) / 1.6) ** 2)) * _sigmoid((lat - 35.0) / 1.0)
     app_lon = -84.5 + (lat - 34.0) * 1.15
-    app = 700 * np.exp(-(((lon - app_lon) / 1.4) ** 2)) * _sigmoid((lat - 33.5)) * _sigmoid(45 - lat)
+    app = 700 * np.exp(-(((lon - app_lon) / 1.4) ** 2)) * _sigmoid(lat - 33.5) * _sigmoid(45 - lat)
     plains = 1400 * np.clip((-lon - 94.0) / 11.0, 0, 1) * _sigmoid((lon + 121.0) / 1.0)
     elev = np.clip(rockies + sierra + app + plains + 150 * rf(1, (3.0, 12.0)) + 100, 0, 4200)
     ekm = elev / 1000.0
@@ -136,7 +136,7 @@ def covariate_fields(lat: np.ndarray, lon: np.ndarray, seed: int) -> dict[str, n
     east = 1000 * _sigmoid((lon + 97.0) / 3.5)
     gulf = 500 * np.exp(-(((lat - 30.0) / 3.0) ** 2)) * _sigmoid((lon + 97.0) / 2.0)
     pnw = 1800 * np.exp(-(((lon + 123.8) / 1.2) ** 2)) * _sigmoid((lat - 39.0) / 1.5)
-    oro = 500 * np.exp(-(((lon + 121.0) / 1.0) ** 2)) * _sigmoid((lat - 36.0)) + 0.15 * elev
+    oro = 500 * np.exp(-(((lon + 121.0) / 1.0) ** 2)) * _sigmoid(lat - 36.0) + 0.15 * elev
     desert = 1 - 0.45 * np.exp(-(((lon + 114.0) / 4.0) ** 2) - ((lat - 34.0) / 4.0) ** 2)
     precip = np.clip((180 + east + gulf + pnw + oro + 120 * rf(4)) * desert, 100, 4000)
     pet = 400.0 + 50.0 * np.maximum(mat, 0.0)
@@ -170,11 +170,20 @@ def covariate_fields(lat: np.ndarray, lon: np.ndarray, seed: int) -> dict[str, n
     }  # fmt: skip
 
 
-def categorical_fields(f: dict[str, np.ndarray], lat: np.ndarray, lon: np.ndarray) -> dict[str, np.ndarray]:
+def categorical_fields(
+    f: dict[str, np.ndarray], lat: np.ndarray, lon: np.ndarray
+) -> dict[str, np.ndarray]:
     """Integer codes of land_cover, texture_class and climate_zone (first matching rule)."""
     mi, elev, mat = f["moisture_index"], f["elevation"], f["mat"]
     wet = (mi > 1.0) & (f["_rf_wet"] > 1.5) | ((elev < 60) & (mi > 1.0) & (f["_rf_wet"] > 0.7))
-    crop = (lat > 37) & (lat < 46.5) & (lon > -101) & (lon < -82) & (f["_rf_crop"] > -0.4) & (mi > 0.55)
+    crop = (
+        (lat > 37)
+        & (lat < 46.5)
+        & (lon > -101)
+        & (lon < -82)
+        & (f["_rf_crop"] > -0.4)
+        & (mi > 0.55)
+    )
     forest = (mi > 0.9 + 0.15 * f["_rf_lc"]) | ((elev > 1800) & (mi > 0.45))
     shrub = mi < 0.33 + 0.05 * f["_rf_lc"]
     land = np.select([wet, crop, forest, shrub], [4, 3, 0, 2], default=1)
@@ -283,7 +292,9 @@ def true_parameters(f: dict[str, np.ndarray], seed: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- sites
 
 
-def sample_sites(n: int, rng: np.random.Generator, cluster_fraction: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+def sample_sites(
+    n: int, rng: np.random.Generator, cluster_fraction: float = 0.3
+) -> tuple[np.ndarray, np.ndarray]:
     """``n`` site locations (lat, lon) on CONUS land; ``cluster_fraction`` are clustered."""
     lon0, lon1, lat0, lat1 = CONUS_BBOX
     n_cl = int(round(n * cluster_fraction))
@@ -317,7 +328,9 @@ def sample_sites(n: int, rng: np.random.Generator, cluster_fraction: float = 0.3
     return uni_lat[order], uni_lon[order]
 
 
-def observation_horizons(nbedrock: np.ndarray, rng: np.random.Generator, max_obs: int = 12) -> tuple[np.ndarray, np.ndarray]:
+def observation_horizons(
+    nbedrock: np.ndarray, rng: np.random.Generator, max_obs: int = 12
+) -> tuple[np.ndarray, np.ndarray]:
     """Horizon tops and bottoms (n, max_obs) m, NaN padded: 3-12 horizons, 5-40 cm thick,
     thinner near the surface, from 0 to a depth of 1-2 m (less above shallow bedrock)."""
     n = nbedrock.shape[0]
@@ -345,15 +358,23 @@ def observation_horizons(nbedrock: np.ndarray, rng: np.random.Generator, max_obs
 # ----------------------------------------------------------------------------- build
 
 
-def _fields_dataset(lat: np.ndarray, lon: np.ndarray, site_ids, seed: int) -> tuple[xr.Dataset, dict]:
+def _fields_dataset(
+    lat: np.ndarray, lon: np.ndarray, site_ids, seed: int
+) -> tuple[xr.Dataset, dict]:
     f = covariate_fields(lat, lon, seed)
     f["_lon"] = np.asarray(lon, dtype=np.float64)
     cats = categorical_fields(f, lat, lon)
     forcing = forcing_fields(f, cats)
     ds = base_coords(site_ids, lat, lon)
     ds = add_forcing(ds, forcing, dtype=np.float32)
-    ds = add_covariates(ds, {k: f[k] for k in COVARIATE_UNITS}, COVARIATE_UNITS, COVARIATE_LONG_NAMES)
-    labels = {"land_cover": LAND_COVER, "texture_class": TEXTURE_CLASS, "climate_zone": CLIMATE_ZONE}
+    ds = add_covariates(
+        ds, {k: f[k] for k in COVARIATE_UNITS}, COVARIATE_UNITS, COVARIATE_LONG_NAMES
+    )
+    labels = {
+        "land_cover": LAND_COVER,
+        "texture_class": TEXTURE_CLASS,
+        "climate_zone": CLIMATE_ZONE,
+    }
     ds = add_categories(ds, cats, labels)
     return ds, f
 
@@ -376,7 +397,9 @@ def _truth_attrs(ds: xr.Dataset, seed: int) -> None:
     )
 
 
-def simulate_soc_layer(p_unit: np.ndarray, ds: xr.Dataset, preset: str, chunk: int = 4096) -> np.ndarray:
+def simulate_soc_layer(
+    p_unit: np.ndarray, ds: xr.Dataset, preset: str, chunk: int = 4096
+) -> np.ndarray:
     """Steady-state SOC (n, 20) g m-3 from unit-scale parameters and the dataset's forcing."""
     from soilbinn.process.model import CLM5Model
 
@@ -427,22 +450,42 @@ def make_synthetic(n_sites: int, seed: int = 0, noise: float = 0.1, preset: str 
     ds["params"] = _param_var(p_true.copy(), preset, "process parameters (unit scale)")
     _truth_attrs(ds, seed)
 
-    top, bottom = observation_horizons(ds["nbedrock"].values, np.random.default_rng([seed, 2]), max_obs)
+    top, bottom = observation_horizons(
+        ds["nbedrock"].values, np.random.default_rng([seed, 2]), max_obs
+    )
     depth = np.round((top + bottom) / 2.0, 3)
     obs_attrs = {"units": "m", "positive": "down"}
-    ds["obs_depth"] = (("site", "obs"), depth, {**obs_attrs, "long_name": "observation (horizon midpoint) depth"})
-    ds["obs_top"] = (("site", "obs"), top, {**obs_attrs, "long_name": "top of the observed horizon"})
-    ds["obs_bottom"] = (("site", "obs"), bottom, {**obs_attrs, "long_name": "bottom of the observed horizon"})
+    ds["obs_depth"] = (
+        ("site", "obs"),
+        depth,
+        {**obs_attrs, "long_name": "observation (horizon midpoint) depth"},
+    )
+    ds["obs_top"] = (
+        ("site", "obs"),
+        top,
+        {**obs_attrs, "long_name": "top of the observed horizon"},
+    )
+    ds["obs_bottom"] = (
+        ("site", "obs"),
+        bottom,
+        {**obs_attrs, "long_name": "bottom of the observed horizon"},
+    )
     if simulate:
         from soilbinn.process.observation import interpolate_to_depths
 
         soc_layer = simulate_soc_layer(p_true, ds, preset)
-        soc_true = interpolate_to_depths(torch.from_numpy(soc_layer), torch.from_numpy(depth), method="linear").numpy()
+        soc_true = interpolate_to_depths(
+            torch.from_numpy(soc_layer), torch.from_numpy(depth), method="linear"
+        ).numpy()
         eps = np.random.default_rng([seed, 3]).standard_normal(depth.shape)
         soc = soc_true * np.exp(noise * eps)
         soc_attrs = {"units": "g m-3", "long_name": "soil organic carbon density"}
         ds["soc"] = (("site", "obs"), soc, {**soc_attrs, "noise": f"log-normal, sigma={noise}"})
-        ds["soc_true"] = (("site", "obs"), soc_true, {**soc_attrs, "long_name": "noise-free simulated SOC density"})
+        ds["soc_true"] = (
+            ("site", "obs"),
+            soc_true,
+            {**soc_attrs, "long_name": "noise-free simulated SOC density"},
+        )
         ds["soc_layer_true"] = (("site", "layer"), soc_layer,
                                 {**soc_attrs, "long_name": "noise-free simulated SOC at the layer nodes"})  # fmt: skip
     ds.attrs.update({
@@ -456,7 +499,9 @@ def make_synthetic(n_sites: int, seed: int = 0, noise: float = 0.1, preset: str 
     return ds
 
 
-def conus_grid(resolution_deg: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def conus_grid(
+    resolution_deg: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Centres (lat, lon) of CONUS land cells at ``resolution_deg`` and their (i, j) indices."""
     lon0, lon1, lat0, lat1 = CONUS_BBOX
     lat_c = np.arange(np.floor(lat0), lat1, resolution_deg) + resolution_deg / 2
@@ -467,7 +512,9 @@ def conus_grid(resolution_deg: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.
     return lat[ok], lon[ok], gi.ravel()[ok], gj.ravel()[ok]
 
 
-def make_synthetic_grid(resolution_deg: float = 1.0, seed: int = 0, preset: str = "binn2025") -> xr.Dataset:
+def make_synthetic_grid(
+    resolution_deg: float = 1.0, seed: int = 0, preset: str = "binn2025"
+) -> xr.Dataset:
     """Covariates, forcing and true parameters on CONUS land cells (no observations).
 
     Sites are grid cells (ids ``G<i>_<j>``) with ``lat``/``lon`` at cell centres and
@@ -481,7 +528,9 @@ def make_synthetic_grid(resolution_deg: float = 1.0, seed: int = 0, preset: str 
     ids = [f"G{i}_{j}" for i, j in zip(gi, gj)]
     ds, f = _fields_dataset(lat, lon, ids, seed)
     ds = ds.assign_coords(param=("param", np.asarray(PARAM_NAMES, dtype=str)))
-    ds["true_params"] = _param_var(true_parameters(f, seed), preset, "true process parameters (unit scale)")
+    ds["true_params"] = _param_var(
+        true_parameters(f, seed), preset, "true process parameters (unit scale)"
+    )
     _truth_attrs(ds, seed)
     ds["grid_i"] = ("site", gi.astype(np.int32), {"long_name": "grid row (latitude index)"})
     ds["grid_j"] = ("site", gj.astype(np.int32), {"long_name": "grid column (longitude index)"})
