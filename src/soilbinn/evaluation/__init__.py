@@ -1,0 +1,1 @@
+"""Metrics, figures and maps for trained runs."""

@@ -1,0 +1,161 @@
+"""Figures: predicted-vs-observed scatter and CONUS maps (PNG, matplotlib, offline).
+
+Map outlines come from Natural Earth shapefiles (country polygons and state lines) when a
+folder holding them is given or found at ``../shared/data/maps/naturalearth``; otherwise
+the map is drawn in a plain lon/lat frame.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from soilbinn.evaluation.metrics import regression_metrics  # noqa: E402
+from soilbinn.evaluation.shapefile import read_shapes  # noqa: E402
+
+CONUS_BBOX = (-125.0, 24.0, -66.5, 50.0)
+OUTLINE_FILES = ("ne_50m_admin_0_countries.shp", "ne_50m_admin_1_states_provinces_lines.shp")
+
+
+def default_maps_dir() -> Path | None:
+    """``$SOILBINN_MAPS`` or ``../shared/data/maps/naturalearth`` (repo-relative) if present."""
+    env = os.environ.get("SOILBINN_MAPS")
+    cands = [Path(env)] if env else []
+    here = Path(__file__).resolve()
+    cands += [p / "shared" / "data" / "maps" / "naturalearth" for p in here.parents[3:5]]
+    cands.append(Path("../shared/data/maps/naturalearth"))
+    for c in cands:
+        if (c / OUTLINE_FILES[0]).exists():
+            return c
+    return None
+
+
+def draw_outlines(ax, maps_dir: Path | None, bbox=CONUS_BBOX) -> bool:
+    """Draw country and state outlines; False when no shapefiles were found."""
+    if maps_dir is None:
+        return False
+    drew = False
+    for name, lw in zip(OUTLINE_FILES, (0.8, 0.4)):
+        f = Path(maps_dir) / name
+        if not f.exists():
+            continue
+        for part in read_shapes(f, bbox=(bbox[0] - 5, bbox[1] - 5, bbox[2] + 5, bbox[3] + 5)):
+            ax.plot(part[:, 0], part[:, 1], color="0.3", lw=lw)
+        drew = True
+    return drew
+
+
+def pred_vs_obs_figure(pred, obs, depth, path: str | Path, title: str = "") -> Path:
+    """Log-log scatter of predicted against observed SOC (g m-3), coloured by depth."""
+    pred = np.asarray(pred, float).ravel()
+    obs = np.asarray(obs, float).ravel()
+    depth = np.asarray(depth, float).ravel()
+    ok = np.isfinite(pred) & np.isfinite(obs) & (pred > 0) & (obs > 0)
+    m = regression_metrics(pred, obs)
+    fig, ax = plt.subplots(figsize=(5, 4.6))
+    if ok.any():
+        sc = ax.scatter(obs[ok], pred[ok], c=depth[ok], s=4, cmap="viridis_r", alpha=0.6,
+                        vmin=0, vmax=max(1.0, float(np.nanmax(depth[ok]))))  # fmt: skip
+        lo = min(obs[ok].min(), pred[ok].min())
+        hi = max(obs[ok].max(), pred[ok].max())
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        fig.colorbar(sc, ax=ax, label="depth (m)")
+    ax.set_xlabel("observed SOC (g C m$^{-3}$)")
+    ax.set_ylabel("predicted SOC (g C m$^{-3}$)")
+    ax.set_title(
+        f"{title}\nNSE={m['nse']:.3f}  R$^2$={m['r2']:.3f}  RMSE={m['rmse']:.4g}  n={m['n']}",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def map_figure(
+    lon, lat, values, path: str | Path, title: str = "", units: str = "",
+    maps_dir: Path | None = None, log: bool = False,
+) -> Path:  # fmt: skip
+    """Map of per-site (or per-cell) values over CONUS as coloured points."""
+    lon = np.asarray(lon, float)
+    lat = np.asarray(lat, float)
+    v = np.asarray(values, float)
+    ok = np.isfinite(v) & np.isfinite(lon) & np.isfinite(lat)
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    if ok.any():
+        plot_v = np.log10(np.clip(v[ok], 1e-12, None)) if log else v[ok]
+        lo, hi = np.nanpercentile(plot_v, [2, 98])
+        # marker size from the point spacing so a grid looks continuous
+        spacing = np.median(np.abs(np.diff(np.unique(np.round(lon[ok], 4))))) if ok.sum() > 2 else 1.0
+        size = float(np.clip((spacing * 6.0) ** 2, 2, 200))
+        sc = ax.scatter(lon[ok], lat[ok], c=plot_v, s=size, marker="s", cmap="viridis",
+                        vmin=lo, vmax=hi if hi > lo else lo + 1e-12, linewidths=0)  # fmt: skip
+        fig.colorbar(sc, ax=ax, shrink=0.8, label=(f"log10 {units}" if log else units))
+    draw_outlines(ax, maps_dir if maps_dir is not None else default_maps_dir())
+    ax.set_xlim(CONUS_BBOX[0], CONUS_BBOX[2])
+    ax.set_ylim(CONUS_BBOX[1], CONUS_BBOX[3])
+    ax.set_aspect(1.25)
+    ax.set_xlabel("longitude (deg E)")
+    ax.set_ylabel("latitude (deg N)")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+#: variables drawn by ``soilbinn map`` (name -> log colour scale?)
+MAP_VARIABLES: dict[str, bool] = {
+    "soc_stock_0_30cm": False,
+    "soc_stock_0_100cm": False,
+    "soc_stock": False,
+    "carbon_input": False,
+    "cue": False,
+    "baseline_decomposition": True,
+    "environmental_modifier": False,
+    "vertical_transport": True,
+    "input_allocation": False,
+}
+
+
+def maps_of_prediction(
+    ds: xr.Dataset, out_dir: str | Path, variables: list[str] | None = None,
+    params: bool = True, maps_dir: Path | None = None,
+) -> list[Path]:  # fmt: skip
+    """One PNG per variable (stocks, processes, and physical parameters) of a prediction."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    missing = [v for v in ("lat", "lon") if v not in ds.variables]
+    if missing:
+        raise ValueError(f"prediction file lacks {missing}: cannot draw maps")
+    names = variables or [v for v in MAP_VARIABLES if v in ds.variables]
+    bad = [v for v in names if v not in ds.variables]
+    if bad:
+        raise ValueError(f"prediction file lacks variable(s) {bad}; has {sorted(ds.data_vars)}")
+    written = []
+    for v in names:
+        da = ds[v]
+        title = f"{da.attrs.get('long_name', v)} ({v})"
+        written.append(map_figure(ds["lon"], ds["lat"], da.values, out_dir / f"{v}.png", title,
+                                  da.attrs.get("units", ""), maps_dir, MAP_VARIABLES.get(v, False)))  # fmt: skip
+    if params and "params_physical" in ds.variables and variables is None:
+        pp = ds["params_physical"]
+        for name in np.asarray(ds["param"].values).astype(str):
+            da = pp.sel(param=name)
+            units = str(ds["param_units"].sel(param=name).values) if "param_units" in ds else ""
+            written.append(map_figure(ds["lon"], ds["lat"], da.values, out_dir / f"param_{name}.png",
+                                      f"parameter {name}", units, maps_dir))  # fmt: skip
+    return written

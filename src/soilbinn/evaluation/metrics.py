@@ -1,0 +1,58 @@
+"""Skill metrics of predicted against observed SOC, overall and by depth bin.
+
+NSE (Nash-Sutcliffe efficiency, ``1 - SSE / SS_obs``; the BINN code reported ``1 - NSE``
+under this name), R2 (squared Pearson correlation, which differs from NSE when predictions
+are biased), RMSE and MAE (g m-3), over all valid (finite) observation pairs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: depth-bin edges (m) of the paper: 0-0.1, 0.1-0.3, 0.3-1, >1
+DEPTH_BINS: tuple[float, ...] = (0.0, 0.1, 0.3, 1.0, float("inf"))
+METRICS = ("nse", "r2", "rmse", "mae", "n")
+
+
+def bin_label(lo: float, hi: float) -> str:
+    return f"{lo:g}-{hi:g}m" if np.isfinite(hi) else f">{lo:g}m"
+
+
+def regression_metrics(pred, obs) -> dict[str, float]:
+    """NSE, R2, RMSE, MAE and count over finite pairs of two arrays of any shape."""
+    pred = np.asarray(pred, dtype=np.float64).ravel()
+    obs = np.asarray(obs, dtype=np.float64).ravel()
+    ok = np.isfinite(pred) & np.isfinite(obs)
+    p, o = pred[ok], obs[ok]
+    n = int(ok.sum())
+    if n == 0:
+        return {"nse": np.nan, "r2": np.nan, "rmse": np.nan, "mae": np.nan, "n": 0}
+    err = p - o
+    ss_obs = float(((o - o.mean()) ** 2).sum())
+    nse = 1.0 - float((err**2).sum()) / ss_obs if ss_obs > 0 else np.nan
+    if n > 1 and p.std() > 0 and o.std() > 0:
+        r2 = float(np.corrcoef(p, o)[0, 1] ** 2)
+    else:
+        r2 = np.nan
+    return {
+        "nse": nse,
+        "r2": r2,
+        "rmse": float(np.sqrt((err**2).mean())),
+        "mae": float(np.abs(err).mean()),
+        "n": n,
+    }
+
+
+def depth_binned_metrics(pred, obs, depth, bins=DEPTH_BINS) -> pd.DataFrame:
+    """Metrics overall (row ``all``) and per depth bin ``[lo, hi)`` (m)."""
+    pred = np.asarray(pred, dtype=np.float64).ravel()
+    obs = np.asarray(obs, dtype=np.float64).ravel()
+    depth = np.asarray(depth, dtype=np.float64).ravel()
+    rows = {"all": regression_metrics(pred, obs)}
+    for lo, hi in zip(bins[:-1], bins[1:]):
+        m = (depth >= lo) & (depth < hi)
+        rows[bin_label(lo, hi)] = regression_metrics(pred[m], obs[m])
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.index.name = "depth_bin"
+    return df

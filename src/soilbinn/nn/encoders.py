@@ -1,0 +1,115 @@
+"""Input encoders: covariate scaling, categorical embeddings, (lon, lat) encoding.
+
+:class:`SiteInputs` turns raw site inputs into one feature vector per site:
+
+- numeric covariates min-max scaled with the *training* minima/maxima (stored as buffers,
+  hence in every checkpoint, so prediction scales exactly as training did), clipped to [0, 1];
+  NaN (missing) becomes 0.5, the middle of the range;
+- categorical covariates (integer codes, -1 = missing) through learned embeddings (5-dim
+  by default, index 0 reserved for "missing or unseen");
+- optionally (lon, lat) through :class:`LonLatEncoder`, a multi-scale sinusoidal encoding
+  in three directions 120 degrees apart (in the spirit of Space2Vec's grid cells; Mai et
+  al. 2020) followed by a linear layer, as in the BINN paper.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class LonLatEncoder(nn.Module):
+    """Multi-scale sinusoidal encoding of (lon, lat) in degrees.
+
+    Parameters
+    ----------
+    n_features : int
+        Output width.
+    n_scales : int
+        Number of wavelengths, geometrically spaced in [min_scale_deg, max_scale_deg].
+
+    Input (n, 2) degrees [lon, lat]; output (n, n_features).
+    """
+
+    def __init__(
+        self,
+        n_features: int = 128,
+        n_scales: int = 16,
+        min_scale_deg: float = 1.0,
+        max_scale_deg: float = 360.0,
+    ) -> None:
+        super().__init__()
+        ratio = (max_scale_deg / min_scale_deg) ** (1.0 / max(n_scales - 1, 1))
+        wavelengths = torch.tensor([min_scale_deg * ratio**s for s in range(n_scales)])
+        angles = torch.tensor([0.0, 2 * math.pi / 3, 4 * math.pi / 3])
+        directions = torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)  # (3, 2)
+        # (2, 3 * n_scales) projection matrix
+        freq = (2 * math.pi / wavelengths)[None, :]  # (1, S)
+        proj = (directions[:, :, None] * freq[None]).permute(1, 0, 2).reshape(2, -1)
+        self.register_buffer("projection", proj.to(torch.float32))
+        self.linear = nn.Linear(2 * proj.shape[1], n_features)
+        self.n_features = n_features
+
+    def forward(self, lonlat: torch.Tensor) -> torch.Tensor:
+        phase = lonlat.to(self.projection.dtype) @ self.projection
+        return torch.relu(self.linear(torch.cat([torch.sin(phase), torch.cos(phase)], dim=1)))
+
+
+class SiteInputs(nn.Module):
+    """Scale, embed and concatenate the inputs of one site.
+
+    Parameters
+    ----------
+    numeric_min, numeric_max : Tensor (c,)
+        Training minima / maxima of the numeric covariates.
+    n_categories : sequence of int
+        Number of classes of each categorical covariate (codes 0..n-1).
+    embedding_dim : int
+    lonlat : LonLatEncoder, optional
+    """
+
+    def __init__(
+        self,
+        numeric_min: torch.Tensor,
+        numeric_max: torch.Tensor,
+        n_categories: Sequence[int] = (),
+        embedding_dim: int = 5,
+        lonlat: LonLatEncoder | None = None,
+    ) -> None:
+        super().__init__()
+        self.register_buffer("numeric_min", torch.as_tensor(numeric_min, dtype=torch.float32))
+        self.register_buffer("numeric_max", torch.as_tensor(numeric_max, dtype=torch.float32))
+        self.register_buffer("n_categories", torch.tensor(list(n_categories), dtype=torch.int64))
+        self.embeddings = nn.ModuleList(nn.Embedding(k + 1, embedding_dim) for k in n_categories)
+        self.lonlat = lonlat
+        self.n_features = (
+            int(self.numeric_min.numel())
+            + embedding_dim * len(n_categories)
+            + (lonlat.n_features if lonlat is not None else 0)
+        )
+
+    def scale(self, numeric: torch.Tensor) -> torch.Tensor:
+        """Min-max scale (n, c) covariates to [0, 1] (clipped; NaN -> 0.5)."""
+        span = self.numeric_max - self.numeric_min
+        safe = torch.where(span > 0, span, torch.ones_like(span))
+        x = ((numeric.to(torch.float32) - self.numeric_min) / safe).clamp(0.0, 1.0)
+        return torch.nan_to_num(x, nan=0.5)
+
+    def forward(
+        self,
+        numeric: torch.Tensor,
+        categorical: torch.Tensor | None = None,
+        lonlat: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        parts = [self.scale(numeric)]
+        for j, emb in enumerate(self.embeddings):
+            codes = categorical[:, j]
+            k = self.n_categories[j]
+            idx = torch.where((codes >= 0) & (codes < k), codes + 1, torch.zeros_like(codes))
+            parts.append(emb(idx))
+        if self.lonlat is not None:
+            parts.append(self.lonlat(lonlat))
+        return torch.cat(parts, dim=1)

@@ -1,0 +1,232 @@
+"""CLI verbs of the training area: demo, train, evaluate, cv, predict, map."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from soilbinn.cli import Command
+
+_KNOWN_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError)
+
+
+def _fail(exc: BaseException) -> int:
+    print(f"soilbinn: error: {exc}", file=sys.stderr)
+    return 2
+
+
+def _open(path: str, require=("forcing", "covariates")):
+    from soilbinn.data.schema import load_dataset
+
+    if not Path(path).exists():
+        raise FileNotFoundError(f"dataset {path} not found")
+    return load_dataset(path, require=require)
+
+
+# ----------------------------------------------------------------------------- train
+def _configure_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML config or packaged name (binn_paper, demo); "
+                   "default: the paper's configuration")  # fmt: skip
+    p.add_argument("--data", required=True, help="dataset NetCDF (data_schema.md)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.epochs=5 (repeatable)")  # fmt: skip
+    p.add_argument("--run-dir", help="new run directory (default runs/<name>-<time>)")
+    p.add_argument("--runs-root", default="runs", help="where new run directories go")
+    p.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from soilbinn.training.config import load_config
+    from soilbinn.training.rundir import RunDir
+    from soilbinn.training.trainer import train
+
+    try:
+        if args.resume:
+            cfg = (load_config(args.config, args.overrides) if (args.config or args.overrides)
+                   else RunDir.open(args.resume).config())  # fmt: skip
+            if args.config is None and args.overrides:
+                cfg = load_config(RunDir.open(args.resume).config_path, args.overrides)
+        else:
+            cfg = load_config(args.config, args.overrides)
+        if not Path(args.data).exists():
+            raise FileNotFoundError(f"dataset {args.data} not found")
+        res = train(cfg, args.data, run_dir=args.resume or args.run_dir,
+                    resume=bool(args.resume), runs_root=args.runs_root)  # fmt: skip
+    except _KNOWN_ERRORS as exc:
+        return _fail(exc)
+    from soilbinn.training.distributed import current
+
+    if current().is_main:
+        print(f"run directory: {res.run_dir}")
+        print(f"best epoch: {res.best_epoch}")
+        print(res.metrics.loc[(slice(None), "all"), ["nse", "r2", "rmse", "mae", "n"]].to_string())
+    return 0
+
+
+# ----------------------------------------------------------------------------- evaluate
+def _configure_evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run directory")
+    p.add_argument("--data", required=True, help="dataset NetCDF with observations")
+    p.add_argument("--out", help="write the table as CSV here (default RUN/evaluation_<data>.csv)")
+    p.add_argument("--figures", action="store_true", help="also draw predicted-vs-observed plots")
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from soilbinn.training.cv import evaluate_run
+
+    try:
+        ds = _open(args.data, ("forcing", "covariates", "observations"))
+        table = evaluate_run(args.run, ds, source=args.data)
+    except _KNOWN_ERRORS as exc:
+        return _fail(exc)
+    out = Path(args.out) if args.out else Path(args.run) / f"evaluation_{Path(args.data).stem}.csv"
+    table.to_csv(out)
+    print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+    print(f"written: {out}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- cv
+def _configure_cv(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML config or packaged name")
+    p.add_argument("--data", required=True, help="dataset NetCDF")
+    p.add_argument("--k", type=int, default=10, help="number of folds (default 10)")
+    p.add_argument("--kind", choices=("random", "spatial"), default="random")
+    p.add_argument("--out", default=None, help="output directory (default runs/cv-<time>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+
+def _run_cv(args: argparse.Namespace) -> int:
+    from soilbinn.training.config import load_config
+    from soilbinn.training.cv import cross_validate
+
+    try:
+        cfg = load_config(args.config, args.overrides)
+        if args.k < 2:
+            raise ValueError("--k must be at least 2")
+        ds = _open(args.data, ("forcing", "covariates", "observations"))
+        out = args.out or f"runs/cv-{cfg.name}-{args.kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+        table = cross_validate(cfg, ds, args.k, args.kind, out)
+    except _KNOWN_ERRORS as exc:
+        return _fail(exc)
+    print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+    print(f"written: {Path(out) / 'cv_summary.csv'}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- predict
+def _configure_predict(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run directory")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="sites or grid NetCDF with covariates and forcing")
+    src.add_argument("--sites", help="CSV of lat,lon rows (real-data pipeline)")
+    p.add_argument("--shared", default="../shared/data", help="shared data folder (--sites)")
+    p.add_argument("--out", required=True, help="output .nc (with --sites: .csv, plus .nc beside)")
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from soilbinn.training.predict import predict_dataset, save_prediction
+
+    try:
+        if args.sites:
+            return _predict_sites(args)
+        ds = _open(args.data)
+        pred = predict_dataset(args.run, ds, source=args.data)
+        save_prediction(pred, args.out)
+    except _KNOWN_ERRORS as exc:
+        return _fail(exc)
+    print(f"predicted {pred.sizes['site']} sites -> {args.out}")
+    return 0
+
+
+def _predict_sites(args: argparse.Namespace) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from soilbinn.training.predict import predict_dataset, save_prediction
+
+    try:
+        from soilbinn.real.sites import build_site_dataset
+    except ImportError as exc:
+        raise ValueError(f"--sites needs soilbinn.real.sites ({exc})") from None
+    ds = build_site_dataset(args.sites, args.shared)
+    req = pd.read_csv(args.sites)
+    pred = predict_dataset(args.run, ds, source=args.sites)
+    out = Path(args.out)
+    nc = out.with_suffix(".nc")
+    save_prediction(pred, nc)
+    table = pd.DataFrame({
+        "site": pred["site"].values.astype(str), "lat": pred["lat"].values,
+        "lon": pred["lon"].values,
+        "soc_stock_0_30cm_kg_m2": pred["soc_stock_0_30cm"].values / 1000.0,
+        "soc_stock_0_100cm_kg_m2": pred["soc_stock_0_100cm"].values / 1000.0,
+    })  # fmt: skip
+    table.to_csv(out, index=False)
+    n_missing = len(req) - len(table)
+    print(f"predicted {len(table)} of {len(req)} sites -> {out} (profiles: {nc})")
+    if n_missing > 0:
+        got = set(zip(np.round(table["lat"], 4), np.round(table["lon"], 4)))
+        lat_col = next(c for c in req.columns if c.lower().startswith("lat"))
+        lon_col = next(c for c in req.columns if c.lower().startswith("lon"))
+        for i, r in req.iterrows():
+            if (round(r[lat_col], 4), round(r[lon_col], 4)) not in got:
+                print(f"  row {i + 1} ({r[lat_col]}, {r[lon_col]}): outside coverage, not predicted")
+    return 0
+
+
+# ----------------------------------------------------------------------------- map
+def _configure_map(p: argparse.ArgumentParser) -> None:
+    p.add_argument("prediction", help="prediction NetCDF from `soilbinn predict`")
+    p.add_argument("--out", help="folder for the PNGs (default: <prediction>_maps)")
+    p.add_argument("--var", action="append", help="variable(s) to draw (default: stocks, "
+                   "processes and parameters)")  # fmt: skip
+    p.add_argument("--maps-dir", help="Natural Earth shapefile folder (default ../shared/data/maps/naturalearth)")
+
+
+def _run_map(args: argparse.Namespace) -> int:
+    import xarray as xr
+
+    from soilbinn.evaluation.figures import maps_of_prediction
+
+    try:
+        if not Path(args.prediction).exists():
+            raise FileNotFoundError(f"prediction file {args.prediction} not found")
+        with xr.open_dataset(args.prediction) as ds:
+            out = args.out or str(Path(args.prediction).with_suffix("")) + "_maps"
+            files = maps_of_prediction(ds.load(), out, args.var,
+                                       maps_dir=Path(args.maps_dir) if args.maps_dir else None)  # fmt: skip
+    except _KNOWN_ERRORS as exc:
+        return _fail(exc)
+    print(f"{len(files)} maps -> {out}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- demo
+def _configure_demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="soilbinn_demo", help="output folder (must not exist)")
+    p.add_argument("--sites", type=int, default=1500, help="synthetic sites (default 1500)")
+    p.add_argument("--epochs", type=int, default=None, help="override the demo's epochs")
+    p.add_argument("--grid-deg", type=float, default=1.0, help="prediction grid resolution")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from soilbinn.training.demo import run_demo
+
+    try:
+        run_demo(args.out, args.sites, args.epochs, args.grid_deg, args.seed)
+    except _KNOWN_ERRORS as exc:
+        return _fail(exc)
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "demo": Command(_configure_demo, _run_demo, "end-to-end demo on synthetic data"),
+    "train": Command(_configure_train, _run_train, "train BINN or the pure NN"),
+    "evaluate": Command(_configure_evaluate, _run_evaluate, "evaluate a run on a dataset"),
+    "cv": Command(_configure_cv, _run_cv, "k-fold cross-validation"),
+    "predict": Command(_configure_predict, _run_predict, "predict at sites or on a grid"),
+    "map": Command(_configure_map, _run_map, "CONUS maps of a prediction"),
+}

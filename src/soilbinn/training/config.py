@@ -1,0 +1,352 @@
+"""Strict, typed training configuration (YAML in, dataclasses out).
+
+Every section is a frozen-free dataclass; :func:`load_config` rejects unknown keys with
+their full path (``model.hiden``), wrong types and out-of-range values, and applies
+command-line overrides ``a.b=c`` (values parsed as YAML). The packaged defaults are the
+configuration of the BINN paper (Xu et al. 2025), ``soilbinn/configs/binn_paper.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """Invalid configuration: names the file and the key path."""
+
+
+@dataclass
+class DataConfig:
+    """Which dataset and how it is split."""
+
+    path: str | None = None
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split: str = "random"  # random | spatial
+    split_seed: int = 12345
+    block_deg: float = 2.0
+    covariates: list[str] | None = None  # numeric covariates to use (None: all)
+    categorical: list[str] | None = None  # categorical covariates to use (None: all)
+    use_lonlat: bool = True
+
+
+@dataclass
+class LonLatEncodingConfig:
+    """Multi-scale sinusoidal (Space2Vec-like) encoding of (lon, lat)."""
+
+    enabled: bool = True
+    n_features: int = 128
+    n_scales: int = 16
+    min_scale_deg: float = 1.0
+    max_scale_deg: float = 360.0
+
+
+@dataclass
+class TemperatureConfig:
+    """Output ``p = sigmoid(z / T)`` with ``T`` in [min, max] (learnable)."""
+
+    init: float = 59.5
+    min: float = 10.0
+    max: float = 109.0
+    learnable: bool = True
+
+
+@dataclass
+class ModelConfig:
+    """Parameter network (BINN) or pure-NN baseline, and the process model."""
+
+    kind: str = "binn"  # binn | nn
+    preset: str = "binn2025"
+    transport: str = "clm5"
+    solver: str = "structured"
+    learned: list[str] | str = "all"
+    fixed: dict[str, float] = field(default_factory=dict)  # unit scale [0, 1]
+    fixed_physical: dict[str, float] = field(default_factory=dict)  # physical units
+    fixed_from: str | None = None  # dataset variable (site, param) on the unit scale
+    hidden: int = 128
+    depth: int = 3
+    batchnorm: bool = True
+    activation: str = "leaky_relu"
+    negative_slope: float = 0.3
+    dropout: float = 0.0
+    embedding_dim: int = 5
+    lonlat_encoding: LonLatEncodingConfig = field(default_factory=LonLatEncodingConfig)
+    temperature: TemperatureConfig = field(default_factory=TemperatureConfig)
+
+
+@dataclass
+class LossConfig:
+    """SOC misfit (NaN-masked) plus the parameter regulariser."""
+
+    kind: str = "smooth_l1"  # see soilbinn.training.losses.LOSSES
+    smooth_l1_beta: float = 1.0
+    depth_weighting: str = "none"  # see soilbinn.training.losses.DEPTH_WEIGHTS
+    regulariser_weight: float = 100.0
+    regulariser_sharpness: float = 10.0
+
+
+@dataclass
+class OptimizerConfig:
+    lr: float = 1e-2
+    weight_decay: float = 0.01
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+
+
+@dataclass
+class SchedulerConfig:
+    kind: str = "none"  # none | cosine | step | plateau
+    step_size: int = 10
+    gamma: float = 0.5
+    min_lr: float = 1e-5
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    epochs: int = 50
+    batch_size: int = 32
+    eval_batch_size: int = 1024
+    patience: int = 10
+    grad_clip: float | None = 10.0
+    max_nonfinite_batches: int = 20
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    progress: str = "auto"  # auto | on | off
+    num_threads: int | None = None
+    device: str = "cpu"
+
+
+@dataclass
+class Config:
+    """The whole training configuration."""
+
+    name: str = "binn"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+#: allowed values of string options (checked on load)
+CHOICES: dict[str, tuple[str, ...]] = {
+    "data.split": ("random", "spatial"),
+    "model.kind": ("binn", "nn"),
+    "model.preset": ("binn2025", "proda2023"),
+    "model.transport": ("clm5", "simple", "simple2"),
+    "model.solver": ("structured", "dense"),
+    "model.activation": ("leaky_relu", "relu", "gelu", "tanh", "silu"),
+    "loss.kind": ("smooth_l1", "mse", "l1", "log_mse", "nse"),
+    "loss.depth_weighting": ("none", "thickness", "inverse_depth", "bins"),
+    "train.scheduler.kind": ("none", "cosine", "step", "plateau"),
+    "train.progress": ("auto", "on", "off"),
+}
+
+#: (key path, test, message) range checks
+RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
+    ("data.val_fraction", lambda v: 0 <= v < 1, "must be in [0, 1)"),
+    ("data.test_fraction", lambda v: 0 <= v < 1, "must be in [0, 1)"),
+    ("model.hidden", lambda v: v >= 1, "must be >= 1"),
+    ("model.depth", lambda v: v >= 0, "must be >= 0"),
+    ("model.dropout", lambda v: 0 <= v < 1, "must be in [0, 1)"),
+    ("model.embedding_dim", lambda v: v >= 1, "must be >= 1"),
+    ("model.temperature.min", lambda v: v > 0, "must be > 0"),
+    ("train.epochs", lambda v: v >= 1, "must be >= 1"),
+    ("train.batch_size", lambda v: v >= 2, "must be >= 2 (BatchNorm needs 2 sites)"),
+    ("train.eval_batch_size", lambda v: v >= 1, "must be >= 1"),
+    ("train.patience", lambda v: v >= 1, "must be >= 1"),
+    ("train.optimizer.lr", lambda v: v > 0, "must be > 0"),
+    ("train.max_nonfinite_batches", lambda v: v >= 0, "must be >= 0"),
+]
+
+
+def _get(cfg: Any, path: str) -> Any:
+    for part in path.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def _type_ok(value: Any, tp: Any) -> tuple[bool, Any]:
+    """Check (and lightly coerce: int -> float) ``value`` against annotation ``tp``."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            ok, v = _type_ok(value, arg)
+            if ok:
+                return True, v
+        return False, value
+    if tp is type(None):
+        return value is None, value
+    if tp is float:
+        if isinstance(value, bool):
+            return False, value
+        if isinstance(value, (int, float)):
+            return True, float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-2" as a string
+            try:
+                return True, float(value)
+            except ValueError:
+                return False, value
+        return False, value
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if tp is bool:
+        return isinstance(value, bool), value
+    if tp is str:
+        return isinstance(value, str), value
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        (arg,) = typing.get_args(tp)
+        out = []
+        for item in value:
+            ok, v = _type_ok(item, arg)
+            if not ok:
+                return False, value
+            out.append(v)
+        return True, out
+    if origin is dict:
+        if not isinstance(value, dict):
+            return False, value
+        _, varg = typing.get_args(tp)
+        out = {}
+        for k, item in value.items():
+            ok, v = _type_ok(item, varg)
+            if not ok:
+                return False, value
+            out[str(k)] = v
+        return True, out
+    return False, value
+
+
+def _build(cls: type, data: Any, path: str, source: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {path or 'top level'} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        where = [f"{path}.{k}" if path else str(k) for k in unknown]
+        raise ConfigError(
+            f"{source}: unknown key(s) {', '.join(where)}; allowed under "
+            f"{path or 'top level'}: {', '.join(sorted(known))}"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        tp = hints[name]
+        key = f"{path}.{name}" if path else name
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, value, key, source)
+            continue
+        ok, v = _type_ok(value, tp)
+        if not ok:
+            raise ConfigError(f"{source}: {key} = {value!r} is not of type {tp}")
+        kwargs[name] = v
+    return cls(**kwargs)
+
+
+def validate_config(cfg: Config, source: str = "config") -> Config:
+    """Check choices and ranges; raise :class:`ConfigError` naming the key."""
+    for key, allowed in CHOICES.items():
+        v = _get(cfg, key)
+        if v not in allowed:
+            raise ConfigError(f"{source}: {key} = {v!r}; choose one of {', '.join(allowed)}")
+    for key, test, msg in RANGES:
+        v = _get(cfg, key)
+        if not test(v):
+            raise ConfigError(f"{source}: {key} = {v!r} {msg}")
+    if cfg.data.val_fraction + cfg.data.test_fraction >= 1:
+        raise ConfigError(f"{source}: data.val_fraction + data.test_fraction must be < 1")
+    t = cfg.model.temperature
+    if not t.min <= t.init <= t.max:
+        raise ConfigError(f"{source}: model.temperature.init must lie in [min, max]")
+    for k, v in cfg.model.fixed.items():
+        if not 0 <= v <= 1:
+            raise ConfigError(f"{source}: model.fixed.{k} = {v} is not on the unit scale [0, 1]")
+    return cfg
+
+
+def parse_overrides(overrides: list[str] | None) -> dict[str, Any]:
+    """Turn ``["train.epochs=3", "model.learned=[q10, beta]"]`` into a nested dict."""
+    nested: dict[str, Any] = {}
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key.path=value")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw.strip() else None
+        node = nested
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r} conflicts with another override")
+        node[parts[-1]] = value
+    return nested
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k not in ("fixed", "fixed_physical"):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def packaged_config_path(name: str) -> Path:
+    """Path of a packaged config (``binn_paper``, ``demo``, ...)."""
+    return Path(str(resources.files("soilbinn") / "configs" / f"{name}.yaml"))
+
+
+def config_from_dict(data: dict, source: str = "config") -> Config:
+    return validate_config(_build(Config, data, "", source), source)
+
+
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None
+) -> Config:
+    """Load a YAML config strictly; ``path=None`` gives the paper defaults.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        YAML file, or the name of a packaged config (``binn_paper``, ``demo``).
+    overrides : list of str, optional
+        ``key.path=value`` strings applied after the file (values parsed as YAML).
+    """
+    data: dict = {}
+    source = "defaults"
+    if path is not None:
+        p = Path(path)
+        if not p.exists() and not p.suffix:
+            p = packaged_config_path(str(path))
+        if not p.exists():
+            raise ConfigError(f"config file {path} not found")
+        source = str(p)
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: top level must be a mapping")
+    if overrides:
+        data = _merge(data, parse_overrides(overrides))
+        source += " + overrides"
+    return config_from_dict(data, source)
+
+
+def dump_config(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

@@ -1,0 +1,160 @@
+"""Prediction with a trained run: parameters, SOC profiles, stocks and processes.
+
+:func:`load_run` rebuilds the model of a run directory from ``checkpoints/best.pt``
+(``weights_only=True``); :func:`predict_dataset` needs only covariates and forcing and
+returns an xarray Dataset (schema names, units, long names): ``params`` (unit scale),
+``params_physical``, ``soc_layer``, ``pools``, ``soc_stock``, ``soc_stock_0_30cm``,
+``soc_stock_0_100cm`` and the six processes (BINN); the pure NN gives SOC and stocks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+from torch import nn
+
+from soilbinn.process import grid
+from soilbinn.training.config import Config
+from soilbinn.training.modelbuild import build_model
+from soilbinn.training.rundir import RunDir, load_checkpoint
+from soilbinn.training.sitedata import site_data_from_dataset
+
+PROCESS_ATTRS: dict[str, tuple[str, str]] = {
+    "carbon_input": ("g m-2 yr-1", "carbon input (litter and CWD)"),
+    "cue": ("1", "carbon use efficiency"),
+    "baseline_decomposition": ("yr-1", "baseline decomposition rate of SOM"),
+    "environmental_modifier": ("1", "environmental modification of decomposition"),
+    "vertical_transport": ("yr-1", "vertical transport rate"),
+    "input_allocation": ("1", "vertical input allocation (beta equivalent)"),
+    "residence_time": ("yr", "SOC residence time"),
+    "residence_time_baseline": ("yr", "SOC residence time without environmental scalars"),
+}
+STOCK_ATTRS: dict[str, tuple[str, str]] = {
+    "soc_stock": ("g m-2", "SOC stock 0-8.6 m"),
+    "soc_stock_0_30cm": ("g m-2", "SOC stock 0-30 cm"),
+    "soc_stock_0_100cm": ("g m-2", "SOC stock 0-100 cm"),
+}
+
+
+class Run:
+    """A trained model with its config and input description."""
+
+    def __init__(self, model: nn.Module, config: Config, meta: dict, path: Path | None):
+        self.model, self.config, self.meta, self.path = model, config, meta, path
+
+
+def load_run(run_dir: str | Path, checkpoint: str = "best", process_model_factory=None) -> Run:
+    """Rebuild the model of a run directory from ``checkpoints/{best,last}.pt``."""
+    run = RunDir.open(run_dir)
+    path = run.best if checkpoint == "best" and run.best.exists() else run.last
+    ckpt = load_checkpoint(path)
+    cfg = run.config()
+    model = build_model(cfg, ckpt["meta"], process_model_factory)
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    return Run(model, cfg, ckpt["meta"], run.path)
+
+
+def _stocks(soc_layer: torch.Tensor) -> dict[str, torch.Tensor]:
+    dz = grid.as_tensor(grid.DZ)
+    return {
+        "soc_stock": (soc_layer * dz).sum(1),
+        "soc_stock_0_30cm": (soc_layer * grid.depth_bin_stock_weights(0.0, 0.3)).sum(1),
+        "soc_stock_0_100cm": (soc_layer * grid.depth_bin_stock_weights(0.0, 1.0)).sum(1),
+    }
+
+
+@torch.no_grad()
+def predict_dataset(
+    run_or_dir: Run | str | Path, ds: xr.Dataset, batch_size: int = 2048, source: str = "dataset"
+) -> xr.Dataset:
+    """Predict at every site of ``ds`` (covariates + forcing; observations not needed).
+
+    Returns
+    -------
+    xarray.Dataset with dims site, layer, pool, param (see module docstring).
+    """
+    run = run_or_dir if isinstance(run_or_dir, Run) else load_run(run_or_dir)
+    cfg, meta, model = run.config, run.meta, run.model
+    model.eval()
+    binn = hasattr(model, "process_model")
+    space = model.process_model.space if binn else None
+    fixed_from = cfg.model.fixed_from if binn and bool(model.site_mask.any()) else None
+    data = site_data_from_dataset(
+        ds, observations=False, fixed_from=fixed_from,
+        param_names=space.names if space is not None else None,
+        numeric_names=meta["numeric_names"], categorical_names=meta["categorical_names"],
+        source=source,
+    )  # fmt: skip
+    for j, (name, k) in enumerate(zip(data.categorical_names, meta["n_categories"])):
+        unseen = (data.categorical[:, j] >= k).sum()
+        if unseen:
+            import warnings
+
+            warnings.warn(f"{source}: {int(unseen)} site(s) have {name} codes unseen in training; "
+                          "treated as missing", stacklevel=2)  # fmt: skip
+    if binn:
+        data.forcing = model.process_model.prepare(data.forcing)
+    keys = ["soc_layer", "soc_stock", "soc_stock_0_30cm", "soc_stock_0_100cm"]
+    acc: dict[str, list] = {}
+    for start in range(0, len(data), batch_size):
+        b = data.select(torch.arange(start, min(start + batch_size, len(data))))
+        out = model(b)
+        res = {k: out[k] for k in ("soc_layer",)}
+        if binn:
+            res.update({k: out[k] for k in ("pools", "params", "soc_stock", "soc_stock_0_30cm",
+                                             "soc_stock_0_100cm", "ill_conditioned") if k in out})  # fmt: skip
+            res.update(model.processes(b, out))
+        else:
+            res.update(_stocks(out["soc_layer"]))
+        for k, v in res.items():
+            acc.setdefault(k, []).append(v.detach().cpu().numpy())
+    arr = {k: np.concatenate(v) for k, v in acc.items()}
+    site = np.asarray(ds["site"].values)
+    out_ds = xr.Dataset(
+        coords={
+            "site": site,
+            "lat": ("site", np.asarray(ds["lat"].values, float), {"units": "degrees_north"}),
+            "lon": ("site", np.asarray(ds["lon"].values, float), {"units": "degrees_east"}),
+            "layer": np.arange(1, grid.N_LAYERS + 1),
+            "depth": ("layer", np.asarray(grid.ZSOI), {"units": "m", "long_name": "layer node depth"}),
+        }
+    )  # fmt: skip
+    out_ds["soc_layer"] = (("site", "layer"), arr["soc_layer"], {"units": "g m-3", "long_name": "SOC density by layer"})
+    for k in keys[1:]:
+        out_ds[k] = ("site", arr[k], {"units": STOCK_ATTRS[k][0], "long_name": STOCK_ATTRS[k][1]})
+    if binn:
+        out_ds = out_ds.assign_coords(param=list(space.names), pool=list(grid.POOLS))
+        out_ds["param_units"] = ("param", np.asarray(space.units, dtype=str))
+        out_ds["params"] = (("site", "param"), arr["params"],
+                            {"units": "1", "long_name": "parameters on the unit scale", "preset": space.preset})  # fmt: skip
+        phys = space.to_physical(torch.as_tensor(arr["params"])).numpy()
+        out_ds["params_physical"] = (("site", "param"), phys,
+                                     {"units": "see param_units", "long_name": "parameters in physical units"})  # fmt: skip
+        out_ds["pools"] = (("site", "pool", "layer"), arr["pools"], {"units": "g m-3", "long_name": "carbon pools"})
+        for k, (u, ln) in PROCESS_ATTRS.items():
+            if k in arr:
+                out_ds[k] = ("site", arr[k], {"units": u, "long_name": ln})
+        if "ill_conditioned" in arr:
+            out_ds["ill_conditioned"] = ("site", arr["ill_conditioned"].astype(np.int8),
+                                         {"units": "1", "long_name": "steady-state system ill conditioned"})  # fmt: skip
+    out_ds.attrs.update({"title": "soilbinn prediction", "model_kind": cfg.model.kind,
+                         "run": str(run.path) if run.path else "in-memory"})  # fmt: skip
+    return out_ds
+
+
+def save_prediction(ds: xr.Dataset, path: str | Path) -> Path:
+    """Atomic NetCDF write."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".nc")
+    os.close(fd)
+    ds.to_netcdf(tmp)
+    os.replace(tmp, path)
+    return path

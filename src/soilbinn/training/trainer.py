@@ -1,0 +1,536 @@
+"""The training loop of BINN and the pure-NN baseline.
+
+:func:`train` is the Python API (``soilbinn train`` and ``torchrun ... -m soilbinn train``
+call it): split the sites, build inputs once as tensors, train with AdamW, validate every
+epoch, stop early on validation NSE, checkpoint every epoch (resumable), and finally
+evaluate the best checkpoint on train / validation / test.
+
+Non-finite values are never trained on: a batch in which any site has a non-finite network
+output, simulated SOC or gradient is skipped and the site ids are logged; training aborts
+with :class:`NonFiniteError` after ``train.max_nonfinite_batches`` such batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+from torch import nn
+
+from soilbinn.evaluation.metrics import depth_binned_metrics
+from soilbinn.training import distributed as D
+from soilbinn.training.config import Config
+from soilbinn.training.losses import DEPTH_WEIGHTS, masked_misfit, parameter_regulariser
+from soilbinn.training.modelbuild import build_model
+from soilbinn.training.progress import Progress, progress_enabled
+from soilbinn.training.rundir import RunDir, RunDirError, atomic_torch_save, load_checkpoint
+from soilbinn.training.sitedata import SiteData, site_data_from_dataset, split_indices
+
+SPLITS = ("train", "val", "test")
+
+
+class NonFiniteError(RuntimeError):
+    """Too many batches with non-finite outputs or gradients (names the sites)."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes
+    ----------
+    run_dir : Path
+    model : nn.Module (best checkpoint, eval mode)
+    best_epoch : int
+    metrics : DataFrame indexed by (split, depth_bin) with nse, r2, rmse, mae, n
+    history : DataFrame of metrics.csv
+    """
+
+    run_dir: Path
+    model: nn.Module
+    best_epoch: int
+    metrics: pd.DataFrame
+    history: pd.DataFrame
+    skipped_batches: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def score(self, split: str = "test", metric: str = "nse", depth_bin: str = "all") -> float:
+        return float(self.metrics.loc[(split, depth_bin), metric])
+
+
+def interpolate(soc_layer: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+    from soilbinn.process.observation import interpolate_to_depths
+
+    return interpolate_to_depths(soc_layer, depth.to(soc_layer.dtype))
+
+
+def _split(cfg: Config, ds: xr.Dataset, train_idx, val_idx, test_idx):
+    if train_idx is None:
+        lat = np.asarray(ds["lat"].values)
+        lon = np.asarray(ds["lon"].values)
+        return split_indices(
+            lat, lon, cfg.data.val_fraction, cfg.data.test_fraction, cfg.data.split_seed,
+            cfg.data.split, cfg.data.block_deg,
+        )  # fmt: skip
+    out = []
+    for idx in (train_idx, val_idx, test_idx):
+        out.append(np.asarray([] if idx is None else idx, dtype=np.int64))
+    return tuple(out)
+
+
+def _input_meta(cfg: Config, train: SiteData) -> dict[str, Any]:
+    """Scaling statistics over the (global) training sites."""
+    x = train.numeric
+    big = torch.finfo(torch.float32).max
+    lo = torch.where(torch.isnan(x), torch.full_like(x, big), x).amin(0) if len(x) else None
+    hi = torch.where(torch.isnan(x), torch.full_like(x, -big), x).amax(0) if len(x) else None
+    c = x.shape[1]
+    lo = D.all_reduce(lo if lo is not None else torch.full((c,), big), "min")
+    hi = D.all_reduce(hi if hi is not None else torch.full((c,), -big), "max")
+    lo = torch.where(lo > hi, torch.zeros_like(lo), lo)
+    hi = torch.where(hi < lo, torch.ones_like(hi), hi)
+    obs = train.soc[torch.isfinite(train.soc)]
+    s = D.all_reduce(torch.tensor([obs.sum(), (obs**2).sum(), float(obs.numel())], dtype=torch.float64))
+    mean = float(s[0] / s[2]) if s[2] > 0 else 1.0
+    var = float(s[1] / s[2] - mean**2) if s[2] > 0 else 1.0
+    return {
+        "numeric_names": list(train.numeric_names),
+        "categorical_names": list(train.categorical_names),
+        "n_categories": list(train.n_categories),
+        "numeric_min": lo.tolist(),
+        "numeric_max": hi.tolist(),
+        "soc_scale": max(mean, 1e-6),
+        "obs_variance": max(var, 1e-12),
+    }
+
+
+def _decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on Linear weights only (not biases, norms, embeddings, temperature)."""
+    decay, no_decay = [], []
+    for mod in model.modules():
+        for name, p in mod.named_parameters(recurse=False):
+            if not p.requires_grad:
+                continue
+            (decay if isinstance(mod, nn.Linear) and name == "weight" else no_decay).append(p)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+SCHEDULERS = {
+    "none": lambda opt, cfg: None,
+    "cosine": lambda opt, cfg: torch.optim.lr_scheduler.CosineAnnealingLR(
+        opt, T_max=cfg.train.epochs, eta_min=cfg.train.scheduler.min_lr
+    ),
+    "step": lambda opt, cfg: torch.optim.lr_scheduler.StepLR(
+        opt, step_size=cfg.train.scheduler.step_size, gamma=cfg.train.scheduler.gamma
+    ),
+    "plateau": lambda opt, cfg: torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="max", factor=cfg.train.scheduler.gamma, patience=max(cfg.train.patience // 2, 1),
+        min_lr=cfg.train.scheduler.min_lr,
+    ),
+}  # fmt: skip
+
+
+@torch.no_grad()
+def predict_at_obs(model: nn.Module, data: SiteData, batch_size: int = 1024) -> np.ndarray:
+    """Simulated SOC (n, obs) at the observation depths, eval mode, float64."""
+    model.eval()
+    out = []
+    for start in range(0, len(data), batch_size):
+        b = data.select(torch.arange(start, min(start + batch_size, len(data))))
+        soc = model(b)["soc_layer"]
+        out.append(interpolate(soc, b.depth).numpy())
+    if not out:
+        return np.zeros((0, 0 if data.soc is None else data.soc.shape[1]))
+    return np.concatenate(out, axis=0)
+
+
+def gathered_metrics(
+    model: nn.Module, data: SiteData, positions: np.ndarray, batch_size: int
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Metrics over the union of all ranks' sites (each site once)."""
+    pred = predict_at_obs(model, data, batch_size) if len(data) else None
+    local = {
+        "pos": np.asarray(positions),
+        "pred": pred if pred is not None else np.zeros((0, 1)),
+        "obs": data.soc.numpy() if len(data) else np.zeros((0, 1)),
+        "depth": data.depth.numpy() if len(data) else np.zeros((0, 1)),
+    }
+    parts = D.gather_objects(local)
+    pos = np.concatenate([p["pos"] for p in parts])
+    order = np.argsort(pos, kind="stable")
+    if len(np.unique(pos)) != len(pos):
+        raise RuntimeError("internal error: duplicated sites in gathered predictions")
+    flat = {
+        k: np.concatenate([p[k].reshape(len(p["pos"]), -1) for p in parts if len(p["pos"])] or
+                          [np.zeros((0, 1))])[order]
+        for k in ("pred", "obs", "depth")
+    }  # fmt: skip
+    flat["pos"] = pos[order]
+    return depth_binned_metrics(flat["pred"], flat["obs"], flat["depth"]), flat
+
+
+class _Trainer:
+    def __init__(self, cfg, model, data, positions, meta, run, info, log, process_obs_weight):
+        self.cfg, self.model, self.data, self.positions = cfg, model, data, positions
+        self.meta, self.run, self.info, self.log = meta, run, info, log
+        self.weights = process_obs_weight
+        self.n_train_global = int(positions["n_train_global"])
+        self.ddp = (
+            nn.parallel.DistributedDataParallel(model, broadcast_buffers=False)
+            if info.enabled
+            else model
+        )
+        self.opt = torch.optim.AdamW(
+            _decay_groups(model, cfg.train.optimizer.weight_decay),
+            lr=cfg.train.optimizer.lr, betas=tuple(cfg.train.optimizer.betas),
+        )  # fmt: skip
+        self.sched = SCHEDULERS[cfg.train.scheduler.kind](self.opt, cfg)
+        self.stats = {"obs_variance": meta["obs_variance"]}
+        self.epoch = 0
+        self.best_score = -math.inf
+        self.best_epoch = 0
+        self.bad_epochs = 0
+        self.skipped = 0
+
+    # --- checkpoints
+    def state(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict() if self.sched is not None else {},
+            "epoch": self.epoch,
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "skipped_batches": self.skipped,
+            "rng_torch": torch.get_rng_state(),
+            "config": self.cfg.to_dict(),
+            "meta": self.meta,
+        }
+
+    def load(self, ckpt: dict[str, Any]) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        if self.sched is not None and ckpt["scheduler"]:
+            self.sched.load_state_dict(ckpt["scheduler"])
+        self.epoch = int(ckpt["epoch"])
+        self.best_score = float(ckpt["best_score"])
+        self.best_epoch = int(ckpt["best_epoch"])
+        self.bad_epochs = int(ckpt["bad_epochs"])
+        self.skipped = int(ckpt["skipped_batches"])
+        torch.set_rng_state(ckpt["rng_torch"])
+
+    # --- one epoch
+    def _batches(self, epoch: int):
+        B = self.cfg.train.batch_size
+        g = torch.Generator().manual_seed(int(self.cfg.train.seed) * 1_000_003 + epoch)
+        perm = torch.randperm(self.n_train_global, generator=g)
+        world, rank = self.info.world_size, self.info.rank
+        for start in range(0, self.n_train_global, B):
+            sel = perm[start : start + B]
+            if len(sel) < 2:  # BatchNorm needs two sites; drop a last singleton
+                break
+            yield sel[sel % world == rank] // world, len(sel)
+
+    def _bad_sites(self, bad: torch.Tensor, batch: SiteData) -> list[str]:
+        ids = [batch.site_ids[i] for i in torch.nonzero(bad).flatten().tolist()]
+        return [i for part in D.gather_objects(ids) for i in part]
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        cfg = self.cfg
+        self.ddp.train()
+        train = self.data["train"]
+        w_train = self.weights
+        totals = torch.zeros(4, dtype=torch.float64)  # misfit sum, weight, reg sum, reg count
+        skipped = ill = 0
+        n_steps = self.n_train_global // cfg.train.batch_size + (
+            1 if self.n_train_global % cfg.train.batch_size >= 2 else 0
+        )
+        enabled = progress_enabled(cfg.train.progress) and self.info.is_main
+        with Progress(n_steps, f"epoch {epoch}", enabled) as bar:
+            for local_idx, _ in self._batches(epoch):
+                batch = train.select(local_idx)
+                out = self.ddp(batch)
+                n = len(batch)
+                if n:
+                    pred = interpolate(out["soc_layer"], batch.depth)
+                    num, den = masked_misfit(pred, batch.soc, w_train[local_idx], cfg.loss, self.stats)
+                    ill += int(out.get("ill_conditioned", torch.zeros(0, dtype=torch.bool)).sum())
+                else:
+                    num = out["soc_layer"].sum() * 0.0
+                    den = torch.zeros((), dtype=torch.float64)
+                learned = out.get("learned")
+                reg = (
+                    parameter_regulariser(learned, cfg.loss.regulariser_sharpness)
+                    if learned is not None
+                    else num * 0.0
+                )
+                k = learned.shape[1] if learned is not None else 1
+                bad = out["nonfinite"]
+                counts = D.all_reduce(
+                    torch.tensor([float(den), float(n * k), float(bad.sum())], dtype=torch.float64)
+                )
+                if counts[2] > 0:
+                    sites = self._bad_sites(bad, batch)
+                    self._skip(f"non-finite network output or SOC at site(s) {sites[:20]}")
+                    skipped += 1
+                    continue
+                den_g = counts[0].clamp_min(1e-12)
+                loss = num / den_g
+                if learned is not None and cfg.loss.regulariser_weight > 0:
+                    loss = loss + cfg.loss.regulariser_weight * reg / counts[1].clamp_min(1.0)
+                # DDP averages gradients over ranks; the loss above is already global
+                (loss * self.info.world_size).backward()
+                clip = cfg.train.grad_clip if cfg.train.grad_clip is not None else math.inf
+                gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+                if not torch.isfinite(gnorm):
+                    self.opt.zero_grad(set_to_none=True)
+                    self._skip(f"non-finite gradient in a batch of sites {batch.site_ids[:20]}")
+                    skipped += 1
+                    continue
+                self.opt.step()
+                self.opt.zero_grad(set_to_none=True)
+                totals += torch.tensor(
+                    [float(num.detach()), float(den), float(reg.detach()), float(n * k)],
+                    dtype=torch.float64,
+                )
+                bar.update(1, loss=float(loss.detach()))
+        totals = D.all_reduce(totals)
+        ill_t = D.all_reduce(torch.tensor([float(ill)]))
+        misfit = float(totals[0] / totals[1]) if totals[1] > 0 else float("nan")
+        reg_mean = float(totals[2] / totals[3]) if totals[3] > 0 else 0.0
+        return {
+            "train_loss": misfit + cfg.loss.regulariser_weight * reg_mean,
+            "train_misfit": misfit,
+            "train_regulariser": reg_mean,
+            "skipped_batches": skipped,
+            "ill_conditioned_sites": int(ill_t[0]),
+        }
+
+    def _skip(self, message: str) -> None:
+        self.skipped += 1
+        self.log.warning("skipped batch: %s", message)
+        if self.skipped > self.cfg.train.max_nonfinite_batches:
+            raise NonFiniteError(
+                f"{self.skipped} batches had non-finite values (limit "
+                f"train.max_nonfinite_batches = {self.cfg.train.max_nonfinite_batches}); "
+                f"last: {message}. Check the inputs of these sites or lower the learning rate."
+            )
+
+    def fit(self) -> None:
+        cfg = self.cfg
+        while self.epoch < cfg.train.epochs and self.bad_epochs < cfg.train.patience:
+            epoch = self.epoch + 1
+            t0 = time.perf_counter()
+            row = self.train_epoch(epoch)
+            seconds = time.perf_counter() - t0
+            if self.positions["n_val_global"] > 0:
+                val, _ = gathered_metrics(
+                    self.model, self.data["val"], self.positions["val"], cfg.train.eval_batch_size
+                )
+                score = float(val.loc["all", "nse"])
+                vrow = {f"val_{k}": float(val.loc["all", k]) for k in ("nse", "r2", "rmse", "mae")}
+            else:
+                score, vrow = -row["train_loss"], {}
+            if not math.isfinite(score):
+                score = -math.inf
+            self.epoch = epoch
+            improved = score > self.best_score
+            if improved:
+                self.best_score, self.best_epoch, self.bad_epochs = score, epoch, 0
+            else:
+                self.bad_epochs += 1
+            if self.sched is not None:
+                if cfg.train.scheduler.kind == "plateau":
+                    self.sched.step(score)
+                else:
+                    self.sched.step()
+            model = self.model
+            temp = float(model.param_net.temperature) if hasattr(model, "param_net") else float("nan")
+            full = {"epoch": epoch, **row, **vrow, "lr": self.opt.param_groups[0]["lr"],
+                    "temperature": temp, "seconds": round(seconds, 3)}  # fmt: skip
+            if self.info.is_main:
+                if improved:
+                    atomic_torch_save(self.state(), self.run.best)
+                atomic_torch_save(self.state(), self.run.last)
+                self.run.append_metrics(full)
+                self.log.info(
+                    "epoch %d train_loss %.5g val_nse %s (best %.4f @ %d) %.1fs",
+                    epoch, row["train_loss"], vrow.get("val_nse"), self.best_score,
+                    self.best_epoch, seconds,
+                )  # fmt: skip
+            D.barrier()
+        if self.bad_epochs >= cfg.train.patience:
+            self.log.info("early stop: no validation improvement for %d epochs", self.bad_epochs)
+
+
+def _obs_weights(cfg: Config, data: SiteData) -> torch.Tensor:
+    depth = torch.nan_to_num(data.depth, nan=0.0)
+    valid = torch.isfinite(data.soc)
+    return DEPTH_WEIGHTS[cfg.loss.depth_weighting](depth, valid).to(torch.float64)
+
+
+def train(
+    config: Config,
+    dataset: xr.Dataset | str | Path,
+    run_dir: str | Path | None = None,
+    train_idx=None,
+    val_idx=None,
+    test_idx=None,
+    resume: bool = False,
+    runs_root: str | Path = "runs",
+    process_model_factory=None,
+    figures: bool = True,
+) -> TrainResult:
+    """Train BINN or the pure NN and evaluate the best epoch.
+
+    Parameters
+    ----------
+    config : Config
+        From :func:`soilbinn.training.config.load_config`.
+    dataset : xarray.Dataset or path
+        Schema dataset with covariates, forcing and observations. With a path, each DDP
+        rank reads only the sites it owns.
+    run_dir : path, optional
+        New run directory (must not exist or be empty); default ``runs/<name>-<time>``.
+    train_idx, val_idx, test_idx : int arrays, optional
+        Site positions; by default split by ``config.data``.
+    resume : bool
+        Continue ``run_dir`` from ``checkpoints/last.pt`` (the config must be the run's).
+
+    Returns
+    -------
+    TrainResult
+    """
+    cfg = config
+    info = D.init_distributed()
+    if cfg.train.num_threads:
+        torch.set_num_threads(cfg.train.num_threads)
+    source = str(dataset) if isinstance(dataset, (str, Path)) else "dataset"
+    lazy = isinstance(dataset, (str, Path))
+    ds_full = xr.open_dataset(dataset) if lazy else dataset
+    try:
+        for var in ("lat", "lon", "site"):
+            if var not in ds_full.variables:
+                from soilbinn.training.sitedata import TrainingDataError
+
+                raise TrainingDataError(f"{source}: dataset lacks {var!r} (see data_schema.md)")
+        idx = _split(cfg, ds_full, train_idx, val_idx, test_idx)
+        if len(idx[0]) < 2:
+            raise ValueError(f"{source}: at least 2 training sites are needed, got {len(idx[0])}")
+        mine = {s: D.shard(i, info) for s, i in zip(SPLITS, idx)}
+        all_local = np.concatenate([mine[s] for s in SPLITS]).astype(np.int64)
+        local_ds = ds_full.isel(site=all_local).load()
+    finally:
+        if lazy:
+            ds_full.close()
+
+    # run directory (rank 0 creates, the others follow)
+    if resume:
+        if run_dir is None:
+            raise RunDirError("resume needs the run directory")
+        run = RunDir.open(run_dir)
+        run.check_resume(cfg)
+    else:
+        path = None
+        if info.is_main:
+            path = str(RunDir.create(run_dir, cfg, runs_root).path)
+        run = RunDir(Path(D.broadcast_object(path)))
+    log = run.logger(info.rank)
+    if info.is_main:
+        handler = logging.StreamHandler()
+        handler.setLevel(logging.WARNING)
+        if not any(isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+                   for h in log.handlers):  # fmt: skip
+            log.addHandler(handler)
+
+    # inputs as tensors, once
+    from soilbinn.process.parameters import ParameterSpace
+
+    space = ParameterSpace.from_preset(cfg.model.preset, cfg.model.transport)
+    sd = site_data_from_dataset(
+        local_ds, observations=True, fixed_from=cfg.model.fixed_from,
+        param_names=space.names, numeric_names=cfg.data.covariates,
+        categorical_names=cfg.data.categorical, source=source,
+    )  # fmt: skip
+    offsets = np.cumsum([0] + [len(mine[s]) for s in SPLITS])
+    data = {s: sd.select(torch.arange(offsets[i], offsets[i + 1])) for i, s in enumerate(SPLITS)}
+    positions = {
+        # global positions within each split (rank r owns r, r + W, ...)
+        s: np.arange(info.rank, len(idx[i]), info.world_size) for i, s in enumerate(SPLITS)
+    }
+    for i, s in enumerate(SPLITS):
+        positions[f"n_{s}_global"] = len(idx[i])
+
+    meta = _input_meta(cfg, data["train"])
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg, meta, process_model_factory)
+    if hasattr(model, "process_model") and hasattr(model.process_model, "prepare"):
+        for s in SPLITS:  # validate forcing and precompute transport operators once
+            data[s].forcing = model.process_model.prepare(data[s].forcing)
+    trainer = _Trainer(cfg, model, data, positions, meta, run, info, log, _obs_weights(cfg, data["train"]))
+
+    if resume:
+        trainer.load(load_checkpoint(run.last))
+        if info.is_main:
+            run.truncate_metrics(trainer.epoch)
+        log.info("resumed at epoch %d", trainer.epoch)
+    elif info.is_main:
+        site_ids = np.asarray(ds_split_ids(source, dataset, idx), dtype=object)
+        _write_split(run, site_ids, idx)
+        run.write_meta({
+            "seed": cfg.train.seed, "world_size": info.world_size,
+            "n_sites": {s: int(len(i)) for s, i in zip(SPLITS, idx)},
+            "dataset": source if lazy else getattr(dataset, "encoding", {}).get("source", "in-memory"),
+            "input_meta": {k: v for k, v in meta.items() if k not in ("numeric_min", "numeric_max")},
+        })  # fmt: skip
+    D.barrier()
+    trainer.fit()
+
+    # final evaluation with the best checkpoint
+    D.barrier()
+    best_path = run.best if run.best.exists() else run.last
+    model.load_state_dict(load_checkpoint(best_path)["model"])
+    tables, flats = {}, {}
+    for s in SPLITS:
+        if positions[f"n_{s}_global"]:
+            tables[s], flats[s] = gathered_metrics(model, data[s], positions[s], cfg.train.eval_batch_size)
+    metrics = pd.concat(tables, names=["split"]) if tables else pd.DataFrame()
+    if info.is_main:
+        metrics.to_csv(run.path / "evaluation.csv")
+        if figures:
+            from soilbinn.evaluation.figures import pred_vs_obs_figure
+
+            for s, f in flats.items():
+                pred_vs_obs_figure(f["pred"], f["obs"], f["depth"], run.figures / f"pred_vs_obs_{s}.png",
+                                   title=f"{cfg.name} ({cfg.model.kind}) - {s}")  # fmt: skip
+    history = pd.read_csv(run.metrics_path) if run.metrics_path.exists() else pd.DataFrame()
+    model.eval()
+    return TrainResult(run.path, model, trainer.best_epoch, metrics, history, trainer.skipped)
+
+
+def ds_split_ids(source, dataset, idx) -> np.ndarray:
+    """Site ids of all sites in the order of ``np.arange(n)`` (reads only the coordinate)."""
+    if isinstance(dataset, (str, Path)):
+        with xr.open_dataset(dataset) as ds:
+            return np.asarray(ds["site"].values).astype(str)
+    return np.asarray(dataset["site"].values).astype(str)
+
+
+def _write_split(run: RunDir, site_ids: np.ndarray, idx) -> None:
+    rows = [(str(site_ids[i]), s) for s, ix in zip(SPLITS, idx) for i in ix]
+    df = pd.DataFrame(rows, columns=["site", "split"])
+    from soilbinn.training.rundir import atomic_write_text
+
+    atomic_write_text(run.path / "split.csv", df.to_csv(index=False))
