@@ -264,15 +264,17 @@ def _proposal_cholesky(cov: Tensor, scale: Tensor, jitter: float) -> Tensor:
     chol, info = torch.linalg.cholesky_ex(c)
     bad = info != 0
     eps = jitter
-    while bool(bad.any()):
-        diag = torch.diagonal(c[bad], dim1=-2, dim2=-1).abs().mean(-1).clamp_min(1e-300)
-        fix = c[bad] + (eps * diag)[:, None, None] * eye + 1e-300 * eye
-        cf, inf = torch.linalg.cholesky_ex(fix)
+    for _ in range(12):  # jitter grows 100x per try, relative to the mean variance
+        if not bool(bad.any()):
+            return chol
         idx = torch.nonzero(bad).flatten()
+        level = torch.diagonal(c[idx], dim1=-2, dim2=-1).abs().mean(-1).clamp_min(1e-8)
+        cf, inf = torch.linalg.cholesky_ex(c[idx] + (eps * level)[:, None, None] * eye)
         chol[idx] = cf
-        bad = bad.clone()
         bad[idx] = inf != 0
         eps *= 100.0
+    if bool(bad.any()):  # degenerate history (chain never moved): small isotropic steps
+        chol[bad] = 1e-3 * eye
     return chol
 
 

@@ -1,0 +1,169 @@
+"""PRODA's batched adaptive Metropolis on analytic targets (no process model needed)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from soilbinn.proda import diagnostics
+from soilbinn.proda.kernels import (
+    ACCEPTANCE_RULES,
+    DONE,
+    GAUSSIAN,
+    KernelConfig,
+    init,
+    step,
+)
+from soilbinn.proda.sampler import CheckpointError, run_chains
+
+S, C, D = 24, 3, 3
+MU = torch.rand(S, D, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 0.4 + 0.3
+SD = torch.tensor([0.03, 0.05, 0.08], dtype=torch.float64)
+
+
+def gauss_cost(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (((x - MU[rows // C]) / SD) ** 2).sum(-1)
+
+
+def _draws(res, n_sites=S, n_chains=C):
+    halves = res.second_half()
+    n = min(h.shape[0] for h in halves)
+    dr = torch.stack([h[h.shape[0] - n :] for h in halves])
+    return dr.reshape(n_sites, n_chains, n, -1)  # (S, C, n, d)
+
+
+def test_metropolis_recovers_gaussian_mean_and_std():
+    cfg = KernelConfig(mode="metropolis", n_uniform=400, n_gaussian=3000)
+    p0 = torch.full((S * C, D), 0.5, dtype=torch.float64)
+    res = run_chains(p0, gauss_cost, cfg, seed=3, n_keep=1000, progress=False)
+    dr = _draws(res)
+    mean = dr.mean((1, 2))
+    std = dr.reshape(S, -1, D).std(1)
+    # Monte Carlo error of the mean ~ sd / sqrt(ESS ~ 300): < 0.01 for every site
+    assert torch.all((mean - MU).abs() < 4 * SD / math.sqrt(200))
+    # std averaged over sites within 10%
+    assert torch.allclose(std.mean(0), SD, rtol=0.1)
+    rh = diagnostics.rhat(dr.permute(0, 3, 1, 2).numpy())
+    assert np.nanmax(rh) < 1.1
+    acc = res.acceptance_rate
+    assert bool(((acc > 0.1) & (acc < 0.5)).all())
+    assert bool((res.state.phase == DONE).all())
+
+
+def test_faithful_rule_matches_prodas_formula():
+    rng = np.random.default_rng(0)
+    delta = rng.normal(0, 2, 5000)
+    delta[:10] = [np.inf, -np.inf, 0.0, np.nan, 1e-9, -1e-9, 50, -50, 0.5, 3]
+    it = rng.integers(1, 50_000, 5000)
+    u = rng.uniform(size=5000)
+    got = ACCEPTANCE_RULES["faithful"](torch.tensor(delta), torch.tensor(it), torch.tensor(u))
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = np.minimum(1.0, (it + 2.0) ** (-delta)) > u
+    assert np.array_equal(got.numpy(), expected)
+    got_m = ACCEPTANCE_RULES["metropolis"](torch.tensor(delta), torch.tensor(it), torch.tensor(u))
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert np.array_equal(got_m.numpy(), np.minimum(1.0, np.exp(-delta)) > u)
+
+
+def test_faithful_mode_tempers_the_posterior():
+    """PRODA's rule sharpens the target: its spread is well below the posterior's."""
+    cfg = KernelConfig(mode="faithful", n_uniform=200, n_gaussian=1200, max_gaussian_restarts=0)
+    p0 = torch.full((S * C, D), 0.5, dtype=torch.float64)
+    res = run_chains(p0, gauss_cost, cfg, seed=1, n_keep=500, progress=False)
+    dr = _draws(res)
+    assert torch.all((dr.mean((1, 2)) - MU).abs() < 0.02)
+    assert torch.all(dr.reshape(S, -1, D).std(1).mean(0) < 0.6 * SD)
+
+
+def test_schedule_uniform_restart_then_gaussian_phase():
+    cfg = KernelConfig(mode="metropolis", n_uniform=20, n_gaussian=10, min_accept_uniform=50)
+    p0 = torch.full((2, D), 0.5, dtype=torch.float64)
+    rows_c = torch.tensor([0, 0])
+    gen = torch.Generator().manual_seed(0)
+    state, _ = init(p0, lambda x, r: gauss_cost(x, rows_c[r]), cfg)
+    allow0 = state.allow.clone()
+    restarted = 0
+    for _ in range(20 * 4):
+        state, info = step(state, lambda x, r: gauss_cost(x, rows_c[r]), cfg, gen)
+        restarted += int(info["restarted_uniform"].sum())
+    # fewer than 50 acceptances in 20 steps: 3 restarts with 1.1x smaller steps, then on
+    assert restarted == 2 * 3
+    assert torch.allclose(state.allow, allow0 * 1.1**3)
+    assert bool((state.phase == GAUSSIAN).all())
+
+
+def test_out_of_box_proposals_are_redrawn_or_rejected():
+    # target outside the box pulls chains onto the boundary; positions must stay inside
+    def edge(x, rows):
+        return 0.5 * (((x - 1.2) / 0.05) ** 2).sum(-1)
+
+    for mode in ("faithful", "metropolis"):
+        cfg = KernelConfig(mode=mode, n_uniform=60, n_gaussian=60, max_gaussian_restarts=0)
+        res = run_chains(
+            torch.full((6, 2), 0.5, dtype=torch.float64), edge, cfg, seed=0, progress=False
+        )
+        x = res.samples[~torch.isnan(res.samples)]
+        assert bool(((x > 0) & (x < 1)).all())
+        assert float(x.mean()) > 0.9
+    with pytest.raises(ValueError, match="unit box"):
+        init(torch.tensor([[0.0, 0.5]]), edge, cfg)
+    with pytest.raises(ValueError, match="acceptance mode"):
+        KernelConfig(mode="tempered")
+
+
+def test_failed_evaluations_are_rejected():
+    """A cost of +inf (failed model evaluation) is never accepted."""
+
+    def holes(x, rows):
+        c = gauss_cost(x, rows)
+        return torch.where(x[:, 0] > MU[rows // C, 0], torch.full_like(c, math.inf), c)
+
+    cfg = KernelConfig(mode="metropolis", n_uniform=200, n_gaussian=300)
+    res = run_chains(torch.full((S * C, D), 0.2, dtype=torch.float64), holes, cfg, progress=False)
+    x = res.samples[:, :, 0]
+    lim = MU[torch.arange(S * C) // C, 0][:, None]
+    assert bool((x[~torch.isnan(x)] <= lim.expand_as(x)[~torch.isnan(x)]).all())
+    assert bool(torch.isfinite(res.state.cost).all())
+
+
+def test_checkpoint_resume_gives_identical_chains(tmp_path):
+    cfg = KernelConfig(mode="faithful", n_uniform=60, n_gaussian=120, adapt_start=20)
+    p0 = torch.full((S * C, D), 0.5, dtype=torch.float64)
+    full = run_chains(p0, gauss_cost, cfg, seed=7, n_keep=20, progress=False)
+    ck = tmp_path / "chains.pt"
+    part = run_chains(
+        p0, gauss_cost, cfg, seed=7, n_keep=20, checkpoint=ck, checkpoint_every=25,
+        stop_after=97, progress=False,
+    )  # fmt: skip
+    assert part is None and ck.exists()
+    resumed = run_chains(p0, gauss_cost, cfg, seed=7, n_keep=20, checkpoint=ck, progress=False)
+    assert torch.equal(resumed.n_recorded, full.n_recorded)
+    assert torch.allclose(resumed.samples, full.samples, equal_nan=True, rtol=0, atol=0)
+    assert torch.equal(resumed.n_evaluations, full.n_evaluations)
+    with pytest.raises(CheckpointError, match="different settings"):
+        run_chains(p0, gauss_cost, cfg, seed=8, n_keep=20, checkpoint=ck, progress=False)
+
+
+def test_rhat_and_ess_known_cases():
+    rng = np.random.default_rng(0)
+    iid = rng.normal(size=(4, 4, 2000))
+    assert np.allclose(diagnostics.rhat(iid), 1.0, atol=0.01)
+    assert np.all(np.abs(diagnostics.ess(iid) / 8000 - 1) < 0.15)
+    shifted = iid.copy()
+    shifted[:, 0] += 2.0
+    assert np.all(diagnostics.rhat(shifted) > 1.3)
+    trend = iid + np.linspace(0, 3, 2000)  # within-chain drift: only split R-hat sees it
+    assert np.all(diagnostics.rhat(trend) > 1.2)
+    assert np.all(diagnostics.rhat(trend, split=False) < diagnostics.rhat(trend))
+    rho, n = 0.8, 4000
+    ar = np.zeros((2, 4, n))
+    e = rng.normal(size=(2, 4, n))
+    for t in range(1, n):
+        ar[..., t] = rho * ar[..., t - 1] + e[..., t]
+    expected = 4 * n * (1 - rho) / (1 + rho)
+    assert np.all(np.abs(diagnostics.ess(ar) / expected - 1) < 0.25)
+    assert np.all(diagnostics.ess(np.ones((2, 3, 10))) == 30)
+    assert np.allclose(diagnostics.acceptance_rate([1, 0], [4, 0]), [0.25, np.nan], equal_nan=True)
