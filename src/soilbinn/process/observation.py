@@ -1,0 +1,125 @@
+"""Observation operator: simulated SOC at the 20 CLM5 nodes -> observed depths.
+
+``linear`` (BINN) interpolates linearly between nodes and holds the end values above
+0.01 m and below 8.03 m; ``pchip`` (PRODA's MCMC, MATLAB ``interp1(..., 'pchip')``) uses
+the shape-preserving piecewise cubic Hermite interpolant (Fritsch and Carlson 1980, with
+MATLAB's weighted harmonic-mean slopes), also held constant outside the nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from soilbinn.process import grid
+
+
+class ObservationDepthError(ValueError):
+    """Observation depths outside the model grid (names the sites)."""
+
+
+def _check_depths(depths: torch.Tensor, site_ids=None) -> None:
+    with torch.no_grad():
+        bad = ~torch.isnan(depths) & ((depths < 0) | (depths > grid.ZISOI[-1]))
+        if bool(bad.any()):
+            rows = torch.nonzero(bad.any(dim=1)).flatten().tolist()
+            names = [str(site_ids[r]) if site_ids is not None else f"#{r}" for r in rows[:10]]
+            raise ObservationDepthError(
+                f"observation depths must lie within 0-{grid.ZISOI[-1]} m (the CLM5 grid); "
+                f"{len(rows)} site(s) have depths outside: {', '.join(names)}"
+            )
+
+
+def _locate(depths: torch.Tensor, nodes: torch.Tensor):
+    d = torch.nan_to_num(depths, nan=float(nodes[0])).clamp(nodes[0], nodes[-1])
+    k = torch.searchsorted(nodes, d.contiguous(), right=True) - 1
+    k = k.clamp(0, nodes.numel() - 2)
+    h = nodes[k + 1] - nodes[k]
+    t = (d - nodes[k]) / h
+    return d, k, h, t
+
+
+def _linear(soc: torch.Tensor, depths: torch.Tensor) -> torch.Tensor:
+    nodes = grid.as_tensor(grid.ZSOI, soc.device, soc.dtype)
+    _, k, _, t = _locate(depths.to(soc.dtype), nodes)
+    y0 = torch.gather(soc, 1, k)
+    y1 = torch.gather(soc, 1, k + 1)
+    return y0 + t * (y1 - y0)
+
+
+def pchip_slopes(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Derivatives of MATLAB's pchip at the nodes; y (n, m), x (m,) -> (n, m)."""
+    h = x[1:] - x[:-1]
+    delta = (y[:, 1:] - y[:, :-1]) / h
+    w1 = 2 * h[1:] + h[:-1]
+    w2 = h[1:] + 2 * h[:-1]
+    d0, d1 = delta[:, :-1], delta[:, 1:]
+    same = (torch.sign(d0) * torch.sign(d1)) > 0
+    safe0 = torch.where(same, d0, torch.ones_like(d0))
+    safe1 = torch.where(same, d1, torch.ones_like(d1))
+    interior = torch.where(same, (w1 + w2) / (w1 / safe0 + w2 / safe1), torch.zeros_like(d0))
+
+    def end(h0, h1, del0, del1):
+        d = ((2 * h0 + h1) * del0 - h0 * del1) / (h0 + h1)
+        d = torch.where(torch.sign(d) != torch.sign(del0), torch.zeros_like(d), d)
+        flip = (torch.sign(del0) != torch.sign(del1)) & (d.abs() > (3 * del0).abs())
+        return torch.where(flip, 3 * del0, d)
+
+    first = end(h[0], h[1], delta[:, 0], delta[:, 1])
+    last = end(h[-1], h[-2], delta[:, -1], delta[:, -2])
+    return torch.cat([first[:, None], interior, last[:, None]], dim=1)
+
+
+def _pchip(soc: torch.Tensor, depths: torch.Tensor) -> torch.Tensor:
+    nodes = grid.as_tensor(grid.ZSOI, soc.device, soc.dtype)
+    _, k, h, t = _locate(depths.to(soc.dtype), nodes)
+    slopes = pchip_slopes(soc, nodes)
+    y0, y1 = torch.gather(soc, 1, k), torch.gather(soc, 1, k + 1)
+    m0, m1 = torch.gather(slopes, 1, k), torch.gather(slopes, 1, k + 1)
+    t2, t3 = t * t, t * t * t
+    h00 = 2 * t3 - 3 * t2 + 1
+    h10 = t3 - 2 * t2 + t
+    h01 = -2 * t3 + 3 * t2
+    h11 = t3 - t2
+    return h00 * y0 + h10 * h * m0 + h01 * y1 + h11 * h * m1
+
+
+#: registry of interpolation methods
+INTERPOLATORS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "linear": _linear,
+    "pchip": _pchip,
+}
+
+
+def interpolate_to_depths(
+    soc_layer: torch.Tensor,
+    depths: torch.Tensor,
+    method: str = "linear",
+    site_ids=None,
+) -> torch.Tensor:
+    """SOC at observation depths.
+
+    Parameters
+    ----------
+    soc_layer : Tensor (n, 20), g m-3
+        SOC at the CLM5 node depths.
+    depths : Tensor (n, obs), m
+        Observation (node) depths, NaN-padded.
+    method : {"linear", "pchip"}
+
+    Returns
+    -------
+    Tensor (n, obs), g m-3; NaN where ``depths`` is NaN. Differentiable in ``soc_layer``.
+    """
+    if method not in INTERPOLATORS:
+        raise ValueError(f"unknown interpolation {method!r}; choose from {sorted(INTERPOLATORS)}")
+    if depths.ndim != 2 or soc_layer.ndim != 2 or depths.shape[0] != soc_layer.shape[0]:
+        raise ValueError(
+            f"soc_layer (n, 20) and depths (n, obs) disagree: {tuple(soc_layer.shape)} vs "
+            f"{tuple(depths.shape)}"
+        )
+    depths = depths.to(soc_layer.device)
+    _check_depths(depths, site_ids)
+    out = INTERPOLATORS[method](soc_layer, depths)
+    return torch.where(torch.isnan(depths), torch.full_like(out, float("nan")), out)
