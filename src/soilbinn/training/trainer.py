@@ -357,7 +357,7 @@ class _Trainer:
                 else:
                     self.sched.step()
             model = self.model
-            temp = float(model.param_net.temperature) if hasattr(model, "param_net") else float("nan")
+            temp = float(model.param_net.temperature.detach()) if hasattr(model, "param_net") else float("nan")
             full = {"epoch": epoch, **row, **vrow, "lr": self.opt.param_groups[0]["lr"],
                     "temperature": temp, "seconds": round(seconds, 3)}  # fmt: skip
             if self.info.is_main:
