@@ -241,7 +241,7 @@ TRUTH_FUNCTIONS: dict[str, tuple[str, Callable[[dict], np.ndarray]]] = {
     "taul2": ("-0.6 T + 0.5 tanh(C)", lambda z: -0.6 * z["T"] + 0.5 * np.tanh(z["C"])),
     "tau4s1": ("0.7 tanh(C) - 0.5 T + 0.2 T C", lambda z: 0.7 * np.tanh(z["C"]) - 0.5 * z["T"] + 0.2 * z["T"] * z["C"]),
     "tau4s2": ("0.8 tanh(C) - 0.6 tanh(T) - 0.3 H", lambda z: 0.8 * np.tanh(z["C"]) - 0.6 * np.tanh(z["T"]) - 0.3 * z["H"]),
-    "tau4s3": ("0.9 tanh(C) - 0.7 tanh(T) + 0.3 P^2", lambda z: 0.9 * np.tanh(z["C"]) - 0.7 * np.tanh(z["T"]) + 0.3 * z["P"] ** 2),
+    "tau4s3": ("0.9 tanh(C) - 0.7 tanh(T) + 0.3 P^2 - 0.6", lambda z: 0.9 * np.tanh(z["C"]) - 0.7 * np.tanh(z["T"]) + 0.3 * z["P"] ** 2 - 0.6),
     "fl1s1": ("0.6 tanh(C) + 0.4 N", lambda z: 0.6 * np.tanh(z["C"]) + 0.4 * z["N"]),
     "fl2s1": ("0.5 C - 0.5 tanh(H)", lambda z: 0.5 * z["C"] - 0.5 * np.tanh(z["H"])),
     "fl3s2": ("-0.6 S + 0.4 tanh(P)", lambda z: -0.6 * z["S"] + 0.4 * np.tanh(z["P"])),
