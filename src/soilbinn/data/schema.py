@@ -323,7 +323,7 @@ def _check_covariates(ds: xr.Dataset, ids: np.ndarray, out: list[str]) -> None:
         elif "covariate" not in ds.coords:
             out.append("covariates: the 'covariate' coordinate of names is missing")
         else:
-            names = np.asarray(ds["covariate"].values).astype(str)
+            names = [str(x) for x in np.asarray(ds["covariate"].values)]
             if len(set(names)) != len(names):
                 out.append("covariate: duplicate covariate names")
             v = np.asarray(da.transpose("site", "covariate").values, dtype=np.float64)
@@ -341,7 +341,9 @@ def _check_covariates(ds: xr.Dataset, ids: np.ndarray, out: list[str]) -> None:
             out.append(f"categories: must hold integer codes (dtype {da.dtype})")
             return
         sizes = _check_flags(ds, out)
-        names = np.asarray(ds["category"].values).astype(str) if "category" in ds.coords else []
+        names = (
+            [str(x) for x in np.asarray(ds["category"].values)] if "category" in ds.coords else []
+        )
         v = np.asarray(da.transpose("site", "category").values)
         for j, (name, size) in enumerate(zip(names, sizes)):
             bad = (v[:, j] < -1) | (v[:, j] >= max(size, 1))
@@ -359,7 +361,7 @@ def _check_param_var(ds: xr.Dataset, name: str, ids: np.ndarray, out: list[str])
     if "param" not in ds.coords:
         out.append(f"{name}: the 'param' coordinate of names is missing")
         return
-    pnames = tuple(np.asarray(ds["param"].values).astype(str))
+    pnames = tuple(str(x) for x in np.asarray(ds["param"].values))
     allowed = {
         ParameterSpace.from_preset("binn2025", t).names for t in ("clm5", "simple", "simple2")
     }
@@ -489,6 +491,9 @@ def save_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     os.close(fd)
     try:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=_encoding(ds))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

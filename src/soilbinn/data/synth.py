@@ -389,7 +389,7 @@ def _truth_attrs(ds: xr.Dataset, seed: int) -> None:
     for i, name in enumerate(PARAM_NAMES):
         lo, width = TRUTH_RANGE[name]
         ds["true_params"].attrs[f"function_{name}"] = (
-            f"{lo} + {width} sigmoid({TRUTH_FUNCTIONS[name][0]} + {off[i]:+.6f})"
+            f"{lo} + {width} sigmoid({TRUTH_FUNCTIONS[name][0]} + ({off[i]:.6f}))"
         )
     ds["true_params"].attrs["standardised_covariates"] = (
         "T=(mat-12)/6, P=ln(moisture_index)/0.6, C=(clay-25)/10, S=(sand-40)/15, "
