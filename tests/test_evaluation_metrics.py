@@ -86,7 +86,10 @@ def _write_polyline_shp(path, parts):
 
 
 def test_shapefile_reader_roundtrip(tmp_path):
-    parts = [np.array([[-100.0, 40.0], [-99.0, 41.0]]), np.array([[-90.0, 30.0], [-89, 31], [-88, 30]])]
+    parts = [
+        np.array([[-100.0, 40.0], [-99.0, 41.0]]),
+        np.array([[-90.0, 30.0], [-89, 31], [-88, 30]]),
+    ]
     f = tmp_path / "lines.shp"
     _write_polyline_shp(f, parts)
     got = read_shapes(f)

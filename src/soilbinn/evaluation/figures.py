@@ -97,7 +97,9 @@ def map_figure(
         plot_v = np.log10(np.clip(v[ok], 1e-12, None)) if log else v[ok]
         lo, hi = np.nanpercentile(plot_v, [2, 98])
         # marker size from the point spacing so a grid looks continuous
-        spacing = np.median(np.abs(np.diff(np.unique(np.round(lon[ok], 4))))) if ok.sum() > 2 else 1.0
+        spacing = (
+            np.median(np.abs(np.diff(np.unique(np.round(lon[ok], 4))))) if ok.sum() > 2 else 1.0
+        )
         size = float(np.clip((spacing * 7.5) ** 2, 2, 300))
         sc = ax.scatter(lon[ok], lat[ok], c=plot_v, s=size, marker="s", cmap="viridis",
                         vmin=lo, vmax=hi if hi > lo else lo + 1e-12, linewidths=0)  # fmt: skip

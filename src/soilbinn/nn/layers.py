@@ -27,8 +27,10 @@ class GlobalBatchNorm1d(nn.BatchNorm1d):
             return super().forward(x)
         from torch.distributed.nn.functional import all_reduce
 
-        n = torch.tensor([float(x.shape[0])], dtype=x.dtype)
-        stats = torch.cat([x.sum(0), (x * x).sum(0), n])
+        # float64 sums: E[x^2] - E[x]^2 in float32 loses digits
+        x64 = x.to(torch.float64)
+        n = torch.tensor([float(x.shape[0])], dtype=torch.float64)
+        stats = torch.cat([x64.sum(0), (x64 * x64).sum(0), n])
         stats = all_reduce(stats)
         c = x.shape[1]
         count = stats[-1]
@@ -41,7 +43,7 @@ class GlobalBatchNorm1d(nn.BatchNorm1d):
             self.running_mean.mul_(1 - m).add_(m * mean.detach())
             unbiased = var.detach() * count / (count - 1).clamp_min(1.0)
             self.running_var.mul_(1 - m).add_(m * unbiased)
-        y = (x - mean) / torch.sqrt(var + self.eps)
+        y = ((x64 - mean) / torch.sqrt(var + self.eps)).to(x.dtype)
         return y * self.weight + self.bias
 
 

@@ -172,7 +172,9 @@ def _predict_sites(args: argparse.Namespace) -> int:
         lon_col = next(c for c in req.columns if c.lower().startswith("lon"))
         for i, r in req.iterrows():
             if (round(r[lat_col], 4), round(r[lon_col], 4)) not in got:
-                print(f"  row {i + 1} ({r[lat_col]}, {r[lon_col]}): outside coverage, not predicted")
+                print(
+                    f"  row {i + 1} ({r[lat_col]}, {r[lon_col]}): outside coverage, not predicted"
+                )
     return 0
 
 
@@ -182,7 +184,10 @@ def _configure_map(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="folder for the PNGs (default: <prediction>_maps)")
     p.add_argument("--var", action="append", help="variable(s) to draw (default: stocks, "
                    "processes and parameters)")  # fmt: skip
-    p.add_argument("--maps-dir", help="Natural Earth shapefile folder (default ../shared/data/maps/naturalearth)")
+    p.add_argument(
+        "--maps-dir",
+        help="Natural Earth shapefile folder (default ../shared/data/maps/naturalearth)",
+    )
 
 
 def _run_map(args: argparse.Namespace) -> int:

@@ -119,7 +119,7 @@ class TrainConfig:
     max_nonfinite_batches: int = 20
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
-    progress: str = "auto"  # auto | on | off
+    progress: bool | str = "auto"  # auto | true | false (YAML reads on/off as booleans)
     num_threads: int | None = None
     device: str = "cpu"
 
@@ -149,7 +149,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "loss.kind": ("smooth_l1", "mse", "l1", "log_mse", "nse"),
     "loss.depth_weighting": ("none", "thickness", "inverse_depth", "bins"),
     "train.scheduler.kind": ("none", "cosine", "step", "plateau"),
-    "train.progress": ("auto", "on", "off"),
+    "train.progress": ("auto", True, False),
 }
 
 #: (key path, test, message) range checks
@@ -299,7 +299,11 @@ def parse_overrides(overrides: list[str] | None) -> dict[str, Any]:
 def _merge(base: dict, extra: dict) -> dict:
     out = dict(base)
     for k, v in extra.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict) and k not in ("fixed", "fixed_physical"):
+        if (
+            isinstance(v, dict)
+            and isinstance(out.get(k), dict)
+            and k not in ("fixed", "fixed_physical")
+        ):
             out[k] = _merge(out[k], v)
         else:
             out[k] = v
@@ -315,9 +319,7 @@ def config_from_dict(data: dict, source: str = "config") -> Config:
     return validate_config(_build(Config, data, "", source), source)
 
 
-def load_config(
-    path: str | Path | None = None, overrides: list[str] | None = None
-) -> Config:
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Load a YAML config strictly; ``path=None`` gives the paper defaults.
 
     Parameters

@@ -16,7 +16,9 @@ from soilbinn.training.sitedata import site_data_from_dataset
 from soilbinn.training.trainer import interpolate, predict_at_obs, train
 
 
-def fold_ids(lat, lon, k: int, seed: int, kind: str = "random", block_deg: float = 2.0) -> np.ndarray:
+def fold_ids(
+    lat, lon, k: int, seed: int, kind: str = "random", block_deg: float = 2.0
+) -> np.ndarray:
     """Fold id (0..k-1) of each site, from :func:`soilbinn.data.splits.kfold_assign`."""
     try:
         from soilbinn.data.splits import kfold_assign
@@ -46,7 +48,9 @@ def cross_validate(
 
         raise RunDirError(f"cv output directory {out_dir} exists and is not empty")
     out_dir.mkdir(parents=True, exist_ok=True)
-    folds = fold_ids(ds["lat"].values, ds["lon"].values, k, cfg.data.split_seed, kind, cfg.data.block_deg)
+    folds = fold_ids(
+        ds["lat"].values, ds["lon"].values, k, cfg.data.split_seed, kind, cfg.data.block_deg
+    )
     rows = []
     rng = np.random.default_rng(cfg.data.split_seed + 1)
     for f in range(k):

@@ -53,7 +53,9 @@ def init_distributed(backend: str | None = None) -> DistInfo:
 
 def current() -> DistInfo:
     if dist.is_available() and dist.is_initialized():
-        return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+        return DistInfo(
+            dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
+        )
     return DistInfo()
 
 

@@ -22,7 +22,9 @@ from soilbinn.training.config import Config, ConfigError
 def default_process_model(cfg: Config) -> nn.Module:
     from soilbinn.process.model import CLM5Model
 
-    return CLM5Model(preset=cfg.model.preset, transport=cfg.model.transport, solver=cfg.model.solver)
+    return CLM5Model(
+        preset=cfg.model.preset, transport=cfg.model.transport, solver=cfg.model.solver
+    )
 
 
 def resolve_parameters(cfg: Config, space) -> tuple[list[str], dict[str, float], list[str]]:

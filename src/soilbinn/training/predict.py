@@ -123,7 +123,11 @@ def predict_dataset(
             "depth": ("layer", np.asarray(grid.ZSOI), {"units": "m", "long_name": "layer node depth"}),
         }
     )  # fmt: skip
-    out_ds["soc_layer"] = (("site", "layer"), arr["soc_layer"], {"units": "g m-3", "long_name": "SOC density by layer"})
+    out_ds["soc_layer"] = (
+        ("site", "layer"),
+        arr["soc_layer"],
+        {"units": "g m-3", "long_name": "SOC density by layer"},
+    )
     for k in keys[1:]:
         out_ds[k] = ("site", arr[k], {"units": STOCK_ATTRS[k][0], "long_name": STOCK_ATTRS[k][1]})
     if binn:
@@ -134,7 +138,11 @@ def predict_dataset(
         phys = space.to_physical(torch.as_tensor(arr["params"])).numpy()
         out_ds["params_physical"] = (("site", "param"), phys,
                                      {"units": "see param_units", "long_name": "parameters in physical units"})  # fmt: skip
-        out_ds["pools"] = (("site", "pool", "layer"), arr["pools"], {"units": "g m-3", "long_name": "carbon pools"})
+        out_ds["pools"] = (
+            ("site", "pool", "layer"),
+            arr["pools"],
+            {"units": "g m-3", "long_name": "carbon pools"},
+        )
         for k, (u, ln) in PROCESS_ATTRS.items():
             if k in arr:
                 out_ds[k] = ("site", arr[k], {"units": u, "long_name": ln})

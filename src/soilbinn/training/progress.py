@@ -7,12 +7,10 @@ import sys
 import time
 
 
-def progress_enabled(mode: str = "auto", stream=None) -> bool:
+def progress_enabled(mode: str | bool = "auto", stream=None) -> bool:
     stream = stream or sys.stderr
-    if mode == "on":
-        return True
-    if mode == "off":
-        return False
+    if isinstance(mode, bool):
+        return mode
     return stream.isatty() and not os.environ.get("CI")
 
 

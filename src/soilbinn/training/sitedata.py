@@ -155,7 +155,10 @@ def site_data_from_dataset(
         numeric=numeric.to(torch.float32),
         categorical=cat.to(torch.int64),
         lonlat=lonlat,
-        forcing=replace(forcing.to(dtype=torch.float64), site_ids=[str(s) for s in np.asarray(ds["site"].values)]),
+        forcing=replace(
+            forcing.to(dtype=torch.float64),
+            site_ids=[str(s) for s in np.asarray(ds["site"].values)],
+        ),
         soc=soc,
         depth=depth,
         fixed_params=fixed,
@@ -193,7 +196,9 @@ def split_indices(
         counts = np.bincount(inv, minlength=len(cells))
         cum = np.cumsum(counts[cell_order])
         val_cells = cell_order[cum <= val_fraction * n]
-        test_cells = cell_order[(cum > val_fraction * n) & (cum <= (val_fraction + test_fraction) * n)]
+        test_cells = cell_order[
+            (cum > val_fraction * n) & (cum <= (val_fraction + test_fraction) * n)
+        ]
         is_val = np.isin(inv, val_cells)
         is_test = np.isin(inv, test_cells)
         val, test = np.nonzero(is_val)[0], np.nonzero(is_test)[0]

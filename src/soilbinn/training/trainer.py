@@ -98,7 +98,9 @@ def _input_meta(cfg: Config, train: SiteData) -> dict[str, Any]:
     lo = torch.where(lo > hi, torch.zeros_like(lo), lo)
     hi = torch.where(hi < lo, torch.ones_like(hi), hi)
     obs = train.soc[torch.isfinite(train.soc)]
-    s = D.all_reduce(torch.tensor([obs.sum(), (obs**2).sum(), float(obs.numel())], dtype=torch.float64))
+    s = D.all_reduce(
+        torch.tensor([obs.sum(), (obs**2).sum(), float(obs.numel())], dtype=torch.float64)
+    )
     mean = float(s[0] / s[2]) if s[2] > 0 else 1.0
     var = float(s[1] / s[2] - mean**2) if s[2] > 0 else 1.0
     return {
@@ -265,7 +267,9 @@ class _Trainer:
                 n = len(batch)
                 if n:
                     pred = interpolate(out["soc_layer"], batch.depth)
-                    num, den = masked_misfit(pred, batch.soc, w_train[local_idx], cfg.loss, self.stats)
+                    num, den = masked_misfit(
+                        pred, batch.soc, w_train[local_idx], cfg.loss, self.stats
+                    )
                     ill += int(out.get("ill_conditioned", torch.zeros(0, dtype=torch.bool)).sum())
                 else:
                     num = out["soc_layer"].sum() * 0.0
@@ -357,7 +361,11 @@ class _Trainer:
                 else:
                     self.sched.step()
             model = self.model
-            temp = float(model.param_net.temperature.detach()) if hasattr(model, "param_net") else float("nan")
+            temp = (
+                float(model.param_net.temperature.detach())
+                if hasattr(model, "param_net")
+                else float("nan")
+            )
             full = {"epoch": epoch, **row, **vrow, "lr": self.opt.param_groups[0]["lr"],
                     "temperature": temp, "seconds": round(seconds, 3)}  # fmt: skip
             if self.info.is_main:
@@ -468,7 +476,8 @@ def train(
     data = {s: sd.select(torch.arange(offsets[i], offsets[i + 1])) for i, s in enumerate(SPLITS)}
     positions = {
         # global positions within each split (rank r owns r, r + W, ...)
-        s: np.arange(info.rank, len(idx[i]), info.world_size) for i, s in enumerate(SPLITS)
+        s: np.arange(info.rank, len(idx[i]), info.world_size)
+        for i, s in enumerate(SPLITS)
     }
     for i, s in enumerate(SPLITS):
         positions[f"n_{s}_global"] = len(idx[i])
@@ -479,7 +488,9 @@ def train(
     if hasattr(model, "process_model") and hasattr(model.process_model, "prepare"):
         for s in SPLITS:  # validate forcing and precompute transport operators once
             data[s].forcing = model.process_model.prepare(data[s].forcing)
-    trainer = _Trainer(cfg, model, data, positions, meta, run, info, log, _obs_weights(cfg, data["train"]))
+    trainer = _Trainer(
+        cfg, model, data, positions, meta, run, info, log, _obs_weights(cfg, data["train"])
+    )
 
     if resume:
         trainer.load(load_checkpoint(run.last))
@@ -505,7 +516,9 @@ def train(
     tables, flats = {}, {}
     for s in SPLITS:
         if positions[f"n_{s}_global"]:
-            tables[s], flats[s] = gathered_metrics(model, data[s], positions[s], cfg.train.eval_batch_size)
+            tables[s], flats[s] = gathered_metrics(
+                model, data[s], positions[s], cfg.train.eval_batch_size
+            )
     metrics = pd.concat(tables, names=["split"]) if tables else pd.DataFrame()
     if info.is_main:
         metrics.to_csv(run.path / "evaluation.csv")
