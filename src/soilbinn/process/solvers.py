@@ -18,25 +18,25 @@ from soilbinn.process.system import SteadyStateSystem
 
 
 def thomas(lower: torch.Tensor, diag: torch.Tensor, upper: torch.Tensor, rhs: torch.Tensor):
-    """Batched scalar tridiagonal solve along the last axis (length 20).
+    """Batched scalar tridiagonal solve along the last axis.
 
     ``lower[..., j]`` multiplies ``x[..., j-1]`` (``lower[..., 0]`` unused) and
     ``upper[..., j]`` multiplies ``x[..., j+1]``; all arguments broadcast together.
+    Internally the layer axis is moved first so every step works on contiguous memory.
     """
-    L = rhs.shape[-1]
+    shape = torch.broadcast_shapes(lower.shape, diag.shape, upper.shape, rhs.shape)
+    lo, dg, up, r = (t.expand(shape).movedim(-1, 0).contiguous() for t in (lower, diag, upper, rhs))
+    L = shape[-1]
     cp, dp = [], []
-    c_prev = d_prev = None
     for j in range(L):
         if j == 0:
-            den = diag[..., 0]
-            d_j = rhs[..., 0] / den
+            inv = 1.0 / dg[0]
+            d_j = r[0] * inv
         else:
-            den = diag[..., j] - lower[..., j] * c_prev
-            d_j = (rhs[..., j] - lower[..., j] * d_prev) / den
-        c_j = upper[..., j] / den if j < L - 1 else None
-        cp.append(c_j)
+            inv = 1.0 / (dg[j] - lo[j] * cp[-1])
+            d_j = (r[j] - lo[j] * dp[-1]) * inv
+        cp.append(up[j] * inv if j < L - 1 else None)
         dp.append(d_j)
-        c_prev, d_prev = c_j, d_j
     x = [None] * L
     x[L - 1] = dp[L - 1]
     for j in range(L - 2, -1, -1):
@@ -44,84 +44,85 @@ def thomas(lower: torch.Tensor, diag: torch.Tensor, upper: torch.Tensor, rhs: to
     return torch.stack(x, dim=-1)
 
 
-def _inv3(m: torch.Tensor) -> torch.Tensor:
-    """Inverse of (..., 3, 3) matrices by the adjugate (elementwise, batched).
+Mat3 = list  # 3x3 nested list of tensors (one entry per matrix element, batched)
 
-    Each matrix is scaled by its largest entry first: rates down to 1e-130 d-1 would
-    otherwise underflow the determinant.
+
+def _inv3(b: Mat3) -> Mat3:
+    """Inverse of batched 3x3 matrices given as nested lists of tensors.
+
+    Rows are first scaled by their diagonal (Jacobi scaling): decomposition rates down to
+    1e-170 d-1 would otherwise underflow the determinant.
     """
-    scale = m.detach().abs().amax(dim=(-2, -1), keepdim=True)
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-    return _inv3_unscaled(m / scale) / scale
+    s = [1.0 / b[i][i] for i in range(3)]
+    m = [[b[i][k] * s[i] if i != k else None for k in range(3)] for i in range(3)]
+    a_, b_, c_ = 1.0, m[0][1], m[0][2]
+    d_, e_, f_ = m[1][0], 1.0, m[1][2]
+    g_, h_, i_ = m[2][0], m[2][1], 1.0
+    co00 = e_ * i_ - f_ * h_
+    co01 = f_ * g_ - d_ * i_
+    co02 = d_ * h_ - e_ * g_
+    inv_det = 1.0 / (a_ * co00 + b_ * co01 + c_ * co02)
+    adj = [
+        [co00, c_ * h_ - b_ * i_, b_ * f_ - c_ * e_],
+        [co01, a_ * i_ - c_ * g_, c_ * d_ - a_ * f_],
+        [co02, b_ * g_ - a_ * h_, a_ * e_ - b_ * d_],
+    ]
+    col = [inv_det * s[k] for k in range(3)]  # (S B)^-1 S: scale column k by s_k
+    return [[adj[i][k] * col[k] for k in range(3)] for i in range(3)]
 
 
-def _inv3_unscaled(m: torch.Tensor) -> torch.Tensor:
-    a, b, c = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
-    d, e, f = m[..., 1, 0], m[..., 1, 1], m[..., 1, 2]
-    g, h, i = m[..., 2, 0], m[..., 2, 1], m[..., 2, 2]
-    co00, co01, co02 = e * i - f * h, f * g - d * i, d * h - e * g
-    det = a * co00 + b * co01 + c * co02
-    adj = torch.stack(
-        [
-            torch.stack([co00, c * h - b * i, b * f - c * e], dim=-1),
-            torch.stack([co01, a * i - c * g, c * d - a * f], dim=-1),
-            torch.stack([co02, b * g - a * h, a * e - b * d], dim=-1),
-        ],
-        dim=-2,
-    )
-    return adj / det[..., None, None]
-
-
-def _mv3(m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    return (m * v[..., None, :]).sum(-1)
-
-
-def block_thomas(lower: torch.Tensor, blocks: torch.Tensor, upper: torch.Tensor, rhs: torch.Tensor):
+def block_thomas(lower: torch.Tensor, blocks: Mat3, upper: torch.Tensor, rhs: list) -> list:
     """Block-tridiagonal solve with 3x3 diagonal blocks and scalar off-diagonal blocks.
 
     Parameters
     ----------
-    lower, upper : Tensor (n, 20)
+    lower, upper : Tensor (20, n)
         Scalar couplings to the layer above / below (times the 3x3 identity).
-    blocks : Tensor (n, 20, 3, 3)
-    rhs : Tensor (n, 20, 3)
+    blocks : 3x3 nested list of Tensor (20, n)
+        Diagonal blocks, element by element.
+    rhs : list of 3 Tensor (20, n)
 
     Returns
     -------
-    Tensor (n, 20, 3)
+    list of 3 Tensor (20, n)
     """
-    L = rhs.shape[1]
+    L = lower.shape[0]
     cp, dp = [], []
     for j in range(L):
-        if j == 0:
-            dj = blocks[:, 0]
-            r = rhs[:, 0]
-        else:
-            lj = lower[:, j, None, None]
-            dj = blocks[:, j] - lj * cp[-1]
-            r = rhs[:, j] - lower[:, j, None] * dp[-1]
-        inv = _inv3(dj)
-        cp.append(inv * upper[:, j, None, None] if j < L - 1 else None)
-        dp.append(_mv3(inv, r))
+        b = [[blocks[i][k][j] for k in range(3)] for i in range(3)]
+        r = [rhs[i][j] for i in range(3)]
+        if j > 0:
+            lj = lower[j]
+            c_prev, d_prev = cp[-1], dp[-1]
+            b = [[b[i][k] - lj * c_prev[i][k] for k in range(3)] for i in range(3)]
+            r = [r[i] - lj * d_prev[i] for i in range(3)]
+        inv = _inv3(b)
+        dp.append([inv[i][0] * r[0] + inv[i][1] * r[1] + inv[i][2] * r[2] for i in range(3)])
+        if j < L - 1:
+            uj = upper[j]
+            cp.append([[inv[i][k] * uj for k in range(3)] for i in range(3)])
     x = [None] * L
     x[L - 1] = dp[L - 1]
     for j in range(L - 2, -1, -1):
-        x[j] = dp[j] - _mv3(cp[j], x[j + 1])
-    return torch.stack(x, dim=1)
+        c, xn = cp[j], x[j + 1]
+        x[j] = [dp[j][i] - (c[i][0] * xn[0] + c[i][1] * xn[1] + c[i][2] * xn[2]) for i in range(3)]
+    return [torch.stack([x[j][i] for j in range(L)]) for i in range(3)]
 
 
-def _som_blocks(K: torch.Tensor, f: torch.Tensor, vdiag: torch.Tensor, transpose: bool):
-    """3x3 SOM blocks per layer: diag(K) - A_SS diag(K) + Vdiag I; (n, 20, 3, 3)."""
-    k1, k2, k3 = K[:, 4], K[:, 5], K[:, 6]
+def _som_blocks(K: torch.Tensor, f: torch.Tensor, vdiag: torch.Tensor, transpose: bool) -> Mat3:
+    """3x3 SOM blocks per layer, diag(K) - A_SS diag(K) + Vdiag I, as (20, n) entries."""
+    k1, k2, k3 = (K[:, p].T.contiguous() for p in (4, 5, 6))  # (20, n)
+    vd = vdiag.T.contiguous()
+    fs1s2, fs1s3, fs2s1, fs2s3, fs3s1 = (f[:, i] for i in (4, 5, 6, 7, 8))
     z = torch.zeros_like(k1)
-    fs1s2, fs1s3, fs2s1, fs2s3, fs3s1 = (f[:, i : i + 1] for i in (4, 5, 6, 7, 8))
     rows = [
-        [k1 + vdiag, -fs2s1 * k2, -fs3s1 * k3],
-        [-fs1s2 * k1, k2 + vdiag, z],
-        [-fs1s3 * k1, -fs2s3 * k2, k3 + vdiag],
+        [k1 + vd, -fs2s1 * k2, -fs3s1 * k3],
+        [-fs1s2 * k1, k2 + vd, z],
+        [-fs1s3 * k1, -fs2s3 * k2, k3 + vd],
     ]
-    m = torch.stack([torch.stack(r, dim=-1) for r in rows], dim=-2)
-    return m.transpose(-1, -2) if transpose else m
+    if transpose:
+        rows = [[rows[k][i] for k in range(3)] for i in range(3)]
+    return rows
 
 
 def solve_structured_raw(system: SteadyStateSystem, rhs: torch.Tensor) -> torch.Tensor:
@@ -136,16 +137,16 @@ def solve_structured_raw(system: SteadyStateSystem, rhs: torch.Tensor) -> torch.
     )
     x_lit = thomas(lo[:, None], K[:, 1:4] + dg[:, None], up[:, None], r_lit)  # (n, 3, 20)
     flux = K[:, 1:4] * x_lit
-    r_som = torch.stack(
-        [
-            rhs[:, 4] + f[:, 1:2] * flux[:, 0] + f[:, 2:3] * flux[:, 1],
-            rhs[:, 5] + f[:, 3:4] * flux[:, 2],
-            rhs[:, 6],
-        ],
-        dim=-1,
-    )  # (n, 20, 3)
-    x_som = block_thomas(lo, _som_blocks(K, f, dg, transpose=False), up, r_som)
-    return torch.cat([x_cwd[:, None], x_lit, x_som.transpose(1, 2)], dim=1)
+    r_som = [
+        (rhs[:, 4] + f[:, 1:2] * flux[:, 0] + f[:, 2:3] * flux[:, 1]).T.contiguous(),
+        (rhs[:, 5] + f[:, 3:4] * flux[:, 2]).T.contiguous(),
+        rhs[:, 6].T.contiguous(),
+    ]  # 3 x (20, n)
+    x_som = block_thomas(
+        lo.T.contiguous(), _som_blocks(K, f, dg, transpose=False), up.T.contiguous(), r_som
+    )
+    x_som = torch.stack(x_som, dim=0).permute(2, 0, 1)  # (n, 3, 20)
+    return torch.cat([x_cwd[:, None], x_lit, x_som], dim=1)
 
 
 def solve_structured_transposed(system: SteadyStateSystem, rhs: torch.Tensor) -> torch.Tensor:
@@ -156,8 +157,12 @@ def solve_structured_transposed(system: SteadyStateSystem, rhs: torch.Tensor) ->
     lo_t = torch.cat([torch.zeros_like(up[:, :1]), up[:, :-1]], dim=1)
     up_t = torch.cat([lo[:, 1:], torch.zeros_like(lo[:, :1])], dim=1)
     y_som = block_thomas(
-        lo_t, _som_blocks(K, f, dg, transpose=True), up_t, rhs[:, 4:7].transpose(1, 2)
-    ).transpose(1, 2)  # (n, 3, 20)
+        lo_t.T.contiguous(),
+        _som_blocks(K, f, dg, transpose=True),
+        up_t.T.contiguous(),
+        [rhs[:, p].T.contiguous() for p in (4, 5, 6)],
+    )
+    y_som = torch.stack(y_som, dim=0).permute(2, 0, 1)  # (n, 3, 20)
     r_lit = torch.stack(
         [
             rhs[:, 1] + f[:, 1:2] * K[:, 1] * y_som[:, 0],
@@ -186,20 +191,58 @@ class _StructuredSolve(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_x):
         K, f, V, u, x = ctx.saved_tensors
-        y = solve_structured_transposed(SteadyStateSystem(K, f, V, u), grad_x)
+        y = solve_structured_transposed(SteadyStateSystem(K, f, V, u), grad_x.contiguous())
+        gK, gf, gV = system_gradients(K, f, x, y)
         needs = ctx.needs_input_grad
-        with torch.enable_grad():
-            Kr, fr, Vr = (t.detach().requires_grad_(n) for t, n in zip((K, f, V), needs[:3]))
-            ins = [t for t, n in zip((Kr, fr, Vr), needs[:3]) if n]
-            grads = [None, None, None]
-            if ins:
-                # dL/dtheta = -y^T (dP/dtheta) x
-                px = SteadyStateSystem(Kr, fr, Vr, u).apply(x)
-                g = torch.autograd.grad(px, ins, grad_outputs=-y)
-                it = iter(g)
-                grads = [next(it) if n else None for n in needs[:3]]
-        grad_u = y[:, :4] if needs[3] else None
-        return grads[0], grads[1], grads[2], grad_u
+        return (
+            gK if needs[0] else None,
+            gf if needs[1] else None,
+            gV if needs[2] else None,
+            y[:, :4] if needs[3] else None,
+        )
+
+
+def system_gradients(K: torch.Tensor, f: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
+    """Gradients of ``L`` w.r.t. K, f and V given ``P x = u`` and ``P^T y = dL/dx``.
+
+    ``dL/dtheta = -y^T (dP/dtheta) x``, written out for the structure of ``P``.
+
+    Returns
+    -------
+    gK (n, 7, 20), gf (n, 9), gV (n, 3, 20)
+    """
+    # y_out[p] = sum over receivers r of f_{p->r} y_r  (per layer)
+    y_out = torch.zeros_like(y)
+    y_out[:, 0] = f[:, 0:1] * y[:, 2] + (1.0 - f[:, 0:1]) * y[:, 3]
+    y_out[:, 1] = f[:, 1:2] * y[:, 4]
+    y_out[:, 2] = f[:, 2:3] * y[:, 4]
+    y_out[:, 3] = f[:, 3:4] * y[:, 5]
+    y_out[:, 4] = f[:, 4:5] * y[:, 5] + f[:, 5:6] * y[:, 6]
+    y_out[:, 5] = f[:, 6:7] * y[:, 4] + f[:, 7:8] * y[:, 6]
+    y_out[:, 6] = f[:, 8:9] * y[:, 4]
+    gK = -x * (y - y_out)
+    flux = K * x
+    gf = torch.stack(
+        [
+            ((y[:, 2] - y[:, 3]) * flux[:, 0]).sum(-1),
+            (y[:, 4] * flux[:, 1]).sum(-1),
+            (y[:, 4] * flux[:, 2]).sum(-1),
+            (y[:, 5] * flux[:, 3]).sum(-1),
+            (y[:, 5] * flux[:, 4]).sum(-1),
+            (y[:, 6] * flux[:, 4]).sum(-1),
+            (y[:, 4] * flux[:, 5]).sum(-1),
+            (y[:, 6] * flux[:, 5]).sum(-1),
+            (y[:, 4] * flux[:, 6]).sum(-1),
+        ],
+        dim=1,
+    )
+    ym, xm = y[:, 1:], x[:, 1:]
+    zero = torch.zeros_like(ym[:, 0, :1])
+    g_lower = torch.cat([zero, -(ym[..., 1:] * xm[..., :-1]).sum(1)], dim=-1)
+    g_diag = -(ym * xm).sum(1)
+    g_upper = torch.cat([-(ym[..., :-1] * xm[..., 1:]).sum(1), zero], dim=-1)
+    gV = torch.stack([g_lower, g_diag, g_upper], dim=1)
+    return gK, gf, gV
 
 
 def solve_structured(system: SteadyStateSystem) -> torch.Tensor:
