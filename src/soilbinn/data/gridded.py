@@ -231,7 +231,12 @@ def sample_at_sites(grid: Grid, lat: Sequence[float], lon: Sequence[float],
     own_i = np.abs(lat[:, None] - grid.lat[None, :]).argmin(axis=1)
     dlon = np.abs(((lon[:, None] - grid.lon[None, :]) + 180.0) % 360.0 - 180.0)
     own_j = dlon.argmin(axis=1)
-    own_valid = valid[own_i, own_j]
+    half_lat = np.median(np.abs(np.diff(grid.lat))) / 2 if len(grid.lat) > 1 else 90.0
+    half_lon = np.median(np.abs(np.diff(grid.lon))) / 2 if len(grid.lon) > 1 else 180.0
+    inside = (np.abs(lat - grid.lat[own_i]) <= half_lat + 1e-9) & (
+        dlon[np.arange(n), own_j] <= half_lon + 1e-9
+    )
+    own_valid = valid[own_i, own_j] & inside
     out = flat[:, vi[k], vj[k]].T.reshape(n, *grid.values.shape[:-2]).copy()
     out[none] = np.nan
     dist = np.where(none, np.nan, dist)
@@ -352,8 +357,6 @@ def forcing_from_grids(
     unknown = set(sources) - set(FORCING_VARS) - {"npp", "air_temperature"}
     if unknown:
         raise GridError(f"forcing_from_grids: unknown source(s) {sorted(unknown)}")
-    if "altmax" in out and "altmax_lastyear" not in out and "altmax_lastyear" not in constants:
-        out["altmax_lastyear"] = out["altmax"].copy()
     for name, value in constants.items():
         if name not in FORCING_VARS:
             raise GridError(f"forcing_from_grids: constant for unknown variable {name!r}")
@@ -363,6 +366,8 @@ def forcing_from_grids(
             len(FORCING_VARS[name].dims[-1])
         ]
         out[name] = np.full(shape, value)
+    if "altmax" in out and "altmax_lastyear" not in out:
+        out["altmax_lastyear"] = out["altmax"].copy()
     missing = [v for v in FORCING_VARS if v not in out]
     if missing:
         raise GridError(f"forcing_from_grids: no field or constant for {missing}")

@@ -170,10 +170,10 @@ def read_profiles_csv(
     raw = _numeric(df, cols["soc"], path)
     if is_content:
         bd = _numeric(df, cols["bulk_density"], path) * BULK_DENSITY_FACTORS[bulk_density_units]
-        badbd = bd.notna() & ((bd <= 0) | (bd > 2.7))
+        badbd = bd.notna() & ((bd < 0.02) | (bd > 2.7))
         if badbd.any():
             raise ImportError_(
-                f"{path}: bulk density outside (0, 2.7] g cm-3 on line(s) {_lines(badbd[badbd].index)} "
+                f"{path}: bulk density outside [0.02, 2.7] g cm-3 on line(s) {_lines(badbd[badbd].index)} "
                 f"(column {cols['bulk_density']!r} read as {bulk_density_units})"
             )
         soc = raw * CONTENT_FACTORS[soc_units] * bd * 1e6
@@ -337,6 +337,11 @@ def join_covariates_csv(
         raise ImportError_(
             f"{path}: {len(missing)} site(s) of the dataset not in the table: {', '.join(missing[:10])}{more}"
         )
+    # category labels come from the whole table (stable codes across datasets joined to it)
+    all_labels = {
+        c: sorted(x for x in df[c].astype("string").str.strip().dropna().unique() if x != "")
+        for c in categorical
+    }
     df = df.loc[site_ids].reset_index(drop=True)
     numeric = [c for c in names if c not in categorical]
     values, problems = {}, []
@@ -382,7 +387,7 @@ def join_covariates_csv(
             out = out.drop_vars(["categories", "category"])
         for c in categorical:
             s = df[c].astype("string").str.strip()
-            lab = sorted(x for x in s.dropna().unique() if x != "")
+            lab = all_labels[c]
             lut = {x: i for i, x in enumerate(lab)}
             codes[c] = np.array(
                 [lut.get(x, -1) if isinstance(x, str) else -1 for x in s.tolist()], dtype=np.int32
