@@ -10,9 +10,12 @@ Definitions (process_model.md): with ``xi_j = mean_t(xit) mean_t(xiw) d_j`` and 
    g m-2 (the BINN code weights by summed concentrations, a bug not reproduced here).
 4. environmental_modifier: ``sum_j xi_j w_j`` (1).
 5. vertical_transport: ``sum_j 365 V[j, j] w_j`` (yr-1), V month-averaged.
-6. input_allocation: ``mean_j exp(ln(1 - cumsum(v)_j) / (100 zsoi_j))``; ``robust`` (default)
-   drops layers where ``1 - cumsum(v) < 1e-9`` (round-off), ``proda`` drops only layers where
-   it is <= 0, as PRODA's code effectively does (its value depends on summation round-off).
+6. input_allocation: ``proda`` is PRODA's ``mean_j exp(ln(1 - cumsum(v)_j) / (100 zsoi_j))``
+   over the layers where ``1 - cumsum(v) > 0`` (as its code effectively does; the value is
+   dominated by summation round-off in deep layers and biased low because the remaining
+   fraction below layer j is ``beta^(100 zbot_j)``, not ``beta^(100 zsoi_j)``). ``robust``
+   (default) uses the lower interface depth ``zbot_j`` and drops layers where
+   ``1 - cumsum(v) < 1e-9``: it returns beta exactly for a beta profile.
 
 residence_time is SOC stock per unit input (yr); residence_time_baseline the same with
 decomposition at the baseline rates ``1/tau`` (no temperature, water, oxygen, nitrogen or
@@ -36,7 +39,7 @@ def input_allocation_index(v: torch.Tensor, method: str = "robust") -> torch.Ten
 
     NaN where no layer qualifies (all input in layer 1).
     """
-    zsoi = grid.as_tensor(grid.ZSOI, v.device, v.dtype)
+    depth = grid.as_tensor(grid.ZSOI if method == "proda" else grid.ZISOI, v.device, v.dtype)
     # sequential cumulative sum, as MATLAB's sum over short vectors
     rem, acc = [], torch.zeros_like(v[:, 0])
     for j in range(v.shape[1]):
@@ -45,7 +48,7 @@ def input_allocation_index(v: torch.Tensor, method: str = "robust") -> torch.Ten
     rem = torch.stack(rem, dim=1)
     tol = {"robust": ROBUST_CUMSUM_TOL, "proda": 0.0}[method]
     ok = rem > tol
-    val = torch.exp(torch.log(torch.where(ok, rem, torch.ones_like(rem))) / (100.0 * zsoi))
+    val = torch.exp(torch.log(torch.where(ok, rem, torch.ones_like(rem))) / (100.0 * depth))
     cnt = ok.sum(dim=1)
     s = torch.where(ok, val, torch.zeros_like(val)).sum(dim=1)
     return torch.where(cnt > 0, s / cnt.clamp(min=1), torch.full_like(s, float("nan")))
