@@ -1,0 +1,274 @@
+"""Assemble schema-conforming datasets from real data.
+
+* :func:`build_real_dataset`: observed profiles + derived forcing + covariates (training).
+* :func:`build_point_dataset`: forcing + covariates at arbitrary points (prediction;
+  used by :mod:`soilbinn.real.sites` and :func:`build_grid_dataset`).
+* :func:`build_grid_dataset`: CONUS land cells on a regular grid (maps).
+
+All three share :func:`attach_inputs`, so covariates and forcing are computed by exactly
+the same code in training and prediction.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from soilbinn import __version__
+from soilbinn.data.schema import (
+    add_categories,
+    add_covariates,
+    add_forcing,
+    base_coords,
+    validate_dataset,
+)
+from soilbinn.real import forcing as fx
+from soilbinn.real.covariates import (
+    KOPPEN_CLASSES,
+    LAND_USE_CLASSES,
+    LONG_NAMES,
+    NUMERIC_UNITS,
+    covariate_arrays,
+    land_use_codes,
+)
+from soilbinn.real.grids import default_shared_path
+from soilbinn.real.inputs import MAX_DISTANCE_KM, forcing_arrays, sample_inputs
+from soilbinn.real.naturalearth import country_polygons, inside
+from soilbinn.real.profiles import CONUS_BBOX, harmonise_profiles
+
+FORCING_METHOD = (
+    "soilbinn.real.forcing: damped-wave soil temperature from BIOME4 air temperature "
+    "(kappa={kappa} m2 s-1); bucket-model water scalar from BIOME4 precipitation, "
+    "Thornthwaite PET and whc; CESM2 O_SCALAR, ALTMAX, ALTMAX_LASTYEAR, nbedrock; litter "
+    "inputs = CESM2 NPP partitioned by a TOTVEGC woody fraction; constant nitrogen scalar "
+    "{nitrogen}"
+)
+
+
+class CoverageError(ValueError):
+    """No point has valid gridded inputs (all outside the data's coverage)."""
+
+
+def attach_inputs(
+    ds: xr.Dataset,
+    shared: str | os.PathLike,
+    max_km: float = MAX_DISTANCE_KM,
+    nitrogen: float = fx.NITROGEN_SCALAR,
+    kappa: float = fx.THERMAL_DIFFUSIVITY,
+    land_use: np.ndarray | None = None,
+) -> tuple[xr.Dataset, np.ndarray]:
+    """Add forcing and covariates at the sites of ``ds``; return (dataset of covered sites,
+    covered mask over the input sites).
+
+    Sites without a valid CESM2 and BIOME4 cell within ``max_km`` are removed (the mask
+    says which); nothing is filled in by guessing.
+    """
+    inp = sample_inputs(shared, ds["lat"].values, ds["lon"].values, max_km)
+    ok = inp.ok.copy()
+    ds = ds.isel(site=np.flatnonzero(ok))
+    inp = inp.select(ok)
+    if land_use is not None:
+        land_use = np.asarray(land_use)[ok]
+    if ds.sizes["site"] == 0:
+        return ds, ok
+    f = forcing_arrays(inp, nitrogen=nitrogen, kappa=kappa)
+    ds = add_forcing(ds, f, dtype=np.float32)
+    num, cat = covariate_arrays(inp)
+    ds = add_covariates(ds, num, NUMERIC_UNITS, LONG_NAMES)
+    labels = {"koppen": KOPPEN_CLASSES}
+    if land_use is not None:
+        cat["land_use"] = land_use.astype(np.int32)
+        labels["land_use"] = LAND_USE_CLASSES
+    ds = add_categories(ds, cat, labels)
+    ds["grid_distance_cesm2"] = ("site", inp.cesm2_km.astype(np.float32),
+                                 {"units": "km", "long_name": "distance to the CESM2 cell used"})  # fmt: skip
+    ds["grid_distance_biome4"] = ("site", inp.biome4_km.astype(np.float32),
+                                  {"units": "km", "long_name": "distance to the BIOME4 cell used"})  # fmt: skip
+    ds.attrs["forcing_method"] = FORCING_METHOD.format(kappa=kappa, nitrogen=nitrogen)
+    ds.attrs["max_grid_distance_km"] = float(max_km)
+    ds.attrs["soilbinn_version"] = __version__
+    return ds, ok
+
+
+def _observations(ds: xr.Dataset, layers, site_index: dict[str, int], n_obs: int) -> xr.Dataset:
+    n = ds.sizes["site"]
+    arr = {k: np.full((n, n_obs), np.nan) for k in ("soc", "obs_depth", "obs_top", "obs_bottom")}
+    rank = layers.groupby("site").cumcount().to_numpy()
+    rows = layers.site.map(site_index).to_numpy()
+    for key, col in (("soc", "soc_g_m3"), ("obs_depth", "depth_m"), ("obs_top", "top_m"),
+                     ("obs_bottom", "bot_m")):  # fmt: skip
+        arr[key][rows, rank] = layers[col].to_numpy()
+    meta = {
+        "soc": ("g m-3", "soil organic carbon density (carbon mass per soil volume)"),
+        "obs_depth": ("m", "observation node depth (middle of the horizon)"),
+        "obs_top": ("m", "top of the observed horizon"),
+        "obs_bottom": ("m", "bottom of the observed horizon"),
+    }
+    for key, (units, long_name) in meta.items():
+        ds[key] = (("site", "obs"), arr[key], {"units": units, "long_name": long_name})
+    return ds
+
+
+def build_real_dataset(
+    shared: str | os.PathLike | None = None,
+    max_profiles: int | None = None,
+    raca: str = "pedon",
+    land_use: bool = False,
+    max_km: float = MAX_DISTANCE_KM,
+    nitrogen: float = fx.NITROGEN_SCALAR,
+    seed: int = 0,
+) -> tuple[xr.Dataset, dict]:
+    """Observed CONUS SOC profiles with derived forcing and covariates.
+
+    Parameters
+    ----------
+    shared : path, optional
+        The shared data folder (default :func:`~soilbinn.real.grids.default_shared_path`).
+    max_profiles : int, optional
+        Random subset of harmonised profiles (quick runs and tests).
+    raca : {"pedon", "site"}
+        RaCA pedons kept separately or composited per site location.
+    land_use : bool
+        Add the harmonised ``land_use`` category (missing on the prediction grid).
+    max_km : float
+        Search radius for the nearest valid grid cell.
+    nitrogen : float
+        The assumed nitrogen scalar.
+
+    Returns
+    -------
+    ds : xr.Dataset
+        Full schema (forcing, observations, covariates) plus provenance variables.
+    report : dict
+        Counts read / kept / dropped by reason, timings.
+    """
+    t0 = time.perf_counter()
+    shared = Path(shared) if shared is not None else default_shared_path()
+    h = harmonise_profiles(shared / "profiles", raca=raca, max_profiles=max_profiles, seed=seed)
+    t1 = time.perf_counter()
+    sites = h.sites
+    ds = base_coords(sites.index.to_numpy(), sites.lat.to_numpy(), sites.lon.to_numpy())
+    prov = {
+        "source": ("source database (sodah, raca, neon)", sites.source.to_numpy()),
+        "profile_ids": (
+            "original profile id(s); several = composite",
+            sites.profile_ids.to_numpy(),
+        ),
+        "land_use_label": (
+            "land use / cover as given by the source",
+            sites.land_use.astype(str).to_numpy(),
+        ),
+    }
+    for k, (ln, v) in prov.items():
+        ds[k] = ("site", np.asarray(v).astype(str), {"long_name": ln})
+    ds["n_profiles"] = ("site", sites.n_profiles.to_numpy().astype(np.int32),
+                        {"units": "1", "long_name": "number of source profiles in this site"})  # fmt: skip
+    ds["bd_filled_fraction"] = ("site", sites.bd_filled_fraction.to_numpy().astype(np.float32),
+                                {"units": "1", "long_name": "fraction of layers with pedotransfer bulk density"})  # fmt: skip
+    n_obs = int(sites.n_obs.max()) if len(sites) else 1
+    ds = _observations(ds, h.layers, {s: i for i, s in enumerate(sites.index)}, n_obs)
+    lu = land_use_codes(sites.land_use.tolist()) if land_use else None
+    ds, ok = attach_inputs(ds, shared, max_km=max_km, nitrogen=nitrogen, land_use=lu)
+    t2 = time.perf_counter()
+    report = dict(h.report)
+    if (~ok).any():
+        report["dropped_profiles"][f"no valid CESM2/BIOME4 cell within {max_km:g} km"] = int(
+            (~ok).sum()
+        )
+    if ds.sizes["site"] == 0:
+        raise CoverageError("no profile has valid gridded inputs")
+    soc = ds["soc"].values
+    report["kept"] = {
+        "sites": int(ds.sizes["site"]),
+        "source_profiles": int(ds["n_profiles"].sum()),
+        "layers": int(np.isfinite(soc).sum()),
+        "by_source": {
+            s: int((ds["source"].values == s).sum()) for s in np.unique(ds["source"].values)
+        },
+        "max_obs_per_site": int(np.isfinite(soc).sum(axis=1).max()),
+    }
+    report["seconds"] = {"harmonise": round(t1 - t0, 2), "forcing_covariates": round(t2 - t1, 2)}
+    problems = validate_dataset(ds, require=("forcing", "observations", "covariates"))
+    if problems:
+        raise ValueError("real dataset fails the schema:\n  " + "\n  ".join(problems))
+    ds.attrs["title"] = "soilbinn real dataset: observed CONUS SOC profiles with derived forcing"
+    ds.attrs["sources"] = (
+        "SoDaH (EDI edi.521), RaCA western regions (USDA-NRCS), NEON initial characterisation"
+    )
+    return ds, report
+
+
+def build_point_dataset(
+    lat,
+    lon,
+    site_ids,
+    shared: str | os.PathLike | None = None,
+    max_km: float = MAX_DISTANCE_KM,
+    nitrogen: float = fx.NITROGEN_SCALAR,
+    land_use: np.ndarray | None = None,
+) -> tuple[xr.Dataset, np.ndarray]:
+    """Forcing and covariates at arbitrary points; returns (dataset of covered points, mask)."""
+    shared = Path(shared) if shared is not None else default_shared_path()
+    ds = base_coords(
+        np.asarray(site_ids).astype(str), np.asarray(lat, float), np.asarray(lon, float)
+    )
+    return attach_inputs(ds, shared, max_km=max_km, nitrogen=nitrogen, land_use=land_use)
+
+
+def conus_land_mask(shared: str | os.PathLike, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Points inside the USA polygons of Natural Earth and the CONUS box."""
+    rings = country_polygons(Path(shared) / "maps" / "naturalearth", "USA")
+    la0, la1, lo0, lo1 = CONUS_BBOX
+    box = (lat >= la0) & (lat <= la1) & (lon >= lo0) & (lon <= lo1)
+    return box & inside(rings, lon, lat)
+
+
+def build_grid_dataset(
+    shared: str | os.PathLike | None = None,
+    resolution: float = 0.5,
+    bbox: tuple[float, float, float, float] = CONUS_BBOX,
+    max_km: float = MAX_DISTANCE_KM,
+    nitrogen: float = fx.NITROGEN_SCALAR,
+) -> xr.Dataset:
+    """Forcing and covariates on the CONUS land cells of a regular grid.
+
+    Cell centres are ``lat0 + resolution (i + 1/2)`` inside ``bbox`` = (lat_min, lat_max,
+    lon_min, lon_max); cells outside the USA (Natural Earth) or without valid gridded
+    inputs are left out. The dataset carries ``grid_lat`` / ``grid_lon`` axes and each
+    site's ``grid_i`` / ``grid_j`` index, so predictions can be put back on the grid.
+    """
+    shared = Path(shared) if shared is not None else default_shared_path()
+    la0, la1, lo0, lo1 = bbox
+    glat = np.arange(la0 + resolution / 2, la1, resolution)
+    glon = np.arange(lo0 + resolution / 2, lo1, resolution)
+    LA, LO = np.meshgrid(glat, glon, indexing="ij")
+    II, JJ = np.meshgrid(np.arange(len(glat)), np.arange(len(glon)), indexing="ij")
+    m = conus_land_mask(shared, LA.ravel(), LO.ravel())
+    lat, lon = LA.ravel()[m], LO.ravel()[m]
+    ids = [f"g{a:.3f}_{b:.3f}" for a, b in zip(lat, lon)]
+    ds, ok = build_point_dataset(lat, lon, ids, shared, max_km=max_km, nitrogen=nitrogen)
+    ds["grid_i"] = ("site", II.ravel()[m][ok].astype(np.int32), {"long_name": "row in grid_lat"})
+    ds["grid_j"] = ("site", JJ.ravel()[m][ok].astype(np.int32), {"long_name": "column in grid_lon"})
+    ds = ds.assign_coords(
+        grid_lat=(
+            "grid_lat",
+            glat,
+            {"units": "degrees_north", "long_name": "grid cell centre latitude"},
+        ),
+        grid_lon=(
+            "grid_lon",
+            glon,
+            {"units": "degrees_east", "long_name": "grid cell centre longitude"},
+        ),
+    )
+    ds.attrs["title"] = f"soilbinn CONUS {resolution:g} degree grid with derived forcing"
+    ds.attrs["grid_resolution_deg"] = float(resolution)
+    ds.attrs["cells_without_inputs"] = int((~ok).sum())
+    problems = validate_dataset(ds, require=("forcing", "covariates"))
+    if problems:
+        raise ValueError("grid dataset fails the schema:\n  " + "\n  ".join(problems))
+    return ds
