@@ -200,3 +200,27 @@ def test_binn_assembly_and_temperature():
     assert p.shape == (4, 2) and bool(((p > 0) & (p < 1)).all())
     m.assemble(p, site.expand(4, -1)).sum().backward()
     assert m.param_net.temperature_logit.grad is not None
+
+
+def test_cv_command_random_and_spatial(data, tmp_path):
+    d, ds = data
+    over = _sets([*SMALL, "train.epochs=1"])
+    for kind in ("random", "spatial"):
+        out = tmp_path / f"cv_{kind}"
+        rc = main(["cv", "--data", str(d / "sites.nc"), "--k", "2", "--kind", kind,
+                   "--out", str(out), *over])  # fmt: skip
+        assert rc == 0
+        table = pd.read_csv(out / "cv_summary.csv", index_col=0)
+        assert list(table.index) == ["0", "1", "mean", "std"]
+        assert table.loc[["0", "1"], "n_test_sites"].sum() == 60  # every site tested once
+        splits = [pd.read_csv(out / f"fold{f:02d}" / "split.csv") for f in (0, 1)]
+        tests = [set(s.loc[s["split"] == "test", "site"]) for s in splits]
+        assert not tests[0] & tests[1]
+    # spatial folds keep 2-degree cells together
+    if True:
+        from soilbinn.training.cv import fold_ids
+
+        f = fold_ids(ds["lat"].values, ds["lon"].values, 2, 0, "spatial", 2.0)
+        cell = (ds["lat"].values // 2) * 1000 + ds["lon"].values // 2
+        for c in set(cell):
+            assert len(set(f[cell == c])) == 1

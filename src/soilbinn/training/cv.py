@@ -20,15 +20,8 @@ def fold_ids(
     lat, lon, k: int, seed: int, kind: str = "random", block_deg: float = 2.0
 ) -> np.ndarray:
     """Fold id (0..k-1) of each site, from :func:`soilbinn.data.splits.kfold_assign`."""
-    try:
-        from soilbinn.data.splits import kfold_assign
-    except ImportError:  # data layer without splits: equivalent local assignment
-        rng = np.random.default_rng(seed)
-        if kind == "random":
-            return rng.permutation(len(lat)) % k
-        cell = np.floor(np.asarray(lat) / block_deg) * 10000 + np.floor(np.asarray(lon) / block_deg)
-        cells, inv = np.unique(cell, return_inverse=True)
-        return (rng.permutation(len(cells)) % k)[inv]
+    from soilbinn.data.splits import kfold_assign
+
     return np.asarray(kfold_assign(np.asarray(lat), np.asarray(lon), k, seed, kind=kind,
                                    block_deg=block_deg))  # fmt: skip
 

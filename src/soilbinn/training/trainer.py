@@ -487,7 +487,8 @@ def train(
     model = build_model(cfg, meta, process_model_factory)
     if hasattr(model, "process_model") and hasattr(model.process_model, "prepare"):
         for s in SPLITS:  # validate forcing and precompute transport operators once
-            data[s].forcing = model.process_model.prepare(data[s].forcing)
+            if len(data[s]):
+                data[s].forcing = model.process_model.prepare(data[s].forcing)
     trainer = _Trainer(
         cfg, model, data, positions, meta, run, info, log, _obs_weights(cfg, data["train"])
     )
