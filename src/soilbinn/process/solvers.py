@@ -44,75 +44,95 @@ def thomas(lower: torch.Tensor, diag: torch.Tensor, upper: torch.Tensor, rhs: to
     return torch.stack(x, dim=-1)
 
 
-Mat3 = list  # 3x3 nested list of tensors (one entry per matrix element, batched)
+# Packed 3x3 blocks: a block is a (9, n) tensor, entry (i, k) at row 3 i + k, so that one
+# torch operation acts on all nine entries of all sites (few, large kernels).
+# adjugate entry (i, k) = cofactor (k, i) = M[a] M[b] - M[c] M[d]
+_ADJ_A, _ADJ_B, _ADJ_C, _ADJ_D = [], [], [], []
+for _i in range(3):
+    for _k in range(3):
+        _r = [x for x in range(3) if x != _k]  # rows of the minor of (k, i)
+        _c = [x for x in range(3) if x != _i]
+        _sgn = (-1) ** (_i + _k)
+        _p, _q = (_r[0] * 3 + _c[0], _r[1] * 3 + _c[1]), (_r[0] * 3 + _c[1], _r[1] * 3 + _c[0])
+        if _sgn < 0:
+            _p, _q = _q, _p
+        _ADJ_A.append(_p[0]), _ADJ_B.append(_p[1]), _ADJ_C.append(_q[0]), _ADJ_D.append(_q[1])
 
 
-def _inv3(b: Mat3) -> Mat3:
-    """Inverse of batched 3x3 matrices given as nested lists of tensors.
+_INDEX_CACHE: dict[torch.device, tuple[torch.Tensor, ...]] = {}
+
+
+def _adj_index(device: torch.device) -> tuple[torch.Tensor, ...]:
+    if device not in _INDEX_CACHE:
+        _INDEX_CACHE[device] = tuple(
+            torch.tensor(ix, device=device) for ix in (_ADJ_A, _ADJ_B, _ADJ_C, _ADJ_D)
+        )
+    return _INDEX_CACHE[device]
+
+
+def _inv3(b: torch.Tensor) -> torch.Tensor:
+    """Inverse of packed 3x3 matrices (9, n).
 
     Rows are first scaled by their diagonal (Jacobi scaling): decomposition rates down to
     1e-170 d-1 would otherwise underflow the determinant.
     """
-    s = [1.0 / b[i][i] for i in range(3)]
-    m = [[b[i][k] * s[i] if i != k else None for k in range(3)] for i in range(3)]
-    a_, b_, c_ = 1.0, m[0][1], m[0][2]
-    d_, e_, f_ = m[1][0], 1.0, m[1][2]
-    g_, h_, i_ = m[2][0], m[2][1], 1.0
-    co00 = e_ * i_ - f_ * h_
-    co01 = f_ * g_ - d_ * i_
-    co02 = d_ * h_ - e_ * g_
-    inv_det = 1.0 / (a_ * co00 + b_ * co01 + c_ * co02)
-    adj = [
-        [co00, c_ * h_ - b_ * i_, b_ * f_ - c_ * e_],
-        [co01, a_ * i_ - c_ * g_, c_ * d_ - a_ * f_],
-        [co02, b_ * g_ - a_ * h_, a_ * e_ - b_ * d_],
-    ]
-    col = [inv_det * s[k] for k in range(3)]  # (S B)^-1 S: scale column k by s_k
-    return [[adj[i][k] * col[k] for k in range(3)] for i in range(3)]
+    n = b.shape[-1]
+    s = 1.0 / b[0::4]  # diagonal (3, n)
+    m = (b.view(3, 3, n) * s.unsqueeze(1)).view(9, n)
+    ia, ib, ic, id_ = _adj_index(b.device)
+    adj = m.index_select(0, ia) * m.index_select(0, ib) - m.index_select(0, ic) * m.index_select(
+        0, id_
+    )
+    det = (m[0:3] * adj[0::3]).sum(0)
+    # (S B)^-1 S: scale column k by s_k
+    return (adj.view(3, 3, n) * (s / det).unsqueeze(0)).view(9, n)
 
 
-def block_thomas(lower: torch.Tensor, blocks: Mat3, upper: torch.Tensor, rhs: list) -> list:
+def _mv3(m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Packed (9, n) matrices times (3, n) vectors."""
+    return (m.view(3, 3, -1) * v.unsqueeze(0)).sum(1)
+
+
+def block_thomas(
+    lower: torch.Tensor, blocks: torch.Tensor, upper: torch.Tensor, rhs: torch.Tensor
+) -> torch.Tensor:
     """Block-tridiagonal solve with 3x3 diagonal blocks and scalar off-diagonal blocks.
 
     Parameters
     ----------
     lower, upper : Tensor (20, n)
         Scalar couplings to the layer above / below (times the 3x3 identity).
-    blocks : 3x3 nested list of Tensor (20, n)
-        Diagonal blocks, element by element.
-    rhs : list of 3 Tensor (20, n)
+    blocks : Tensor (20, 9, n)
+        Packed diagonal blocks (entry (i, k) at 3 i + k).
+    rhs : Tensor (20, 3, n)
 
     Returns
     -------
-    list of 3 Tensor (20, n)
+    Tensor (20, 3, n)
     """
     L = lower.shape[0]
     cp, dp = [], []
     for j in range(L):
-        b = [[blocks[i][k][j] for k in range(3)] for i in range(3)]
-        r = [rhs[i][j] for i in range(3)]
-        if j > 0:
-            lj = lower[j]
-            c_prev, d_prev = cp[-1], dp[-1]
-            b = [[b[i][k] - lj * c_prev[i][k] for k in range(3)] for i in range(3)]
-            r = [r[i] - lj * d_prev[i] for i in range(3)]
+        if j == 0:
+            b, r = blocks[0], rhs[0]
+        else:
+            b = blocks[j] - lower[j] * cp[-1]
+            r = rhs[j] - lower[j] * dp[-1]
         inv = _inv3(b)
-        dp.append([inv[i][0] * r[0] + inv[i][1] * r[1] + inv[i][2] * r[2] for i in range(3)])
+        dp.append(_mv3(inv, r))
         if j < L - 1:
-            uj = upper[j]
-            cp.append([[inv[i][k] * uj for k in range(3)] for i in range(3)])
+            cp.append(inv * upper[j])
     x = [None] * L
     x[L - 1] = dp[L - 1]
     for j in range(L - 2, -1, -1):
-        c, xn = cp[j], x[j + 1]
-        x[j] = [dp[j][i] - (c[i][0] * xn[0] + c[i][1] * xn[1] + c[i][2] * xn[2]) for i in range(3)]
-    return [torch.stack([x[j][i] for j in range(L)]) for i in range(3)]
+        x[j] = dp[j] - _mv3(cp[j], x[j + 1])
+    return torch.stack(x)
 
 
-def _som_blocks(K: torch.Tensor, f: torch.Tensor, vdiag: torch.Tensor, transpose: bool) -> Mat3:
-    """3x3 SOM blocks per layer, diag(K) - A_SS diag(K) + Vdiag I, as (20, n) entries."""
-    k1, k2, k3 = (K[:, p].T.contiguous() for p in (4, 5, 6))  # (20, n)
-    vd = vdiag.T.contiguous()
+def _som_blocks(K: torch.Tensor, f: torch.Tensor, vdiag: torch.Tensor, transpose: bool):
+    """Packed 3x3 SOM blocks per layer, diag(K) - A_SS diag(K) + Vdiag I: (20, 9, n)."""
+    k1, k2, k3 = (K[:, p].T for p in (4, 5, 6))  # (20, n)
+    vd = vdiag.T
     fs1s2, fs1s3, fs2s1, fs2s3, fs3s1 = (f[:, i] for i in (4, 5, 6, 7, 8))
     z = torch.zeros_like(k1)
     rows = [
@@ -122,7 +142,7 @@ def _som_blocks(K: torch.Tensor, f: torch.Tensor, vdiag: torch.Tensor, transpose
     ]
     if transpose:
         rows = [[rows[k][i] for k in range(3)] for i in range(3)]
-    return rows
+    return torch.stack([e for row in rows for e in row], dim=1)
 
 
 def solve_structured_raw(system: SteadyStateSystem, rhs: torch.Tensor) -> torch.Tensor:
@@ -137,15 +157,17 @@ def solve_structured_raw(system: SteadyStateSystem, rhs: torch.Tensor) -> torch.
     )
     x_lit = thomas(lo[:, None], K[:, 1:4] + dg[:, None], up[:, None], r_lit)  # (n, 3, 20)
     flux = K[:, 1:4] * x_lit
-    r_som = [
-        (rhs[:, 4] + f[:, 1:2] * flux[:, 0] + f[:, 2:3] * flux[:, 1]).T.contiguous(),
-        (rhs[:, 5] + f[:, 3:4] * flux[:, 2]).T.contiguous(),
-        rhs[:, 6].T.contiguous(),
-    ]  # 3 x (20, n)
+    r_som = torch.stack(
+        [
+            rhs[:, 4] + f[:, 1:2] * flux[:, 0] + f[:, 2:3] * flux[:, 1],
+            rhs[:, 5] + f[:, 3:4] * flux[:, 2],
+            rhs[:, 6],
+        ],
+        dim=0,
+    ).permute(2, 0, 1)  # (20, 3, n)
     x_som = block_thomas(
         lo.T.contiguous(), _som_blocks(K, f, dg, transpose=False), up.T.contiguous(), r_som
-    )
-    x_som = torch.stack(x_som, dim=0).permute(2, 0, 1)  # (n, 3, 20)
+    ).permute(2, 1, 0)  # (n, 3, 20)
     return torch.cat([x_cwd[:, None], x_lit, x_som], dim=1)
 
 
@@ -160,9 +182,8 @@ def solve_structured_transposed(system: SteadyStateSystem, rhs: torch.Tensor) ->
         lo_t.T.contiguous(),
         _som_blocks(K, f, dg, transpose=True),
         up_t.T.contiguous(),
-        [rhs[:, p].T.contiguous() for p in (4, 5, 6)],
-    )
-    y_som = torch.stack(y_som, dim=0).permute(2, 0, 1)  # (n, 3, 20)
+        rhs[:, 4:7].permute(2, 1, 0),
+    ).permute(2, 1, 0)  # (n, 3, 20)
     r_lit = torch.stack(
         [
             rhs[:, 1] + f[:, 1:2] * K[:, 1] * y_som[:, 0],
