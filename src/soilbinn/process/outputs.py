@@ -59,7 +59,11 @@ def results_to_dataset(
         units, long = PROCESS_ATTRS[name]
         res[name] = (("site",), _np(value), {"units": units, "long_name": long})
     if params_physical is not None and space is not None:
-        attrs = {"long_name": "parameters in physical units", "preset": space.preset}
-        attrs.update({f"units_{n}": u for n, u in zip(space.names, space.units)})
+        attrs = {
+            "long_name": "parameters in physical units",
+            "units": "see param_units",
+            "preset": space.preset,
+        }
         res["params_physical"] = (("site", "param"), _np(params_physical), attrs)
+        res = res.assign_coords(param_units=("param", list(space.units)))
     return res
