@@ -71,7 +71,9 @@ def test_bucket_snow_stored_then_melted():
 
 def test_bucket_rejects_zero_capacity():
     with pytest.raises(ValueError, match="capacity"):
-        fx.bucket_relative_water(np.ones((1, 12)), np.ones((1, 12)), np.ones((1, 12)), np.array([0.0]))
+        fx.bucket_relative_water(
+            np.ones((1, 12)), np.ones((1, 12)), np.ones((1, 12)), np.array([0.0])
+        )
 
 
 def test_water_scalar_mapping_and_shape():

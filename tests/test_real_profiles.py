@@ -27,7 +27,22 @@ def folder(tmp_path):
         ("SoDaH", "S1", 45.0, -93.0, 0.0, 0.1, 2.0, "x", 1.0, "forest", "LTER", "A", "A", True),
         ("SoDaH", "S1", 45.0, -93.0, 0.0, 0.1, 4.0, "x", 1.0, "forest", "LTER", "A", "A", True),
         ("SoDaH", "S2", 45.0, -93.0, 0.0, 0.1, 5.0, "x", 1.0, "forest", "LTER", "A", "A", True),
-        ("SoDaH", "S1", 45.0, -93.0, -0.05, 0.0, 30.0, "x", np.nan, "forest", "LTER", "A", "Oi", True),
+        (
+            "SoDaH",
+            "S1",
+            45.0,
+            -93.0,
+            -0.05,
+            0.0,
+            30.0,
+            "x",
+            np.nan,
+            "forest",
+            "LTER",
+            "A",
+            "Oi",
+            True,
+        ),
         ("SoDaH", "S2", 45.0, -93.0, 0.1, 0.3, 1.0, "x", np.nan, "forest", "LTER", "A", "B", True),
         # SoDaH copy of a NEON profile: dropped
         ("SoDaH", "S3", 40.1234, -100.5, 0.0, 0.2, 1.0, "x", 1.3, "", "NEON", "N", "A", True),
@@ -66,7 +81,9 @@ def test_harmonise_rules(folder):
     # S1 replicates averaged (3 %), S2 5 % -> median of the two profiles = 4 % at BD 1.0
     assert lay.loc[("sodah_45.0_-93.0", 0.0), "soc_g_m3"] == pytest.approx(0.04 * 1.0e6)
     # missing BD filled with Adams
-    assert lay.loc[("sodah_45.0_-93.0", 0.1), "soc_g_m3"] == pytest.approx(0.01 * 1.49276e6, rel=1e-5)
+    assert lay.loc[("sodah_45.0_-93.0", 0.1), "soc_g_m3"] == pytest.approx(
+        0.01 * 1.49276e6, rel=1e-5
+    )
     assert lay.loc[("sodah_45.0_-93.0", 0.1), "depth_m"] == pytest.approx(0.2)
     # NEON: coarse fragments applied, organic Oe dropped
     assert lay.loc[("neon_X_1", 0.05), "soc_g_m3"] == pytest.approx(0.02 * 1.0e6 * 0.5)
