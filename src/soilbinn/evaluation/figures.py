@@ -83,6 +83,24 @@ def pred_vs_obs_figure(pred, obs, depth, path: str | Path, title: str = "") -> P
     return path
 
 
+def _as_lattice(lon, lat, v):
+    """(X, Y, Z) 2-D arrays when the points lie on a regular lon/lat lattice, else None."""
+    ux, uy = np.unique(np.round(lon, 6)), np.unique(np.round(lat, 6))
+    if len(ux) < 2 or len(uy) < 2 or len(ux) * len(uy) > 4 * len(v) + 10:
+        return None
+    dx, dy = np.min(np.diff(ux)), np.min(np.diff(uy))
+    ix = np.round((lon - ux[0]) / dx).astype(int)
+    iy = np.round((lat - uy[0]) / dy).astype(int)
+    if not (np.allclose(ux[0] + ix * dx, lon, atol=1e-4 * dx) and
+            np.allclose(uy[0] + iy * dy, lat, atol=1e-4 * dy)):  # fmt: skip
+        return None
+    z = np.full((iy.max() + 1, ix.max() + 1), np.nan)
+    z[iy, ix] = v
+    xs = ux[0] + dx * np.arange(z.shape[1])
+    ys = uy[0] + dy * np.arange(z.shape[0])
+    return (*np.meshgrid(xs, ys), np.ma.masked_invalid(z))
+
+
 def map_figure(
     lon, lat, values, path: str | Path, title: str = "", units: str = "",
     maps_dir: Path | None = None, log: bool = False,
@@ -96,13 +114,13 @@ def map_figure(
     if ok.any():
         plot_v = np.log10(np.clip(v[ok], 1e-12, None)) if log else v[ok]
         lo, hi = np.nanpercentile(plot_v, [2, 98])
-        # marker size from the point spacing so a grid looks continuous
-        spacing = (
-            np.median(np.abs(np.diff(np.unique(np.round(lon[ok], 4))))) if ok.sum() > 2 else 1.0
-        )
-        size = float(np.clip((spacing * 7.5) ** 2, 2, 300))
-        sc = ax.scatter(lon[ok], lat[ok], c=plot_v, s=size, marker="s", cmap="viridis",
-                        vmin=lo, vmax=hi if hi > lo else lo + 1e-12, linewidths=0)  # fmt: skip
+        hi = hi if hi > lo else lo + 1e-12
+        grid = _as_lattice(lon[ok], lat[ok], plot_v)
+        if grid is not None:  # a regular grid: draw cells
+            sc = ax.pcolormesh(*grid, cmap="viridis", vmin=lo, vmax=hi, shading="nearest")
+        else:  # scattered sites
+            sc = ax.scatter(lon[ok], lat[ok], c=plot_v, s=12, cmap="viridis", vmin=lo, vmax=hi,
+                            linewidths=0)  # fmt: skip
         fig.colorbar(sc, ax=ax, shrink=0.8, label=(f"log10 {units}" if log else units))
     draw_outlines(ax, maps_dir if maps_dir is not None else default_maps_dir())
     ax.set_xlim(CONUS_BBOX[0], CONUS_BBOX[2])

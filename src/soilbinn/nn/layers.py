@@ -29,7 +29,7 @@ class GlobalBatchNorm1d(nn.BatchNorm1d):
 
         # float64 sums: E[x^2] - E[x]^2 in float32 loses digits
         x64 = x.to(torch.float64)
-        n = torch.tensor([float(x.shape[0])], dtype=torch.float64)
+        n = torch.tensor([float(x.shape[0])], dtype=torch.float64, device=x.device)
         stats = torch.cat([x64.sum(0), (x64 * x64).sum(0), n])
         stats = all_reduce(stats)
         c = x.shape[1]

@@ -121,7 +121,7 @@ class TrainConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     progress: bool | str = "auto"  # auto | true | false (YAML reads on/off as booleans)
     num_threads: int | None = None
-    device: str = "cpu"
+    device: str = "cpu"  # cpu | cuda | auto
 
 
 @dataclass
@@ -150,6 +150,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "loss.depth_weighting": ("none", "thickness", "inverse_depth", "bins"),
     "train.scheduler.kind": ("none", "cosine", "step", "plateau"),
     "train.progress": ("auto", True, False),
+    "train.device": ("cpu", "cuda", "auto"),
 }
 
 #: (key path, test, message) range checks

@@ -68,8 +68,25 @@ def all_reduce(t: torch.Tensor, op: str = "sum") -> torch.Tensor:
     """In-place all-reduce (no autograd) with op ``sum``, ``min`` or ``max``."""
     if current().enabled:
         ops = {"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX}
-        dist.all_reduce(t, op=ops[op])
+        if dist.get_backend() == "nccl" and t.device.type != "cuda":
+            tmp = t.cuda()
+            dist.all_reduce(tmp, op=ops[op])
+            t.copy_(tmp.cpu())
+        else:
+            dist.all_reduce(t, op=ops[op])
     return t
+
+
+def resolve_device(name: str, info: DistInfo) -> torch.device:
+    """``cpu``, ``cuda`` (this rank's GPU under torchrun) or ``auto``."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("train.device = cuda but no CUDA device is available")
+        torch.cuda.set_device(info.local_rank)
+        return torch.device("cuda", info.local_rank)
+    return torch.device("cpu")
 
 
 def gather_objects(obj: Any) -> list[Any]:

@@ -51,9 +51,21 @@ class SiteData:
     def __len__(self) -> int:
         return int(self.numeric.shape[0])
 
+    def to(self, device) -> SiteData:
+        """All tensors on ``device`` (forcing must still be a plain :class:`Forcing`)."""
+
+        def mv(t):
+            return None if t is None else t.to(device)
+
+        return replace(
+            self, numeric=mv(self.numeric), categorical=mv(self.categorical),
+            lonlat=mv(self.lonlat), forcing=self.forcing.to(device), soc=mv(self.soc),
+            depth=mv(self.depth), fixed_params=mv(self.fixed_params),
+        )  # fmt: skip
+
     def select(self, index: torch.Tensor) -> SiteData:
         """Rows ``index`` (int64 tensor) of every tensor."""
-        index = torch.as_tensor(index, dtype=torch.int64)
+        index = torch.as_tensor(index, dtype=torch.int64, device=self.numeric.device)
 
         def pick(t):
             return None if t is None else t[index]

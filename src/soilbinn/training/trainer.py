@@ -99,7 +99,7 @@ def _input_meta(cfg: Config, train: SiteData) -> dict[str, Any]:
     hi = torch.where(hi < lo, torch.ones_like(hi), hi)
     obs = train.soc[torch.isfinite(train.soc)]
     s = D.all_reduce(
-        torch.tensor([obs.sum(), (obs**2).sum(), float(obs.numel())], dtype=torch.float64)
+        torch.tensor([float(obs.sum()), float((obs**2).sum()), float(obs.numel())], dtype=torch.float64)
     )
     mean = float(s[0] / s[2]) if s[2] > 0 else 1.0
     var = float(s[1] / s[2] - mean**2) if s[2] > 0 else 1.0
@@ -151,7 +151,7 @@ def predict_at_obs(model: nn.Module, data: SiteData, batch_size: int = 1024) -> 
     for start in range(0, len(data), batch_size):
         b = data.select(torch.arange(start, min(start + batch_size, len(data))))
         soc = model(b)["soc_layer"]
-        out.append(interpolate(soc, b.depth).numpy())
+        out.append(interpolate(soc, b.depth).cpu().numpy())
     if not out:
         return np.zeros((0, 0 if data.soc is None else data.soc.shape[1]))
     return np.concatenate(out, axis=0)
@@ -165,8 +165,8 @@ def gathered_metrics(
     local = {
         "pos": np.asarray(positions),
         "pred": pred if pred is not None else np.zeros((0, 1)),
-        "obs": data.soc.numpy() if len(data) else np.zeros((0, 1)),
-        "depth": data.depth.numpy() if len(data) else np.zeros((0, 1)),
+        "obs": data.soc.cpu().numpy() if len(data) else np.zeros((0, 1)),
+        "depth": data.depth.cpu().numpy() if len(data) else np.zeros((0, 1)),
     }
     parts = D.gather_objects(local)
     pos = np.concatenate([p["pos"] for p in parts])
@@ -188,11 +188,15 @@ class _Trainer:
         self.meta, self.run, self.info, self.log = meta, run, info, log
         self.weights = process_obs_weight
         self.n_train_global = int(positions["n_train_global"])
+        device = next(model.parameters()).device
         self.ddp = (
-            nn.parallel.DistributedDataParallel(model, broadcast_buffers=False)
+            nn.parallel.DistributedDataParallel(
+                model, broadcast_buffers=False,
+                device_ids=[device.index] if device.type == "cuda" else None,
+            )
             if info.enabled
             else model
-        )
+        )  # fmt: skip
         self.opt = torch.optim.AdamW(
             _decay_groups(model, cfg.train.optimizer.weight_decay),
             lr=cfg.train.optimizer.lr, betas=tuple(cfg.train.optimizer.betas),
@@ -231,13 +235,13 @@ class _Trainer:
         self.best_epoch = int(ckpt["best_epoch"])
         self.bad_epochs = int(ckpt["bad_epochs"])
         self.skipped = int(ckpt["skipped_batches"])
-        torch.set_rng_state(ckpt["rng_torch"])
+        torch.set_rng_state(ckpt["rng_torch"].cpu())
 
     # --- one epoch
     def _batches(self, epoch: int):
         B = self.cfg.train.batch_size
         g = torch.Generator().manual_seed(int(self.cfg.train.seed) * 1_000_003 + epoch)
-        perm = torch.randperm(self.n_train_global, generator=g)
+        perm = torch.randperm(self.n_train_global, generator=g).to(self.data["train"].numeric.device)
         world, rank = self.info.world_size, self.info.rank
         for start in range(0, self.n_train_global, B):
             sel = perm[start : start + B]
@@ -290,6 +294,7 @@ class _Trainer:
                     self._skip(f"non-finite network output or SOC at site(s) {sites[:20]}")
                     skipped += 1
                     continue
+                counts = counts.to(num.device)
                 den_g = counts[0].clamp_min(1e-12)
                 loss = num / den_g
                 if learned is not None and cfg.loss.regulariser_weight > 0:
@@ -483,8 +488,11 @@ def train(
         positions[f"n_{s}_global"] = len(idx[i])
 
     meta = _input_meta(cfg, data["train"])
+    device = D.resolve_device(cfg.train.device, info)
+    if device.type != "cpu":
+        data = {s: d.to(device) for s, d in data.items()}
     torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg, meta, process_model_factory)
+    model = build_model(cfg, meta, process_model_factory).to(device)
     if hasattr(model, "process_model") and hasattr(model.process_model, "prepare"):
         for s in SPLITS:  # validate forcing and precompute transport operators once
             if len(data[s]):
