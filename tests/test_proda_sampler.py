@@ -19,6 +19,16 @@ from soilbinn.proda.kernels import (
 )
 from soilbinn.proda.sampler import CheckpointError, run_chains
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """MCMC is many tiny tensor operations: one thread avoids oversubscription."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 S, C, D = 24, 3, 3
 MU = torch.rand(S, D, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 0.4 + 0.3
 SD = torch.tensor([0.03, 0.05, 0.08], dtype=torch.float64)

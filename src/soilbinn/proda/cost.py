@@ -122,7 +122,9 @@ def prepare_observations(
     )
 
 
-def proda_cost(model_at_obs: Tensor, obs: Observations) -> Tensor:
+def proda_cost(
+    model_at_obs: Tensor, obs: Observations, relative_error: float = OBS_RELATIVE_ERROR
+) -> Tensor:
     """PRODA's cost per row.
 
     Parameters
@@ -131,6 +133,8 @@ def proda_cost(model_at_obs: Tensor, obs: Observations) -> Tensor:
         Simulated SOC at the observed depths, g m-3 (NaN only where obs is padding).
     obs : Observations
         Matching rows.
+    relative_error : float
+        Observation error as a fraction of the observation (PRODA: 0.6).
 
     Returns
     -------
@@ -141,6 +145,6 @@ def proda_cost(model_at_obs: Tensor, obs: Observations) -> Tensor:
     m = model_at_obs.to(torch.float64)
     bad = (valid & ~torch.isfinite(m)).any(-1)
     m = torch.where(valid & torch.isfinite(m), m, o)
-    terms = obs.weights * (m - o) ** 2 / (2.0 * (OBS_RELATIVE_ERROR * o) ** 2)
+    terms = obs.weights * (m - o) ** 2 / (2.0 * (relative_error * o) ** 2)
     cost = torch.where(valid, terms, torch.zeros_like(terms)).sum(-1)
     return torch.where(bad, torch.full_like(cost, torch.inf), cost)

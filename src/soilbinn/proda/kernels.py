@@ -11,7 +11,8 @@ Schedule of one chain (PRODA's, read from its public code; see binn_and_proda.md
 
 1. **Uniform phase** (``n_uniform`` = 20,000 steps): ``x' = x + (u - 1/2) / allow`` per
    parameter with ``allow = 5`` (steps of +-0.1 on the unit scale). If fewer than
-   ``min_accept_uniform`` (50) proposals were accepted, the phase restarts from the
+   ``min_accept_uniform`` (50; by default scaled by ``n_uniform / 20,000`` for shorter
+   runs) proposals were accepted, the phase restarts from the
    current point with ``allow *= 1.1``; after ``max_uniform_restarts`` (3) restarts the
    next uniform phase is kept whatever its acceptance.
 2. **Adaptive Gaussian phase** (``n_gaussian`` = 50,000 steps): ``x' ~ N(x, s C)`` with
@@ -105,7 +106,7 @@ class KernelConfig:
     n_gaussian: int = 50_000
     allow0: float = 5.0
     allow_growth: float = 1.1
-    min_accept_uniform: int = 50
+    min_accept_uniform: int | None = None  # None: 50 per 20,000 steps (PRODA's 50)
     max_uniform_restarts: int = 3
     adapt_start: int | None = None  # None: 8% of n_gaussian (PRODA's 4,000 of 50,000)
     adapt_every: int = 1
@@ -132,6 +133,12 @@ class KernelConfig:
         if self.adapt_start is not None:
             return int(self.adapt_start)
         return max(2, round(0.08 * self.n_gaussian))
+
+    @property
+    def min_accept(self) -> int:
+        if self.min_accept_uniform is not None:
+            return int(self.min_accept_uniform)
+        return max(1, round(50 * self.n_uniform / 20_000))
 
     @property
     def sd_factor0(self) -> float:
@@ -363,7 +370,7 @@ def _schedule(state: AMState, config: KernelConfig) -> dict[str, Tensor]:
     if bool(end_u.any()):
         low = (
             end_u
-            & (state.accepted < config.min_accept_uniform)
+            & (state.accepted < config.min_accept)
             & (state.uniform_restarts < config.max_uniform_restarts)
         )
         r = torch.nonzero(low).flatten()

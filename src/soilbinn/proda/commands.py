@@ -1,0 +1,214 @@
+"""``soilbinn proda retrieve | network | predict``: PRODA from the command line.
+
+Examples::
+
+    soilbinn proda retrieve data.nc --out runs/proda1               # PRODA's 20,000 + 50,000
+    soilbinn proda retrieve data.nc --out runs/p2 --iterations 2000 5000 --sites 0:20 \\
+        --mode metropolis
+    soilbinn proda network runs/proda1 data.nc                       # writes runs/proda1/network.pt
+    soilbinn proda predict runs/proda1 grid.nc --out runs/proda1/grid_prediction.nc
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from soilbinn.cli import Command
+
+
+class ProdaCommandError(ValueError):
+    """Bad command-line input (names the file or option)."""
+
+
+def select_sites(ds: xr.Dataset, spec: str | None) -> xr.Dataset:
+    """``spec``: None (all), ``a:b`` (index range), ``N`` (first N) or ``id1,id2,...``."""
+    if not spec:
+        return ds
+    n = ds.sizes["site"]
+    if ":" in spec:
+        a, b = spec.split(":", 1)
+        idx = np.arange(n)[slice(int(a) if a else None, int(b) if b else None)]
+    elif spec.isdigit():
+        idx = np.arange(min(int(spec), n))
+    else:
+        ids = [str(s) for s in ds["site"].values]
+        want = [s.strip() for s in spec.split(",") if s.strip()]
+        missing = [s for s in want if s not in ids]
+        if missing:
+            raise ProdaCommandError(f"--sites: site id(s) not in the dataset: {missing[:10]}")
+        idx = np.array([ids.index(s) for s in want])
+    if len(idx) == 0:
+        raise ProdaCommandError(f"--sites {spec!r} selects no site (dataset has {n})")
+    return ds.isel(site=idx)
+
+
+def _configure_retrieve(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", help="soilbinn dataset (NetCDF) with forcing and observations")
+    p.add_argument("--out", required=True, help="run directory (created; resumable)")
+    p.add_argument("--iterations", nargs=2, type=int, metavar=("UNIFORM", "GAUSSIAN"),
+                   default=(20_000, 50_000), help="steps of the two phases (PRODA: 20000 50000)")  # fmt: skip
+    p.add_argument("--chains", type=int, default=3)
+    p.add_argument("--mode", choices=("faithful", "metropolis"), default="faithful",
+                   help="faithful: PRODA's tempered rule; metropolis: a proper posterior")  # fmt: skip
+    p.add_argument("--sites", default=None, help="a:b, N (first N) or comma-separated ids")
+    p.add_argument(
+        "--free", default=None, help="comma-separated parameters to sample (default all)"
+    )
+    p.add_argument("--fixed-from", default="params", help="variable giving fixed parameters")
+    p.add_argument("--preset", default=None, choices=("proda2023", "binn2025"))
+    p.add_argument("--obs-error", type=float, default=0.6, help="relative observation error")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-keep", type=int, default=1000, help="recorded samples per chain")
+    p.add_argument("--checkpoint-every", type=int, default=5000)
+    p.add_argument("--stop-after", type=int, default=None, help="stop after N steps (resume later)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1 is fastest for MCMC's many small operations)")  # fmt: skip
+
+
+def _run_retrieve(args: argparse.Namespace) -> int:
+    from soilbinn.data.schema import load_dataset
+    from soilbinn.proda.retrieval import RetrievalConfig, retrieve, save_retrieval
+
+    out = Path(args.out)
+    result = out / "retrieval.nc"
+    if result.exists():
+        raise ProdaCommandError(f"{result} exists: a run directory is never overwritten")
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
+    ds = select_sites(load_dataset(args.data, require=("forcing", "observations")), args.sites)
+    cfg = RetrievalConfig(
+        mode=args.mode, n_uniform=args.iterations[0], n_gaussian=args.iterations[1],
+        n_chains=args.chains, seed=args.seed, preset=args.preset,
+        free_params=tuple(s.strip() for s in args.free.split(",")) if args.free else None,
+        fixed_from=args.fixed_from, n_keep=args.n_keep, obs_error=args.obs_error,
+        checkpoint_every=args.checkpoint_every,
+    )  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(
+        json.dumps({"data": str(args.data), "sites": args.sites, **cfg.__dict__}, indent=2)
+    )
+    res = retrieve(ds, cfg, checkpoint=out / "checkpoint.pt", stop_after=args.stop_after,
+                   progress=args.progress)  # fmt: skip
+    if res is None:
+        print(
+            f"stopped after {args.stop_after} steps; resume with the same command", file=sys.stderr
+        )
+        return 0
+    save_retrieval(res, result)
+    table = summary_table(res)
+    table.to_csv(out / "sites.csv", index=False)
+    (out / "checkpoint.pt").unlink(missing_ok=True)
+    print(
+        f"PRODA ({cfg.mode}) on {res.sizes['site']} sites: {res.attrs['n_model_evaluations']} "
+        f"model evaluations in {res.attrs['wall_time_s']:.1f} s; "
+        f"{int(res['converged'].sum())} converged; wrote {result}"
+    )
+    return 0
+
+
+def summary_table(res: xr.Dataset):
+    """One row per site: fit, diagnostics and posterior means (pandas DataFrame)."""
+    import pandas as pd
+
+    df = pd.DataFrame({
+        "site": [str(s) for s in res["site"].values],
+        "fit_r2": res["fit_r2"].values,
+        "fit_rmse": res["fit_rmse"].values,
+        "mean_rhat": np.nanmean(res["rhat"].values, axis=1) if np.isfinite(res["rhat"].values).any() else np.nan,
+        "min_ess": np.nanmin(np.where(np.isfinite(res["ess"].values), res["ess"].values, np.inf), axis=1),
+        "acceptance_rate": res["acceptance_rate"].mean("chain").values,
+        "converged": res["converged"].values.astype(bool),
+        "n_evaluations": res["n_evaluations"].values,
+    })  # fmt: skip
+    for p in res["param"].values:
+        df[f"mean_{p}"] = res["params"].sel(param=p).values
+    return df
+
+
+def _configure_network(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="PRODA run directory (with retrieval.nc)")
+    p.add_argument("data", help="dataset with the covariates of the retrieved sites")
+    p.add_argument("--out", default=None, help="network file (default RUN/network.pt)")
+    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only-converged", action="store_true", help="PRODA's site filter")
+
+
+def _run_network(args: argparse.Namespace) -> int:
+    from soilbinn.data.schema import load_dataset
+    from soilbinn.proda.network import NetworkConfig, train_network
+
+    run = Path(args.run)
+    rpath = run / "retrieval.nc"
+    if not rpath.exists():
+        raise ProdaCommandError(f"{rpath} not found: run `soilbinn proda retrieve` first")
+    out = Path(args.out) if args.out else run / "network.pt"
+    if out.exists():
+        raise ProdaCommandError(f"{out} exists: not overwritten")
+    ret = xr.load_dataset(rpath)
+    ds = load_dataset(args.data, require=("covariates",))
+    cfg = NetworkConfig(epochs=args.epochs, seed=args.seed, only_converged=args.only_converged)
+    _, meta = train_network(ds, ret, cfg, out)
+    print(f"PRODA network: {meta['n_train_sites']} train / {meta['n_val_sites']} val sites, "
+          f"validation MSE {meta['val_mse']:.4g}; wrote {out}")  # fmt: skip
+    return 0
+
+
+def _configure_predict(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="PRODA run directory (with network.pt) or a network file")
+    p.add_argument("data", help="dataset with covariates and forcing (sites or a grid)")
+    p.add_argument("--out", required=True, help="prediction NetCDF")
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from soilbinn.data.schema import load_dataset, save_dataset
+    from soilbinn.proda.network import load_network, predict_params, simulate_dataset
+
+    src = Path(args.run)
+    net = src / "network.pt" if src.is_dir() else src
+    if not net.exists():
+        raise ProdaCommandError(f"{net} not found: run `soilbinn proda network` first")
+    out = Path(args.out)
+    if out.exists():
+        raise ProdaCommandError(f"{out} exists: not overwritten")
+    model, meta = load_network(net)
+    ds = load_dataset(args.data, require=("forcing", "covariates"))
+    pred = simulate_dataset(predict_params(model, meta, ds), ds, meta["preset"], meta["transport"],
+                            attrs={"network": str(net)})  # fmt: skip
+    save_dataset(pred, out)
+    print(f"PRODA prediction for {pred.sizes['site']} sites: wrote {out}")
+    return 0
+
+
+_SUB = {
+    "retrieve": (_configure_retrieve, _run_retrieve, "per-site MCMC retrieval (PRODA step 1)"),
+    "network": (_configure_network, _run_network, "covariates -> posterior means (step 2)"),
+    "predict": (_configure_predict, _run_predict, "predict parameters, SOC and processes"),
+}
+
+
+def _configure(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="proda_command", metavar="SUBCOMMAND", required=True)
+    for name, (conf, _, helptext) in _SUB.items():
+        conf(sub.add_parser(name, help=helptext, description=helptext))
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        return _SUB[args.proda_command][1](args)
+    except (ProdaCommandError, FileNotFoundError) as e:
+        print(f"soilbinn proda {args.proda_command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+COMMANDS: dict[str, Command] = {
+    "proda": Command(_configure, _run, "PRODA: per-site MCMC retrieval and its network step"),
+}

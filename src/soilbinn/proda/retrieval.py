@@ -1,0 +1,462 @@
+"""PRODA step 1: per-site Bayesian retrieval of process parameters, batched over sites.
+
+All chains of all sites form one batch: every MCMC step costs one batched process-model
+call for ``sites x chains`` parameter vectors. :func:`retrieve` returns an xarray Dataset
+(written by :func:`save_retrieval`) with the posterior summaries PRODA keeps and
+diagnostics:
+
+- ``params`` (site, param): posterior mean on the unit scale (what PRODA's network is
+  trained on), ``params_std``, ``params_mode`` (kernel-density mode; PRODA fits a GEV),
+  ``rhat`` (split R-hat across chains), ``ess`` (effective sample size);
+- ``samples`` (site, chain, draw, param): the recorded second-half samples;
+- ``acceptance_rate``, ``gaussian_restarts``, ``uniform_restarts`` (site, chain);
+- ``best_chain``, ``fit_r2``, ``fit_rmse``, ``cost_at_mean``, ``converged``,
+  ``n_evaluations`` (site); ``soc_fit`` (site, obs) at the posterior mean.
+
+Summaries (:data:`SUMMARIES`): ``best_chain`` is PRODA's rule (the chain whose posterior
+mean fits the observations with the lowest RMSE; PRODA ranks chains by the mean of their
+simulated profiles, we evaluate the model at each chain's mean parameters), ``pooled``
+uses all chains (the right summary of a proper posterior sampler). The default is
+``best_chain`` for ``faithful`` and ``pooled`` for ``metropolis`` mode. Samples are the
+*accepted* proposals of the Gaussian phase in ``faithful`` mode (as PRODA) and the chain
+states in ``metropolis`` mode. ``converged`` is PRODA's site filter: mean R-hat < 1.05 and
+fit R2 > 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from soilbinn.process.parameters import ParameterSpace
+from soilbinn.proda import diagnostics
+from soilbinn.proda.cost import Observations, prepare_observations, proda_cost
+from soilbinn.proda.kernels import KernelConfig
+from soilbinn.proda.sampler import ChainResult, run_chains
+
+Tensor = torch.Tensor
+
+
+class RetrievalConfigError(ValueError):
+    """Invalid retrieval settings (unknown key, parameter name or value)."""
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Settings of a PRODA retrieval (defaults: PRODA's schedule, 3 chains from 0.5).
+
+    ``preset``: parameter ranges (None: the dataset's ``params`` preset, else proda2023).
+    ``free_params``: names to sample (None: all); the others are fixed at the values of
+    the dataset variable ``fixed_from``. ``summary``: ``best_chain`` | ``pooled`` | None
+    (by mode). ``obs_error``: relative observation error of the cost (PRODA: 0.6).
+    ``n_keep``: recorded samples per chain (thinned evenly).
+    """
+
+    mode: str = "faithful"
+    n_uniform: int = 20_000
+    n_gaussian: int = 50_000
+    n_chains: int = 3
+    seed: int = 0
+    preset: str | None = None
+    transport: str = "clm5"
+    free_params: tuple[str, ...] | None = None
+    fixed_from: str = "params"
+    p0: float = 0.5
+    n_keep: int = 1000
+    summary: str | None = None
+    adapt_start: int | None = None
+    adapt_every: int = 1
+    interpolation: str = "pchip"
+    obs_error: float = 0.6
+    checkpoint_every: int = 5000
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RetrievalConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise RetrievalConfigError(f"unknown retrieval setting(s): {sorted(unknown)}")
+        d = dict(d)
+        if d.get("free_params") is not None:
+            d["free_params"] = tuple(d["free_params"])
+        return cls(**d)
+
+    def kernel(self) -> KernelConfig:
+        return KernelConfig(
+            mode=self.mode,
+            n_uniform=self.n_uniform,
+            n_gaussian=self.n_gaussian,
+            adapt_start=self.adapt_start,
+            adapt_every=self.adapt_every,
+        )
+
+    def summary_rule(self) -> str:
+        s = self.summary or {"faithful": "best_chain", "metropolis": "pooled"}[self.mode]
+        if s not in SUMMARIES:
+            raise RetrievalConfigError(f"unknown summary {s!r}; choose from {sorted(SUMMARIES)}")
+        return s
+
+
+SUMMARIES = ("best_chain", "pooled")
+
+
+class SiteCost:
+    """Batched PRODA cost over rows = (site, chain) pairs; one model call per evaluation.
+
+    Parameters
+    ----------
+    model : CLM5Model
+    prepared : PreparedForcing of the S sites
+    obs : Observations of the S sites
+    base : Tensor (S, n_params) unit-scale values of every parameter (fixed ones used)
+    free : Tensor (d,) int64, indices of the sampled parameters
+    n_chains : int
+    """
+
+    def __init__(
+        self, model, prepared, obs: Observations, base, free, n_chains, interpolation, obs_error
+    ):
+        self.model, self.prepared, self.obs = model, prepared, obs
+        self.base, self.free, self.n_chains = base, free, n_chains
+        self.interpolation, self.obs_error = interpolation, obs_error
+        self._rows: Tensor | None = None
+        self._cache = None
+        self.n_calls = 0
+
+    def _select(self, rows: Tensor):
+        if self._rows is None or not torch.equal(self._rows, rows):
+            site = rows // self.n_chains
+            self._rows = rows.clone()
+            self._cache = (self.prepared.select(site), self.obs.select(site), self.base[site])
+        return self._cache
+
+    def full_params(self, x: Tensor, base: Tensor) -> Tensor:
+        p = base.clone()
+        p[:, self.free] = x
+        return p
+
+    def simulate(self, x: Tensor, rows: Tensor) -> Tensor:
+        """Model SOC at the observed depths (m, obs) for free values ``x`` (m, d)."""
+        from soilbinn.process.observation import interpolate_to_depths
+
+        prepared, obs, base = self._select(rows)
+        with torch.no_grad():
+            out = self.model(self.full_params(x, base), prepared)
+        self.n_calls += 1
+        depth = torch.where(torch.isnan(obs.depth), torch.full_like(obs.depth, 0.5), obs.depth)
+        at = interpolate_to_depths(out["soc_layer"], depth, method=self.interpolation)
+        return torch.where(torch.isnan(obs.depth), torch.full_like(at, float("nan")), at)
+
+    def __call__(self, x: Tensor, rows: Tensor) -> Tensor:
+        _, obs, _ = self._select(rows)
+        return proda_cost(self.simulate(x, rows), obs, self.obs_error)
+
+
+def _kde_mode(samples: np.ndarray, grid_n: int = 201) -> np.ndarray:
+    """Mode of a Gaussian kernel density estimate (Scott's bandwidth) per column.
+
+    samples (k, d) -> (d,), NaN for columns without samples.
+    """
+    k = samples.shape[0]
+    if k < 2:
+        return np.full(samples.shape[1], np.nan) if k == 0 else samples[0].copy()
+    g = np.linspace(0.0, 1.0, grid_n)
+    sd = samples.std(0, ddof=1)
+    h = np.maximum(sd * k ** (-0.2), 1e-4)
+    dens = np.exp(-0.5 * ((g[:, None, None] - samples[None]) / h) ** 2).sum(1)  # (grid, d)
+    return g[np.argmax(dens, axis=0)]
+
+
+def _fit_stats(model_at_obs: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """R2 (PRODA's: 1 - SSres/SStot about the *model* mean) and RMSE per row."""
+    valid = np.isfinite(obs)
+    m = np.where(valid, model_at_obs, np.nan)
+    o = np.where(valid, obs, np.nan)
+    n = valid.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rmse = np.sqrt(np.nansum((o - m) ** 2, 1) / n)
+        ss_res = np.nansum((m - o) ** 2, 1)
+        ss_tot = np.nansum((o - np.nanmean(o, 1, keepdims=True)) ** 2, 1)
+        r2 = np.where(ss_tot > 0, 1.0 - ss_res / ss_tot, np.nan)
+    return r2, rmse
+
+
+def retrieve(
+    ds: xr.Dataset,
+    config: RetrievalConfig = RetrievalConfig(),  # noqa: B008 (frozen dataclass)
+    checkpoint: str | os.PathLike | None = None,
+    stop_after: int | None = None,
+    progress: bool | None = None,
+) -> xr.Dataset | None:
+    """Run PRODA's retrieval on every site of ``ds`` (forcing + observations).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        soilbinn dataset with forcing and observations (``soc``, ``obs_depth``).
+    config : RetrievalConfig
+    checkpoint : path, optional
+        Resume from / write to this file (see :func:`soilbinn.proda.sampler.run_chains`).
+    stop_after : int, optional
+        Stop after this many MCMC steps (checkpoint written), returning ``None``.
+
+    Returns
+    -------
+    xarray.Dataset of posterior summaries and diagnostics (module docstring).
+    """
+    from soilbinn.data.schema import check_dataset, forcing_from_dataset, observations_from_dataset
+    from soilbinn.process.model import CLM5Model
+
+    check_dataset(ds, ("forcing", "observations"))
+    t0 = time.perf_counter()
+    preset = config.preset or (
+        ds["params"].attrs.get("preset", "proda2023") if "params" in ds else "proda2023"
+    )
+    space = ParameterSpace.from_preset(preset, config.transport)
+    free_names = list(config.free_params) if config.free_params is not None else list(space.names)
+    unknown = [n for n in free_names if n not in space.names]
+    if unknown:
+        raise RetrievalConfigError(f"free_params {unknown} are not parameters of {space.names}")
+    free = torch.tensor([space.index(n) for n in free_names], dtype=torch.int64)
+    n_sites, n_chains = ds.sizes["site"], config.n_chains
+    site_ids = [str(s) for s in ds["site"].values]
+    if len(free_names) < space.n:
+        if config.fixed_from not in ds:
+            raise RetrievalConfigError(
+                f"parameters {sorted(set(space.names) - set(free_names))} are fixed but the "
+                f"dataset has no variable {config.fixed_from!r} to take their values from"
+            )
+        base = torch.from_numpy(
+            np.asarray(ds[config.fixed_from].transpose("site", "param").values, np.float64)
+        )
+    else:
+        base = torch.full((n_sites, space.n), 0.5, dtype=torch.float64)
+
+    model = CLM5Model(space=space, transport=config.transport, check_conditioning=False)
+    forcing = forcing_from_dataset(ds)
+    prepared = model.prepare(forcing)
+    soc, depth = observations_from_dataset(ds)
+    obs = prepare_observations(soc, depth, site_ids)
+    cost = SiteCost(
+        model, prepared, obs, base, free, n_chains, config.interpolation, config.obs_error
+    )
+
+    d = len(free_names)
+    p0 = torch.full((n_sites * n_chains, d), config.p0, dtype=torch.float64)
+    key = json.dumps({"sites": site_ids, "free": free_names, "preset": preset})
+    res = run_chains(
+        p0, cost, config.kernel(), seed=config.seed, n_keep=config.n_keep,
+        checkpoint=checkpoint, checkpoint_every=config.checkpoint_every,
+        stop_after=stop_after, progress=progress, run_key=key,
+    )  # fmt: skip
+    if res is None:
+        return None
+    out = summarise(res, cost, config, space, free_names, ds, obs)
+    out.attrs["wall_time_s"] = round(time.perf_counter() - t0, 3)
+    out.attrs["sampling_time_s"] = round(res.wall_time, 3)
+    return out
+
+
+def summarise(
+    res: ChainResult,
+    cost: SiteCost,
+    config: RetrievalConfig,
+    space: ParameterSpace,
+    free_names: list[str],
+    ds: xr.Dataset,
+    obs: Observations,
+) -> xr.Dataset:
+    """Posterior summaries, diagnostics and fit of a finished retrieval (see module doc)."""
+    n_sites, n_chains = ds.sizes["site"], config.n_chains
+    d = len(free_names)
+    halves = res.second_half()
+    # per-chain means of the second half -> best chain by RMSE of the fit at that mean
+    chain_mean = torch.stack(
+        [h.mean(0) if h.shape[0] else res.state.position[b] for b, h in enumerate(halves)]
+    )
+    rows = torch.arange(n_sites * n_chains)
+    soc_obs = obs.soc.numpy()
+    chain_fit = cost.simulate(chain_mean, rows).numpy()
+    _, chain_rmse = _fit_stats(chain_fit, np.repeat(soc_obs, n_chains, axis=0))
+    chain_rmse = np.where(np.isfinite(chain_rmse), chain_rmse, np.inf).reshape(n_sites, n_chains)
+    best = np.argmin(chain_rmse, axis=1)
+    rule = config.summary_rule()
+
+    mean = np.full((n_sites, d), np.nan)
+    std = np.full((n_sites, d), np.nan)
+    mode = np.full((n_sites, d), np.nan)
+    rh = np.full((n_sites, d), np.nan)
+    es = np.full((n_sites, d), np.nan)
+    n_draw = max(1, max(h.shape[0] for h in halves))
+    samples = np.full((n_sites, n_chains, n_draw, d), np.nan, dtype=np.float32)
+    for s in range(n_sites):
+        hs = [halves[s * n_chains + c].numpy() for c in range(n_chains)]
+        for c, h in enumerate(hs):
+            samples[s, c, : h.shape[0]] = h
+        use = hs[best[s]] if rule == "best_chain" else np.concatenate(hs)
+        if use.shape[0]:
+            mean[s] = use.mean(0)
+            std[s] = use.std(0, ddof=1) if use.shape[0] > 1 else 0.0
+            mode[s] = _kde_mode(use)
+        n_common = min(h.shape[0] for h in hs)
+        if n_common >= 4:
+            dr = np.stack([h[h.shape[0] - n_common :] for h in hs])  # (C, n, d)
+            dr = np.moveaxis(dr, -1, 0)  # (d, C, n)
+            rh[s] = diagnostics.rhat(dr)
+            es[s] = diagnostics.ess(dr)
+    free_idx = cost.free
+    full_mean = cost.base.clone()
+    full_mean[:, free_idx] = torch.from_numpy(np.where(np.isfinite(mean), mean, 0.5))
+    fit = cost.simulate(torch.from_numpy(np.where(np.isfinite(mean), mean, 0.5)),
+                        torch.arange(n_sites) * n_chains)  # fmt: skip
+    # simulate() selects by row // n_chains; rows s * n_chains give site s
+    fit = fit.numpy()
+    r2, rmse = _fit_stats(fit, soc_obs)
+    cost_mean = proda_cost(torch.from_numpy(fit), obs, config.obs_error).numpy()
+
+    def full(a: np.ndarray) -> np.ndarray:
+        out = np.full((n_sites, space.n), np.nan)
+        out[:, free_idx.numpy()] = a
+        return out
+
+    acc = res.acceptance_rate.numpy().reshape(n_sites, n_chains)
+    coords = {
+        "site": ds["site"].values,
+        "chain": np.arange(n_chains),
+        "draw": np.arange(n_draw),
+        "param": np.asarray(space.names, dtype=str),
+        "free_param": np.asarray(free_names, dtype=str),
+        "obs": np.arange(obs.soc.shape[1]),
+    }
+    for c in ("lat", "lon"):
+        if c in ds:
+            coords[c] = ("site", np.asarray(ds[c].values, float), dict(ds[c].attrs))
+    unit = {"units": "1"}
+    out = xr.Dataset(coords=coords)
+    out["params"] = (("site", "param"), full_mean.numpy(),
+                     {**unit, "long_name": "PRODA posterior mean (unit scale; fixed parameters at their given values)",
+                      "preset": space.preset})  # fmt: skip
+    out["params_std"] = (
+        ("site", "param"),
+        full(std),
+        {**unit, "long_name": "posterior standard deviation (unit scale)"},
+    )
+    out["params_mode"] = (
+        ("site", "param"),
+        full(mode),
+        {**unit, "long_name": "posterior mode (kernel density, unit scale)"},
+    )
+    out["rhat"] = (("site", "param"), full(rh), {**unit, "long_name": "split R-hat across chains"})
+    out["ess"] = (
+        ("site", "param"),
+        full(es),
+        {**unit, "long_name": "effective sample size (all chains)"},
+    )
+    out["samples"] = (("site", "chain", "draw", "free_param"), samples,
+                      {**unit, "long_name": "recorded samples, second half (unit scale; NaN padded)"})  # fmt: skip
+    out["acceptance_rate"] = (
+        ("site", "chain"),
+        acc,
+        {**unit, "long_name": "acceptance rate of the final Gaussian phase"},
+    )
+    out["gaussian_restarts"] = (("site", "chain"), res.state.gaussian_restarts.numpy().reshape(n_sites, n_chains).astype(np.int32),
+                                {**unit, "long_name": "chain restarts for acceptance outside 10-50%"})  # fmt: skip
+    out["uniform_restarts"] = (("site", "chain"), res.state.uniform_restarts.numpy().reshape(n_sites, n_chains).astype(np.int32),
+                               {**unit, "long_name": "restarts of the last uniform phase (too few acceptances)"})  # fmt: skip
+    out["chain_rmse"] = (
+        ("site", "chain"),
+        chain_rmse,
+        {"units": "g m-3", "long_name": "RMSE of the fit at each chain's mean"},
+    )
+    out["best_chain"] = (
+        "site",
+        best.astype(np.int32),
+        {**unit, "long_name": "chain with the lowest RMSE (PRODA's rule)"},
+    )
+    out["fit_r2"] = (
+        "site",
+        r2,
+        {**unit, "long_name": "R2 of SOC at the posterior mean (PRODA's definition)"},
+    )
+    out["fit_rmse"] = (
+        "site",
+        rmse,
+        {"units": "g m-3", "long_name": "RMSE of SOC at the posterior mean"},
+    )
+    out["cost_at_mean"] = (
+        "site",
+        cost_mean,
+        {**unit, "long_name": "PRODA cost J at the posterior mean"},
+    )
+    mean_rhat = np.nanmean(rh, axis=1) if np.isfinite(rh).any() else np.full(n_sites, np.nan)
+    conv = (mean_rhat < 1.05) & (r2 > 0)
+    out["converged"] = (
+        "site",
+        conv.astype(np.int8),
+        {**unit, "long_name": "mean R-hat < 1.05 and fit R2 > 0 (PRODA's filter)"},
+    )
+    evals = res.n_evaluations.numpy().reshape(n_sites, n_chains).sum(1)
+    out["n_evaluations"] = (
+        "site",
+        evals.astype(np.int64),
+        {**unit, "long_name": "process-model evaluations spent on the site (all chains)"},
+    )
+    out["soc_fit"] = (
+        ("site", "obs"),
+        fit,
+        {"units": "g m-3", "long_name": "SOC at the observed depths, posterior mean"},
+    )
+    out["soc_obs"] = (
+        ("site", "obs"),
+        soc_obs,
+        {"units": "g m-3", "long_name": "observed SOC used (zeros and NaN dropped)"},
+    )
+    out["obs_depth"] = (
+        ("site", "obs"),
+        obs.depth.numpy(),
+        {"units": "m", "long_name": "observation depth"},
+    )
+    out["layer_weight"] = (
+        ("site", "obs"),
+        obs.weights.numpy(),
+        {**unit, "long_name": "PRODA layer weight"},
+    )
+    out.attrs.update({
+        "title": "soilbinn PRODA retrieval",
+        "acceptance_mode": config.mode,
+        "summary": rule,
+        "n_uniform": config.n_uniform,
+        "n_gaussian": config.n_gaussian,
+        "n_chains": n_chains,
+        "seed": config.seed,
+        "preset": space.preset,
+        "transport": config.transport,
+        "free_params": ",".join(free_names),
+        "n_model_evaluations": int(evals.sum()),
+        "config": json.dumps(asdict(config)),
+        "soilbinn_version": __import__("soilbinn").__version__,
+    })  # fmt: skip
+    return out
+
+
+def save_retrieval(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write a retrieval dataset atomically (NetCDF)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
