@@ -98,10 +98,7 @@ def bulk_processes(model, p_unit, prepared, pools: torch.Tensor, input_allocatio
     prof = rates.input_profile(P["beta"], fo.altmax_lastyear, model.input_rule)
     total_input = fo.litter_input.sum(1)
     # baseline: decomposition at 1/tau only
-    taus = torch.stack(
-        [P["taucwd"], P["taul1"], P["taul2"], P["taul2"], P["tau4s1"], P["tau4s2"], P["tau4s3"]],
-        dim=1,
-    )
+    taus = rates.turnover_times(P)
     k0 = (1.0 / (grid.DAYS_PER_YEAR * torch.clamp(taus, min=rates.TAU_FLOOR)))[:, :, None]
     base = SteadyStateSystem(K=k0.expand_as(system.K).contiguous(), f=system.f, V=system.V, u=system.u)
     base_pools = SOLVERS[model.solver](base)

@@ -148,12 +148,8 @@ class CLM5Model(torch.nn.Module):
         """Build the steady-state system for n sites (no validation)."""
         P = self.physical(p_unit)
         fo = prepared.forcing
-        taus = torch.stack(
-            [P["taucwd"], P["taul1"], P["taul2"], P["taul2"], P["tau4s1"], P["tau4s2"], P["tau4s3"]],
-            dim=1,
-        )
         K = rates.decomposition_rates(
-            taus,
+            rates.turnover_times(P),
             P["q10"],
             P["efolding"],
             P["w_scaling"],

@@ -21,6 +21,14 @@ TRANSFER_NAMES = (
 )  # fmt: skip
 
 
+def turnover_times(P: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Turnover times (n, 7) in yr of CWD, L1, L2, L3 (= L2, as in CLM5/PRODA), S1-S3."""
+    return torch.stack(
+        [P["taucwd"], P["taul1"], P["taul2"], P["taul2"], P["tau4s1"], P["tau4s2"], P["tau4s3"]],
+        dim=1,
+    )
+
+
 def temperature_scalar(q10: torch.Tensor, soil_temperature: torch.Tensor) -> torch.Tensor:
     """``xit = q10^((T - 298.15)/10)``; (n,) x (n, 20, 12) -> (n, 20, 12)."""
     return torch.exp(torch.log(q10)[:, None, None] * (soil_temperature - T_REF) / 10.0)
