@@ -33,7 +33,8 @@ def epoch_speed(n_sites: int, steps: int | None, threads: int) -> None:
     print(f"synthetic data: {n_sites} sites in {time.perf_counter() - t:.1f} s")
     cfg = load_config(None, ["train.epochs=1", "data.val_fraction=0.0", "data.test_fraction=0.0",
                              "train.progress=false"])  # fmt: skip
-    n_steps_full = n_sites // cfg.train.batch_size
+    B = cfg.train.batch_size
+    n_steps_full = n_sites // B + (1 if n_sites % B >= 2 else 0)
     if steps is not None and steps < n_steps_full:
         # time `steps` batches by training on steps * batch sites for one epoch
         sub = ds.isel(site=slice(0, steps * cfg.train.batch_size))

@@ -134,10 +134,16 @@ def test_pure_nn_and_bad_inputs(data, tmp_path):
 
     pred = predict_dataset(res.run_dir, ds.drop_vars(["soc", "obs_depth"]))
     assert pred["soc_layer"].shape == (60, 20) and float(pred["soc_layer"].min()) > 0
-    with pytest.raises(ValueError, match="soc"):
+    with pytest.raises(ValueError, match="lacks soc"):
         train(load_config(None, SMALL), ds.drop_vars("soc"), run_dir=tmp_path / "x")
     with pytest.raises(ValueError, match=r"neither learned nor fixed"):
         train(load_config(None, [*SMALL, "model.learned=[q10]"]), ds, run_dir=tmp_path / "y")
+    bad = ds.copy(deep=True)
+    bad["water_scalar"][3, 2, 1] = 1.7
+    with pytest.raises(ValueError, match=r"water_scalar.*S000003"):
+        train(load_config(None, SMALL), bad, run_dir=tmp_path / "z")
+    # bad input leaves no half-made run directory behind
+    assert not any((tmp_path / n).exists() for n in ("x", "y", "z"))
 
 
 def test_learned_subset_with_per_site_fixed(data, tmp_path):

@@ -39,30 +39,38 @@ def _configure_train(p: argparse.ArgumentParser) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     from soilbinn.training.config import load_config
+    from soilbinn.training.distributed import current
     from soilbinn.training.rundir import RunDir
     from soilbinn.training.trainer import train
 
     try:
-        if args.resume:
-            cfg = (load_config(args.config, args.overrides) if (args.config or args.overrides)
-                   else RunDir.open(args.resume).config())  # fmt: skip
-            if args.config is None and args.overrides:
-                cfg = load_config(RunDir.open(args.resume).config_path, args.overrides)
+        if args.resume:  # the run's own config (a different one is refused by train)
+            base = args.config or RunDir.open(args.resume).config_path
+            cfg = load_config(base, args.overrides)
         else:
             cfg = load_config(args.config, args.overrides)
         if not Path(args.data).exists():
             raise FileNotFoundError(f"dataset {args.data} not found")
         res = train(cfg, args.data, run_dir=args.resume or args.run_dir,
                     resume=bool(args.resume), runs_root=args.runs_root)  # fmt: skip
+        is_main = current().is_main
     except _KNOWN_ERRORS as exc:
         return _fail(exc)
-    from soilbinn.training.distributed import current
-
-    if current().is_main:
-        print(f"run directory: {res.run_dir}")
-        print(f"best epoch: {res.best_epoch}")
-        print(res.metrics.loc[(slice(None), "all"), ["nse", "r2", "rmse", "mae", "n"]].to_string())
+    finally:
+        _shutdown_distributed()
+    if not is_main:  # only rank 0 reports
+        return 0
+    print(f"run directory: {res.run_dir}")
+    print(f"best epoch: {res.best_epoch}")
+    print(res.metrics.loc[(slice(None), "all"), ["nse", "r2", "rmse", "mae", "n"]].to_string())
     return 0
+
+
+def _shutdown_distributed() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 # ----------------------------------------------------------------------------- evaluate

@@ -127,6 +127,15 @@ class RunDir:
         return self.path / "figures"
 
     # --- creation / resumption
+    @staticmethod
+    def ensure_new(path: str | Path | None) -> None:
+        """Raise :class:`RunDirError` if ``path`` exists and is not empty."""
+        if path is not None and Path(path).exists() and any(Path(path).iterdir()):
+            raise RunDirError(
+                f"run directory {path} already exists and is not empty; choose a new "
+                "--run-dir or use --resume to continue it (nothing was overwritten)"
+            )
+
     @classmethod
     def create(cls, path: str | Path | None, cfg: Config, root: str | Path = "runs") -> RunDir:
         """Create a new run directory; an existing non-empty ``path`` is an error."""
@@ -138,11 +147,7 @@ class RunDir:
                 path = Path(f"{base}-{i}")
                 i += 1
         path = Path(path)
-        if path.exists() and any(path.iterdir()):
-            raise RunDirError(
-                f"run directory {path} already exists and is not empty; choose a new "
-                "--run-dir or use --resume to continue it (nothing was overwritten)"
-            )
+        cls.ensure_new(path)
         (path / "checkpoints").mkdir(parents=True, exist_ok=True)
         (path / "figures").mkdir(exist_ok=True)
         run = cls(path)

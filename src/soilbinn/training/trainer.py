@@ -99,7 +99,9 @@ def _input_meta(cfg: Config, train: SiteData) -> dict[str, Any]:
     hi = torch.where(hi < lo, torch.ones_like(hi), hi)
     obs = train.soc[torch.isfinite(train.soc)]
     s = D.all_reduce(
-        torch.tensor([float(obs.sum()), float((obs**2).sum()), float(obs.numel())], dtype=torch.float64)
+        torch.tensor(
+            [float(obs.sum()), float((obs**2).sum()), float(obs.numel())], dtype=torch.float64
+        )
     )
     mean = float(s[0] / s[2]) if s[2] > 0 else 1.0
     var = float(s[1] / s[2] - mean**2) if s[2] > 0 else 1.0
@@ -241,7 +243,9 @@ class _Trainer:
     def _batches(self, epoch: int):
         B = self.cfg.train.batch_size
         g = torch.Generator().manual_seed(int(self.cfg.train.seed) * 1_000_003 + epoch)
-        perm = torch.randperm(self.n_train_global, generator=g).to(self.data["train"].numeric.device)
+        perm = torch.randperm(self.n_train_global, generator=g).to(
+            self.data["train"].numeric.device
+        )
         world, rank = self.info.world_size, self.info.rank
         for start in range(0, self.n_train_global, B):
             sel = perm[start : start + B]
@@ -428,6 +432,13 @@ def train(
     """
     cfg = config
     info = D.init_distributed()
+    # refuse early (before reading data) what would later fail on the run directory
+    if resume:
+        if run_dir is None:
+            raise RunDirError("resume needs the run directory")
+        RunDir.open(run_dir).check_resume(cfg)
+    else:
+        RunDir.ensure_new(run_dir)
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)
     source = str(dataset) if isinstance(dataset, (str, Path)) else "dataset"
@@ -448,25 +459,6 @@ def train(
     finally:
         if lazy:
             ds_full.close()
-
-    # run directory (rank 0 creates, the others follow)
-    if resume:
-        if run_dir is None:
-            raise RunDirError("resume needs the run directory")
-        run = RunDir.open(run_dir)
-        run.check_resume(cfg)
-    else:
-        path = None
-        if info.is_main:
-            path = str(RunDir.create(run_dir, cfg, runs_root).path)
-        run = RunDir(Path(D.broadcast_object(path)))
-    log = run.logger(info.rank)
-    if info.is_main:
-        handler = logging.StreamHandler()
-        handler.setLevel(logging.WARNING)
-        if not any(isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
-                   for h in log.handlers):  # fmt: skip
-            log.addHandler(handler)
 
     # inputs as tensors, once
     from soilbinn.process.parameters import ParameterSpace
@@ -497,6 +489,23 @@ def train(
         for s in SPLITS:  # validate forcing and precompute transport operators once
             if len(data[s]):
                 data[s].forcing = model.process_model.prepare(data[s].forcing)
+
+    # run directory (rank 0 creates, the others follow)
+    if resume:
+        run = RunDir.open(run_dir)
+    else:
+        path = None
+        if info.is_main:
+            path = str(RunDir.create(run_dir, cfg, runs_root).path)
+        run = RunDir(Path(D.broadcast_object(path)))
+    log = run.logger(info.rank)
+    if info.is_main:
+        handler = logging.StreamHandler()
+        handler.setLevel(logging.WARNING)
+        if not any(isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+                   for h in log.handlers):  # fmt: skip
+            log.addHandler(handler)
+
     trainer = _Trainer(
         cfg, model, data, positions, meta, run, info, log, _obs_weights(cfg, data["train"])
     )
