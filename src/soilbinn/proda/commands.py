@@ -118,11 +118,12 @@ def summary_table(res: xr.Dataset):
     """One row per site: fit, diagnostics and posterior means (pandas DataFrame)."""
     import pandas as pd
 
+    rh = res["rhat"].values
     df = pd.DataFrame({
         "site": [str(s) for s in res["site"].values],
         "fit_r2": res["fit_r2"].values,
         "fit_rmse": res["fit_rmse"].values,
-        "mean_rhat": np.nanmean(res["rhat"].values, axis=1) if np.isfinite(res["rhat"].values).any() else np.nan,
+        "mean_rhat": np.nansum(rh, 1) / np.maximum(np.isfinite(rh).sum(1), 1),
         "min_ess": np.nanmin(np.where(np.isfinite(res["ess"].values), res["ess"].values, np.inf), axis=1),
         "acceptance_rate": res["acceptance_rate"].mean("chain").values,
         "converged": res["converged"].values.astype(bool),

@@ -396,7 +396,8 @@ def summarise(
         cost_mean,
         {**unit, "long_name": "PRODA cost J at the posterior mean"},
     )
-    mean_rhat = np.nanmean(rh, axis=1) if np.isfinite(rh).any() else np.full(n_sites, np.nan)
+    n_fin = np.isfinite(rh).sum(1)
+    mean_rhat = np.where(n_fin > 0, np.nansum(rh, 1) / np.maximum(n_fin, 1), np.nan)
     conv = (mean_rhat < 1.05) & (r2 > 0)
     out["converged"] = (
         "site",

@@ -1,0 +1,116 @@
+"""``soilbinn experiment recovery|compare|efficiency`` and ``soilbinn report RUN...``.
+
+Examples::
+
+    soilbinn experiment recovery --out runs/recovery            # minutes on 2 cores
+    soilbinn experiment recovery --sites 1000 --epochs 50 --proda-sites 50
+    soilbinn experiment compare --out runs/compare --proda-iterations 20000 50000
+    soilbinn experiment efficiency --out runs/efficiency
+    soilbinn report runs/recovery runs/compare runs/efficiency --out report.html
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from soilbinn.cli import Command
+
+
+def _common(p: argparse.ArgumentParser, sites: int, proda_sites: int | None) -> None:
+    p.add_argument("--out", default=None, help="run directory (default runs/<name>-<time>)")
+    p.add_argument("--sites", type=int, default=sites, help="synthetic sites")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=None, help="BINN training epochs")
+    p.add_argument("--binn-config", default="demo", help="BINN config (packaged name or YAML)")
+    p.add_argument("--proda-iterations", nargs=2, type=int, metavar=("UNIFORM", "GAUSSIAN"),
+                   default=(500, 1500), help="PRODA phases (PRODA's own: 20000 50000)")  # fmt: skip
+    p.add_argument("--proda-mode", choices=("faithful", "metropolis"), default="faithful")
+    if proda_sites is not None:
+        p.add_argument("--proda-sites", type=int, default=proda_sites)
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+
+
+def _configure_experiment(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
+    r = sub.add_parser("recovery", help="parameter recovery on synthetic sites")
+    _common(r, 150, 6)
+    r.add_argument("--noise", type=float, default=0.1)
+    r.add_argument("--variants", default="all21,paper4", help="all21 and/or paper4")
+    c = sub.add_parser("compare", help="BINN vs PRODA processes and parameters")
+    _common(c, 60, 24)
+    c.add_argument("--data", default=None, help="a dataset instead of synthetic sites")
+    c.add_argument("--grid-resolution", type=float, default=2.0, help="map grid, degrees")
+    e = sub.add_parser("efficiency", help="compute of PRODA vs BINN, extrapolated")
+    _common(e, 40, None)
+
+
+def _run_experiment(args: argparse.Namespace) -> int:
+    import torch
+
+    from soilbinn.experiments.common import ExperimentError
+
+    torch.set_num_threads(max(1, args.threads))
+    common = {
+        "seed": args.seed, "binn_config": args.binn_config,
+        "proda_iterations": tuple(args.proda_iterations), "proda_mode": args.proda_mode,
+    }  # fmt: skip
+    if args.epochs is not None:
+        common["epochs"] = args.epochs
+    try:
+        if args.experiment == "recovery":
+            from soilbinn.experiments.recovery import RecoveryConfig, run_recovery
+
+            cfg = RecoveryConfig(n_sites=args.sites, noise=args.noise, proda_sites=args.proda_sites,
+                                 variants=tuple(v.strip() for v in args.variants.split(",")), **common)  # fmt: skip
+            path = run_recovery(cfg, args.out)
+        elif args.experiment == "compare":
+            from soilbinn.experiments.compare import CompareConfig, run_compare
+
+            cfg = CompareConfig(data=args.data, n_sites=args.sites, proda_sites=args.proda_sites,
+                                grid_resolution=args.grid_resolution, **common)  # fmt: skip
+            path = run_compare(cfg, args.out)
+        else:
+            from soilbinn.experiments.efficiency import EfficiencyConfig, run_efficiency
+
+            cfg = EfficiencyConfig(n_sites=args.sites, **common)
+            path = run_efficiency(cfg, args.out)
+    except (ExperimentError, ValueError, FileNotFoundError) as e:
+        print(f"soilbinn experiment {args.experiment}: error: {e}", file=sys.stderr)
+        return 2
+    info = json.loads((Path(path) / "experiment.json").read_text())
+    print(f"{args.experiment}: wrote {path} in {info['timings_s']['total']:.0f} s")
+    for k, v in info["results"].items():
+        if not isinstance(v, dict):
+            print(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}")
+    return 0
+
+
+def _configure_report(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", nargs="+", help="run directories")
+    p.add_argument("--out", default="report.html", help="HTML file")
+    p.add_argument("--title", default="soilbinn report")
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from soilbinn.experiments.report import ReportError, make_report
+
+    try:
+        out = make_report(args.runs, args.out, args.title)
+    except ReportError as e:
+        print(f"soilbinn report: error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "experiment": Command(
+        _configure_experiment,
+        _run_experiment,
+        "the paper's experiments: recovery, compare, efficiency",
+    ),  # fmt: skip
+    "report": Command(_configure_report, _run_report, "an offline HTML report of runs"),
+}

@@ -1,0 +1,74 @@
+"""End-to-end runs of the experiment commands at tiny sizes, and the HTML report."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from soilbinn.cli import main
+from soilbinn.experiments.common import scores
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+TINY = ["--epochs", "2", "--proda-iterations", "10", "20", "--seed", "1"]
+
+
+def test_scores_reference_values():
+    s = scores([1.0, 2.0, 3.0, float("nan")], [1.0, 2.0, 4.0, 5.0])
+    assert s["n"] == 3
+    assert s["rmse"] == pytest.approx((1 / 3) ** 0.5)
+    assert s["r2"] == pytest.approx(1 - 1 / (14 / 3))
+    assert s["r"] == pytest.approx(0.9819805060619657)
+    assert scores([1.0], [2.0])["n"] == 1
+
+
+def test_recovery_compare_efficiency_and_report(tmp_path):
+    rec = tmp_path / "rec"
+    assert main(["experiment", "recovery", "--out", str(rec), "--sites", "16",
+                 "--proda-sites", "2", "--variants", "paper4", *TINY]) == 0  # fmt: skip
+    params = pd.read_csv(rec / "parameters.csv")
+    # only the learned parameters are scored, per parameter
+    assert set(params.query("method == 'binn'")["parameter"]) == {
+        "efolding", "tau4s3", "fs1s3", "w_scaling"}  # fmt: skip
+    assert set(params["method"]) == {"binn", "proda"}
+    assert len(pd.read_csv(rec / "processes.csv")) == 12
+    assert (rec / "sites_paper4.nc").exists() and (
+        rec / "figures" / "parameters_paper4.png"
+    ).exists()
+
+    cmp_ = tmp_path / "cmp"
+    assert main(["experiment", "compare", "--out", str(cmp_), "--sites", "14",
+                 "--proda-sites", "3", "--grid-resolution", "5", *TINY]) == 0  # fmt: skip
+    res = json.loads((cmp_ / "experiment.json").read_text())["results"]
+    site = pd.read_csv(cmp_ / "site_correlations.csv")
+    proc = site[site.kind == "process"]["r"]
+    assert res["mean_process_r_sites"] == pytest.approx(proc.mean())
+    assert len(pd.read_csv(cmp_ / "map_correlations.csv")) == 6 + 21
+
+    eff = tmp_path / "eff"
+    assert main(["experiment", "efficiency", "--out", str(eff), "--sites", "6", *TINY]) == 0
+    table = pd.read_csv(eff / "efficiency.csv")
+    proda = table.iloc[0]
+    # our PRODA spends at least chains x steps evaluations per site
+    assert proda["evaluations_per_site"] >= 3 * 30
+    info = json.loads((eff / "experiment.json").read_text())["results"]
+    assert info["ratio_evaluations_proda_over_binn"] == pytest.approx(210_003 / 51)
+
+    html = tmp_path / "report.html"
+    assert main(["report", str(rec), str(cmp_), str(eff), "--out", str(html)]) == 0
+    page = html.read_text()
+    assert page.count("data:image/png;base64,") >= 5 and "efficiency.csv" in page
+    assert "http://" not in page and "https://" not in page  # opens offline
+    assert main(["report", str(tmp_path / "missing"), "--out", str(html)]) == 2
+    # a run directory is never overwritten
+    assert main(["experiment", "efficiency", "--out", str(eff), "--sites", "6", *TINY]) == 2
