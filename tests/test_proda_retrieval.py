@@ -91,7 +91,11 @@ def test_cli_retrieve_network_predict(synth, tmp_path):
     args = ["proda", "retrieve", str(data), "--out", str(run), "--iterations", "20", "30",
             "--sites", "0:2", "--n-keep", "20", "--free", "q10,tau4s3",
             "--fixed-from", "true_params"]  # fmt: skip
-    assert main(args) == 0
+    assert main([*args, "--stop-after", "15", "--checkpoint-every", "5"]) == 0
+    assert (run / "checkpoint.pt").exists() and not (run / "retrieval.nc").exists()
+    assert main([*args, "--seed", "3"]) == 2  # resuming with other settings is refused
+    assert main(args) == 0  # resumes from the checkpoint
+    assert not (run / "checkpoint.pt").exists()
     res = xr.load_dataset(run / "retrieval.nc")
     assert res.sizes["site"] == 2 and res.attrs["acceptance_mode"] == "faithful"
     assert res["params"].attrs["units"] == "1"

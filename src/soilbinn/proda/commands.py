@@ -205,7 +205,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     try:
         return _SUB[args.proda_command][1](args)
-    except (ProdaCommandError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError) as e:  # our errors name the file/site/option
         print(f"soilbinn proda {args.proda_command}: error: {e}", file=sys.stderr)
         return 2
 
