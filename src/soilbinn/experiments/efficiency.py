@@ -81,6 +81,7 @@ def run_efficiency(config: EfficiencyConfig, out: str | Path | None = None) -> P
     t = time.perf_counter()
     ret = retrieve(ds, rcfg, progress=False)
     proda_s = time.perf_counter() - t
+    run.time("proda_retrieve", proda_s)
     proda_evals = int(ret.attrs["n_model_evaluations"])
     run.write_netcdf(ret, "proda_retrieval")
 
@@ -93,6 +94,7 @@ def run_efficiency(config: EfficiencyConfig, out: str | Path | None = None) -> P
                      [f"train.epochs={config.epochs}", "train.patience=1000",
                       f"model.preset={config.preset}"])  # fmt: skip
     binn_s = time.perf_counter() - t
+    run.time("binn_train", binn_s)
     hist = res.history
     epochs_run = int(len(hist)) if len(hist) else config.epochs
     # per epoch: forward + backward on the training sites, forward on the validation sites;
@@ -138,6 +140,8 @@ def run_efficiency(config: EfficiencyConfig, out: str | Path | None = None) -> P
         "proda_acceptance_mode": config.proda_mode,
         "proda_iterations_measured": list(config.proda_iterations),
         "binn_epochs_measured": epochs_run,
+        "proda_seconds_per_evaluation_batched": sec_eval,
+        "proda_batch_rows": n * config.proda_chains,
     }
     run.figure(bar_chart(["PRODA original", "PRODA batched", "BINN"],
                          {"CPU-hours for 25,925 sites": [original_s / 3600, proda_paper_s / 3600, binn_paper_s / 3600]},
