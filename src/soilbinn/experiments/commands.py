@@ -24,6 +24,7 @@ def _common(p: argparse.ArgumentParser, sites: int, proda_sites: int | None) -> 
     p.add_argument("--sites", type=int, default=sites, help="synthetic sites")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=None, help="BINN training epochs")
+    p.add_argument("--patience", type=int, default=None, help="BINN early-stopping patience")
     p.add_argument("--binn-config", default="demo", help="BINN config (packaged name or YAML)")
     p.add_argument("--proda-iterations", nargs=2, type=int, metavar=("UNIFORM", "GAUSSIAN"),
                    default=(500, 1500), help="PRODA phases (PRODA's own: 20000 50000)")  # fmt: skip
@@ -59,6 +60,8 @@ def _run_experiment(args: argparse.Namespace) -> int:
     }  # fmt: skip
     if args.epochs is not None:
         common["epochs"] = args.epochs
+    if args.patience is not None and args.experiment != "efficiency":
+        common["patience"] = args.patience
     try:
         if args.experiment == "recovery":
             from soilbinn.experiments.recovery import RecoveryConfig, run_recovery

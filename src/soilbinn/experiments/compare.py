@@ -42,7 +42,8 @@ class CompareConfig:
     noise: float = 0.1
     preset: str = "binn2025"
     binn_config: str = "demo"
-    epochs: int = 40
+    epochs: int = 150
+    patience: int = 25
     val_fraction: float = 0.15
     proda_sites: int = 24
     proda_iterations: tuple[int, int] = (500, 1500)
@@ -90,7 +91,8 @@ def run_compare(config: CompareConfig, out: str | Path | None = None) -> Path:
     idx = (np.sort(perm[n_val:]), np.sort(perm[:n_val]), np.array([], dtype=np.int64))
     t = time.perf_counter()
     res = train_binn(ds, run.sub("binn"), idx, config.binn_config,
-                     [f"train.epochs={config.epochs}", f"model.preset={config.preset}"])  # fmt: skip
+                     [f"train.epochs={config.epochs}", f"train.patience={config.patience}",
+                      f"model.preset={config.preset}"])  # fmt: skip
     run.time("binn_train", time.perf_counter() - t)
     sites = np.sort(rng.permutation(n)[: min(config.proda_sites, n)])
     sub = ds.isel(site=sites)

@@ -51,7 +51,8 @@ class RecoveryConfig:
     test_fraction: float = 0.2
     val_fraction: float = 0.15
     binn_config: str = "demo"
-    epochs: int = 40
+    epochs: int = 150
+    patience: int = 25
     variants: tuple[str, ...] = ("all21", "paper4")
     proda_sites: int = 6
     proda_iterations: tuple[int, int] = (500, 1500)
@@ -81,7 +82,8 @@ def run_recovery(config: RecoveryConfig, out: str | Path | None = None) -> Path:
     p_rows, q_rows, summary = [], [], {}
     for variant in config.variants:
         learned = list(VARIANTS[variant] or names)
-        overrides = [f"train.epochs={config.epochs}", f"model.preset={config.preset}"]
+        overrides = [f"train.epochs={config.epochs}", f"train.patience={config.patience}",
+                     f"model.preset={config.preset}"]  # fmt: skip
         if VARIANTS[variant] is not None:
             overrides += [f"model.learned=[{','.join(learned)}]", "model.fixed_from=true_params"]
         t = time.perf_counter()
