@@ -213,7 +213,9 @@ def scatter_grid(panels: list[tuple[str, np.ndarray, np.ndarray, str]], xlabel: 
     return fig
 
 
-def bar_chart(labels: list[str], series: dict[str, list[float]], ylabel: str, title: str):
+def bar_chart(
+    labels: list[str], series: dict[str, list[float]], ylabel: str, title: str, log: bool = False
+):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -228,7 +230,10 @@ def bar_chart(labels: list[str], series: dict[str, list[float]], ylabel: str, ti
     ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    ax.axhline(0, color="k", lw=0.6)
+    if log:
+        ax.set_yscale("log")
+    else:
+        ax.axhline(0, color="k", lw=0.6)
     if len(series) > 1:
         ax.legend(fontsize=8)
     fig.tight_layout()

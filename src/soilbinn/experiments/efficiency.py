@@ -145,7 +145,8 @@ def run_efficiency(config: EfficiencyConfig, out: str | Path | None = None) -> P
     }
     run.figure(bar_chart(["PRODA original", "PRODA batched", "BINN"],
                          {"CPU-hours for 25,925 sites": [original_s / 3600, proda_paper_s / 3600, binn_paper_s / 3600]},
-                         "CPU-hours (log)", "cost to retrieve parameters for 25,925 sites"),
+                         "CPU-hours (log scale)", "cost to retrieve parameters for 25,925 sites",
+                         log=True),
                "efficiency")  # fmt: skip
     run.finish(config, results)
     return run.path
