@@ -31,7 +31,7 @@ def epoch_speed(n_sites: int, steps: int | None, threads: int) -> None:
     t = time.perf_counter()
     ds = make_synthetic(n_sites, seed=0, noise=0.1)
     print(f"synthetic data: {n_sites} sites in {time.perf_counter() - t:.1f} s")
-    cfg = load_config(None, ["train.epochs=1", "data.val_fraction=0.0", "data.test_fraction=0.0",
+    cfg = load_config(None, ["train.epochs=1", "data.val_fraction=0.0", "data.test_fraction=0.0", f"train.num_threads={threads}",
                              "train.progress=false"])  # fmt: skip
     B = cfg.train.batch_size
     n_steps_full = n_sites // B + (1 if n_sites % B >= 2 else 0)

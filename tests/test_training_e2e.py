@@ -119,6 +119,8 @@ def test_resume_after_interruption_matches_uninterrupted(data, tmp_path):
     atomic_torch_save(ck, tmp_path / "b" / "checkpoints" / "last.pt")
     res = train(cfg, ds, run_dir=tmp_path / "b", resume=True, figures=False)
     assert len(b.history) == 2 and len(res.history) == 3
+    # seeded: two runs of the same config train identically
+    assert b.history["val_nse"].tolist() == full.history["val_nse"].tolist()[:2]
     assert res.history["val_nse"].tolist() == pytest.approx(
         full.history["val_nse"].tolist(), rel=1e-6
     )
@@ -230,3 +232,25 @@ def test_cv_command_random_and_spatial(data, tmp_path):
         cell = (ds["lat"].values // 2) * 1000 + ds["lon"].values // 2
         for c in set(cell):
             assert len(set(f[cell == c])) == 1
+
+
+def test_predict_sites_csv_reports_uncovered_rows(data, tmp_path, monkeypatch, capsys):
+    """``predict --sites`` through a stand-in of soilbinn.real.sites.build_site_dataset."""
+    import sys
+    import types
+
+    d, ds = data
+    run = tmp_path / "run"
+    train(load_config(None, SMALL), ds, run_dir=run, figures=False)
+    csv = tmp_path / "sites.csv"
+    rows = [(float(ds["lat"][i]), float(ds["lon"][i])) for i in range(3)] + [(10.0, 10.0)]
+    csv.write_text("lat,lon\n" + "".join(f"{a},{b}\n" for a, b in rows))
+    fake = types.ModuleType("soilbinn.real.sites")
+    fake.build_site_dataset = lambda path, shared: ds.isel(site=[0, 1, 2]).drop_vars(["soc"])
+    monkeypatch.setitem(sys.modules, "soilbinn.real.sites", fake)
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run), "--sites", str(csv), "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert len(table) == 3 and (table["soc_stock_0_30cm_kg_m2"] > 0).all()
+    assert (tmp_path / "pred.nc").exists()
+    assert "row 4 (10.0, 10.0): outside coverage" in capsys.readouterr().out

@@ -120,7 +120,9 @@ class TrainConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     progress: bool | str = "auto"  # auto | true | false (YAML reads on/off as booleans)
-    num_threads: int | None = None
+    # intra-op threads; batches of 32 sites gain nothing from more (use DDP for more
+    # cores) and lose a lot when cores are shared. None: torch's default.
+    num_threads: int | None = 1
     device: str = "cpu"  # cpu | cuda | auto
 
 

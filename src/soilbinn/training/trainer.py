@@ -439,8 +439,18 @@ def train(
         RunDir.open(run_dir).check_resume(cfg)
     else:
         RunDir.ensure_new(run_dir)
+    threads_before = torch.get_num_threads()
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)
+    try:
+        return _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume,
+                      runs_root, process_model_factory, figures)  # fmt: skip
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, runs_root,
+           process_model_factory, figures) -> TrainResult:  # fmt: skip
     source = str(dataset) if isinstance(dataset, (str, Path)) else "dataset"
     lazy = isinstance(dataset, (str, Path))
     ds_full = xr.open_dataset(dataset) if lazy else dataset
