@@ -136,6 +136,9 @@ def test_pure_nn_and_bad_inputs(data, tmp_path):
 
     pred = predict_dataset(res.run_dir, ds.drop_vars(["soc", "obs_depth"]))
     assert pred["soc_layer"].shape == (60, 20) and float(pred["soc_layer"].min()) > 0
+    # the TrainResult itself predicts the same as its run directory
+    again = predict_dataset(res, ds)
+    assert again["soc_layer"].values == pytest.approx(pred["soc_layer"].values)
     with pytest.raises(ValueError, match="lacks soc"):
         train(load_config(None, SMALL), ds.drop_vars("soc"), run_dir=tmp_path / "x")
     with pytest.raises(ValueError, match=r"neither learned nor fixed"):

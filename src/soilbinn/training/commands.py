@@ -27,6 +27,11 @@ def _open(path: str, require=("forcing", "covariates")):
 
 # ----------------------------------------------------------------------------- train
 def _configure_train(p: argparse.ArgumentParser) -> None:
+    p.epilog = (
+        "distributed: torchrun --nproc_per_node N -m soilbinn train ... (gloo on CPU, nccl "
+        "on GPU with --set train.device=cuda); multi-node: add torchrun's --nnodes and "
+        "--rdzv-endpoint. Each rank reads only its own sites."
+    )
     p.add_argument("--config", help="YAML config or packaged name (binn_paper, demo); "
                    "default: the paper's configuration")  # fmt: skip
     p.add_argument("--data", required=True, help="dataset NetCDF (data_schema.md)")

@@ -11,7 +11,7 @@ import xarray as xr
 
 from soilbinn.evaluation.metrics import depth_binned_metrics
 from soilbinn.training.config import Config
-from soilbinn.training.predict import Run, load_run
+from soilbinn.training.predict import Run, _as_run
 from soilbinn.training.sitedata import site_data_from_dataset
 from soilbinn.training.trainer import interpolate, predict_at_obs, train
 
@@ -67,7 +67,7 @@ def cross_validate(
 def evaluate_run(run: Run | str | Path, ds: xr.Dataset, source: str = "dataset") -> pd.DataFrame:
     """Metrics of a run on a dataset with observations, per split of the run when the
     dataset's site ids match the run's ``split.csv`` (else one split ``all``)."""
-    run = run if isinstance(run, Run) else load_run(run)
+    run = _as_run(run)
     binn = hasattr(run.model, "process_model")
     data = site_data_from_dataset(
         ds, observations=True,

@@ -67,17 +67,29 @@ def _stocks(soc_layer: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
+def _as_run(obj) -> Run:
+    """A :class:`Run` from a Run, a TrainResult or a run directory path."""
+    if isinstance(obj, Run):
+        return obj
+    if hasattr(obj, "run_dir") and hasattr(obj, "model"):  # TrainResult
+        return Run(obj.model, obj.extra["config"], obj.extra["meta"], Path(obj.run_dir))
+    return load_run(obj)
+
+
 @torch.no_grad()
 def predict_dataset(
-    run_or_dir: Run | str | Path, ds: xr.Dataset, batch_size: int = 2048, source: str = "dataset"
+    run_or_dir, ds: xr.Dataset, batch_size: int = 2048, source: str = "dataset"
 ) -> xr.Dataset:
     """Predict at every site of ``ds`` (covariates + forcing; observations not needed).
+
+    ``run_or_dir`` is a run directory, a :class:`Run` from :func:`load_run`, or the
+    ``TrainResult`` returned by :func:`soilbinn.training.trainer.train`.
 
     Returns
     -------
     xarray.Dataset with dims site, layer, pool, param (see module docstring).
     """
-    run = run_or_dir if isinstance(run_or_dir, Run) else load_run(run_or_dir)
+    run = _as_run(run_or_dir)
     cfg, meta, model = run.config, run.meta, run.model
     model.eval()
     binn = hasattr(model, "process_model")

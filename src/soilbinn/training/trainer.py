@@ -558,7 +558,13 @@ def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, ru
                                    title=f"{cfg.name} ({cfg.model.kind}) - {s}")  # fmt: skip
     history = pd.read_csv(run.metrics_path) if run.metrics_path.exists() else pd.DataFrame()
     model.eval()
-    return TrainResult(run.path, model, trainer.best_epoch, metrics, history, trainer.skipped)
+    for h in list(log.handlers):  # one logger per run: close its file
+        log.removeHandler(h)
+        h.close()
+    return TrainResult(
+        run.path, model, trainer.best_epoch, metrics, history, trainer.skipped,
+        extra={"config": cfg, "meta": meta},
+    )  # fmt: skip
 
 
 def ds_split_ids(source, dataset, idx) -> np.ndarray:
