@@ -90,12 +90,12 @@ def test_cli_retrieve_network_predict(synth, tmp_path):
     run = tmp_path / "run"
     args = ["proda", "retrieve", str(data), "--out", str(run), "--iterations", "20", "30",
             "--sites", "0:2", "--n-keep", "20", "--free", "q10,tau4s3",
-            "--fixed-from", "true_params"]  # fmt: skip
+            "--fixed-from", "true_params", "--site-batch", "1"]  # fmt: skip
     assert main([*args, "--stop-after", "15", "--checkpoint-every", "5"]) == 0
-    assert (run / "checkpoint.pt").exists() and not (run / "retrieval.nc").exists()
+    assert (run / "checkpoint.batch0000.pt").exists() and not (run / "retrieval.nc").exists()
     assert main([*args, "--seed", "3"]) == 2  # resuming with other settings is refused
     assert main(args) == 0  # resumes from the checkpoint
-    assert not (run / "checkpoint.pt").exists()
+    assert not list(run.glob("checkpoint*"))
     res = xr.load_dataset(run / "retrieval.nc")
     assert res.sizes["site"] == 2 and res.attrs["acceptance_mode"] == "faithful"
     assert res["params"].attrs["units"] == "1"

@@ -66,6 +66,7 @@ def _configure_retrieve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-keep", type=int, default=1000, help="recorded samples per chain")
     p.add_argument("--checkpoint-every", type=int, default=5000)
+    p.add_argument("--site-batch", type=int, default=256, help="sites per batched run (memory)")
     p.add_argument("--stop-after", type=int, default=None, help="stop after N steps (resume later)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--threads", type=int, default=1,
@@ -89,7 +90,7 @@ def _run_retrieve(args: argparse.Namespace) -> int:
         n_chains=args.chains, seed=args.seed, preset=args.preset,
         free_params=tuple(s.strip() for s in args.free.split(",")) if args.free else None,
         fixed_from=args.fixed_from, n_keep=args.n_keep, obs_error=args.obs_error,
-        checkpoint_every=args.checkpoint_every,
+        checkpoint_every=args.checkpoint_every, site_batch=args.site_batch,
     )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(
@@ -105,7 +106,8 @@ def _run_retrieve(args: argparse.Namespace) -> int:
     save_retrieval(res, result)
     table = summary_table(res)
     table.to_csv(out / "sites.csv", index=False)
-    (out / "checkpoint.pt").unlink(missing_ok=True)
+    for f in [out / "checkpoint.pt", *out.glob("checkpoint.batch*")]:
+        f.unlink(missing_ok=True)
     print(
         f"PRODA ({cfg.mode}) on {res.sizes['site']} sites: {res.attrs['n_model_evaluations']} "
         f"model evaluations in {res.attrs['wall_time_s']:.1f} s; "
