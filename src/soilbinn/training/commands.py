@@ -223,7 +223,9 @@ def _run_map(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- demo
 def _configure_demo(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="soilbinn_demo", help="output folder (must not exist)")
+    p.add_argument(
+        "--out", default="demo_output", help="output folder (must not exist or be empty)"
+    )
     p.add_argument("--sites", type=int, default=1500, help="synthetic sites (default 1500)")
     p.add_argument("--epochs", type=int, default=None, help="override the demo's epochs")
     p.add_argument("--grid-deg", type=float, default=1.0, help="prediction grid resolution")

@@ -32,7 +32,12 @@ from soilbinn.training.losses import DEPTH_WEIGHTS, masked_misfit, parameter_reg
 from soilbinn.training.modelbuild import build_model
 from soilbinn.training.progress import Progress, progress_enabled
 from soilbinn.training.rundir import RunDir, RunDirError, atomic_torch_save, load_checkpoint
-from soilbinn.training.sitedata import SiteData, site_data_from_dataset, split_indices
+from soilbinn.training.sitedata import (
+    SiteData,
+    TrainingDataError,
+    site_data_from_dataset,
+    split_indices,
+)
 
 SPLITS = ("train", "val", "test")
 
@@ -453,12 +458,18 @@ def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, ru
            process_model_factory, figures) -> TrainResult:  # fmt: skip
     source = str(dataset) if isinstance(dataset, (str, Path)) else "dataset"
     lazy = isinstance(dataset, (str, Path))
-    ds_full = xr.open_dataset(dataset) if lazy else dataset
+    if lazy:
+        if not Path(dataset).exists():
+            raise FileNotFoundError(f"dataset {dataset} not found")
+        try:  # lazily: each DDP rank reads only its own sites
+            ds_full = xr.open_dataset(dataset, engine="netcdf4")
+        except (OSError, ValueError) as err:
+            raise TrainingDataError(f"{source}: cannot read as NetCDF: {err}") from None
+    else:
+        ds_full = dataset
     try:
         for var in ("lat", "lon", "site"):
             if var not in ds_full.variables:
-                from soilbinn.training.sitedata import TrainingDataError
-
                 raise TrainingDataError(f"{source}: dataset lacks {var!r} (see data_schema.md)")
         idx = _split(cfg, ds_full, train_idx, val_idx, test_idx)
         if len(idx[0]) < 2:
