@@ -55,7 +55,17 @@ def _respiration(system, x):
     flux = system.K * x * dz
     passed = torch.zeros_like(system.K[:, :, 0])
     for i, (_idx, _r, d) in enumerate(
-        [(0, 2, 0), (1, 4, 1), (2, 4, 2), (3, 5, 3), (4, 5, 4), (5, 6, 4), (6, 4, 5), (7, 6, 5), (8, 4, 6)]
+        [
+            (0, 2, 0),
+            (1, 4, 1),
+            (2, 4, 2),
+            (3, 5, 3),
+            (4, 5, 4),
+            (5, 6, 4),
+            (6, 4, 5),
+            (7, 6, 5),
+            (8, 4, 6),
+        ]
     ):
         passed[:, d] += system.f[:, i]
     passed[:, 0] = 1.0  # CWD: fcwdl2 to L2 and the rest to L3
@@ -63,7 +73,8 @@ def _respiration(system, x):
 
 
 @pytest.mark.parametrize(
-    "transport,bedrock", [("clm5", "proda"), ("clm5", "conservative"), ("simple", "proda"), ("simple2", "proda")]
+    "transport,bedrock",
+    [("clm5", "proda"), ("clm5", "conservative"), ("simple", "proda"), ("simple2", "proda")],
 )
 def test_mass_balance(transport, bedrock):
     f = random_forcing(48, seed=11, shallow_bedrock_fraction=0.0 if bedrock == "proda" else 0.5)

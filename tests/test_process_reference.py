@@ -41,7 +41,12 @@ def forcing_of(case) -> Forcing:
 
     litter = [
         float(np.sum(f[k]))
-        for k in ("input_vector_cwd", "input_vector_litter1", "input_vector_litter2", "input_vector_litter3")
+        for k in (
+            "input_vector_cwd",
+            "input_vector_litter1",
+            "input_vector_litter2",
+            "input_vector_litter3",
+        )
     ]
     return Forcing(
         litter_input=torch.tensor([litter], dtype=torch.float64),
@@ -78,9 +83,13 @@ def test_pools_and_stock_match_proda(case, solver):
     pools = out["pools"][0].numpy()
     scale = np.abs(ref).max(axis=1, keepdims=True)
     assert np.all(np.abs(pools - ref) <= 1e-8 * scale)
-    np.testing.assert_allclose(out["soc_stock"][0].item(), case["matrix_fun_outputs"]["soc_stock"], rtol=1e-8)
+    np.testing.assert_allclose(
+        out["soc_stock"][0].item(), case["matrix_fun_outputs"]["soc_stock"], rtol=1e-8
+    )
     soc_ref = np.asarray(case["matrix_fun_outputs"]["soc_layer"])[:, 3]
-    np.testing.assert_allclose(out["soc_layer"][0].numpy(), soc_ref, rtol=1e-8, atol=1e-8 * soc_ref.max())
+    np.testing.assert_allclose(
+        out["soc_layer"][0].numpy(), soc_ref, rtol=1e-8, atol=1e-8 * soc_ref.max()
+    )
     assert not bool(out["ill_conditioned"][0])
 
 
@@ -114,9 +123,15 @@ def test_intermediates_match(case, model):
     np.testing.assert_allclose(system.K[0].reshape(-1).numpy(), d["kk_mean_diag"], rtol=1e-12)
     # PRODA floors diffusivities at 1e-30 m2 d-1 where we use 0: entries of ~1e-29 d-1
     atol = 1e-12 * float(np.max(np.abs(d["tri_mean_block_diag"])))
-    np.testing.assert_allclose(system.V[0, 1].numpy(), d["tri_mean_block_diag"], rtol=1e-12, atol=atol)
-    np.testing.assert_allclose(system.V[0, 0, 1:].numpy(), d["tri_mean_block_lower"], rtol=1e-12, atol=atol)
-    np.testing.assert_allclose(system.V[0, 2, :-1].numpy(), d["tri_mean_block_upper"], rtol=1e-12, atol=atol)
+    np.testing.assert_allclose(
+        system.V[0, 1].numpy(), d["tri_mean_block_diag"], rtol=1e-12, atol=atol
+    )
+    np.testing.assert_allclose(
+        system.V[0, 0, 1:].numpy(), d["tri_mean_block_lower"], rtol=1e-12, atol=atol
+    )
+    np.testing.assert_allclose(
+        system.V[0, 2, :-1].numpy(), d["tri_mean_block_upper"], rtol=1e-12, atol=atol
+    )
     u = system.rhs()[0].reshape(-1).numpy()
     np.testing.assert_allclose(u, d["matrix_in"], rtol=1e-12, atol=1e-300)
 
@@ -136,11 +151,15 @@ def test_bulk_processes_match(case, model):
     for rk, ok in pairs.items():
         np.testing.assert_allclose(pr[ok][0].item(), ref[rk], rtol=1e-8, err_msg=ok)
     rt = np.asarray(ref["total_res_time"])
-    np.testing.assert_allclose(pr["residence_time"][0].item(), float(np.sum(rt * np.asarray(grid.DZ))), rtol=1e-8)
+    np.testing.assert_allclose(
+        pr["residence_time"][0].item(), float(np.sum(rt * np.asarray(grid.DZ))), rtol=1e-8
+    )
     # input allocation: exact on PRODA's own input fractions, loose on ours (round-off)
     v_ref = torch.tensor([case["diagnostics"]["vertical_input"]], dtype=torch.float64)
     if ref["bulk_I"] is not None:
-        np.testing.assert_allclose(input_allocation_index(v_ref, "proda")[0].item(), ref["bulk_I"], rtol=1e-12)
+        np.testing.assert_allclose(
+            input_allocation_index(v_ref, "proda")[0].item(), ref["bulk_I"], rtol=1e-12
+        )
         assert abs(pr["input_allocation"][0].item() - ref["bulk_I"]) < 0.15
 
 

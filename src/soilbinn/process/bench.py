@@ -128,7 +128,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"structured vs dense at {r['sites']} sites: forward "
                   f"{d['forward_s'] / r['forward_s']:.1f}x, forward+backward "
                   f"{d['backward_s'] / r['backward_s']:.1f}x faster")  # fmt: skip
-    print(f"(published BINN code: ~{PUBLISHED_SECONDS_PER_SITE * 1e3:.0f} ms per site forward+backward)")
+    print(
+        f"(published BINN code: ~{PUBLISHED_SECONDS_PER_SITE * 1e3:.0f} ms per site forward+backward)"
+    )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)

@@ -12,7 +12,9 @@ def _configure_simulate(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="dataset NetCDF (soilbinn schema) with forcing")
     p.add_argument("--out", required=True, help="output NetCDF (written atomically)")
     p.add_argument("--params", help="NetCDF with params(site, param); default: the dataset's")
-    p.add_argument("--params-var", default="params", help="variable to read (params or true_params)")
+    p.add_argument(
+        "--params-var", default="params", help="variable to read (params or true_params)"
+    )
     p.add_argument("--preset", default=None, choices=["proda2023", "binn2025"],
                    help="parameter ranges (default: the params variable's preset attribute)")  # fmt: skip
     p.add_argument("--transport", default="clm5", choices=["clm5", "simple", "simple2"])

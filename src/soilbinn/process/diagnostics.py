@@ -100,7 +100,9 @@ def bulk_processes(model, p_unit, prepared, pools: torch.Tensor, input_allocatio
     # baseline: decomposition at 1/tau only
     taus = rates.turnover_times(P)
     k0 = (1.0 / (grid.DAYS_PER_YEAR * torch.clamp(taus, min=rates.TAU_FLOOR)))[:, :, None]
-    base = SteadyStateSystem(K=k0.expand_as(system.K).contiguous(), f=system.f, V=system.V, u=system.u)
+    base = SteadyStateSystem(
+        K=k0.expand_as(system.K).contiguous(), f=system.f, V=system.V, u=system.u
+    )
     base_pools = SOLVERS[model.solver](base)
     base_soc = (base_pools[:, 4:7].sum(1) * dz).sum(1)
     return {

@@ -43,7 +43,9 @@ def random_forcing(
     oxygen = 0.7 + 0.3 * u(n, 20, 12)
     nitrogen = 0.3 + 0.7 * u(n, 20, 12)
     npp = 200 + 800 * u(n)
-    frac = torch.stack([0.1 + 0.2 * u(n), 0.25 + 0.1 * u(n), 0.3 + 0.1 * u(n), 0.15 + 0.1 * u(n)], 1)
+    frac = torch.stack(
+        [0.1 + 0.2 * u(n), 0.25 + 0.1 * u(n), 0.3 + 0.1 * u(n), 0.15 + 0.1 * u(n)], 1
+    )
     litter = npp[:, None] * frac
     alt = torch.full((n, 12), grid.NO_PERMAFROST_ALT, dtype=torch.float64)
     pf = u(n) < permafrost_fraction

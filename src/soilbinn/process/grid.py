@@ -49,9 +49,7 @@ DZ = DZ_ALL[:N_LAYERS]
 ZISOI = ZISOI_ALL[:N_LAYERS]
 ZTOP = (0.0,) + ZISOI[:-1]
 #: distance between node j and node j-1 (node 0 at the surface), levels 1-25 (m)
-DZ_NODE_ALL: tuple[float, ...] = tuple(
-    z - zp for z, zp in zip(ZSOI_ALL, (0.0,) + ZSOI_ALL[:-1])
-)
+DZ_NODE_ALL: tuple[float, ...] = tuple(z - zp for z, zp in zip(ZSOI_ALL, (0.0,) + ZSOI_ALL[:-1]))
 #: permafrost-free active-layer depth CLM reports (m)
 NO_PERMAFROST_ALT = ZSOI_ALL[-1]
 #: deepest active layer for which cryoturbation applies, and its maximum depth (m)
@@ -74,4 +72,7 @@ def depth_bin_stock_weights(top: float, bottom: float) -> torch.Tensor:
     """
     upper = torch.tensor(ZTOP, dtype=torch.float64)
     lower = torch.tensor(ZISOI, dtype=torch.float64)
-    return (torch.clamp(torch.minimum(lower, torch.tensor(bottom)) - torch.maximum(upper, torch.tensor(top)), min=0.0))
+    return torch.clamp(
+        torch.minimum(lower, torch.tensor(bottom)) - torch.maximum(upper, torch.tensor(top)),
+        min=0.0,
+    )

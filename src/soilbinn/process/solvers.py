@@ -193,9 +193,9 @@ def solve_structured_transposed(system: SteadyStateSystem, rhs: torch.Tensor) ->
         dim=1,
     )
     y_lit = thomas(lo_t[:, None], K[:, 1:4] + dg[:, None], up_t[:, None], r_lit)
-    y_cwd = (
-        rhs[:, 0] + K[:, 0] * (f[:, 0:1] * y_lit[:, 1] + (1.0 - f[:, 0:1]) * y_lit[:, 2])
-    ) / K[:, 0]
+    y_cwd = (rhs[:, 0] + K[:, 0] * (f[:, 0:1] * y_lit[:, 1] + (1.0 - f[:, 0:1]) * y_lit[:, 2])) / K[
+        :, 0
+    ]
     return torch.cat([y_cwd[:, None], y_lit, y_som], dim=1)
 
 

@@ -88,9 +88,10 @@ class SteadyStateSystem:
         """``P`` as a dense (n, 140, 140) matrix, pool-major (index = pool*20 + layer)."""
         n, L = len(self), N_LAYERS
         A = self.transfer_matrix()
-        P = -(A[:, :, None, :, None] * self.K[:, None, None, :, :]) * torch.eye(
-            L, dtype=self.K.dtype, device=self.K.device
-        )[None, None, :, None, :]
+        P = (
+            -(A[:, :, None, :, None] * self.K[:, None, None, :, :])
+            * torch.eye(L, dtype=self.K.dtype, device=self.K.device)[None, None, :, None, :]
+        )
         # P[n, r, j, d, l] = -A[r,d] K[d,l] delta_jl
         tri = torch.diag_embed(self.V[:, 1])
         tri = tri + torch.diag_embed(self.V[:, 0, 1:], offset=-1)

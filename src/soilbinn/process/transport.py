@@ -149,9 +149,9 @@ def clm5_basis(
 
 def clm5_operator(basis: TransportBasis, diffus: torch.Tensor, cryo: torch.Tensor) -> torch.Tensor:
     """CLM5 transport operator (n, 3, 20) in d-1 from diffusivities in m2 yr-1 (n,)."""
-    return (diffus / grid.DAYS_PER_YEAR)[:, None, None] * basis.bio + (
-        cryo / grid.DAYS_PER_YEAR
-    )[:, None, None] * basis.cryo
+    return (diffus / grid.DAYS_PER_YEAR)[:, None, None] * basis.bio + (cryo / grid.DAYS_PER_YEAR)[
+        :, None, None
+    ] * basis.cryo
 
 
 def simple_operator(
@@ -184,8 +184,10 @@ def simple_operator(
     dz = grid.as_tensor(grid.DZ, slope.device, dtype)
     logz = torch.log10(100.0 * zsoi)
     r_up = torch.pow(10.0, intercept[:, None] + slope[:, None] * logz)  # (n, 20)
-    r_dn = r_up if leaching_intercept is None else torch.pow(
-        10.0, leaching_intercept[:, None] + slope[:, None] * logz
+    r_dn = (
+        r_up
+        if leaching_intercept is None
+        else torch.pow(10.0, leaching_intercept[:, None] + slope[:, None] * logz)
     )
     j = torch.arange(1, 21, device=slope.device)
     # interface below layer j is open when j < nbedrock (fraction of months)
