@@ -147,8 +147,11 @@ def test_pure_nn_and_bad_inputs(data, tmp_path):
     bad["water_scalar"][3, 2, 1] = 1.7
     with pytest.raises(ValueError, match=r"water_scalar.*S000003"):
         train(load_config(None, SMALL), bad, run_dir=tmp_path / "z")
+    with pytest.raises(ValueError, match="overlap"):
+        train(load_config(None, SMALL), ds, run_dir=tmp_path / "w", train_idx=range(40),
+              val_idx=range(30, 50), test_idx=range(50, 60))  # fmt: skip
     # bad input leaves no half-made run directory behind
-    assert not any((tmp_path / n).exists() for n in ("x", "y", "z"))
+    assert not any((tmp_path / n).exists() for n in ("w", "x", "y", "z"))
 
 
 def test_learned_subset_with_per_site_fixed(data, tmp_path):
@@ -257,3 +260,13 @@ def test_predict_sites_csv_reports_uncovered_rows(data, tmp_path, monkeypatch, c
     assert len(table) == 3 and (table["soc_stock_0_30cm_kg_m2"] > 0).all()
     assert (tmp_path / "pred.nc").exists()
     assert "row 4 (10.0, 10.0): outside coverage" in capsys.readouterr().out
+
+
+def test_demo_command_tiny(tmp_path, capsys):
+    out = tmp_path / "demo"
+    rc = main(["demo", "--out", str(out), "--sites", "60", "--epochs", "1", "--grid-deg", "5"])
+    assert rc == 0
+    table = pd.read_csv(out / "summary.csv")
+    assert set(table["model"]) == {"binn", "nn"} and set(table["split"]) == {"train", "val", "test"}
+    assert (out / "grid_prediction.nc").exists() and (out / "maps" / "cue.png").exists()
+    assert main(["demo", "--out", str(out)]) == 2  # never overwrites

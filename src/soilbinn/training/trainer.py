@@ -472,6 +472,12 @@ def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, ru
             if var not in ds_full.variables:
                 raise TrainingDataError(f"{source}: dataset lacks {var!r} (see data_schema.md)")
         idx = _split(cfg, ds_full, train_idx, val_idx, test_idx)
+        n_all = ds_full.sizes["site"]
+        joined = np.concatenate(idx)
+        if len(joined) and (joined.min() < 0 or joined.max() >= n_all):
+            raise ValueError(f"{source}: site indices outside 0..{n_all - 1}")
+        if len(np.unique(joined)) != len(joined):
+            raise ValueError(f"{source}: train/val/test site indices overlap or repeat")
         if len(idx[0]) < 2:
             raise ValueError(f"{source}: at least 2 training sites are needed, got {len(idx[0])}")
         mine = {s: D.shard(i, info) for s, i in zip(SPLITS, idx)}
