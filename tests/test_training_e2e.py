@@ -264,7 +264,8 @@ def test_predict_sites_csv_reports_uncovered_rows(data, tmp_path, monkeypatch, c
 
 def test_demo_command_tiny(tmp_path, capsys):
     out = tmp_path / "demo"
-    rc = main(["demo", "--out", str(out), "--sites", "60", "--epochs", "1", "--grid-deg", "5"])
+    rc = main(["demo", "--out", str(out), "--sites", "60", "--epochs", "1", "--grid-deg", "5",
+               "--no-param-maps"])  # fmt: skip
     assert rc == 0
     table = pd.read_csv(out / "summary.csv")
     assert set(table["model"]) == {"binn", "nn"} and set(table["split"]) == {"train", "val", "test"}

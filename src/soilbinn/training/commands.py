@@ -230,13 +230,15 @@ def _configure_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=None, help="override the demo's epochs")
     p.add_argument("--grid-deg", type=float, default=1.0, help="prediction grid resolution")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-param-maps", action="store_true", help="skip the 21 parameter maps")
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     from soilbinn.training.demo import run_demo
 
     try:
-        run_demo(args.out, args.sites, args.epochs, args.grid_deg, args.seed)
+        run_demo(args.out, args.sites, args.epochs, args.grid_deg, args.seed,
+                 param_maps=not args.no_param_maps)  # fmt: skip
     except _KNOWN_ERRORS as exc:
         return _fail(exc)
     return 0

@@ -9,7 +9,7 @@ import pandas as pd
 
 
 def run_demo(out: str | Path, n_sites: int = 1500, epochs: int | None = None,
-             grid_deg: float = 1.0, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+             grid_deg: float = 1.0, seed: int = 0, param_maps: bool = True) -> pd.DataFrame:  # fmt: skip
     """Run the demo into a new folder ``out``; returns the summary table (test metrics)."""
     from soilbinn.data.synth import make_synthetic, make_synthetic_grid
     from soilbinn.evaluation.figures import maps_of_prediction
@@ -44,7 +44,7 @@ def run_demo(out: str | Path, n_sites: int = 1500, epochs: int | None = None,
     grid = make_synthetic_grid(resolution_deg=grid_deg, seed=seed)
     pred = predict_dataset(runs["binn"].run_dir, grid)
     save_prediction(pred, out / "grid_prediction.nc")
-    maps_of_prediction(pred, out / "maps")
+    maps_of_prediction(pred, out / "maps", params=param_maps)
     table = pd.DataFrame(rows)
     table.to_csv(out / "summary.csv", index=False)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
