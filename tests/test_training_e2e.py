@@ -252,14 +252,20 @@ def test_predict_sites_csv_reports_uncovered_rows(data, tmp_path, monkeypatch, c
     rows = [(float(ds["lat"][i]), float(ds["lon"][i])) for i in range(3)] + [(10.0, 10.0)]
     csv.write_text("lat,lon\n" + "".join(f"{a},{b}\n" for a, b in rows))
     fake = types.ModuleType("soilbinn.real.sites")
-    fake.build_site_dataset = lambda path, shared: ds.isel(site=[0, 1, 2]).drop_vars(["soc"])
+    outside = pd.DataFrame(
+        {"site": ["row3"], "lat": [10.0], "lon": [10.0], "reason": ["outside CONUS"]}
+    )
+    fake.build_site_dataset = lambda path, shared: (
+        ds.isel(site=[0, 1, 2]).drop_vars(["soc"]),
+        outside,
+    )
     monkeypatch.setitem(sys.modules, "soilbinn.real.sites", fake)
     out = tmp_path / "pred.csv"
     assert main(["predict", str(run), "--sites", str(csv), "--out", str(out)]) == 0
     table = pd.read_csv(out)
     assert len(table) == 3 and (table["soc_stock_0_30cm_kg_m2"] > 0).all()
     assert (tmp_path / "pred.nc").exists()
-    assert "row 4 (10.0, 10.0): outside coverage" in capsys.readouterr().out
+    assert "row3 (10.0, 10.0): outside CONUS; not predicted" in capsys.readouterr().out
 
 
 def test_demo_command_tiny(tmp_path, capsys):

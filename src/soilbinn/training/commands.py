@@ -155,7 +155,6 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 def _predict_sites(args: argparse.Namespace) -> int:
-    import numpy as np
     import pandas as pd
 
     from soilbinn.training.predict import predict_dataset, save_prediction
@@ -164,30 +163,29 @@ def _predict_sites(args: argparse.Namespace) -> int:
         from soilbinn.real.sites import build_site_dataset
     except ImportError as exc:
         raise ValueError(f"--sites needs soilbinn.real.sites ({exc})") from None
-    ds = build_site_dataset(args.sites, args.shared)
-    req = pd.read_csv(args.sites)
-    pred = predict_dataset(args.run, ds, source=args.sites)
+    ds, outside = build_site_dataset(args.sites, args.shared)
     out = Path(args.out)
-    nc = out.with_suffix(".nc")
-    save_prediction(pred, nc)
-    table = pd.DataFrame({
-        "site": pred["site"].values.astype(str), "lat": pred["lat"].values,
-        "lon": pred["lon"].values,
-        "soc_stock_0_30cm_kg_m2": pred["soc_stock_0_30cm"].values / 1000.0,
-        "soc_stock_0_100cm_kg_m2": pred["soc_stock_0_100cm"].values / 1000.0,
-    })  # fmt: skip
-    table.to_csv(out, index=False)
-    n_missing = len(req) - len(table)
-    print(f"predicted {len(table)} of {len(req)} sites -> {out} (profiles: {nc})")
-    if n_missing > 0:
-        got = set(zip(np.round(table["lat"], 4), np.round(table["lon"], 4)))
-        lat_col = next(c for c in req.columns if c.lower().startswith("lat"))
-        lon_col = next(c for c in req.columns if c.lower().startswith("lon"))
-        for i, r in req.iterrows():
-            if (round(r[lat_col], 4), round(r[lon_col], 4)) not in got:
-                print(
-                    f"  row {i + 1} ({r[lat_col]}, {r[lon_col]}): outside coverage, not predicted"
-                )
+    n_req = ds.sizes["site"] + len(outside)
+    if ds.sizes["site"] == 0:
+        table = pd.DataFrame(
+            columns=["site", "lat", "lon", "soc_stock_0_30cm_kg_m2", "soc_stock_0_100cm_kg_m2"]
+        )
+        table.to_csv(out, index=False)
+        print(f"predicted 0 of {n_req} sites -> {out}")
+    else:
+        pred = predict_dataset(args.run, ds, source=args.sites)
+        nc = out.with_suffix(".nc")
+        save_prediction(pred, nc)
+        table = pd.DataFrame({
+            "site": pred["site"].values.astype(str), "lat": pred["lat"].values,
+            "lon": pred["lon"].values,
+            "soc_stock_0_30cm_kg_m2": pred["soc_stock_0_30cm"].values / 1000.0,
+            "soc_stock_0_100cm_kg_m2": pred["soc_stock_0_100cm"].values / 1000.0,
+        })  # fmt: skip
+        table.to_csv(out, index=False)
+        print(f"predicted {len(table)} of {n_req} sites -> {out} (profiles: {nc})")
+    for r in outside.itertuples(index=False):
+        print(f"  {r.site} ({r.lat}, {r.lon}): {r.reason}; not predicted")
     return 0
 
 
