@@ -17,25 +17,16 @@ import xarray as xr
 from torch import nn
 
 from soilbinn.process import grid
+from soilbinn.process.diagnostics import PROCESS_ATTRS
+from soilbinn.process.outputs import OUTPUT_ATTRS
 from soilbinn.training.config import Config
 from soilbinn.training.modelbuild import build_model
 from soilbinn.training.rundir import RunDir, load_checkpoint
 from soilbinn.training.sitedata import site_data_from_dataset
 
-PROCESS_ATTRS: dict[str, tuple[str, str]] = {
-    "carbon_input": ("g m-2 yr-1", "carbon input (litter and CWD)"),
-    "cue": ("1", "carbon use efficiency"),
-    "baseline_decomposition": ("yr-1", "baseline decomposition rate of SOM"),
-    "environmental_modifier": ("1", "environmental modification of decomposition"),
-    "vertical_transport": ("yr-1", "vertical transport rate"),
-    "input_allocation": ("1", "vertical input allocation (beta equivalent)"),
-    "residence_time": ("yr", "SOC residence time"),
-    "residence_time_baseline": ("yr", "SOC residence time without environmental scalars"),
-}
+#: units and long names of the outputs (one table, owned by the process model)
 STOCK_ATTRS: dict[str, tuple[str, str]] = {
-    "soc_stock": ("g m-2", "SOC stock 0-8.6 m"),
-    "soc_stock_0_30cm": ("g m-2", "SOC stock 0-30 cm"),
-    "soc_stock_0_100cm": ("g m-2", "SOC stock 0-100 cm"),
+    k: OUTPUT_ATTRS[k] for k in ("soc_stock", "soc_stock_0_30cm", "soc_stock_0_100cm")
 }
 
 
