@@ -241,3 +241,25 @@ def test_float32_parameters_are_computed_in_float64(forcing):
     p = random_parameters(len(forcing), m.space, seed=4)
     a = m(p.float(), forcing)["soc_layer"]
     assert a.dtype == torch.float64 and (a >= 0).all()
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_whole_unit_cube_gives_finite_nonnegative_flagged_states(preset):
+    """Any parameters in [0, 1] (bounds included) give a finite, non-negative steady state;
+    the nearly singular ones (small e-folding depth) are flagged, as PRODA's solve warns."""
+    n = 600
+    f = random_forcing(n, seed=8)
+    m = CLM5Model(preset)
+    p = torch.rand(n, 21, dtype=torch.float64, generator=torch.Generator().manual_seed(9))
+    p[:5] = 0.0
+    p[5:10] = 1.0
+    out = m(p, f)
+    assert torch.isfinite(out["pools"]).all() and (out["pools"] >= 0).all()
+    assert torch.isfinite(out["soc_stock"]).all()
+    efold = m.physical(p)["efolding"]
+    ill = out["ill_conditioned"]
+    assert 0.05 < ill.float().mean() < 0.5
+    assert not ill[efold >= 0.5].any()
+    assert ill[efold <= 0.05].all()
+    for name, v in m.processes(p, f, out).items():
+        assert torch.isfinite(v[~ill]).all(), name

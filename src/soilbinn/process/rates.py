@@ -15,6 +15,10 @@ T_REF = 298.15
 #: floors keeping rates finite at the lower bound 0 of proda2023 (yr and m)
 TAU_FLOOR = 1e-6
 EFOLDING_FLOOR = 1e-6
+#: floor of the decomposition rates (d-1): an e-folding depth near 0 underflows
+#: exp(-z/efolding) to exactly 0, which leaves no steady state; with the floor the solution
+#: stays finite (and is flagged ill-conditioned) instead of becoming inf/NaN
+K_FLOOR = 1e-300
 #: transfer-fraction names in the order of :func:`transfer_fractions`
 TRANSFER_NAMES = (
     "fcwdl2", "fl1s1", "fl2s1", "fl3s2", "fs1s2", "fs1s3", "fs2s1", "fs2s3", "fs3s1",
@@ -76,7 +80,7 @@ def decomposition_rates(
     d = depth_scalar(efolding)
     k = 1.0 / (grid.DAYS_PER_YEAR * torch.clamp(taus, min=TAU_FLOOR))  # (n, 7)
     scal = torch.stack([env, env_n, env_n, env_n, env, env, env], dim=1)  # (n, 7, 20)
-    return k[:, :, None] * scal * d[:, None, :]
+    return torch.clamp(k[:, :, None] * scal * d[:, None, :], min=K_FLOOR)
 
 
 def input_profile(beta: torch.Tensor, altmax_lastyear: torch.Tensor | None, rule: str = "proda"):

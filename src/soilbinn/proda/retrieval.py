@@ -121,6 +121,10 @@ class SiteCost:
     base : Tensor (S, n_params) unit-scale values of every parameter (fixed ones used)
     free : Tensor (d,) int64, indices of the sampled parameters
     n_chains : int
+
+    As in PRODA (which adds 100 to the cost when the linear solve warns), a proposal whose
+    steady state is ill-conditioned (reciprocal condition number below machine epsilon,
+    ``CLM5Model`` output ``ill_conditioned``) is rejected: its cost is ``+inf``.
     """
 
     def __init__(
@@ -155,6 +159,8 @@ class SiteCost:
         self.n_calls += 1
         depth = torch.where(torch.isnan(obs.depth), torch.full_like(obs.depth, 0.5), obs.depth)
         at = interpolate_to_depths(out["soc_layer"], depth, method=self.interpolation)
+        if "ill_conditioned" in out:  # rejected, as PRODA does
+            at = torch.where(out["ill_conditioned"][:, None], torch.full_like(at, torch.inf), at)
         return torch.where(torch.isnan(obs.depth), torch.full_like(at, float("nan")), at)
 
     def __call__(self, x: Tensor, rows: Tensor) -> Tensor:
