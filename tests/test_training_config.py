@@ -88,3 +88,13 @@ def test_metrics_truncated_on_resume(tmp_path):
     run.truncate_metrics(2)
     lines = run.metrics_path.read_text().strip().splitlines()
     assert lines[0] == "epoch,loss" and len(lines) == 3
+
+
+def test_packaged_configs_load():
+    from soilbinn.training.config import load_config
+
+    real = load_config("real_spatial")
+    assert real.model.lonlat_encoding.enabled is False
+    assert real.data.split == "spatial"
+    demo = load_config("demo")
+    assert demo.train.epochs < load_config("binn_paper").train.epochs
