@@ -20,7 +20,7 @@ from soilbinn.data.schema import (
     observations_from_dataset,
     save_dataset,
 )
-from soilbinn.data.synth import make_synthetic
+from soilbinn.inputs.synth import make_synthetic
 
 
 def main() -> None:

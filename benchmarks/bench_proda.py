@@ -25,7 +25,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from soilbinn.data.synth import make_synthetic
+    from soilbinn.inputs.synth import make_synthetic
     from soilbinn.proda.retrieval import RetrievalConfig, retrieve
 
     ds = make_synthetic(max(args.sites), seed=0, noise=0.1)

@@ -10,7 +10,7 @@ import argparse
 import resource
 import time
 
-from soilbinn.real.grids import clear_cache, default_shared_path
+from soilbinn.inputs.grids import clear_cache, default_shared_path
 
 
 def main() -> int:
@@ -24,7 +24,7 @@ def main() -> int:
     if not (Path(shared) / "grids" / "cesm2").exists():
         print(f"shared data not found at {shared}; nothing to benchmark")
         return 0
-    from soilbinn.real.dataset import build_grid_dataset, build_real_dataset
+    from soilbinn.inputs.dataset import build_grid_dataset, build_real_dataset
 
     clear_cache()
     t0 = time.perf_counter()

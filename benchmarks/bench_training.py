@@ -23,7 +23,7 @@ import torch
 
 
 def epoch_speed(n_sites: int, steps: int | None, threads: int) -> None:
-    from soilbinn.data.synth import make_synthetic
+    from soilbinn.inputs.synth import make_synthetic
     from soilbinn.training import trainer as T
     from soilbinn.training.config import load_config
     from soilbinn.training.trainer import _Trainer  # noqa: F401 (the loop being timed)
@@ -50,7 +50,7 @@ def epoch_speed(n_sites: int, steps: int | None, threads: int) -> None:
 
 
 def skill(n_sites: int, epochs: int) -> None:
-    from soilbinn.data.synth import make_synthetic
+    from soilbinn.inputs.synth import make_synthetic
     from soilbinn.training.config import load_config
     from soilbinn.training.trainer import train
 
@@ -70,7 +70,7 @@ def skill(n_sites: int, epochs: int) -> None:
 
 def cv_skill(n_sites: int, epochs: int, k: int) -> None:
     """k-fold CV (random and spatial 2-degree blocks): mean +- std of test NSE."""
-    from soilbinn.data.synth import make_synthetic
+    from soilbinn.inputs.synth import make_synthetic
     from soilbinn.training.config import load_config
     from soilbinn.training.cv import cross_validate
 

@@ -17,7 +17,7 @@ from soilbinn.data.schema import (
     save_dataset,
     validate_dataset,
 )
-from soilbinn.data.synth import make_synthetic
+from soilbinn.inputs.synth import make_synthetic
 
 ALL = ("forcing", "observations", "covariates", "params")
 

@@ -8,7 +8,7 @@ import xarray as xr
 
 from soilbinn.cli import main
 from soilbinn.data.schema import save_dataset
-from soilbinn.data.synth import make_synthetic
+from soilbinn.inputs.synth import make_synthetic
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def synth():
-    from soilbinn.data.synth import make_synthetic
+    from soilbinn.inputs.synth import make_synthetic
 
     return make_synthetic(3, seed=0, noise=0.0)
 

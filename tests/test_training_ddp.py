@@ -46,7 +46,7 @@ def _train(world: int, data, run_dir, overrides):
 @pytest.mark.slow
 def test_two_processes_match_one(tmp_path):
     from soilbinn.data.schema import save_dataset
-    from soilbinn.data.synth import make_synthetic
+    from soilbinn.inputs.synth import make_synthetic
 
     data = tmp_path / "d.nc"
     save_dataset(make_synthetic(64, seed=3), data)

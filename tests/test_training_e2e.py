@@ -19,7 +19,7 @@ SMALL = ["train.epochs=2", "train.batch_size=16", "model.hidden=16", "model.dept
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     from soilbinn.data.schema import save_dataset
-    from soilbinn.data.synth import make_synthetic, make_synthetic_grid
+    from soilbinn.inputs.synth import make_synthetic, make_synthetic_grid
 
     d = tmp_path_factory.mktemp("data")
     ds = make_synthetic(60, seed=1)
@@ -241,7 +241,7 @@ def test_cv_command_random_and_spatial(data, tmp_path):
 
 
 def test_predict_sites_csv_reports_uncovered_rows(data, tmp_path, monkeypatch, capsys):
-    """``predict --sites`` through a stand-in of soilbinn.real.sites.build_site_dataset."""
+    """``predict --sites`` through a stand-in of soilbinn.inputs.sites.build_site_dataset."""
     import sys
     import types
 
@@ -251,7 +251,7 @@ def test_predict_sites_csv_reports_uncovered_rows(data, tmp_path, monkeypatch, c
     csv = tmp_path / "sites.csv"
     rows = [(float(ds["lat"][i]), float(ds["lon"][i])) for i in range(3)] + [(10.0, 10.0)]
     csv.write_text("lat,lon\n" + "".join(f"{a},{b}\n" for a, b in rows))
-    fake = types.ModuleType("soilbinn.real.sites")
+    fake = types.ModuleType("soilbinn.inputs.sites")
     outside = pd.DataFrame(
         {"site": ["row3"], "lat": [10.0], "lon": [10.0], "reason": ["outside CONUS"]}
     )
@@ -259,7 +259,7 @@ def test_predict_sites_csv_reports_uncovered_rows(data, tmp_path, monkeypatch, c
         ds.isel(site=[0, 1, 2]).drop_vars(["soc"]),
         outside,
     )
-    monkeypatch.setitem(sys.modules, "soilbinn.real.sites", fake)
+    monkeypatch.setitem(sys.modules, "soilbinn.inputs.sites", fake)
     out = tmp_path / "pred.csv"
     assert main(["predict", str(run), "--sites", str(csv), "--out", str(out)]) == 0
     table = pd.read_csv(out)

@@ -36,7 +36,7 @@ COMMAND_MODULES: dict[str, str] = {
     "proda": "soilbinn.proda.commands",
     "experiment": "soilbinn.experiments.commands",
     "report": "soilbinn.experiments.commands",
-    "prepare": "soilbinn.real.commands",
+    "prepare": "soilbinn.inputs.commands",
 }
 
 #: one-line descriptions shown by ``soilbinn --help`` without importing every module

@@ -72,7 +72,7 @@ def _configure_synth(p: argparse.ArgumentParser) -> None:
 
 
 def _run_synth(args: argparse.Namespace) -> int:
-    from soilbinn.data.synth import make_synthetic, make_synthetic_grid
+    from soilbinn.inputs.synth import make_synthetic, make_synthetic_grid
 
     t0 = time.perf_counter()
     try:

@@ -67,7 +67,7 @@ def _correlations(a: xr.Dataset, b: xr.Dataset, names: list[str], kind: str) -> 
 def run_compare(config: CompareConfig, out: str | Path | None = None) -> Path:
     """Run the comparison; returns the run directory."""
     from soilbinn.data.schema import load_dataset
-    from soilbinn.data.synth import make_synthetic, make_synthetic_grid
+    from soilbinn.inputs.synth import make_synthetic, make_synthetic_grid
     from soilbinn.proda.network import (
         NetworkConfig,
         predict_params,

@@ -67,7 +67,7 @@ def octave_seconds_per_eval(path: str | Path | None) -> tuple[float, str]:
 
 
 def run_efficiency(config: EfficiencyConfig, out: str | Path | None = None) -> Path:
-    from soilbinn.data.synth import make_synthetic
+    from soilbinn.inputs.synth import make_synthetic
     from soilbinn.proda.retrieval import RetrievalConfig, retrieve
 
     run = RunDirectory(out, "efficiency")

@@ -1,7 +1,7 @@
 """Parameter recovery on synthetic sites with known truth (Xu et al. 2025, experiment 1).
 
 Synthetic sites carry true parameters that are a known function of the covariates
-(:func:`soilbinn.data.synth.make_synthetic`). BINN is trained on the observed SOC of the
+(:func:`soilbinn.inputs.synth.make_synthetic`). BINN is trained on the observed SOC of the
 training sites in two variants: ``all21`` learns all 21 parameters; ``paper4`` learns only
 efolding, tau4s3, fs1s3 and w_scaling with the other 17 fixed to the truth (the original
 experiment). On held-out sites the retrieved parameters are scored against the truth
@@ -62,7 +62,7 @@ class RecoveryConfig:
 
 def run_recovery(config: RecoveryConfig, out: str | Path | None = None) -> Path:
     """Run the experiment; returns the run directory."""
-    from soilbinn.data.synth import make_synthetic
+    from soilbinn.inputs.synth import make_synthetic
     from soilbinn.proda.network import simulate_dataset
     from soilbinn.proda.retrieval import RetrievalConfig, retrieve
 

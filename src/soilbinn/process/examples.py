@@ -1,6 +1,6 @@
 """Random but physically plausible forcing and parameters (tests, benchmarks, docs).
 
-Not a synthetic dataset (see :mod:`soilbinn.data.synth` for that): just independent sites
+Not a synthetic dataset (see :mod:`soilbinn.inputs.synth` for that): just independent sites
 with seasonal soil temperature, scalars in [0, 1] and litter inputs, for exercising the
 process model.
 """

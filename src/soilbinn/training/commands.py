@@ -160,9 +160,9 @@ def _predict_sites(args: argparse.Namespace) -> int:
     from soilbinn.training.predict import predict_dataset, save_prediction
 
     try:
-        from soilbinn.real.sites import build_site_dataset
+        from soilbinn.inputs.sites import build_site_dataset
     except ImportError as exc:
-        raise ValueError(f"--sites needs soilbinn.real.sites ({exc})") from None
+        raise ValueError(f"--sites needs soilbinn.inputs.sites ({exc})") from None
     ds, outside = build_site_dataset(args.sites, args.shared)
     out = Path(args.out)
     n_req = ds.sizes["site"] + len(outside)

@@ -11,8 +11,8 @@ import pandas as pd
 def run_demo(out: str | Path, n_sites: int = 1500, epochs: int | None = None,
              grid_deg: float = 1.0, seed: int = 0, param_maps: bool = True) -> pd.DataFrame:  # fmt: skip
     """Run the demo into a new folder ``out``; returns the summary table (test metrics)."""
-    from soilbinn.data.synth import make_synthetic, make_synthetic_grid
     from soilbinn.evaluation.figures import maps_of_prediction
+    from soilbinn.inputs.synth import make_synthetic, make_synthetic_grid
     from soilbinn.training.config import load_config
     from soilbinn.training.predict import predict_dataset, save_prediction
     from soilbinn.training.trainer import train

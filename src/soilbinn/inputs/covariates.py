@@ -12,7 +12,7 @@ Numeric covariates (name: units)
     ``whc_sub`` (mm m-1, BIOME4 soil layers) and ``bucket_capacity`` (mm, top metre).
     CESM2: ``npp_mean`` / ``npp_std`` (gC m-2 yr-1, mean and standard deviation of the
     monthly NPP climatology expressed as annual rates), ``gpp_mean`` (gC m-2 yr-1),
-    ``totvegc`` (gC m-2), ``woody_fraction`` (1, see :mod:`soilbinn.real.forcing`),
+    ``totvegc`` (gC m-2), ``woody_fraction`` (1, see :mod:`soilbinn.inputs.forcing`),
     ``altmax_mean`` (m), ``nbedrock`` (1).
 Categorical covariates
     ``koppen``: main Koppen-Geiger climate group A/B/C/D/E from BIOME4 monthly temperature
@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from soilbinn.real import forcing as fx
-from soilbinn.real.inputs import GriddedInputs
+from soilbinn.inputs import forcing as fx
+from soilbinn.inputs.sampling import GriddedInputs
 
 SECONDS_PER_YEAR = fx.SECONDS_PER_YEAR
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from soilbinn.real.profiles import adams_bulk_density, harmonise_profiles, soc_density
+from soilbinn.inputs.profiles import adams_bulk_density, harmonise_profiles, soc_density
 
 SODAH_COLS = ["source", "profile_id", "lat", "lon", "top_m", "bot_m", "soc_pct", "soc_var",
               "bd_g_cm3", "land_cover", "network", "site_code", "hzn", "conus"]  # fmt: skip

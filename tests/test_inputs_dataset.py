@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from soilbinn.real.grids import default_shared_path
+from soilbinn.inputs.grids import default_shared_path
 
 SHARED = default_shared_path()
 pytestmark = [
@@ -18,7 +18,7 @@ pytestmark = [
 
 
 def test_grid_orientation_known_places():
-    from soilbinn.real.inputs import sample_inputs
+    from soilbinn.inputs.sampling import sample_inputs
 
     inp = sample_inputs(SHARED, [40.2, 23.0, 40.25], [-100.3, 10.0, -100.25])
     npp_kansas = inp["npp"][0].mean() * 365 * 86400
@@ -31,7 +31,7 @@ def test_grid_orientation_known_places():
 
 
 def test_ocean_points_are_not_covered():
-    from soilbinn.real.inputs import sample_inputs
+    from soilbinn.inputs.sampling import sample_inputs
 
     inp = sample_inputs(SHARED, [30.0, 0.0], [-60.0, -140.0])
     assert not inp.ok.any()
@@ -40,7 +40,7 @@ def test_ocean_points_are_not_covered():
 
 @pytest.fixture(scope="module")
 def small():
-    from soilbinn.real.dataset import build_real_dataset
+    from soilbinn.inputs.dataset import build_real_dataset
 
     return build_real_dataset(SHARED, max_profiles=60, seed=1)
 
@@ -67,7 +67,7 @@ def test_real_dataset_schema_and_values(small):
 
 
 def test_site_csv_reports_rows_outside_coverage(tmp_path):
-    from soilbinn.real.sites import SitesFileError, build_site_dataset
+    from soilbinn.inputs.sites import SitesFileError, build_site_dataset
 
     csv = tmp_path / "sites.csv"
     csv.write_text("site,lat,lon\nkansas,39.0,-98.0\ngulf,27.0,-90.0\nparis,48.85,2.35\n")
@@ -86,7 +86,7 @@ def test_site_csv_reports_rows_outside_coverage(tmp_path):
 
 
 def test_grid_dataset_covers_conus_and_matches_site_covariates():
-    from soilbinn.real.dataset import build_grid_dataset, build_point_dataset
+    from soilbinn.inputs.dataset import build_grid_dataset, build_point_dataset
 
     g = build_grid_dataset(SHARED, resolution=2.0)
     assert 150 < g.sizes["site"] < 260  # ~8e6 km2 / (2 deg cells)

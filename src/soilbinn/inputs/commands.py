@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 from soilbinn.cli import Command
-from soilbinn.real import forcing as fx
-from soilbinn.real.inputs import MAX_DISTANCE_KM
+from soilbinn.inputs import forcing as fx
+from soilbinn.inputs.sampling import MAX_DISTANCE_KM
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
@@ -58,8 +58,8 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from soilbinn.data.schema import save_dataset
-    from soilbinn.real.dataset import build_grid_dataset, build_real_dataset
-    from soilbinn.real.grids import SharedDataError
+    from soilbinn.inputs.dataset import build_grid_dataset, build_real_dataset
+    from soilbinn.inputs.grids import SharedDataError
 
     t0 = time.perf_counter()
     try:

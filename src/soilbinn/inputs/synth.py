@@ -5,7 +5,7 @@ Everything spatial is a deterministic function of (lon, lat, seed), so a site da
 share the same covariate fields and the same true-parameter maps.
 
 Sites
-    On CONUS land (:mod:`soilbinn.data.conus`): 70% uniform in lon/lat, 30% in clusters
+    On CONUS land (:mod:`soilbinn.inputs.conus`): 70% uniform in lon/lat, 30% in clusters
     of 0.5 deg spread (as real surveys cluster around research sites).
 Covariate fields (smooth; ``rf`` is a seeded random Fourier field, wavelengths 4-25 deg)
     * ``elevation`` (m): Rockies, Sierra-Cascades and Appalachian ridges, a Great Plains
@@ -25,7 +25,7 @@ Covariate fields (smooth; ``rf`` is a seeded random Fourier field, wavelengths 4
     Categorical: ``land_cover`` (forest, grassland, shrubland, cropland, wetland),
     ``texture_class`` (sand, sandy_loam, loam, silt_loam, clay_loam, clay), ``climate_zone``
     (arid, mediterranean, temperate, continental, highland).
-Forcing (:mod:`soilbinn.data.forcing_builder`)
+Forcing (:mod:`soilbinn.inputs.forcing_builder`)
     Soil temperature from mat and temp_range damped with depth (damping depth 2.2 m x
     0.85-1.15 by wetness, soil 1 K warmer than air, 2 K under snow); water scalar from the
     moisture index (summer drying on the Pacific side); oxygen scalar < 1 at depth in
@@ -60,8 +60,6 @@ import numpy as np
 import torch
 import xarray as xr
 
-from soilbinn.data import forcing_builder as fb
-from soilbinn.data.conus import CONUS_BBOX, is_conus_land
 from soilbinn.data.schema import (
     add_categories,
     add_covariates,
@@ -69,6 +67,8 @@ from soilbinn.data.schema import (
     base_coords,
     forcing_from_dataset,
 )
+from soilbinn.inputs import forcing_builder as fb
+from soilbinn.inputs.conus import CONUS_BBOX, is_conus_land
 from soilbinn.process.grid import NO_PERMAFROST_ALT, ZISOI
 from soilbinn.process.parameters import PARAM_NAMES, ParameterSpace
 
@@ -490,7 +490,7 @@ def make_synthetic(n_sites: int, seed: int = 0, noise: float = 0.1, preset: str 
                                 {**soc_attrs, "long_name": "noise-free simulated SOC at the layer nodes"})  # fmt: skip
     ds.attrs.update({
         "title": "soilbinn synthetic CONUS dataset",
-        "source": "soilbinn.data.synth.make_synthetic",
+        "source": "soilbinn.inputs.synth.make_synthetic",
         "seed": int(seed), "noise": float(noise), "preset": preset, "n_sites": int(n_sites),
         "simulated": int(bool(simulate)),
         "soilbinn_version": __import__("soilbinn").__version__,
@@ -536,7 +536,7 @@ def make_synthetic_grid(
     ds["grid_j"] = ("site", gj.astype(np.int32), {"long_name": "grid column (longitude index)"})
     lon0, lon1, lat0, lat1 = CONUS_BBOX
     ds.attrs.update({
-        "title": "soilbinn synthetic CONUS grid", "source": "soilbinn.data.synth.make_synthetic_grid",
+        "title": "soilbinn synthetic CONUS grid", "source": "soilbinn.inputs.synth.make_synthetic_grid",
         "seed": int(seed), "preset": preset, "grid_resolution_deg": float(resolution_deg),
         "grid_lat0": float(np.floor(lat0) + resolution_deg / 2),
         "grid_lon0": float(np.floor(lon0) + resolution_deg / 2),

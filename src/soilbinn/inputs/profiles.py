@@ -49,8 +49,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from soilbinn.inputs.grids import require_file
 from soilbinn.process.grid import ZISOI
-from soilbinn.real.grids import require_file
 
 #: Adams (1973) densities of organic matter and mineral matter (g cm-3)
 BD_ORGANIC, BD_MINERAL = 0.244, 1.64

@@ -2,7 +2,7 @@
 
 * :func:`build_real_dataset`: observed profiles + derived forcing + covariates (training).
 * :func:`build_point_dataset`: forcing + covariates at arbitrary points (prediction;
-  used by :mod:`soilbinn.real.sites` and :func:`build_grid_dataset`).
+  used by :mod:`soilbinn.inputs.sites` and :func:`build_grid_dataset`).
 * :func:`build_grid_dataset`: CONUS land cells on a regular grid (maps).
 
 All three share :func:`attach_inputs`, so covariates and forcing are computed by exactly
@@ -26,8 +26,8 @@ from soilbinn.data.schema import (
     base_coords,
     validate_dataset,
 )
-from soilbinn.real import forcing as fx
-from soilbinn.real.covariates import (
+from soilbinn.inputs import forcing as fx
+from soilbinn.inputs.covariates import (
     KOPPEN_CLASSES,
     LAND_USE_CLASSES,
     LONG_NAMES,
@@ -35,13 +35,13 @@ from soilbinn.real.covariates import (
     covariate_arrays,
     land_use_codes,
 )
-from soilbinn.real.grids import default_shared_path
-from soilbinn.real.inputs import MAX_DISTANCE_KM, forcing_arrays, sample_inputs
-from soilbinn.real.naturalearth import country_polygons, inside
-from soilbinn.real.profiles import CONUS_BBOX, harmonise_profiles
+from soilbinn.inputs.grids import default_shared_path
+from soilbinn.inputs.naturalearth import country_polygons, inside
+from soilbinn.inputs.profiles import CONUS_BBOX, harmonise_profiles
+from soilbinn.inputs.sampling import MAX_DISTANCE_KM, forcing_arrays, sample_inputs
 
 FORCING_METHOD = (
-    "soilbinn.real.forcing: damped-wave soil temperature from BIOME4 air temperature "
+    "soilbinn.inputs.forcing: damped-wave soil temperature from BIOME4 air temperature "
     "(kappa={kappa} m2 s-1); bucket-model water scalar from BIOME4 precipitation, "
     "Thornthwaite PET and whc; CESM2 O_SCALAR, ALTMAX, ALTMAX_LASTYEAR, nbedrock; litter "
     "inputs = CESM2 NPP partitioned by a TOTVEGC woody fraction; constant nitrogen scalar "
@@ -127,7 +127,7 @@ def build_real_dataset(
     Parameters
     ----------
     shared : path, optional
-        The shared data folder (default :func:`~soilbinn.real.grids.default_shared_path`).
+        The shared data folder (default :func:`~soilbinn.inputs.grids.default_shared_path`).
     max_profiles : int, optional
         Random subset of harmonised profiles (quick runs and tests).
     raca : {"pedon", "site"}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from soilbinn.real.grids import require_file
+from soilbinn.inputs.grids import require_file
 
 COUNTRIES = "ne_50m_admin_0_countries"
 STATE_LINES = "ne_50m_admin_1_states_provinces_lines"

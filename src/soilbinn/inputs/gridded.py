@@ -15,7 +15,7 @@ longitudes from -180 + 0.3125 by 0.625 deg and 384 latitudes from 90 - 0.234375 
 :func:`forcing_from_grids` turns gridded monthly fields into the dataset's forcing
 variables with unit conversion (e.g. NPP in gC m-2 s-1 to litter inputs in
 g m-2 month-1; air temperature to soil temperature by layer, see
-:mod:`soilbinn.data.forcing_builder`).
+:mod:`soilbinn.inputs.forcing_builder`).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import numpy as np
 import xarray as xr
 from scipy.spatial import cKDTree
 
-from soilbinn.data import forcing_builder as fb
 from soilbinn.data.schema import FORCING_VARS, add_forcing, base_coords, describe_sites
+from soilbinn.inputs import forcing_builder as fb
 from soilbinn.process.grid import N_LAYERS, N_MONTHS
 
 EARTH_RADIUS_KM = 6371.0

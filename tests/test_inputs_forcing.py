@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from soilbinn.real import forcing as fx
-from soilbinn.real.covariates import KOPPEN_CLASSES, koppen_group, land_use_codes
+from soilbinn.inputs import forcing as fx
+from soilbinn.inputs.covariates import KOPPEN_CLASSES, koppen_group, land_use_codes
 
 M = np.arange(1, 13)
 

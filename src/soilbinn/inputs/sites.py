@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from soilbinn.real.covariates import land_use_codes
-from soilbinn.real.dataset import build_point_dataset
-from soilbinn.real.inputs import MAX_DISTANCE_KM
-from soilbinn.real.profiles import in_conus
+from soilbinn.inputs.covariates import land_use_codes
+from soilbinn.inputs.dataset import build_point_dataset
+from soilbinn.inputs.profiles import in_conus
+from soilbinn.inputs.sampling import MAX_DISTANCE_KM
 
 _ALIASES = {"lat": ("lat", "latitude"), "lon": ("lon", "longitude", "long"),
             "site": ("site", "id", "site_id", "name")}  # fmt: skip

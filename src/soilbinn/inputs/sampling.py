@@ -3,7 +3,7 @@ from them.
 
 :func:`sample_inputs` reads the CESM2 and BIOME4 values at the nearest valid cell of
 each point (within ``max_km``); :func:`forcing_arrays` turns them into the schema's
-forcing variables with :mod:`soilbinn.real.forcing`. Points without a valid cell within
+forcing variables with :mod:`soilbinn.inputs.forcing`. Points without a valid cell within
 ``max_km`` in either grid are flagged (``ok`` False) and never filled by guessing.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from soilbinn.real import forcing as fx
-from soilbinn.real.grids import (
+from soilbinn.inputs import forcing as fx
+from soilbinn.inputs.grids import (
     biome4_sampler,
     cesm2_sampler,
     read_biome4,

@@ -273,7 +273,7 @@ def read_profiles_csv(
     )
     report.append(f"{len(t)} observations in {n} profiles (max {m} per profile)")
     ds.attrs["import_report"] = "; ".join(report)
-    ds.attrs["source"] = f"soilbinn.data.importers.read_profiles_csv({path.name})"
+    ds.attrs["source"] = f"soilbinn.inputs.importers.read_profiles_csv({path.name})"
     return ds
 
 

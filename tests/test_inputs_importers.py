@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from soilbinn.data.gridded import (
+from soilbinn.data.schema import covariates_from_dataset, validate_dataset
+from soilbinn.inputs.gridded import (
     Grid,
     GridError,
     forcing_from_grids,
@@ -17,8 +18,7 @@ from soilbinn.data.gridded import (
     read_netcdf_grid,
     sample_at_sites,
 )
-from soilbinn.data.importers import ImportError_, join_covariates_csv, read_profiles_csv
-from soilbinn.data.schema import covariates_from_dataset, validate_dataset
+from soilbinn.inputs.importers import ImportError_, join_covariates_csv, read_profiles_csv
 
 PROFILES = """profile_id,lat,lon,top,bottom,soc_pct,bd,frag
 P1,40.0,-100.0,0,10,2.0,1.2,0

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from soilbinn.data.conus import is_conus_land
 from soilbinn.data.schema import forcing_from_dataset, validate_dataset
-from soilbinn.data.synth import (
+from soilbinn.inputs.conus import is_conus_land
+from soilbinn.inputs.synth import (
     TRUTH_FUNCTIONS,
     make_synthetic,
     make_synthetic_grid,
