@@ -54,6 +54,14 @@ def _configure(p: argparse.ArgumentParser) -> None:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--report", type=Path, default=None, help="also write the report as JSON")
     g.add_argument("--resolution", type=float, default=0.5, help="grid spacing (degrees)")
+    c = sub.add_parser(
+        "check-stocks",
+        help="compare stocks from the harmonised RaCA layers with RaCA's published pedon stocks",
+    )
+    c.add_argument("--shared", type=Path, default=None,
+                   help="shared data folder (default $SOILBINN_SHARED_DATA or ../shared/data)")  # fmt: skip
+    c.add_argument("--targets", choices=("source", "legacy", "both"), default="both",
+                   help="harmonisation rules to check (legacy = the earlier VNIR rules)")  # fmt: skip
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -61,6 +69,10 @@ def _run(args: argparse.Namespace) -> int:
     from soilbinn.inputs.dataset import build_grid_dataset, build_real_dataset
     from soilbinn.inputs.grids import SharedDataError
 
+    if args.what == "check-stocks":
+        from soilbinn.inputs.profiles import print_stock_check
+
+        return print_stock_check(args.shared, args.targets)
     t0 = time.perf_counter()
     try:
         if args.what == "real":

@@ -37,7 +37,7 @@ from soilbinn.inputs.covariates import (
 )
 from soilbinn.inputs.grids import default_shared_path
 from soilbinn.inputs.naturalearth import country_polygons, inside
-from soilbinn.inputs.profiles import CONUS_BBOX, harmonise_profiles
+from soilbinn.inputs.profiles import CONUS_BBOX, add_layer_flags, harmonise_profiles
 from soilbinn.inputs.sampling import MAX_DISTANCE_KM, forcing_arrays, sample_inputs
 
 FORCING_METHOD = (
@@ -110,7 +110,7 @@ def _observations(ds: xr.Dataset, layers, site_index: dict[str, int], n_obs: int
     }
     for key, (units, long_name) in meta.items():
         ds[key] = (("site", "obs"), arr[key], {"units": units, "long_name": long_name})
-    return ds
+    return add_layer_flags(ds, layers, rows, rank)
 
 
 def build_real_dataset(
