@@ -147,6 +147,15 @@ def test_legacy_rules_drop_organic_and_use_vnir(folder):
     assert not h.layers.organic.any()
 
 
+def test_raca_vnir_drop(folder):
+    h = harmonise_profiles(folder, raca_vnir="drop")
+    assert h.report["dropped_layers"]["RaCA layer without lab value (raca_vnir='drop')"] == 3
+    raca = h.layers[h.layers.site.str.startswith("raca_")]
+    assert len(raca) == 2 and (raca.soc_source == SOC_TC_MINUS_IC).all()
+    with pytest.raises(ValueError, match="raca_vnir"):
+        harmonise_profiles(folder, raca_vnir="bogus")
+
+
 def test_harmonise_subset_and_bad_option(folder):
     h = harmonise_profiles(folder, max_profiles=1, seed=3)
     assert len(h.sites) == 1 and set(h.layers.site) == set(h.sites.index)

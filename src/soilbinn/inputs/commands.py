@@ -51,6 +51,12 @@ def _configure(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="add the land_use category (not available on the prediction grid)",
     )
+    r.add_argument(
+        "--raca-vnir",
+        choices=("fallback", "drop"),
+        default="fallback",
+        help="RaCA layers without a lab value: VNIR prediction (default) or dropped",
+    )
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--report", type=Path, default=None, help="also write the report as JSON")
     g.add_argument("--resolution", type=float, default=0.5, help="grid spacing (degrees)")
@@ -79,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
             ds, report = build_real_dataset(
                 args.shared, max_profiles=args.max_profiles, raca=args.raca,
                 land_use=args.land_use, max_km=args.max_km, nitrogen=args.nitrogen,
-                seed=args.seed,
+                seed=args.seed, raca_vnir=args.raca_vnir,
             )  # fmt: skip
         else:
             ds = build_grid_dataset(args.shared, resolution=args.resolution,

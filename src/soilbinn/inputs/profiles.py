@@ -104,6 +104,7 @@ SOC_MEASURED, SOC_TC_MINUS_IC, SOC_TOTAL_C, SOC_VNIR = range(len(SOC_SOURCES))
 #: value of the per-observation flag variables where a site has no observation
 NO_OBS = -1
 TARGETS = ("source", "legacy")
+RACA_VNIR = ("fallback", "drop")
 
 
 def adams_bulk_density(soc_pct: np.ndarray) -> np.ndarray:
@@ -177,7 +178,7 @@ def _read(folder: Path, key: str) -> pd.DataFrame:
     return df
 
 
-def _standardise(key: str, df: pd.DataFrame, targets: str) -> pd.DataFrame:
+def _standardise(key: str, df: pd.DataFrame, targets: str, raca_vnir: str) -> pd.DataFrame:
     out = pd.DataFrame({
         "source": key,
         "profile_id": df["profile_id"].astype(str),
@@ -204,6 +205,8 @@ def _standardise(key: str, df: pd.DataFrame, targets: str) -> pd.DataFrame:
             soc, src = raca_soc(c_tot, caco3, out["soc_pct"].to_numpy())
             out["soc_pct"] = soc
             out["analysed"] = np.isfinite(c_tot) | (out["texture"] != "").to_numpy()
+            if raca_vnir == "drop":
+                out["vnir_only"] = src == SOC_VNIR
         else:
             src = np.full(len(df), SOC_VNIR, dtype=np.int8)
         out["soc_source"] = src
@@ -229,6 +232,7 @@ def harmonise_profiles(
     max_profiles: int | None = None,
     seed: int = 0,
     targets: str = "source",
+    raca_vnir: str = "fallback",
 ) -> HarmonisedProfiles:
     """Read and harmonise the profile CSVs in ``folder`` (``shared/data/profiles``).
 
@@ -244,13 +248,19 @@ def harmonise_profiles(
     targets : {"source", "legacy"}
         SOC as each source defines it (default), or the earlier rules (comparison only;
         see the module docstring).
+    raca_vnir : {"fallback", "drop"}
+        RaCA layers without a lab value: use the VNIR prediction (default) or drop them.
+        VNIR ``SOC_pred1`` reads 1.3x the lab value at 5-29 cm and 1.9-2.6x below 30 cm
+        (median over layers with both; ``benchmarks/raca_target_rules.py``).
     """
     if raca not in ("pedon", "site"):
         raise ValueError(f"raca must be 'pedon' or 'site', got {raca!r}")
     if targets not in TARGETS:
         raise ValueError(f"targets must be one of {TARGETS}, got {targets!r}")
+    if raca_vnir not in RACA_VNIR:
+        raise ValueError(f"raca_vnir must be one of {RACA_VNIR}, got {raca_vnir!r}")
     folder = Path(folder)
-    frames = [_standardise(k, _read(folder, k), targets) for k in FILES]
+    frames = [_standardise(k, _read(folder, k), targets, raca_vnir) for k in FILES]
     df = pd.concat(frames, ignore_index=True)
     rep: dict = {"read": {}, "dropped_layers": Counter(), "dropped_profiles": Counter()}
     for k in FILES:
@@ -258,6 +268,7 @@ def harmonise_profiles(
         rep["read"][k] = {"profiles": int(sub.profile_id.nunique()), "layers": int(len(sub))}
     rep["read"]["powell"] = "not used (radiocarbon database, mostly outside CONUS)"
     rep["targets"] = targets
+    rep["raca_vnir"] = raca_vnir
     all_profiles = df.groupby(["source", "profile_id"]).ngroups
 
     def drop(mask, reason):
@@ -280,6 +291,8 @@ def harmonise_profiles(
     drop(~(np.isfinite(df.soc_pct) & np.isfinite(df.top_m) & np.isfinite(df.bot_m)),
          "missing SOC or depth")  # fmt: skip
     drop(~df.analysed.values, "RaCA row without lab carbon or field texture (not analysed)")
+    if "vnir_only" in df:
+        drop(df.vnir_only.fillna(False).values, "RaCA layer without lab value (raca_vnir='drop')")
     if targets == "legacy":
         drop(df.top_m < 0, "above the mineral surface (negative depth)")
     else:
