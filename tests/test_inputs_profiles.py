@@ -17,6 +17,7 @@ from soilbinn.inputs.profiles import (
     adams_bulk_density,
     add_layer_flags,
     compare_stocks,
+    fragment_volume_pct,
     harmonise_profiles,
     interval_stocks,
     raca_soc,
@@ -38,6 +39,12 @@ def test_adams_hand_values():
 
 def test_soc_density_hand_value():
     assert soc_density(2.0, 1.2, 10.0) == pytest.approx(0.02 * 1.2e6 * 0.9)
+
+
+def test_fragment_volume_hand_values():
+    # 20 % rock by mass, fine earth 1.325 g cm-3: (0.2/2.65) / (0.2/2.65 + 0.8/1.325) = 1/9
+    np.testing.assert_allclose(fragment_volume_pct([0.0, 20.0, 100.0], [1.3, 1.325, 1.0]),
+                               [0.0, 100 / 9, 100.0])  # fmt: skip
 
 
 def test_raca_soc_lab_minus_carbonate_else_vnir():
@@ -119,7 +126,8 @@ def test_harmonise_rules(folder):
     assert lay.loc[(s, 0.1), "depth_m"] == pytest.approx(0.2)  # S2 unshifted
     assert (h.layers.top_m >= 0).all()
     # NEON: coarse fragments applied, organic Oe kept and flagged
-    assert lay.loc[("neon_X_1", 0.05), "soc_g_m3"] == pytest.approx(0.02 * 1.0e6 * 0.5)
+    # 50 % of the mass as rock at BD 1.0: volume (0.5/2.65) / (0.5/2.65 + 0.5/1.0) = 0.27397
+    assert lay.loc[("neon_X_1", 0.05), "soc_g_m3"] == pytest.approx(0.02e6 * (1 - 0.27397), 1e-4)
     assert lay.loc[("neon_X_1", 0.0), "organic"]
     assert lay.loc[("neon_X_1", 0.0), "soc_source"] == SOC_TC_MINUS_IC
     # RaCA: lab 2.5 - 0.12*5 = 1.9 %; PM layer organic from its lab value; VNIR fallback

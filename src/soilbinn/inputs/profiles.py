@@ -35,8 +35,9 @@ Rules, applied in this order (each dropped layer or profile is counted under its
    Filled layers are flagged (``bd_filled``); the fit of the function on the measured
    layers is reported.
 5. SOC density (g m-3) = SOC % / 100 x BD x 1e6 x (1 - coarse fragments % / 100)
-   (fragments known for RaCA and NEON; 0 assumed for SoDaH): carbon of the fine earth
-   per volume of whole soil.
+   (fragment volume %: RaCA ``fragvol_pct``; NEON's mass % of the < 20 mm sample turned
+   into volume with :func:`fragment_volume_pct`; 0 assumed for SoDaH): carbon of the fine
+   earth per volume of whole soil.
 6. Duplicates: SoDaH's NEON subset duplicates ``neon_layers.csv`` (which adds texture,
    pH and more bulk densities): SoDaH NEON profiles within 0.001 degree of a NEON-file
    profile are dropped. Within a profile, repeated samples of the same depth interval
@@ -85,6 +86,8 @@ LEGACY_MAX_SOC_PCT = 20.0
 #: carbonate carbon per CaCO3 mass (12.01 / 100.09), as RaCA subtracts it
 CARBONATE_C_PER_CACO3 = 0.12
 MAX_FRAGMENTS_PCT = 90.0
+#: particle density of rock fragments (g cm-3), to turn mass fractions into volume
+ROCK_DENSITY = 2.65
 MAX_OBS = 200
 CONUS_BBOX = (24.3, 49.5, -125.0, -66.8)  # lat_min, lat_max, lon_min, lon_max
 _ORGANIC_HZN = re.compile(r"^\s*[OL](?![A-Z])")
@@ -117,6 +120,21 @@ def soc_density(soc_pct, bd_g_cm3, fragments_pct=0.0) -> np.ndarray:
     """SOC density (g m-3) = SOC%/100 * BD (g cm-3) * 1e6 * (1 - fragments%/100)."""
     frag = np.nan_to_num(np.asarray(fragments_pct, dtype=np.float64), nan=0.0)
     return np.asarray(soc_pct) / 100.0 * np.asarray(bd_g_cm3) * 1e6 * (1.0 - frag / 100.0)
+
+
+def fragment_volume_pct(mass_pct, bd_g_cm3, rock_density: float = ROCK_DENSITY) -> np.ndarray:
+    """Coarse-fragment volume % of the whole soil from their mass % (of fine earth plus
+    fragments) and the fine-earth bulk density: ``(w / rho_r) / (w / rho_r + (1 - w) / BD)``.
+
+    Parameters
+    ----------
+    mass_pct : array (n,), % mass (NaN = unknown, returned as NaN)
+    bd_g_cm3 : array (n,), fine-earth bulk density, g cm-3
+    rock_density : float, g cm-3
+    """
+    w = np.asarray(mass_pct, dtype=np.float64) / 100.0
+    rock = w / rock_density
+    return 100.0 * rock / (rock + (1.0 - w) / np.asarray(bd_g_cm3, dtype=np.float64))
 
 
 def raca_soc(c_tot_pct, caco3_pct, vnir_pct) -> tuple[np.ndarray, np.ndarray]:
@@ -212,6 +230,7 @@ def _standardise(key: str, df: pd.DataFrame, targets: str, raca_vnir: str) -> pd
         out["soc_source"] = src
     elif key == "neon":
         out["frag"] = df["coarse_frag_pct"].astype(float)
+        out["frag_by_mass"] = targets == "source"  # NEON: g kg-1 of the < 20 mm sample
         out["land_use"] = ""
         out["group"] = out["profile_id"]
         out["soc_source"] = SOC_TC_MINUS_IC
@@ -337,6 +356,15 @@ def harmonise_profiles(
         bd_filled=~measured.values,
         bd_used=np.where(measured, df.bd, bd_ptf),
     )
+    by_mass = df.get("frag_by_mass", pd.Series(False, index=df.index)).fillna(False).to_numpy(bool)
+    if by_mass.any():
+        frag_vol = fragment_volume_pct(df.frag.values, df.bd_used.values)
+        rep["fragments_mass_to_volume"] = {
+            "layers": int((by_mass & (df.frag.fillna(0) > 0).to_numpy()).sum()),
+            "median_mass_pct": round(float(np.nanmedian(df.frag.values[by_mass])), 2),
+            "median_volume_pct": round(float(np.nanmedian(frag_vol[by_mass])), 2),
+        }
+        df = df.assign(frag=np.where(by_mass, frag_vol, df.frag.values))
     df = df.assign(soc_g_m3=soc_density(df.soc_pct.values, df.bd_used.values, df.frag.values))
     # 6-7: sites (composites) and replicate averaging
     loc = df.lat.round(4).astype(str) + "_" + df.lon.round(4).astype(str)
