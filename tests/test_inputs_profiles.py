@@ -257,3 +257,23 @@ def test_raca_stock_check_meets_targets():
         assert row.n > 900 and row.missing == 0
         assert row.r >= 0.95, (iv, row.r)
         assert abs(row.median_ratio - 1.0) <= 0.05, (iv, row.median_ratio)
+
+
+def test_check_stocks_command(folder, capsys):
+    from soilbinn.cli import main
+
+    shared = folder.parent / "shared"
+    (shared / "profiles").mkdir(parents=True)
+    for f in folder.glob("*.csv"):
+        (shared / "profiles" / f.name).write_bytes(f.read_bytes())
+    # RaCA pedon P1 (id P1 -> "P-1"): lab 1.9 % x BD 1.1 over 0-10 cm
+    pd.DataFrame({
+        "pedon_id": ["P-1"], "land_use": ["F"], "SOCstock_0_5cm_MgC_ha": [0.019 * 1.1 * 5 * 100],
+        "SOCstock_0_30cm_MgC_ha": [0.019 * 1.1 * 10 * 100], "SOCstock_0_100cm_MgC_ha": [np.nan],
+    }).to_csv(shared / "profiles" / "raca_pedon_stocks.csv", index=False)  # fmt: skip
+    assert main(["prepare", "check-stocks", "--shared", str(shared), "--targets", "source"]) == 0
+    out = capsys.readouterr().out
+    row = next(line.split() for line in out.splitlines() if line.split()[1:3] == ["0-30", "all"])
+    assert row[3] == "1" and float(row[7]) == pytest.approx(1.0)  # n, median ratio
+    assert main(["prepare", "check-stocks", "--shared", str(folder / "nowhere")]) == 2
+    assert "raca_pedon_stocks.csv" in capsys.readouterr().err
