@@ -55,7 +55,10 @@ def test_real_dataset_schema_and_values(small):
     assert rep["kept"]["sites"] == n
     soc, depth = ds["soc"].values, ds["obs_depth"].values
     ok = np.isfinite(soc)
-    assert (soc[ok] > 0).all() and (soc[ok] < 4e5).all()
+    assert (soc[ok] > 0).all() and (soc[ok] < 1e6).all()
+    # organic horizons are kept (flagged); mineral layers stay below 400 kg C m-3
+    assert (soc[ok & (ds["organic"].values == 0)] < 4e5).all()
+    assert ((ds["soc_source"].values >= 0) == ok).all()
     top, bot = ds["obs_top"].values, ds["obs_bottom"].values
     np.testing.assert_allclose(depth[ok], 0.5 * (top[ok] + bot[ok]))
     assert (ds["lat"].values > 24).all() and (ds["lon"].values < -66).all()

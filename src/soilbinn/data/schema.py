@@ -138,6 +138,10 @@ OBS_OPTIONAL: dict[str, VarSpec] = {
                        "top of the observed horizon", allow_nan=True),
     "obs_bottom": VarSpec((("site", "obs"),), "m", 0.0, MAX_OBS_DEPTH,
                           "bottom of the observed horizon", allow_nan=True),
+    # flags of the real-data harmonisation (inputs/profiles.py); -1 = no observation
+    "soc_source": VarSpec((("site", "obs"),), "1", -1, 3,
+                          "how the SOC of the observed horizon was obtained", integer=True),
+    "organic": VarSpec((("site", "obs"),), "1", -1, 1, "organic horizon flag", integer=True),
 }  # fmt: skip
 
 

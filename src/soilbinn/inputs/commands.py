@@ -51,9 +51,23 @@ def _configure(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="add the land_use category (not available on the prediction grid)",
     )
+    r.add_argument(
+        "--raca-vnir",
+        choices=("fallback", "drop"),
+        default="fallback",
+        help="RaCA layers without a lab value: VNIR prediction (default) or dropped",
+    )
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--report", type=Path, default=None, help="also write the report as JSON")
     g.add_argument("--resolution", type=float, default=0.5, help="grid spacing (degrees)")
+    c = sub.add_parser(
+        "check-stocks",
+        help="compare stocks from the harmonised RaCA layers with RaCA's published pedon stocks",
+    )
+    c.add_argument("--shared", type=Path, default=None,
+                   help="shared data folder (default $SOILBINN_SHARED_DATA or ../shared/data)")  # fmt: skip
+    c.add_argument("--targets", choices=("source", "legacy", "both"), default="both",
+                   help="harmonisation rules to check (legacy = the earlier VNIR rules)")  # fmt: skip
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -61,13 +75,17 @@ def _run(args: argparse.Namespace) -> int:
     from soilbinn.inputs.dataset import build_grid_dataset, build_real_dataset
     from soilbinn.inputs.grids import SharedDataError
 
+    if args.what == "check-stocks":
+        from soilbinn.inputs.profiles import print_stock_check
+
+        return print_stock_check(args.shared, args.targets)
     t0 = time.perf_counter()
     try:
         if args.what == "real":
             ds, report = build_real_dataset(
                 args.shared, max_profiles=args.max_profiles, raca=args.raca,
                 land_use=args.land_use, max_km=args.max_km, nitrogen=args.nitrogen,
-                seed=args.seed,
+                seed=args.seed, raca_vnir=args.raca_vnir,
             )  # fmt: skip
         else:
             ds = build_grid_dataset(args.shared, resolution=args.resolution,

@@ -37,7 +37,7 @@ from soilbinn.inputs.covariates import (
 )
 from soilbinn.inputs.grids import default_shared_path
 from soilbinn.inputs.naturalearth import country_polygons, inside
-from soilbinn.inputs.profiles import CONUS_BBOX, harmonise_profiles
+from soilbinn.inputs.profiles import CONUS_BBOX, add_layer_flags, harmonise_profiles
 from soilbinn.inputs.sampling import MAX_DISTANCE_KM, forcing_arrays, sample_inputs
 
 FORCING_METHOD = (
@@ -110,7 +110,7 @@ def _observations(ds: xr.Dataset, layers, site_index: dict[str, int], n_obs: int
     }
     for key, (units, long_name) in meta.items():
         ds[key] = (("site", "obs"), arr[key], {"units": units, "long_name": long_name})
-    return ds
+    return add_layer_flags(ds, layers, rows, rank)
 
 
 def build_real_dataset(
@@ -121,6 +121,7 @@ def build_real_dataset(
     max_km: float = MAX_DISTANCE_KM,
     nitrogen: float = fx.NITROGEN_SCALAR,
     seed: int = 0,
+    raca_vnir: str = "fallback",
 ) -> tuple[xr.Dataset, dict]:
     """Observed CONUS SOC profiles with derived forcing and covariates.
 
@@ -138,6 +139,9 @@ def build_real_dataset(
         Search radius for the nearest valid grid cell.
     nitrogen : float
         The assumed nitrogen scalar.
+    raca_vnir : {"fallback", "drop"}
+        RaCA layers without a lab value: VNIR prediction or dropped (see
+        :func:`~soilbinn.inputs.profiles.harmonise_profiles`).
 
     Returns
     -------
@@ -148,7 +152,9 @@ def build_real_dataset(
     """
     t0 = time.perf_counter()
     shared = Path(shared) if shared is not None else default_shared_path()
-    h = harmonise_profiles(shared / "profiles", raca=raca, max_profiles=max_profiles, seed=seed)
+    h = harmonise_profiles(
+        shared / "profiles", raca=raca, max_profiles=max_profiles, seed=seed, raca_vnir=raca_vnir
+    )
     t1 = time.perf_counter()
     sites = h.sites
     ds = base_coords(sites.index.to_numpy(), sites.lat.to_numpy(), sites.lon.to_numpy())
