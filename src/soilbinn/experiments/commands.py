@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from soilbinn.cli import Command
+from soilbinn.io import add_overwrite_argument, check_output
 
 
 def _common(p: argparse.ArgumentParser, sites: int, proda_sites: int | None) -> None:
@@ -94,13 +95,15 @@ def _run_experiment(args: argparse.Namespace) -> int:
 def _configure_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("runs", nargs="+", help="run directories")
     p.add_argument("--out", default="report.html", help="HTML file")
-    p.add_argument("--title", default="soilbinn report")
+    p.add_argument("--title", default="soilbinn report", help="page title")
+    add_overwrite_argument(p)
 
 
 def _run_report(args: argparse.Namespace) -> int:
     from soilbinn.experiments.report import ReportError, make_report
 
     try:
+        check_output(args.out, args.overwrite)
         out = make_report(args.runs, args.out, args.title)
     except ReportError as e:
         print(f"soilbinn report: error: {e}", file=sys.stderr)

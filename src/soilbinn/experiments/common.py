@@ -78,11 +78,9 @@ class RunDirectory:
         self.timings[key] = round(float(seconds), 3)
 
     def write_table(self, df: pd.DataFrame, name: str) -> Path:
-        p = self.path / f"{name}.csv"
-        tmp = p.with_name(f".{p.name}.tmp")
-        df.to_csv(tmp, index=False, float_format="%.6g")
-        os.replace(tmp, p)
-        return p
+        from soilbinn.io import write_csv
+
+        return write_csv(df, self.path / f"{name}.csv", index=False, float_format="%.6g")
 
     def write_netcdf(self, ds: xr.Dataset, name: str) -> Path:
         from soilbinn.proda.retrieval import save_retrieval

@@ -195,12 +195,9 @@ def train_network(
 
 
 def save_network(model: nn.Module, meta: dict[str, Any], path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save({"model": model.state_dict(), "meta": meta}, tmp)
-    os.replace(tmp, path)
-    return path
+    from soilbinn.io import save_torch
+
+    return save_torch({"model": model.state_dict(), "meta": meta}, path)
 
 
 def load_network(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:

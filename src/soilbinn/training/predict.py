@@ -158,14 +158,7 @@ def predict_dataset(
 
 
 def save_prediction(ds: xr.Dataset, path: str | Path) -> Path:
-    """Atomic NetCDF write."""
-    import os
-    import tempfile
+    """Atomic NetCDF write (:func:`soilbinn.io.write_netcdf`)."""
+    from soilbinn.io import write_netcdf
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".nc")
-    os.close(fd)
-    ds.to_netcdf(tmp)
-    os.replace(tmp, path)
-    return path
+    return write_netcdf(ds, path)
