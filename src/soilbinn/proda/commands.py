@@ -64,7 +64,7 @@ def _configure_retrieve(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--fixed-from", default="params", help="variable giving fixed parameters")
     p.add_argument("--preset", default=None, choices=("proda2023", "binn2025"),
-                   help="parameter ranges (default: the dataset's)")  # fmt: skip
+                   help="parameter ranges (default: the preset of the dataset's params, else proda2023)")  # fmt: skip
     p.add_argument("--obs-error", type=float, default=0.6, help="relative observation error")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--n-keep", type=int, default=1000, help="recorded samples per chain")
@@ -180,11 +180,11 @@ def _run_predict(args: argparse.Namespace) -> int:
     from soilbinn.data.schema import load_dataset, save_dataset
     from soilbinn.proda.network import load_network, predict_params, simulate_dataset
 
+    out = check_output(args.out, args.overwrite)
     src = Path(args.run)
     net = src / "network.pt" if src.is_dir() else src
     if not net.exists():
         raise ProdaCommandError(f"{net} not found: run `soilbinn proda network` first")
-    out = check_output(args.out, args.overwrite)
     model, meta = load_network(net)
     ds = load_dataset(args.data, require=("forcing", "covariates"))
     pred = simulate_dataset(predict_params(model, meta, ds), ds, meta["preset"], meta["transport"],
