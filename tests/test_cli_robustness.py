@@ -368,3 +368,29 @@ def test_config_help_lists_packaged_configs():
         assert all(n in text for n in names)
     text = build_parser("train")._subparsers._group_actions[0].choices["train"].format_help()
     assert "docs/data_schema.md" in " ".join(text.split())
+
+
+# ------------------------------------------------------------------ a clone is complete
+def test_shipped_outline_draws_coasts_and_states():
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from soilbinn.evaluation.figures import SHIPPED_OUTLINE, draw_outlines
+
+    assert SHIPPED_OUTLINE.stat().st_size < 300_000
+    with np.load(SHIPPED_OUTLINE) as f:
+        states, countries = f["states"], f["countries"]
+    ok = np.isfinite(states[:, 0])
+    # state lines span CONUS (lines at the 49th parallel, Florida, Maine ...)
+    assert states[ok, 0].min() < -120 and states[ok, 0].max() > -70
+    assert np.isnan(states[:, 0]).sum() > 40  # many separate lines
+    assert countries[np.isfinite(countries[:, 1]), 1].min() < 26  # down to Florida's coast
+    fig, ax = plt.subplots()
+    assert draw_outlines(ax, None) and len(ax.lines) == 2
+    plt.close(fig)
+
+
+def test_vendored_reference_cases_are_present():
+    data = Path(__file__).resolve().parent / "data"
+    assert (data / "proda_matrix_fun_cases.json.gz").stat().st_size < 2_000_000
+    assert "phxtao/PRODA_PUBLIC" in (data / "PROVENANCE.md").read_text()

@@ -209,7 +209,7 @@ def _configure_map(p: argparse.ArgumentParser) -> None:
                    "processes and parameters)")  # fmt: skip
     p.add_argument(
         "--maps-dir",
-        help="Natural Earth shapefile folder (default ../shared/data/maps/naturalearth)",
+        help="Natural Earth shapefile folder to draw (default: the outline shipped with soilbinn)",
     )
     add_overwrite_argument(p)
 
