@@ -1,6 +1,6 @@
 """The soilbinn dataset schema: names, units, checks, NetCDF load/save, tensor extraction.
 
-One NetCDF file per dataset (``shared/design/data_schema.md`` is the contract; the names
+One NetCDF file per dataset (``docs/data_schema.md`` in the repository is the contract; the names
 below are fixed). Dimensions: ``site``, ``layer`` (20), ``month`` (12), ``obs``, ``param``
 (21), ``covariate``, ``category``, ``pool`` (7).
 
@@ -47,7 +47,8 @@ class DatasetError(ValueError):
         self.source = source
         head = f"{source}: " if source else ""
         super().__init__(
-            f"{head}{len(self.problems)} problem(s) in dataset:\n  " + "\n  ".join(self.problems)
+            f"{head}{len(self.problems)} problem(s) in dataset (format: docs/data_schema.md):\n  "
+            + "\n  ".join(self.problems)
         )
 
 

@@ -472,7 +472,9 @@ def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, ru
     try:
         for var in ("lat", "lon", "site"):
             if var not in ds_full.variables:
-                raise TrainingDataError(f"{source}: dataset lacks {var!r} (see data_schema.md)")
+                raise TrainingDataError(
+                    f"{source}: dataset lacks {var!r} (see docs/data_schema.md)"
+                )
         idx = _split(cfg, ds_full, train_idx, val_idx, test_idx)
         n_all = ds_full.sizes["site"]
         joined = np.concatenate(idx)
