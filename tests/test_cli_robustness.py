@@ -394,3 +394,11 @@ def test_vendored_reference_cases_are_present():
     data = Path(__file__).resolve().parent / "data"
     assert (data / "proda_matrix_fun_cases.json.gz").stat().st_size < 2_000_000
     assert "phxtao/PRODA_PUBLIC" in (data / "PROVENANCE.md").read_text()
+
+
+def test_truncated_proda_network_is_named(data, tmp_path, capsys):
+    net = tmp_path / "network.pt"
+    net.write_bytes(b"PK\x03\x04 truncated")
+    assert main(["proda", "predict", str(net), str(data), "--out", str(tmp_path / "p.nc")]) == 2
+    _one_error_line(capsys, str(net), "truncated or corrupt")
+    assert not (tmp_path / "p.nc").exists()
