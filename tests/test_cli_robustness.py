@@ -402,3 +402,21 @@ def test_truncated_proda_network_is_named(data, tmp_path, capsys):
     assert main(["proda", "predict", str(net), str(data), "--out", str(tmp_path / "p.nc")]) == 2
     _one_error_line(capsys, str(net), "truncated or corrupt")
     assert not (tmp_path / "p.nc").exists()
+
+
+def test_ctrl_c_in_proda_retrieve_names_checkpoint_and_same_command(
+    data, tmp_path, capsys, monkeypatch
+):
+    import soilbinn.proda.retrieval as retrieval
+
+    out = tmp_path / "proda"
+
+    def interrupted(ds, cfg, checkpoint=None, **kw):
+        Path(checkpoint).write_bytes(b"state")  # as if a checkpoint had been written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(retrieval, "retrieve", interrupted)
+    argv = ["proda", "retrieve", str(data), "--out", str(out), "--iterations", "4", "4"]
+    assert main(argv) == 130
+    line = _one_error_line(capsys, str(out / "checkpoint.pt"))
+    assert line.endswith("continue with: soilbinn " + " ".join(argv))

@@ -127,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     from soilbinn import interrupt
     from soilbinn.io import OutputError
 
+    args.command_argv = argv  # the words after `soilbinn`, for "rerun the same command"
     try:
         return int(_load(args.verb).run(args) or 0)
     except KeyboardInterrupt as exc:  # includes interrupt.Interrupted (saved state + resume)

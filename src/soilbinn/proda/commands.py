@@ -104,7 +104,7 @@ def _run_retrieve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         saved = sorted(out.glob("checkpoint*.pt"))
         raise Interrupted(f"checkpoints {', '.join(map(str, saved))}" if saved else "no checkpoint yet",
-                          command_line(argv=sys.argv[1:])) from None  # fmt: skip
+                          command_line(argv=getattr(args, "command_argv", sys.argv[1:]))) from None  # fmt: skip
     if res is None:
         print(
             f"stopped after {args.stop_after} steps; resume with the same command", file=sys.stderr
