@@ -420,3 +420,23 @@ def test_ctrl_c_in_proda_retrieve_names_checkpoint_and_same_command(
     assert main(argv) == 130
     line = _one_error_line(capsys, str(out / "checkpoint.pt"))
     assert line.endswith("continue with: soilbinn " + " ".join(argv))
+
+
+def test_prepare_prints_a_short_summary(tmp_path):
+    from soilbinn.inputs.commands import _summary
+
+    report = {
+        "output": "real.nc", "seconds_total": 12.3,
+        "kept": {"sites": 900, "source_profiles": 1500, "layers": 9000,
+                 "by_source": {"neon": 40, "raca": 700, "sodah": 160}},
+        "dropped_profiles": {"outside CONUS": 30, "no valid layer": 12, "no grid cell": 2},
+    }  # fmt: skip
+    text = _summary(report, tmp_path / "real.report.json")
+    lines = text.splitlines()
+    assert len(lines) == 3
+    assert (
+        lines[0]
+        == "wrote real.nc: 900 sites from 1500 profiles, 9000 layers (neon 40, raca 700, sodah 160)"
+    )
+    assert "dropped 44 profiles" in lines[1] and "outside CONUS (30)" in lines[1]
+    assert lines[2].endswith(f"full report: {tmp_path / 'real.report.json'}")

@@ -115,21 +115,16 @@ def _os_error_line(err: OSError) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    verb = next((a for a in argv if not a.startswith("-")), None)
-    if verb not in COMMAND_MODULES:
-        verb = None
-    parser = build_parser(verb)
-    args = parser.parse_args(argv)
-    if args.verb is None:
-        parser.print_help()
-        return 2
+    """Run ``soilbinn`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
+
+    Ctrl-C (also while importing), refused outputs and OS errors naming a file end in one
+    line on stderr; any other exception is a bug and keeps its traceback.
+    """
     from soilbinn import interrupt
     from soilbinn.io import OutputError
 
-    args.command_argv = argv  # the words after `soilbinn`, for "rerun the same command"
     try:
-        return int(_load(args.verb).run(args) or 0)
+        return _main(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt as exc:  # includes interrupt.Interrupted (saved state + resume)
         return interrupt.report(exc)
     except OutputError as exc:
@@ -141,6 +136,19 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"soilbinn: error: {line}", file=sys.stderr)
         return 2
+
+
+def _main(argv: list[str]) -> int:
+    verb = next((a for a in argv if not a.startswith("-")), None)
+    if verb not in COMMAND_MODULES:
+        verb = None
+    parser = build_parser(verb)
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        parser.print_help()
+        return 2
+    args.command_argv = argv  # the words after `soilbinn`, for "rerun the same command"
+    return int(_load(args.verb).run(args) or 0)
 
 
 if __name__ == "__main__":
