@@ -122,3 +122,17 @@ def test_flag_is_written_with_the_results():
         and "1000 kg m-2" in res["implausible"].attrs["long_name"]
     )
     assert "implausible" not in res["cue"].dims
+
+
+def test_absurd_litter_alone_is_flagged():
+    """No decomposition at all (efolding = w_scaling = 0 at the unit-cube corner) piles
+    litter up to ~1e301 g m-3 while SOC stays ~0: flagged although the SOC stock is tiny."""
+    pools = _pools([1e4, 1e4])
+    pools[1, 1] = 1e301
+    flags = implausible_state(pools, stocks(pools)["soc_stock"])
+    assert flags.tolist() == [False, True]
+    model = CLM5Model("proda2023")
+    forcing = random_forcing(1, seed=3)
+    out = model(torch.zeros(1, model.space.n, dtype=torch.float64), forcing)
+    assert out["soc_stock"][0] < 1.0 and out["pools"].amax() > 1e100
+    assert bool(out["implausible"][0])

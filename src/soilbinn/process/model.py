@@ -30,8 +30,8 @@ TRANSPORTS: dict[str, int] = {"clm5": 2, "simple": 2, "simple2": 3}
 #: reciprocal condition below which a site's steady state is flagged as unreliable
 RCOND_THRESHOLD = float(torch.finfo(torch.float64).eps)
 
-#: SOC stock over the whole column (0-8.6 m) above which a steady state is implausible,
-#: g m-2 (1,000 kg m-2). No real soil reaches it: the densest soil material, peat, holds at
+#: carbon stock of all pools over the whole column (0-8.6 m) above which a steady state is
+#: implausible, g m-2 (1,000 kg m-2). No real soil reaches it: the densest soil material, peat, holds at
 #: most about 100 kg C m-3 (bulk density <= 0.2 g cm-3 x <= 55 % carbon; typical peat
 #: 30-60 kg C m-3), so even 8.6 m of dense peat stays below ~900 kg m-2, and the deepest
 #: peatlands store a few hundred kg m-2; mineral soils hold tens of kg m-2.
@@ -266,8 +266,9 @@ class CLM5Model(torch.nn.Module):
 def implausible_state(pools: torch.Tensor, soc_stock: torch.Tensor) -> torch.Tensor:
     """Flag steady states that no real soil has, (n,) bool.
 
-    A site is flagged when any pool is not finite, its 0-8.6 m SOC stock exceeds
-    :data:`IMPLAUSIBLE_STOCK` (1,000 kg m-2), or a pool is negative beyond round-off
+    A site is flagged when any pool is not finite, its 0-8.6 m carbon stock (SOC plus
+    litter and coarse woody debris) exceeds :data:`IMPLAUSIBLE_STOCK` (1,000 kg m-2), or
+    a pool is negative beyond round-off
     (below ``-NEGATIVE_TOLERANCE`` times the site's largest pool; only possible with
     ``clip_negative=False``).
 
@@ -281,7 +282,9 @@ def implausible_state(pools: torch.Tensor, soc_stock: torch.Tensor) -> torch.Ten
         finite = torch.isfinite(flat).all(dim=1) & torch.isfinite(soc_stock)
         scale = torch.nan_to_num(flat.abs(), posinf=0.0).amax(dim=1)
         negative = torch.nan_to_num(flat).amin(dim=1) < -NEGATIVE_TOLERANCE * scale
-        return ~finite | (soc_stock > IMPLAUSIBLE_STOCK) | negative
+        dz = grid.as_tensor(grid.DZ, pools.device, pools.dtype)
+        total = (pools.sum(dim=1) * dz).sum(dim=1)
+        return ~finite | (soc_stock > IMPLAUSIBLE_STOCK) | (total > IMPLAUSIBLE_STOCK) | negative
 
 
 def stocks(pools: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -18,7 +18,7 @@ OUTPUT_ATTRS: dict[str, tuple[str, str]] = {
     "ill_conditioned": ("1", "steady state numerically unreliable (rcond < machine epsilon)"),
     "implausible": (
         "1",
-        "steady state no real soil has: non-finite, stock > 1000 kg m-2, "
+        "steady state no real soil has: non-finite, carbon stock > 1000 kg m-2, "
         "negative pools, or a non-finite process (soilbinn.process.model)",
     ),
     "rcond": ("1", "1-norm reciprocal condition number of the steady-state system"),
