@@ -326,6 +326,18 @@ def test_progress_logs_lines_when_not_on_a_terminal(monkeypatch):
     assert pg.progress_enabled("auto", stream) is False
     assert pg.progress_enabled(False, stream) is False
 
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Terminal()
+    monkeypatch.delenv("CI")
+    assert pg.progress_enabled("auto", tty) == "bar" and pg.progress_enabled(True, stream) == "log"
+    with pg.Progress(3, "epoch 2", "bar", tty) as bar:  # tqdm
+        for _ in range(3):
+            bar.update(1, loss=0.5)
+    assert "epoch 2:" in tty.getvalue() and "/3 [" in tty.getvalue()  # a tqdm bar
+
 
 # ------------------------------------------------------------------ help texts
 def _parsers(parser: argparse.ArgumentParser, name: str):
