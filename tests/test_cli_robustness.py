@@ -452,3 +452,18 @@ def test_prepare_prints_a_short_summary(tmp_path):
     )
     assert "dropped 44 profiles" in lines[1] and "outside CONUS (30)" in lines[1]
     assert lines[2].endswith(f"full report: {tmp_path / 'real.report.json'}")
+
+
+def test_read_only_file_system_is_one_line(tmp_path, capsys, monkeypatch):
+    """We run as root in CI (chmod cannot make a directory unwritable): simulate EROFS."""
+    import errno
+    import tempfile
+
+    def erofs(*args, dir=None, **kw):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), dir)
+
+    monkeypatch.setattr(tempfile, "mkstemp", erofs)
+    out = tmp_path / "s.nc"
+    assert main(["synth", "--sites", "3", "--out", str(out)]) == 2
+    _one_error_line(capsys, f"soilbinn: error: {tmp_path}: Read-only file system")
+    assert not out.exists()
