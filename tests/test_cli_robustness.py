@@ -365,7 +365,10 @@ def test_help_shows_defaults():
     text = " ".join(sim.format_help().split())
     assert "(default: structured)" in text and "(default: 8192)" in text
     assert "replace existing outputs (default: refuse and change nothing)" in text
-    assert "(default: None)" not in text and "(default: False)" not in text
+    assert all(f"(default: {v})" not in text for v in ("None", "False", "[]"))
+    prep = build_parser("prepare")._subparsers._group_actions[0].choices["prepare"]
+    real = prep._subparsers._group_actions[0].choices["real"]
+    assert "seed of the --max-profiles subset (default: 0)" in " ".join(real.format_help().split())
 
 
 def test_config_help_lists_packaged_configs():

@@ -70,7 +70,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         text = action.help or ""
         if (
             "default" in text.lower()
-            or action.default in (None, False, argparse.SUPPRESS)
+            or any(action.default is v for v in (None, False, argparse.SUPPRESS))
+            or action.default == []
             or not action.option_strings
         ):
             return text
