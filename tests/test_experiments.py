@@ -32,6 +32,7 @@ def test_scores_reference_values():
     assert scores([1.0], [2.0])["n"] == 1
 
 
+@pytest.mark.slow
 def test_recovery_compare_efficiency_and_report(tmp_path):
     rec = tmp_path / "rec"
     assert main(["experiment", "recovery", "--out", str(rec), "--sites", "16",

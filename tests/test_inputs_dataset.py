@@ -17,6 +17,7 @@ pytestmark = [
 ]
 
 
+@pytest.mark.slow
 def test_grid_orientation_known_places():
     from soilbinn.inputs.sampling import sample_inputs
 
@@ -45,6 +46,7 @@ def small():
     return build_real_dataset(SHARED, max_profiles=60, seed=1)
 
 
+@pytest.mark.slow
 def test_real_dataset_schema_and_values(small):
     from soilbinn.data.schema import forcing_from_dataset, validate_dataset
 
@@ -99,6 +101,7 @@ def test_grid_dataset_covers_conus_and_matches_site_covariates():
     np.testing.assert_allclose(p["soil_temperature"].values[0], g["soil_temperature"].values[i])
 
 
+@pytest.mark.slow
 def test_cli_prepare_real(tmp_path):
     from soilbinn.cli import main
     from soilbinn.data.schema import load_dataset

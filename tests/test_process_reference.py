@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -14,18 +15,13 @@ from soilbinn.process.diagnostics import input_allocation_index
 from soilbinn.process.forcing import Forcing
 from soilbinn.process.model import CLM5Model
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
-CASES_FILE = REFERENCE / "proda_matrix_fun_cases.json"
-
-pytestmark = pytest.mark.skipif(
-    not CASES_FILE.exists(), reason=f"reference cases not found at {CASES_FILE}"
-)
+#: PRODA's MATLAB outputs, vendored (see tests/data/PROVENANCE.md); never skipped
+CASES_FILE = Path(__file__).resolve().parent / "data" / "proda_matrix_fun_cases.json.gz"
 
 
 def _load_cases():
-    if not CASES_FILE.exists():
-        return []
-    return json.loads(CASES_FILE.read_text())["cases"]
+    with gzip.open(CASES_FILE, "rt", encoding="utf-8") as fh:
+        return json.load(fh)["cases"]
 
 
 CASES = _load_cases()

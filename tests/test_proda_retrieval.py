@@ -58,6 +58,7 @@ def test_cost_formula_and_failed_evaluations():
         prepare_observations(torch.tensor([[-1.0, 2.0]]), torch.ones(1, 2), ["siteX"])
 
 
+@pytest.mark.slow
 def test_retrieval_recovers_identifiable_parameters(synth):
     from soilbinn.proda.retrieval import RetrievalConfig, retrieve
 
@@ -81,6 +82,7 @@ def test_retrieval_recovers_identifiable_parameters(synth):
     assert int(out["n_evaluations"].sum()) == out.attrs["n_model_evaluations"] >= 2 * 3 * 600
 
 
+@pytest.mark.slow
 def test_cli_retrieve_network_predict(synth, tmp_path):
     from soilbinn.cli import main
     from soilbinn.data.schema import save_dataset

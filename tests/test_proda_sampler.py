@@ -45,6 +45,7 @@ def _draws(res, n_sites=S, n_chains=C):
     return dr.reshape(n_sites, n_chains, n, -1)  # (S, C, n, d)
 
 
+@pytest.mark.slow
 def test_metropolis_recovers_gaussian_mean_and_std():
     cfg = KernelConfig(mode="metropolis", n_uniform=400, n_gaussian=3000)
     p0 = torch.full((S * C, D), 0.5, dtype=torch.float64)

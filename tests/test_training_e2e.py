@@ -216,6 +216,7 @@ def test_binn_assembly_and_temperature():
     assert m.param_net.temperature_logit.grad is not None
 
 
+@pytest.mark.slow
 def test_cv_command_random_and_spatial(data, tmp_path):
     d, ds = data
     over = _sets([*SMALL, "train.epochs=1"])
@@ -268,6 +269,7 @@ def test_predict_sites_csv_reports_uncovered_rows(data, tmp_path, monkeypatch, c
     assert "row3 (10.0, 10.0): outside CONUS; not predicted" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_demo_command_tiny(tmp_path, capsys):
     out = tmp_path / "demo"
     rc = main(["demo", "--out", str(out), "--sites", "60", "--epochs", "1", "--grid-deg", "5",

@@ -63,6 +63,33 @@ def _load(verb: str) -> Command:
     return module.COMMANDS[verb]
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default unless its help already states one (or it has none)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            "default" in text.lower()
+            or any(action.default is v for v in (None, False, argparse.SUPPRESS))
+            or action.default == []
+            or not action.option_strings
+        ):
+            return text
+        return text + " (default: %(default)s)"
+
+
+def _finish(parser: argparse.ArgumentParser) -> None:
+    """Every (sub)parser: the defaults formatter, and its help line as its description."""
+    parser.formatter_class = HelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, child in action.choices.items():
+                if child.description is None and helps.get(name):
+                    child.description = helps[name]
+                _finish(child)
+
+
 def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="soilbinn",
@@ -76,11 +103,43 @@ def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=summary, description=summary)
         if name == verb:
             _load(name).configure(p)
+    _finish(parser)
     return parser
 
 
+def _os_error_line(err: OSError) -> str | None:
+    """``PATH: reason`` for an OS error that names a file, else None (a genuine bug)."""
+    if err.filename is None:
+        return None
+    where = str(err.filename) + (f" -> {err.filename2}" if err.filename2 else "")
+    return f"{where}: {err.strerror or err}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run ``soilbinn`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
+
+    Ctrl-C (also while importing), refused outputs and OS errors naming a file end in one
+    line on stderr; any other exception is a bug and keeps its traceback.
+    """
+    from soilbinn import interrupt
+    from soilbinn.io import OutputError
+
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt as exc:  # includes interrupt.Interrupted (saved state + resume)
+        return interrupt.report(exc)
+    except OutputError as exc:
+        print(f"soilbinn: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        line = _os_error_line(exc)
+        if line is None:
+            raise
+        print(f"soilbinn: error: {line}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str]) -> int:
     verb = next((a for a in argv if not a.startswith("-")), None)
     if verb not in COMMAND_MODULES:
         verb = None
@@ -89,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb is None:
         parser.print_help()
         return 2
+    args.command_argv = argv  # the words after `soilbinn`, for "rerun the same command"
     return int(_load(args.verb).run(args) or 0)
 
 

@@ -11,6 +11,7 @@ import xarray as xr
 
 from soilbinn.cli import Command
 from soilbinn.data.schema import PARTS, present_parts, save_dataset, validate_dataset
+from soilbinn.io import add_overwrite_argument, check_output
 
 
 def _configure_validate(p: argparse.ArgumentParser) -> None:
@@ -69,11 +70,13 @@ def _configure_synth(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grid", type=float, default=None, metavar="DEG",
                    help="write a CONUS grid at DEG resolution instead of sites (no observations)")  # fmt: skip
     p.add_argument("--out", required=True, help="output NetCDF file")
+    add_overwrite_argument(p)
 
 
 def _run_synth(args: argparse.Namespace) -> int:
     from soilbinn.inputs.synth import make_synthetic, make_synthetic_grid
 
+    check_output(args.out, args.overwrite)
     t0 = time.perf_counter()
     try:
         if args.grid is not None:

@@ -1,6 +1,6 @@
 """The soilbinn dataset schema: names, units, checks, NetCDF load/save, tensor extraction.
 
-One NetCDF file per dataset (``shared/design/data_schema.md`` is the contract; the names
+One NetCDF file per dataset (``docs/data_schema.md`` in the repository is the contract; the names
 below are fixed). Dimensions: ``site``, ``layer`` (20), ``month`` (12), ``obs``, ``param``
 (21), ``covariate``, ``category``, ``pool`` (7).
 
@@ -26,7 +26,6 @@ variable, the problem and the sites (ids); :func:`load_dataset` raises
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +47,8 @@ class DatasetError(ValueError):
         self.source = source
         head = f"{source}: " if source else ""
         super().__init__(
-            f"{head}{len(self.problems)} problem(s) in dataset:\n  " + "\n  ".join(self.problems)
+            f"{head}{len(self.problems)} problem(s) in dataset (format: docs/data_schema.md):\n  "
+            + "\n  ".join(self.problems)
         )
 
 
@@ -489,19 +489,9 @@ def _encoding(ds: xr.Dataset) -> dict:
 
 def save_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Write ``ds`` to NetCDF4 atomically (temp file in the same directory, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=_encoding(ds))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from soilbinn.io import write_netcdf
+
+    path = write_netcdf(ds, path, engine="netcdf4", format="NETCDF4", encoding=_encoding(ds))
     return path
 
 

@@ -1,8 +1,10 @@
 """Figures: predicted-vs-observed scatter and CONUS maps (PNG, matplotlib, offline).
 
-Map outlines come from Natural Earth shapefiles (country polygons and state lines) when a
-folder holding them is given or found at ``../shared/data/maps/naturalearth``; otherwise
-the map is drawn in a plain lon/lat frame.
+Map outlines (coasts, national borders, US state lines) come from the compact Natural Earth
+outline shipped in the package (``outline_conus.npz``, public domain, built by
+``scripts/make_map_outline.py``), so every map has them in a fresh clone; a folder of
+Natural Earth shapefiles given as ``maps_dir`` (``soilbinn map --maps-dir``) or in
+``$SOILBINN_MAPS`` is drawn instead.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import xarray as xr  # noqa: E402
 
 from soilbinn.evaluation.metrics import regression_metrics  # noqa: E402
 from soilbinn.evaluation.shapefile import read_shapes  # noqa: E402
+from soilbinn.io import save_figure  # noqa: E402
 
 CONUS_BBOX = (-125.0, 24.0, -66.5, 50.0)
 OUTLINE_FILES = ("ne_50m_admin_0_countries.shp", "ne_50m_admin_1_states_provinces_lines.shp")
@@ -37,10 +40,23 @@ def default_maps_dir() -> Path | None:
     return None
 
 
+#: the outline shipped with the package (see scripts/make_map_outline.py)
+SHIPPED_OUTLINE = Path(__file__).resolve().parent / "outline_conus.npz"
+
+
 def draw_outlines(ax, maps_dir: Path | None, bbox=CONUS_BBOX) -> bool:
-    """Draw country and state outlines; False when no shapefiles were found."""
+    """Draw country and state outlines; False when there were none to draw.
+
+    ``maps_dir=None`` draws the shipped outline (:data:`SHIPPED_OUTLINE`); a folder draws
+    its Natural Earth shapefiles (:data:`OUTLINE_FILES`).
+    """
     if maps_dir is None:
-        return False
+        if not SHIPPED_OUTLINE.exists():
+            return False
+        with np.load(SHIPPED_OUTLINE) as f:
+            for name, lw in (("countries", 0.8), ("states", 0.4)):
+                ax.plot(f[name][:, 0], f[name][:, 1], color="0.3", lw=lw)
+        return True
     drew = False
     for name, lw in zip(OUTLINE_FILES, (0.8, 0.4)):
         f = Path(maps_dir) / name
@@ -76,11 +92,9 @@ def pred_vs_obs_figure(pred, obs, depth, path: str | Path, title: str = "") -> P
         fontsize=9,
     )
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
-    return path
+    return Path(path)
 
 
 def _as_lattice(lon, lat, v):
@@ -122,7 +136,9 @@ def map_figure(
             sc = ax.scatter(lon[ok], lat[ok], c=plot_v, s=12, cmap="viridis", vmin=lo, vmax=hi,
                             linewidths=0)  # fmt: skip
         fig.colorbar(sc, ax=ax, shrink=0.8, label=(f"log10 {units}" if log else units))
-    draw_outlines(ax, maps_dir if maps_dir is not None else default_maps_dir())
+    if maps_dir is None and os.environ.get("SOILBINN_MAPS"):
+        maps_dir = default_maps_dir()
+    draw_outlines(ax, maps_dir)
     ax.set_xlim(CONUS_BBOX[0], CONUS_BBOX[2])
     ax.set_ylim(CONUS_BBOX[1], CONUS_BBOX[3])
     ax.set_aspect(1.25)
@@ -130,11 +146,9 @@ def map_figure(
     ax.set_ylabel("latitude (deg N)")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
-    return path
+    return Path(path)
 
 
 #: variables drawn by ``soilbinn map`` (name -> log colour scale?)

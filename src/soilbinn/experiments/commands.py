@@ -17,20 +17,23 @@ import sys
 from pathlib import Path
 
 from soilbinn.cli import Command
+from soilbinn.io import add_overwrite_argument, check_output
 
 
 def _common(p: argparse.ArgumentParser, sites: int, proda_sites: int | None) -> None:
     p.add_argument("--out", default=None, help="run directory (default runs/<name>-<time>)")
     p.add_argument("--sites", type=int, default=sites, help="synthetic sites")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--epochs", type=int, default=None, help="BINN training epochs")
     p.add_argument("--patience", type=int, default=None, help="BINN early-stopping patience")
     p.add_argument("--binn-config", default="demo", help="BINN config (packaged name or YAML)")
     p.add_argument("--proda-iterations", nargs=2, type=int, metavar=("UNIFORM", "GAUSSIAN"),
                    default=(500, 1500), help="PRODA phases (PRODA's own: 20000 50000)")  # fmt: skip
-    p.add_argument("--proda-mode", choices=("faithful", "metropolis"), default="faithful")
+    p.add_argument("--proda-mode", choices=("faithful", "metropolis"), default="faithful",
+                   help="faithful: PRODA's tempered rule; metropolis: a proper posterior")  # fmt: skip
     if proda_sites is not None:
-        p.add_argument("--proda-sites", type=int, default=proda_sites)
+        p.add_argument("--proda-sites", type=int, default=proda_sites,
+                       help="sites also retrieved by PRODA")  # fmt: skip
     p.add_argument("--threads", type=int, default=1, help="torch threads")
 
 
@@ -38,7 +41,8 @@ def _configure_experiment(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", required=True)
     r = sub.add_parser("recovery", help="parameter recovery on synthetic sites")
     _common(r, 150, 6)
-    r.add_argument("--noise", type=float, default=0.1)
+    r.add_argument("--noise", type=float, default=0.1,
+                   help="log-normal observation noise sigma of the synthetic data")  # fmt: skip
     r.add_argument("--variants", default="all21,paper4", help="all21 and/or paper4")
     c = sub.add_parser("compare", help="BINN vs PRODA processes and parameters")
     _common(c, 60, 24)
@@ -94,13 +98,15 @@ def _run_experiment(args: argparse.Namespace) -> int:
 def _configure_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("runs", nargs="+", help="run directories")
     p.add_argument("--out", default="report.html", help="HTML file")
-    p.add_argument("--title", default="soilbinn report")
+    p.add_argument("--title", default="soilbinn report", help="page title")
+    add_overwrite_argument(p)
 
 
 def _run_report(args: argparse.Namespace) -> int:
     from soilbinn.experiments.report import ReportError, make_report
 
     try:
+        check_output(args.out, args.overwrite)
         out = make_report(args.runs, args.out, args.title)
     except ReportError as e:
         print(f"soilbinn report: error: {e}", file=sys.stderr)

@@ -78,11 +78,9 @@ class RunDirectory:
         self.timings[key] = round(float(seconds), 3)
 
     def write_table(self, df: pd.DataFrame, name: str) -> Path:
-        p = self.path / f"{name}.csv"
-        tmp = p.with_name(f".{p.name}.tmp")
-        df.to_csv(tmp, index=False, float_format="%.6g")
-        os.replace(tmp, p)
-        return p
+        from soilbinn.io import write_csv
+
+        return write_csv(df, self.path / f"{name}.csv", index=False, float_format="%.6g")
 
     def write_netcdf(self, ds: xr.Dataset, name: str) -> Path:
         from soilbinn.proda.retrieval import save_retrieval
@@ -92,8 +90,9 @@ class RunDirectory:
     def figure(self, fig, name: str) -> Path:
         import matplotlib.pyplot as plt
 
-        p = self.path / "figures" / f"{name}.png"
-        fig.savefig(p, dpi=110, bbox_inches="tight")
+        from soilbinn.io import save_figure
+
+        p = save_figure(fig, self.path / "figures" / f"{name}.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
         return p
 
@@ -107,9 +106,11 @@ class RunDirectory:
             "git_commit": git_commit(),
             "finished": datetime.now().isoformat(timespec="seconds"),
         }
-        p = self.path / "experiment.json"
-        p.write_text(json.dumps(info, indent=2, default=_json_default))
-        return p
+        from soilbinn.io import write_text
+
+        return write_text(
+            self.path / "experiment.json", json.dumps(info, indent=2, default=_json_default)
+        )
 
 
 def _json_default(o: Any) -> Any:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 from datetime import datetime
 from pathlib import Path
 
@@ -67,9 +66,6 @@ def make_report(runs: list[str | Path], out: str | Path, title: str = "soilbinn 
         f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
         f"<p>generated {datetime.now():%Y-%m-%d %H:%M}</p>{body}</body></html>"
     )
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    from soilbinn.io import write_text
+
+    return write_text(out, page)

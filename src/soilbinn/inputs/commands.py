@@ -11,6 +11,7 @@ from pathlib import Path
 from soilbinn.cli import Command
 from soilbinn.inputs import forcing as fx
 from soilbinn.inputs.sampling import MAX_DISTANCE_KM
+from soilbinn.io import add_overwrite_argument, check_output, write_text
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
@@ -55,10 +56,13 @@ def _configure(p: argparse.ArgumentParser) -> None:
         "--raca-vnir",
         choices=("fallback", "drop"),
         default="fallback",
-        help="RaCA layers without a lab value: VNIR prediction (default) or dropped",
+        help="RaCA layers without a lab value: VNIR prediction or dropped",
     )
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--report", type=Path, default=None, help="also write the report as JSON")
+    r.add_argument("--seed", type=int, default=0, help="seed of the --max-profiles subset")
+    for q in (r, g):
+        q.add_argument("--report", type=Path, default=None,
+                       help="the full report as JSON (default: OUT with suffix .report.json)")  # fmt: skip
+        add_overwrite_argument(q)
     g.add_argument("--resolution", type=float, default=0.5, help="grid spacing (degrees)")
     c = sub.add_parser(
         "check-stocks",
@@ -79,6 +83,9 @@ def _run(args: argparse.Namespace) -> int:
         from soilbinn.inputs.profiles import print_stock_check
 
         return print_stock_check(args.shared, args.targets)
+    report_path = args.report or args.out.with_suffix(".report.json")
+    check_output(args.out, args.overwrite)
+    check_output(report_path, args.overwrite)
     t0 = time.perf_counter()
     try:
         if args.what == "real":
@@ -98,11 +105,32 @@ def _run(args: argparse.Namespace) -> int:
     save_dataset(ds, args.out)
     report["seconds_total"] = round(time.perf_counter() - t0, 2)
     report["output"] = str(args.out)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if getattr(args, "report", None):
-        args.report.write_text(text + "\n")
+    write_text(report_path, json.dumps(report, indent=2) + "\n")
+    print(_summary(report, report_path))
     return 0
+
+
+def _summary(report: dict, report_path: Path) -> str:
+    """A few human lines from the report (the full report is the JSON file)."""
+    kept = report.get("kept", {})
+    if "sites" in kept:
+        by = ", ".join(f"{k} {v}" for k, v in kept.get("by_source", {}).items())
+        head = (f"wrote {report['output']}: {kept['sites']} sites from "
+                f"{kept.get('source_profiles', '?')} profiles, {kept.get('layers', '?')} layers ({by})")  # fmt: skip
+    else:
+        head = (f"wrote {report['output']}: {report.get('cells', '?')} grid cells "
+                f"({report.get('cells_without_inputs', '?')} without inputs)")  # fmt: skip
+    lines = [head]
+    dropped = report.get("dropped_profiles", {})
+    if isinstance(dropped, dict) and dropped:
+        total = sum(v for v in dropped.values() if isinstance(v, (int, float)))
+        top = sorted(
+            dropped.items(), key=lambda kv: -kv[1] if isinstance(kv[1], (int, float)) else 0
+        )
+        lines.append(f"  dropped {total:g} profiles; most often: "
+                     + "; ".join(f"{k} ({v})" for k, v in top[:3]))  # fmt: skip
+    lines.append(f"  {report['seconds_total']:.0f} s; full report: {report_path}")
+    return "\n".join(lines)
 
 
 COMMANDS: dict[str, Command] = {

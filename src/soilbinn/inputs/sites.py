@@ -35,7 +35,14 @@ def read_sites_csv(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise SitesFileError(f"{path}: file not found")
-    raw = pd.read_csv(path)
+    try:
+        raw = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise SitesFileError(f"{path}: not a readable CSV ({str(err).splitlines()[0]})") from None
+    if raw.empty:
+        raise SitesFileError(
+            f"{path}: no data rows (a header line with lat,lon, then one row per site)"
+        )
     cols = {c.lower().strip(): c for c in raw.columns}
     out = pd.DataFrame(index=raw.index)
     for key, names in _ALIASES.items():
@@ -87,6 +94,9 @@ def build_site_dataset(
         out_c = finite & ~in_conus(lat, np.where(lon >= 180, lon - 360, lon))
         reason[out_c] = "outside CONUS (the training domain)"
     cand = reason == ""
+    if not cand.any():
+        first = "; ".join(f"{s}: {r}" for s, r in zip(sites.site[:3], reason[:3]))
+        raise SitesFileError(f"{csv_path}: no row can be predicted ({first}); nothing was written")
     lu = land_use_codes(sites["land_use"].tolist()) if (land_use and "land_use" in sites) else None
     if land_use and lu is None:
         lu = np.full(len(sites), -1, np.int32)

@@ -6,23 +6,30 @@ import argparse
 import sys
 
 from soilbinn.cli import Command
+from soilbinn.io import add_overwrite_argument, check_output
 
 
 def _configure_simulate(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="dataset NetCDF (soilbinn schema) with forcing")
     p.add_argument("--out", required=True, help="output NetCDF (written atomically)")
+    add_overwrite_argument(p)
     p.add_argument("--params", help="NetCDF with params(site, param); default: the dataset's")
     p.add_argument(
         "--params-var", default="params", help="variable to read (params or true_params)"
     )
     p.add_argument("--preset", default=None, choices=["proda2023", "binn2025"],
                    help="parameter ranges (default: the params variable's preset attribute)")  # fmt: skip
-    p.add_argument("--transport", default="clm5", choices=["clm5", "simple", "simple2"])
-    p.add_argument("--solver", default="structured", choices=["structured", "dense"])
-    p.add_argument("--bedrock", default="proda", choices=["proda", "conservative"])
-    p.add_argument("--input-allocation", default="robust", choices=["robust", "proda"])
-    p.add_argument("--chunk-size", type=int, default=8192)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--transport", default="clm5", choices=["clm5", "simple", "simple2"],
+                   help="vertical transport: CLM5 bio/cryoturbation, or BINN's power laws of depth")  # fmt: skip
+    p.add_argument("--solver", default="structured", choices=["structured", "dense"],
+                   help="structured block sweep, or the dense 140x140 solve it is tested against")  # fmt: skip
+    p.add_argument("--bedrock", default="proda", choices=["proda", "conservative"],
+                   help="below bedrock: PRODA's treatment (leaks a little carbon) or mass-conserving")  # fmt: skip
+    p.add_argument("--input-allocation", default="robust", choices=["robust", "proda"],
+                   help="input-allocation index: robust, or PRODA's round-off-prone form")  # fmt: skip
+    p.add_argument("--chunk-size", type=int, default=8192,
+                   help="sites per model call (lower it to use less memory)")  # fmt: skip
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
@@ -38,6 +45,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
     from soilbinn.process.model import CLM5Model
     from soilbinn.process.outputs import results_to_dataset
 
+    check_output(args.out, args.overwrite)
     try:
         ds = load_dataset(args.data, require=("forcing",) if args.params else ("forcing", "params"))
         pds = load_dataset(args.params, require=("params",)) if args.params else ds

@@ -54,6 +54,23 @@ def input_allocation_index(v: torch.Tensor, method: str = "robust") -> torch.Ten
     return torch.where(cnt > 0, s / cnt.clamp(min=1), torch.full_like(s, float("nan")))
 
 
+def nonfinite_processes(proc: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(n,) bool: some process of the site is not finite.
+
+    ``input_allocation`` is NaN by definition where all input goes to layer 1 (see
+    :func:`input_allocation_index`); that alone is not counted.
+    """
+    bad = None
+    for name in PROCESS_ATTRS:
+        if name in proc and name != "input_allocation":
+            b = ~torch.isfinite(proc[name])
+            bad = b if bad is None else bad | b
+    if "input_allocation" in proc:
+        b = torch.isinf(proc["input_allocation"])
+        bad = b if bad is None else bad | b
+    return bad
+
+
 def bulk_processes(model, p_unit, prepared, pools: torch.Tensor, input_allocation="robust"):
     """Six bulk processes and residence times for n sites.
 
@@ -77,7 +94,12 @@ def bulk_processes(model, p_unit, prepared, pools: torch.Tensor, input_allocatio
     xi = xit * xiw * rates.depth_scalar(P["efolding"])  # (n, 20)
     soc = pools[:, 4:7].sum(1)
     soc_dz = soc * dz
-    w = soc_dz / soc_dz.sum(1, keepdim=True)
+    # the weights and ratios below do not depend on the pools' scale: compute them on
+    # pools scaled to a maximum of 1 so that huge (flagged) states do not overflow to NaN
+    scale = pools.detach().abs().flatten(1).amax(1).clamp_min(1e-300)[:, None, None]
+    pools = pools / scale
+    w_dz = pools[:, 4:7].sum(1) * dz
+    w = w_dz / w_dz.sum(1, keepdim=True)
     tau = {
         1: P["taul1"], 2: P["taul2"], 3: P["taul2"], 4: P["tau4s1"], 5: P["tau4s2"],
         6: P["tau4s3"],

@@ -30,6 +30,16 @@ TRANSPORTS: dict[str, int] = {"clm5": 2, "simple": 2, "simple2": 3}
 #: reciprocal condition below which a site's steady state is flagged as unreliable
 RCOND_THRESHOLD = float(torch.finfo(torch.float64).eps)
 
+#: carbon stock of all pools over the whole column (0-8.6 m) above which a steady state is
+#: implausible, g m-2 (1,000 kg m-2). No real soil reaches it: the densest soil material, peat, holds at
+#: most about 100 kg C m-3 (bulk density <= 0.2 g cm-3 x <= 55 % carbon; typical peat
+#: 30-60 kg C m-3), so even 8.6 m of dense peat stays below ~900 kg m-2, and the deepest
+#: peatlands store a few hundred kg m-2; mineral soils hold tens of kg m-2.
+IMPLAUSIBLE_STOCK = 1.0e6
+
+#: negative pool values below this fraction of the site's largest pool are not round-off
+NEGATIVE_TOLERANCE = 1e-8
+
 
 @dataclass
 class PreparedForcing:
@@ -65,7 +75,8 @@ class CLM5Model(torch.nn.Module):
     input_rule : {"proda", "beta"}
         ``proda`` puts all input in layer 1 unless altmax_lastyear > 0 in every month.
     clip_negative : bool
-        Clip negative pool values to 0 as PRODA does (only round-off can produce them).
+        Clip negative pool values to 0 as PRODA does. Negative values come from round-off,
+        and, without clipping, from ill-conditioned systems (flagged ``implausible``).
     chunk_size : int
         Sites per solve; bounds memory for any batch size.
     check_conditioning : bool
@@ -202,8 +213,9 @@ class CLM5Model(torch.nn.Module):
         dict of Tensor (float64)
             ``pools`` (n, 7, 20) g m-3; ``soc_layer`` (n, 20) g m-3 (S1 + S2 + S3);
             ``soc_stock`` (n,) g m-2 over 0-8.6 m; ``soc_stock_0_30cm``,
-            ``soc_stock_0_100cm`` (n,) g m-2; ``rcond`` (n,) and ``ill_conditioned`` (n,)
-            bool when ``check_conditioning``.
+            ``soc_stock_0_100cm`` (n,) g m-2; ``implausible`` (n,) bool (see
+            :func:`implausible_state`); ``rcond`` (n,) and ``ill_conditioned`` (n,) bool
+            when ``check_conditioning``.
         """
         prepared = self.prepare(forcing)
         n = len(prepared)
@@ -220,6 +232,7 @@ class CLM5Model(torch.nn.Module):
             parts.append(self._solve_chunk(p64[sl], chunk))
         out = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         out.update(stocks(out["pools"]))
+        out["implausible"] = implausible_state(out["pools"], out["soc_stock"])
         return out
 
     def processes(
@@ -229,13 +242,49 @@ class CLM5Model(torch.nn.Module):
         out: dict[str, torch.Tensor] | None = None,
         input_allocation: str = "robust",
     ) -> dict[str, torch.Tensor]:
-        """The six bulk processes and residence times (see :mod:`diagnostics`)."""
-        from soilbinn.process.diagnostics import bulk_processes
+        """The six bulk processes and residence times (see :mod:`diagnostics`).
+
+        Returns a dict of (n,) tensors: the processes of
+        :data:`~soilbinn.process.diagnostics.PROCESS_ATTRS` and ``implausible`` (bool), the
+        state's flag (:func:`implausible_state`) or-ed with "some process is not finite",
+        except ``input_allocation``'s documented NaN (all input in layer 1). So every
+        non-finite diagnostic is flagged.
+        """
+        from soilbinn.process.diagnostics import bulk_processes, nonfinite_processes
 
         prepared = self.prepare(forcing)
         if out is None:
             out = self.forward(p_unit, prepared)
-        return bulk_processes(self, p_unit, prepared, out["pools"], input_allocation)
+        proc = bulk_processes(self, p_unit, prepared, out["pools"], input_allocation)
+        state = out.get("implausible")
+        if state is None:
+            state = implausible_state(out["pools"], stocks(out["pools"])["soc_stock"])
+        proc["implausible"] = state | nonfinite_processes(proc)
+        return proc
+
+
+def implausible_state(pools: torch.Tensor, soc_stock: torch.Tensor) -> torch.Tensor:
+    """Flag steady states that no real soil has, (n,) bool.
+
+    A site is flagged when any pool is not finite, its 0-8.6 m carbon stock (SOC plus
+    litter and coarse woody debris) exceeds :data:`IMPLAUSIBLE_STOCK` (1,000 kg m-2), or
+    a pool is negative beyond round-off
+    (below ``-NEGATIVE_TOLERANCE`` times the site's largest pool; only possible with
+    ``clip_negative=False``).
+
+    Parameters
+    ----------
+    pools : Tensor (n, 7, 20), g m-3
+    soc_stock : Tensor (n,), g m-2
+    """
+    with torch.no_grad():
+        flat = pools.flatten(1)
+        finite = torch.isfinite(flat).all(dim=1) & torch.isfinite(soc_stock)
+        scale = torch.nan_to_num(flat.abs(), posinf=0.0).amax(dim=1)
+        negative = torch.nan_to_num(flat).amin(dim=1) < -NEGATIVE_TOLERANCE * scale
+        dz = grid.as_tensor(grid.DZ, pools.device, pools.dtype)
+        total = (pools.sum(dim=1) * dz).sum(dim=1)
+        return ~finite | (soc_stock > IMPLAUSIBLE_STOCK) | (total > IMPLAUSIBLE_STOCK) | negative
 
 
 def stocks(pools: torch.Tensor) -> dict[str, torch.Tensor]:

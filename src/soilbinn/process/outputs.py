@@ -16,6 +16,11 @@ OUTPUT_ATTRS: dict[str, tuple[str, str]] = {
     "soc_stock_0_30cm": ("g m-2", "SOC stock 0-30 cm"),
     "soc_stock_0_100cm": ("g m-2", "SOC stock 0-100 cm"),
     "ill_conditioned": ("1", "steady state numerically unreliable (rcond < machine epsilon)"),
+    "implausible": (
+        "1",
+        "steady state no real soil has: non-finite, carbon stock > 1000 kg m-2, "
+        "negative pools, or a non-finite process (soilbinn.process.model)",
+    ),
     "rcond": ("1", "1-norm reciprocal condition number of the steady-state system"),
     "params_physical": ("various", "parameters in physical units (see units_<name> attrs)"),
     **PROCESS_ATTRS,
@@ -47,15 +52,18 @@ def results_to_dataset(
         if name in out:
             units, long = OUTPUT_ATTRS[name]
             res[name] = (d, _np(out[name]), {"units": units, "long_name": long})
-    if "ill_conditioned" in out:
-        units, long = OUTPUT_ATTRS["ill_conditioned"]
-        res["ill_conditioned"] = (
-            ("site",), _np(out["ill_conditioned"]).astype(np.int8), {"units": units, "long_name": long}
-        )  # fmt: skip
+    flags = {**out, **{k: v for k, v in (processes or {}).items() if k == "implausible"}}
+    for name in ("ill_conditioned", "implausible"):
+        if name in flags:
+            units, long = OUTPUT_ATTRS[name]
+            res[name] = (("site",), _np(flags[name]).astype(np.int8),
+                         {"units": units, "long_name": long})  # fmt: skip
     if "pool" not in res.coords:
         res = res.assign_coords(pool=("pool", list(POOLS)))
         res["pool"].attrs["long_name"] = "; ".join(f"{p}: {POOL_LONG_NAMES[p]}" for p in POOLS)
     for name, value in (processes or {}).items():
+        if name not in PROCESS_ATTRS:  # the implausible flag, written above
+            continue
         units, long = PROCESS_ATTRS[name]
         res[name] = (("site",), _np(value), {"units": units, "long_name": long})
     if params_physical is not None and space is not None:

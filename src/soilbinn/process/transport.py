@@ -25,9 +25,6 @@ import torch
 
 from soilbinn.process import grid
 
-#: diffusivity floor of PRODA's code (m2 d-1)
-DIFFUSIVITY_FLOOR = 1e-30
-
 
 @dataclass
 class TransportBasis:

@@ -20,6 +20,8 @@ import numpy as np
 import xarray as xr
 
 from soilbinn.cli import Command
+from soilbinn.interrupt import Interrupted, command_line
+from soilbinn.io import add_overwrite_argument, check_output, write_csv, write_text
 
 
 class ProdaCommandError(ValueError):
@@ -53,7 +55,7 @@ def _configure_retrieve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run directory (created; resumable)")
     p.add_argument("--iterations", nargs=2, type=int, metavar=("UNIFORM", "GAUSSIAN"),
                    default=(20_000, 50_000), help="steps of the two phases (PRODA: 20000 50000)")  # fmt: skip
-    p.add_argument("--chains", type=int, default=3)
+    p.add_argument("--chains", type=int, default=3, help="chains per site (PRODA: 3)")
     p.add_argument("--mode", choices=("faithful", "metropolis"), default="faithful",
                    help="faithful: PRODA's tempered rule; metropolis: a proper posterior")  # fmt: skip
     p.add_argument("--sites", default=None, help="a:b, N (first N) or comma-separated ids")
@@ -61,14 +63,17 @@ def _configure_retrieve(p: argparse.ArgumentParser) -> None:
         "--free", default=None, help="comma-separated parameters to sample (default all)"
     )
     p.add_argument("--fixed-from", default="params", help="variable giving fixed parameters")
-    p.add_argument("--preset", default=None, choices=("proda2023", "binn2025"))
+    p.add_argument("--preset", default=None, choices=("proda2023", "binn2025"),
+                   help="parameter ranges (default: the preset of the dataset's params, else proda2023)")  # fmt: skip
     p.add_argument("--obs-error", type=float, default=0.6, help="relative observation error")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--n-keep", type=int, default=1000, help="recorded samples per chain")
-    p.add_argument("--checkpoint-every", type=int, default=5000)
+    p.add_argument("--checkpoint-every", type=int, default=5000,
+                   help="steps between checkpoints (an interrupted run resumes from the last)")  # fmt: skip
     p.add_argument("--site-batch", type=int, default=256, help="sites per batched run (memory)")
     p.add_argument("--stop-after", type=int, default=None, help="stop after N steps (resume later)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show progress (default: on a terminal, off when CI is set)")  # fmt: skip
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 is fastest for MCMC's many small operations)")  # fmt: skip
 
@@ -78,9 +83,7 @@ def _run_retrieve(args: argparse.Namespace) -> int:
     from soilbinn.proda.retrieval import RetrievalConfig, retrieve, save_retrieval
 
     out = Path(args.out)
-    result = out / "retrieval.nc"
-    if result.exists():
-        raise ProdaCommandError(f"{result} exists: a run directory is never overwritten")
+    result = check_output(out / "retrieval.nc", args.overwrite)
     import torch
 
     torch.set_num_threads(max(1, args.threads))
@@ -93,11 +96,15 @@ def _run_retrieve(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every, site_batch=args.site_batch,
     )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(
-        json.dumps({"data": str(args.data), "sites": args.sites, **cfg.__dict__}, indent=2)
-    )
-    res = retrieve(ds, cfg, checkpoint=out / "checkpoint.pt", stop_after=args.stop_after,
-                   progress=args.progress)  # fmt: skip
+    write_text(out / "config.json",
+               json.dumps({"data": str(args.data), "sites": args.sites, **cfg.__dict__}, indent=2))  # fmt: skip
+    try:
+        res = retrieve(ds, cfg, checkpoint=out / "checkpoint.pt", stop_after=args.stop_after,
+                       progress=args.progress)  # fmt: skip
+    except KeyboardInterrupt:
+        saved = sorted(out.glob("checkpoint*.pt"))
+        raise Interrupted(f"checkpoints {', '.join(map(str, saved))}" if saved else "no checkpoint yet",
+                          command_line(argv=getattr(args, "command_argv", sys.argv[1:]))) from None  # fmt: skip
     if res is None:
         print(
             f"stopped after {args.stop_after} steps; resume with the same command", file=sys.stderr
@@ -105,7 +112,7 @@ def _run_retrieve(args: argparse.Namespace) -> int:
         return 0
     save_retrieval(res, result)
     table = summary_table(res)
-    table.to_csv(out / "sites.csv", index=False)
+    write_csv(table, out / "sites.csv", index=False)
     for f in [out / "checkpoint.pt", *out.glob("checkpoint.batch*")]:
         f.unlink(missing_ok=True)
     print(
@@ -140,8 +147,8 @@ def _configure_network(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="PRODA run directory (with retrieval.nc)")
     p.add_argument("data", help="dataset with the covariates of the retrieved sites")
     p.add_argument("--out", default=None, help="network file (default RUN/network.pt)")
-    p.add_argument("--epochs", type=int, default=300)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=300, help="training epochs")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--only-converged", action="store_true", help="PRODA's site filter")
 
 
@@ -153,9 +160,7 @@ def _run_network(args: argparse.Namespace) -> int:
     rpath = run / "retrieval.nc"
     if not rpath.exists():
         raise ProdaCommandError(f"{rpath} not found: run `soilbinn proda retrieve` first")
-    out = Path(args.out) if args.out else run / "network.pt"
-    if out.exists():
-        raise ProdaCommandError(f"{out} exists: not overwritten")
+    out = check_output(Path(args.out) if args.out else run / "network.pt", args.overwrite)
     ret = xr.load_dataset(rpath)
     ds = load_dataset(args.data, require=("covariates",))
     cfg = NetworkConfig(epochs=args.epochs, seed=args.seed, only_converged=args.only_converged)
@@ -175,13 +180,11 @@ def _run_predict(args: argparse.Namespace) -> int:
     from soilbinn.data.schema import load_dataset, save_dataset
     from soilbinn.proda.network import load_network, predict_params, simulate_dataset
 
+    out = check_output(args.out, args.overwrite)
     src = Path(args.run)
     net = src / "network.pt" if src.is_dir() else src
     if not net.exists():
         raise ProdaCommandError(f"{net} not found: run `soilbinn proda network` first")
-    out = Path(args.out)
-    if out.exists():
-        raise ProdaCommandError(f"{out} exists: not overwritten")
     model, meta = load_network(net)
     ds = load_dataset(args.data, require=("forcing", "covariates"))
     pred = simulate_dataset(predict_params(model, meta, ds), ds, meta["preset"], meta["transport"],
@@ -201,7 +204,8 @@ _SUB = {
 def _configure(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="proda_command", metavar="SUBCOMMAND", required=True)
     for name, (conf, _, helptext) in _SUB.items():
-        conf(sub.add_parser(name, help=helptext, description=helptext))
+        conf(q := sub.add_parser(name, help=helptext, description=helptext))
+        add_overwrite_argument(q)
 
 
 def _run(args: argparse.Namespace) -> int:

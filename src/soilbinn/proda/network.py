@@ -195,16 +195,19 @@ def train_network(
 
 
 def save_network(model: nn.Module, meta: dict[str, Any], path: str | os.PathLike) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save({"model": model.state_dict(), "meta": meta}, tmp)
-    os.replace(tmp, path)
-    return path
+    from soilbinn.io import save_torch
+
+    return save_torch({"model": model.state_dict(), "meta": meta}, path)
 
 
 def load_network(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
-    ckpt = torch.load(Path(path), weights_only=True)
+    try:
+        ckpt = torch.load(Path(path), weights_only=True)
+    except Exception as err:  # truncated or corrupt: RuntimeError, EOFError, ...
+        raise ValueError(
+            f"network file {path} cannot be read (truncated or corrupt: "
+            f"{str(err).strip()[:100] or type(err).__name__})"
+        ) from None
     meta = ckpt["meta"]
     c = meta["config"]
     model = _MLP(meta["n_features"], len(meta["param_names"]), c["hidden"], c["depth"])

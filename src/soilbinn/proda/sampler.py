@@ -29,7 +29,7 @@ Tensor = torch.Tensor
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that does not belong to this run (different settings or size)."""
+    """A checkpoint that is unreadable or belongs to another run (names the file)."""
 
 
 @dataclass
@@ -72,10 +72,9 @@ def _quiet() -> bool:
 
 
 def _atomic_save(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    from soilbinn.io import save_torch
+
+    save_torch(obj, path)
 
 
 def run_chains(
@@ -126,7 +125,13 @@ def run_chains(
     ckpt = Path(checkpoint) if checkpoint is not None else None
     t0 = time.perf_counter()
     if ckpt is not None and ckpt.exists():
-        saved = torch.load(ckpt, weights_only=True)
+        try:
+            saved = torch.load(ckpt, weights_only=True)
+        except Exception as err:  # truncated or corrupt: RuntimeError, EOFError, ...
+            raise CheckpointError(
+                f"checkpoint {ckpt} cannot be read (truncated or corrupt: "
+                f"{str(err).strip()[:100] or type(err).__name__}); delete it to start again"
+            ) from None
         if saved["identity"] != identity:
             raise CheckpointError(
                 f"checkpoint {ckpt} was written by a run with different settings or data; "

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from soilbinn.cli import Command
+from soilbinn.io import add_overwrite_argument, check_output, write_csv
 
 _KNOWN_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError)
 
@@ -26,15 +27,22 @@ def _open(path: str, require=("forcing", "covariates")):
 
 
 # ----------------------------------------------------------------------------- train
+def _config_help() -> str:
+    from soilbinn.training.config import packaged_config_names
+
+    return (f"YAML config file or the name of a packaged config ({', '.join(packaged_config_names())}); "
+            "default: the paper's configuration (binn_paper)")  # fmt: skip
+
+
 def _configure_train(p: argparse.ArgumentParser) -> None:
     p.epilog = (
         "distributed: torchrun --nproc_per_node N -m soilbinn train ... (gloo on CPU, nccl "
         "on GPU with --set train.device=cuda); multi-node: add torchrun's --nnodes and "
         "--rdzv-endpoint. Each rank reads only its own sites."
     )
-    p.add_argument("--config", help="YAML config or packaged name (binn_paper, demo); "
-                   "default: the paper's configuration")  # fmt: skip
-    p.add_argument("--data", required=True, help="dataset NetCDF (data_schema.md)")
+    p.add_argument("--config", help=_config_help())
+    p.add_argument("--data", required=True,
+                   help="dataset NetCDF (format: docs/data_schema.md in the soilbinn repository)")  # fmt: skip
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.epochs=5 (repeatable)")  # fmt: skip
     p.add_argument("--run-dir", help="new run directory (default runs/<name>-<time>)")
@@ -84,18 +92,20 @@ def _configure_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="dataset NetCDF with observations")
     p.add_argument("--out", help="write the table as CSV here (default RUN/evaluation_<data>.csv)")
     p.add_argument("--figures", action="store_true", help="also draw predicted-vs-observed plots")
+    add_overwrite_argument(p)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from soilbinn.training.cv import evaluate_run
 
+    out = Path(args.out) if args.out else Path(args.run) / f"evaluation_{Path(args.data).stem}.csv"
     try:
+        check_output(out, args.overwrite)
         ds = _open(args.data, ("forcing", "covariates", "observations"))
         table = evaluate_run(args.run, ds, source=args.data)
     except _KNOWN_ERRORS as exc:
         return _fail(exc)
-    out = Path(args.out) if args.out else Path(args.run) / f"evaluation_{Path(args.data).stem}.csv"
-    table.to_csv(out)
+    write_csv(table, out)
     print(table.to_string(float_format=lambda v: f"{v:.4g}"))
     print(f"written: {out}")
     return 0
@@ -103,12 +113,14 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- cv
 def _configure_cv(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="YAML config or packaged name")
+    p.add_argument("--config", help=_config_help())
     p.add_argument("--data", required=True, help="dataset NetCDF")
     p.add_argument("--k", type=int, default=10, help="number of folds (default 10)")
-    p.add_argument("--kind", choices=("random", "spatial"), default="random")
+    p.add_argument("--kind", choices=("random", "spatial"), default="random",
+                   help="random folds, or spatial folds of 2-degree blocks")  # fmt: skip
     p.add_argument("--out", default=None, help="output directory (default runs/cv-<time>)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value (repeatable)")  # fmt: skip
 
 
 def _run_cv(args: argparse.Namespace) -> int:
@@ -137,13 +149,16 @@ def _configure_predict(p: argparse.ArgumentParser) -> None:
     src.add_argument("--sites", help="CSV of lat,lon rows (real-data pipeline)")
     p.add_argument("--shared", default="../shared/data", help="shared data folder (--sites)")
     p.add_argument("--out", required=True, help="output .nc (with --sites: .csv, plus .nc beside)")
+    add_overwrite_argument(p)
 
 
 def _run_predict(args: argparse.Namespace) -> int:
     from soilbinn.training.predict import predict_dataset, save_prediction
 
     try:
+        check_output(args.out, args.overwrite)
         if args.sites:
+            check_output(Path(args.out).with_suffix(".nc"), args.overwrite)
             return _predict_sites(args)
         ds = _open(args.data)
         pred = predict_dataset(args.run, ds, source=args.data)
@@ -166,12 +181,11 @@ def _predict_sites(args: argparse.Namespace) -> int:
     ds, outside = build_site_dataset(args.sites, args.shared)
     out = Path(args.out)
     n_req = ds.sizes["site"] + len(outside)
+    for r in outside.itertuples(index=False):
+        print(f"  {r.site} ({r.lat}, {r.lon}): {r.reason}; not predicted")
     if ds.sizes["site"] == 0:
-        table = pd.DataFrame(
-            columns=["site", "lat", "lon", "soc_stock_0_30cm_kg_m2", "soc_stock_0_100cm_kg_m2"]
-        )
-        table.to_csv(out, index=False)
-        print(f"predicted 0 of {n_req} sites -> {out}")
+        raise ValueError(f"{args.sites}: none of its {n_req} sites can be predicted "
+                         "(reasons above); nothing was written")  # fmt: skip
     else:
         pred = predict_dataset(args.run, ds, source=args.sites)
         nc = out.with_suffix(".nc")
@@ -182,10 +196,8 @@ def _predict_sites(args: argparse.Namespace) -> int:
             "soc_stock_0_30cm_kg_m2": pred["soc_stock_0_30cm"].values / 1000.0,
             "soc_stock_0_100cm_kg_m2": pred["soc_stock_0_100cm"].values / 1000.0,
         })  # fmt: skip
-        table.to_csv(out, index=False)
+        write_csv(table, out, index=False)
         print(f"predicted {len(table)} of {n_req} sites -> {out} (profiles: {nc})")
-    for r in outside.itertuples(index=False):
-        print(f"  {r.site} ({r.lat}, {r.lon}): {r.reason}; not predicted")
     return 0
 
 
@@ -197,8 +209,9 @@ def _configure_map(p: argparse.ArgumentParser) -> None:
                    "processes and parameters)")  # fmt: skip
     p.add_argument(
         "--maps-dir",
-        help="Natural Earth shapefile folder (default ../shared/data/maps/naturalearth)",
+        help="Natural Earth shapefile folder to draw (default: the outline shipped with soilbinn)",
     )
+    add_overwrite_argument(p)
 
 
 def _run_map(args: argparse.Namespace) -> int:
@@ -209,8 +222,9 @@ def _run_map(args: argparse.Namespace) -> int:
     try:
         if not Path(args.prediction).exists():
             raise FileNotFoundError(f"prediction file {args.prediction} not found")
+        out = args.out or str(Path(args.prediction).with_suffix("")) + "_maps"
+        check_output(out, args.overwrite, kind="dir")
         with xr.open_dataset(args.prediction) as ds:
-            out = args.out or str(Path(args.prediction).with_suffix("")) + "_maps"
             files = maps_of_prediction(ds.load(), out, args.var,
                                        maps_dir=Path(args.maps_dir) if args.maps_dir else None)  # fmt: skip
     except _KNOWN_ERRORS as exc:
@@ -226,8 +240,10 @@ def _configure_demo(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--sites", type=int, default=1500, help="synthetic sites (default 1500)")
     p.add_argument("--epochs", type=int, default=None, help="override the demo's epochs")
-    p.add_argument("--grid-deg", type=float, default=1.0, help="prediction grid resolution")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--grid-deg", type=float, default=1.0, help="prediction grid resolution (degrees)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--no-param-maps", action="store_true", help="skip the 21 parameter maps")
 
 

@@ -318,6 +318,12 @@ def packaged_config_path(name: str) -> Path:
     return Path(str(resources.files("soilbinn") / "configs" / f"{name}.yaml"))
 
 
+def packaged_config_names() -> list[str]:
+    """Names of the configs shipped in ``soilbinn/configs`` (sorted)."""
+    folder = resources.files("soilbinn") / "configs"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
 def config_from_dict(data: dict, source: str = "config") -> Config:
     return validate_config(_build(Config, data, "", source), source)
 
@@ -339,7 +345,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not p.exists() and not p.suffix:
             p = packaged_config_path(str(path))
         if not p.exists():
-            raise ConfigError(f"config file {path} not found")
+            raise ConfigError(f"config file {path} not found (packaged configs: "
+                              f"{', '.join(packaged_config_names())})")  # fmt: skip
         source = str(p)
         try:
             data = yaml.safe_load(p.read_text()) or {}

@@ -10,6 +10,7 @@ import torch
 import xarray as xr
 
 from soilbinn.evaluation.metrics import depth_binned_metrics
+from soilbinn.io import write_csv
 from soilbinn.training.config import Config
 from soilbinn.training.predict import Run, _as_run
 from soilbinn.training.sitedata import site_data_from_dataset
@@ -59,7 +60,7 @@ def cross_validate(
     df = pd.DataFrame(rows).set_index("fold")
     summary = pd.concat([df, df.agg(["mean", "std"])])
     summary.index.name = "fold"
-    summary.to_csv(out_dir / "cv_summary.csv")
+    write_csv(summary, out_dir / "cv_summary.csv")
     return summary
 
 

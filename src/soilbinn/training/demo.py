@@ -13,6 +13,7 @@ def run_demo(out: str | Path, n_sites: int = 1500, epochs: int | None = None,
     """Run the demo into a new folder ``out``; returns the summary table (test metrics)."""
     from soilbinn.evaluation.figures import maps_of_prediction
     from soilbinn.inputs.synth import make_synthetic, make_synthetic_grid
+    from soilbinn.io import write_csv
     from soilbinn.training.config import load_config
     from soilbinn.training.predict import predict_dataset, save_prediction
     from soilbinn.training.trainer import train
@@ -46,7 +47,7 @@ def run_demo(out: str | Path, n_sites: int = 1500, epochs: int | None = None,
     save_prediction(pred, out / "grid_prediction.nc")
     maps_of_prediction(pred, out / "maps", params=param_maps)
     table = pd.DataFrame(rows)
-    table.to_csv(out / "summary.csv", index=False)
+    write_csv(table, out / "summary.csv", index=False)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"[demo] done in {time.perf_counter() - t0:.0f} s -> {out}")
     return table

@@ -109,7 +109,7 @@ def predict_dataset(
         res = {k: out[k] for k in ("soc_layer",)}
         if binn:
             res.update({k: out[k] for k in ("pools", "params", "soc_stock", "soc_stock_0_30cm",
-                                             "soc_stock_0_100cm", "ill_conditioned") if k in out})  # fmt: skip
+                                             "soc_stock_0_100cm", "ill_conditioned", "implausible") if k in out})  # fmt: skip
             res.update(model.processes(b, out))
         else:
             res.update(_stocks(out["soc_layer"]))
@@ -152,20 +152,16 @@ def predict_dataset(
         if "ill_conditioned" in arr:
             out_ds["ill_conditioned"] = ("site", arr["ill_conditioned"].astype(np.int8),
                                          {"units": "1", "long_name": "steady-state system ill conditioned"})  # fmt: skip
+        if "implausible" in arr:  # soilbinn.process.model.implausible_state + processes
+            out_ds["implausible"] = ("site", arr["implausible"].astype(np.int8),
+                                     {"units": "1", "long_name": "steady state no real soil has (see soilbinn.process.model)"})  # fmt: skip
     out_ds.attrs.update({"title": "soilbinn prediction", "model_kind": cfg.model.kind,
                          "run": str(run.path) if run.path else "in-memory"})  # fmt: skip
     return out_ds
 
 
 def save_prediction(ds: xr.Dataset, path: str | Path) -> Path:
-    """Atomic NetCDF write."""
-    import os
-    import tempfile
+    """Atomic NetCDF write (:func:`soilbinn.io.write_netcdf`)."""
+    from soilbinn.io import write_netcdf
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".nc")
-    os.close(fd)
-    ds.to_netcdf(tmp)
-    os.replace(tmp, path)
-    return path
+    return write_netcdf(ds, path)

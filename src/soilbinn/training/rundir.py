@@ -9,11 +9,13 @@ Layout::
       metrics.csv        one row per epoch
       train.log          the log
       checkpoints/last.pt, checkpoints/best.pt   state_dicts + config + optimiser + RNG
+      checkpoints/previous.pt  the last.pt before the latest one (resume falls back to it)
       evaluation.csv     final metrics per split and depth bin
       figures/           predicted-vs-observed plots
 
-Checkpoints are written atomically (temp file + ``os.replace``) and loaded with
-``weights_only=True``.
+Checkpoints are written atomically (:mod:`soilbinn.io`) and loaded with
+``weights_only=True``; writing ``last.pt`` keeps the one it replaces as ``previous.pt``, and
+resuming falls back to it (with a warning) when ``last.pt`` is unreadable.
 """
 
 from __future__ import annotations
@@ -22,16 +24,15 @@ import csv
 import datetime as _dt
 import json
 import logging
-import os
 import platform
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from soilbinn.io import save_torch, write_text
 from soilbinn.training.config import Config, config_from_dict, dump_config
 
 
@@ -72,27 +73,36 @@ def versions() -> dict[str, str]:
     }
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+#: the run directory's atomic writers (one implementation: :mod:`soilbinn.io`)
+atomic_write_text = write_text
+atomic_torch_save = save_torch
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+class CheckpointError(RunDirError):
+    """A checkpoint is missing, truncated or not a soilbinn checkpoint (names the file)."""
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``.
+
+    Raises
+    ------
+    CheckpointError
+        One line naming the file when it is missing, truncated or corrupt.
+    """
     path = Path(path)
     if not path.exists():
-        raise RunDirError(f"checkpoint {path} not found")
-    return torch.load(path, map_location="cpu", weights_only=True)
+        raise CheckpointError(f"checkpoint {path} not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read (truncated or corrupt: {reason[:120]})"
+        ) from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise CheckpointError(f"checkpoint {path} is not a soilbinn checkpoint (no 'model')")
+    return ckpt
 
 
 class RunDir:
@@ -117,6 +127,26 @@ class RunDir:
     @property
     def best(self) -> Path:
         return self.checkpoints / "best.pt"
+
+    @property
+    def previous(self) -> Path:
+        return self.checkpoints / "previous.pt"
+
+    def save_last(self, state: dict[str, Any]) -> None:
+        """Write ``last.pt`` atomically, keeping the replaced one as ``previous.pt``."""
+        save_torch(state, self.last, backup=self.previous)
+
+    def resume_checkpoint(self, warn=None) -> dict[str, Any]:
+        """``last.pt``, or ``previous.pt`` (calling ``warn(message)``) if ``last.pt`` fails."""
+        try:
+            return load_checkpoint(self.last)
+        except CheckpointError as err:
+            if not self.previous.exists():
+                raise
+            ckpt = load_checkpoint(self.previous)
+            msg = f"{err}; resuming from the previous checkpoint {self.previous} instead"
+            (warn or (lambda m: print(f"soilbinn: warning: {m}", file=sys.stderr)))(msg)
+            return ckpt
 
     @property
     def metrics_path(self) -> Path:
@@ -176,7 +206,7 @@ class RunDir:
                 f"cannot resume {self.path} with another configuration; differences "
                 f"(run -> given): {'; '.join(diffs)} (nothing was overwritten)"
             )
-        if not self.last.exists():
+        if not self.last.exists() and not self.previous.exists():
             raise RunDirError(f"cannot resume {self.path}: no checkpoints/last.pt")
 
     # --- records

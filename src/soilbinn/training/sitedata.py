@@ -88,7 +88,7 @@ def _need(ds: xr.Dataset, names: list[str], what: str, source: str) -> None:
     if missing:
         raise TrainingDataError(
             f"{source}: dataset lacks {', '.join(missing)}, needed for {what} "
-            "(see data_schema.md; `soilbinn validate` lists every problem)"
+            "(see docs/data_schema.md in the soilbinn repository; `soilbinn validate` lists every problem)"
         )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ import xarray as xr
 from torch import nn
 
 from soilbinn.evaluation.metrics import depth_binned_metrics
+from soilbinn.interrupt import Interrupted, command_line
 from soilbinn.training import distributed as D
 from soilbinn.training.config import Config
 from soilbinn.training.losses import DEPTH_WEIGHTS, masked_misfit, parameter_regulariser
@@ -385,7 +387,7 @@ class _Trainer:
             if self.info.is_main:
                 if improved:
                     atomic_torch_save(self.state(), self.run.best)
-                atomic_torch_save(self.state(), self.run.last)
+                self.run.save_last(self.state())
                 self.run.append_metrics(full)
                 self.log.info(
                     "epoch %d train_loss %.5g val_nse %s (best %.4f @ %d) %.1fs",
@@ -470,7 +472,9 @@ def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, ru
     try:
         for var in ("lat", "lon", "site"):
             if var not in ds_full.variables:
-                raise TrainingDataError(f"{source}: dataset lacks {var!r} (see data_schema.md)")
+                raise TrainingDataError(
+                    f"{source}: dataset lacks {var!r} (see docs/data_schema.md)"
+                )
         idx = _split(cfg, ds_full, train_idx, val_idx, test_idx)
         n_all = ds_full.sizes["site"]
         joined = np.concatenate(idx)
@@ -527,6 +531,7 @@ def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, ru
         run = RunDir(Path(D.broadcast_object(path)))
     log = run.logger(info.rank)
     if info.is_main:
+        print(f"soilbinn train: run directory {run.path}", file=sys.stderr, flush=True)
         handler = logging.StreamHandler()
         handler.setLevel(logging.WARNING)
         if not any(isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
@@ -538,13 +543,14 @@ def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, ru
     )
 
     if resume:
-        trainer.load(load_checkpoint(run.last))
+        trainer.load(run.resume_checkpoint(log.warning))
         if info.is_main:
             run.truncate_metrics(trainer.epoch)
         log.info("resumed at epoch %d", trainer.epoch)
     elif info.is_main:
         site_ids = np.asarray(ds_split_ids(source, dataset, idx), dtype=object)
         _write_split(run, site_ids, idx)
+        run.save_last(trainer.state())  # epoch 0: an interrupted run can always resume
         run.write_meta({
             "seed": cfg.train.seed, "world_size": info.world_size,
             "n_sites": {s: int(len(i)) for s, i in zip(SPLITS, idx)},
@@ -552,7 +558,10 @@ def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, ru
             "input_meta": {k: v for k, v in meta.items() if k not in ("numeric_min", "numeric_max")},
         })  # fmt: skip
     D.barrier()
-    trainer.fit()
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        raise _interrupted(run, trainer.epoch, source if lazy else None) from None
 
     # final evaluation with the best checkpoint
     D.barrier()
@@ -582,6 +591,13 @@ def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, ru
         run.path, model, trainer.best_epoch, metrics, history, trainer.skipped,
         extra={"config": cfg, "meta": meta},
     )  # fmt: skip
+
+
+def _interrupted(run: RunDir, epoch: int, data: str | None) -> Interrupted:
+    """What Ctrl-C during training leaves on disk and how to continue."""
+    ckpt = run.last if run.last.exists() else run.previous
+    resume = command_line("train", "--data", data or "DATA", "--resume", str(run.path))
+    return Interrupted(f"{ckpt} (epoch {epoch})", resume)
 
 
 def ds_split_ids(source, dataset, idx) -> np.ndarray:
