@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from soilbinn.data.schema import (
     add_stocks,
     base_coords,
+    load_dataset,
     observations_from_dataset,
     save_dataset,
-    load_dataset,
     stocks_from_dataset,
     validate_dataset,
 )
+from soilbinn.inputs.grids import default_shared_path
 from soilbinn.inputs.stocks import (
     StockTableError,
     merge_observation_datasets,
@@ -27,7 +25,7 @@ from soilbinn.inputs.stocks import (
 )
 from soilbinn.inputs.synth import make_synthetic
 
-SHARED = Path(os.environ.get("SOILBINN_SHARED_DATA", Path(__file__).parents[2] / "shared/data"))
+SHARED = default_shared_path()
 NAN = np.nan
 
 
