@@ -165,3 +165,34 @@ def test_raca_stock_file_units_and_consistency():
     sites, stock, top, bottom = stock_arrays(t)
     ds = add_stocks(base_coords(sites.index, sites.lat, sites.lon), stock, top, bottom)
     assert validate_dataset(ds, ("observations",)) == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED / "profiles/raca_pedon_stocks.csv").exists(),
+                    reason="shared data (../shared/data) not present")  # fmt: skip
+def test_prepare_real_adds_raca_stocks_without_duplicating_layered_sites(tmp_path):
+    from soilbinn.inputs.dataset import build_real_dataset
+    from soilbinn.inputs.stocks import raca_layer_sites
+
+    user = tmp_path / "mine.csv"
+    user.write_text("site_id,lat,lon,top_cm,bottom_cm,stock_kg_m2,region\n"
+                    "mine1,44.2,-72.5,0,30,9.8,VT\nmine1,44.2,-72.5,0,100,17.2,VT\n")  # fmt: skip
+    ds, rep = build_real_dataset(SHARED, max_profiles=300, seed=1,
+                                 stock_tables=[read_stock_table(user)])  # fmt: skip
+    assert validate_dataset(ds, ("forcing", "observations", "covariates")) == []
+    src = ds["source"].values.astype(str)
+    stock_site = np.isfinite(ds["stock_obs"].values).any(1)
+    layer_site = np.isfinite(ds["soc"].values).any(1)
+    assert (stock_site | layer_site).all() and stock_site.sum() >= 250
+    assert set(src[stock_site]) == {"raca_stock", "user"}
+    # no stock pedon sits at a RaCA site that has layered pedons in the dataset
+    layered = set(raca_layer_sites(SHARED, ds["profile_ids"].values[src == "raca"])) - {""}
+    assert rep["stocks"]["raca_stock_pedons_dropped_as_layered_sites"] >= 1
+    stock_ids = [s.replace("raca_stock_", "") for s in ds.site.values[src == "raca_stock"]]
+    assert not {s[:8] for s in stock_ids} & layered
+    # regions: RaCA MO codes on stock pedons and RaCA layers, the user's own label
+    reg = ds["region"].values.astype(str)
+    assert all(r.startswith("MO") for r in reg[(src == "raca") | (src == "raca_stock")])
+    assert reg[ds.site.values == "mine1"][0] == "VT"
+    mine = ds["stock_obs"].sel(site="mine1").values
+    np.testing.assert_allclose(mine[np.isfinite(mine)], [9800.0, 17200.0])
