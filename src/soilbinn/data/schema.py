@@ -330,7 +330,8 @@ def _check_observations(ds: xr.Dataset, ids: np.ndarray, out: list[str]) -> None
 
 
 def _check_stocks(ds: xr.Dataset, ids: np.ndarray, out: list[str]) -> np.ndarray:
-    """Check the stock variables; return the sites (bool (site,)) with a valid stock."""
+    """Check the stock variables; return the sites (bool (site,)) with a stock (all True
+    when the variables are unusable, so that only the real problem is reported)."""
     n = ds.sizes["site"]
     missing = [k for k in STOCK_VARS if k not in ds.variables]
     if missing:
@@ -338,12 +339,13 @@ def _check_stocks(ds: xr.Dataset, ids: np.ndarray, out: list[str]) -> np.ndarray
             f"{', '.join(missing)}: missing (stock observations need stock_obs, stock_top and "
             "stock_bottom, dims (site, interval))"
         )
-        return np.zeros(n, bool)
-    n0 = len(out)
+        return np.ones(n, bool)
     for name, spec in STOCK_VARS.items():
         _check_var(ds, name, spec, ids, out)
-    if len(out) > n0:
-        return np.zeros(n, bool)
+    for name in STOCK_VARS:  # consistency needs (site, interval) numbers; ranges may be off
+        da = ds[name]
+        if set(da.dims) != {"site", "interval"} or not np.issubdtype(da.dtype, np.number):
+            return np.ones(n, bool)  # unknown: do not also report empty sites
     stock, top, bot = (
         np.asarray(ds[k].transpose("site", "interval").values, dtype=np.float64) for k in STOCK_VARS
     )
