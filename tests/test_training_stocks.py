@@ -148,3 +148,21 @@ def test_stock_only_dataset_trains_and_stock_weight_is_in_the_config(mixed, tmp_
     assert np.isnan(res.metrics.loc[("test", "all"), "nse"])  # no layers to score
     with pytest.raises(ValueError, match="stock_weight"):
         load_config("demo", ["loss.stock_weight=-1"])
+
+
+def test_validation_score_pools_layers_and_increments_as_in_the_loss():
+    from soilbinn.evaluation.metrics import depth_binned_metrics
+    from soilbinn.training.stocks import validation_score
+
+    layer_p, layer_o = np.array([[10.0, 20.0]]), np.array([[12.0, 18.0]])
+    flat = {"pred": layer_p, "obs": layer_o, "depth": np.array([[0.1, 0.5]])}
+    table = depth_binned_metrics(flat["pred"], flat["obs"], flat["depth"])
+    assert validation_score(table, flat) == table.loc["all", "nse"]
+    flat.update(stock_pred=np.array([[1.0, 3.0]]), stock_obs=np.array([[2.0, 4.0]]),
+                stock_top=np.array([[0.0, 0.0]]), stock_bottom=np.array([[0.5, 1.0]]))  # fmt: skip
+    assert validation_score(table, flat, stock_weight=0) == table.loc["all", "nse"]
+    # increments 0-0.5 m, 0.5-1 m as mean densities: pred 2, 4; obs 4, 4
+    p, o, w = np.array([10, 20, 2, 4.0]), np.array([12, 18, 4, 4.0]), np.array([1, 1, 2, 2.0])
+    m = np.average(o, weights=w)
+    ref = 1 - (w * (p - o) ** 2).sum() / (w * (o - m) ** 2).sum()
+    assert validation_score(table, flat, stock_weight=2.0) == pytest.approx(ref)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from soilbinn.evaluation.metrics import regression_metrics, stock_metrics
+from soilbinn.evaluation.metrics import stock_metrics
 from soilbinn.process.observation import stocks_over_intervals
 from soilbinn.training.losses import LOSSES
 
@@ -153,13 +153,14 @@ def observed_densities(soc: torch.Tensor, stocks: StockObs | None) -> torch.Tens
     return torch.cat(parts)
 
 
-def validation_score(layer_table, flat: dict) -> float:
+def validation_score(layer_table, flat: dict, stock_weight: float = 1.0) -> float:
     """NSE over all validation observations on the loss's scale (early stopping).
 
-    Layers only: the layer table's ``all`` NSE. With stocks: NSE over layer densities and
-    stock increments (as mean densities) pooled, so stock-only sites count too.
+    Layers only (or ``stock_weight`` 0): the layer table's ``all`` NSE. With stocks: NSE
+    over layer densities (weight 1) and stock increments as mean densities (weight
+    ``stock_weight``), pooled as in the loss, so stock-only sites count too.
     """
-    if "stock_obs" not in flat or not np.isfinite(flat["stock_obs"]).any():
+    if stock_weight == 0 or "stock_obs" not in flat or not np.isfinite(flat["stock_obs"]).any():
         return float(layer_table.loc["all", "nse"])
     args = [torch.as_tensor(flat[k]) for k in ("stock_pred", "stock_top", "stock_bottom")]
     p_inc, p_top, p_bot = stock_increments(*args)
@@ -168,7 +169,14 @@ def validation_score(layer_table, flat: dict) -> float:
     thick = (p_bot - p_top).numpy()
     pred = np.concatenate([flat["pred"].ravel(), (p_inc.numpy() / thick).ravel()])
     obs = np.concatenate([flat["obs"].ravel(), (o_inc.numpy() / thick).ravel()])
-    return float(regression_metrics(pred, obs)["nse"])
+    w = np.concatenate([np.ones(flat["pred"].size), np.full(thick.size, float(stock_weight))])
+    ok = np.isfinite(pred) & np.isfinite(obs)
+    if not ok.any():
+        return float("nan")
+    p, o, w = pred[ok], obs[ok], w[ok]
+    mean = np.average(o, weights=w)
+    ss = float((w * (o - mean) ** 2).sum())
+    return 1.0 - float((w * (p - o) ** 2).sum()) / ss if ss > 0 else float("nan")
 
 
 def stock_tables(flats: dict[str, dict]) -> dict:

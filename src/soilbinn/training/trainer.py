@@ -391,8 +391,11 @@ class _Trainer:
                 val, vflat = gathered_metrics(
                     self.model, self.data["val"], self.positions["val"], cfg.train.eval_batch_size
                 )
-                score = validation_score(val, vflat)  # layers and stocks on the loss's scale
+                # layers and stocks pooled on the loss's scale (layers only: the layer NSE)
+                score = validation_score(val, vflat, cfg.loss.stock_weight)
                 vrow = {f"val_{k}": float(val.loc["all", k]) for k in ("nse", "r2", "rmse", "mae")}
+                if "stock_obs" in vflat:
+                    vrow["val_score_layers_and_stocks"] = score
             else:
                 score, vrow = -row["train_loss"], {}
             if not math.isfinite(score):
