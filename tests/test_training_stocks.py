@@ -130,6 +130,17 @@ def test_train_evaluate_on_layers_and_stocks(mixed, tmp_path, capsys):
     again = pd.read_csv(run / "evaluation_mixed_stocks.csv").set_index(["split", "interval"])
     key = ("test", "0-30cm")
     assert again.loc[key, "rmse_kg_m2"] == pytest.approx(st.loc[key, "rmse_kg_m2"], rel=1e-9)
+    # predict on the mixed dataset: stocks over its intervals, consistent with 0-30/0-100 cm
+    import xarray as xr
+
+    pred = tmp_path / "pred.nc"
+    assert main(["predict", str(run), "--data", str(mixed), "--out", str(pred)]) == 0
+    with xr.open_dataset(pred) as p:
+        assert p["stock_pred"].attrs["units"] == "g m-2"
+        sp = p["stock_pred"].values
+        np.testing.assert_allclose(sp[20:, 1], p["soc_stock_0_30cm"].values[20:], rtol=1e-9)
+        np.testing.assert_allclose(sp[20:, 2], p["soc_stock_0_100cm"].values[20:], rtol=1e-9)
+        assert np.isnan(sp[:20]).all()
 
 
 def test_stock_only_dataset_trains_and_stock_weight_is_in_the_config(mixed, tmp_path):
