@@ -177,3 +177,19 @@ def test_validation_score_pools_layers_and_increments_as_in_the_loss():
     m = np.average(o, weights=w)
     ref = 1 - (w * (p - o) ** 2).sum() / (w * (o - m) ** 2).sum()
     assert validation_score(table, flat, stock_weight=2.0) == pytest.approx(ref)
+
+
+@pytest.mark.slow
+def test_cv_reports_stock_columns(mixed, tmp_path):
+    import xarray as xr
+
+    from soilbinn.training.config import load_config
+    from soilbinn.training.cv import cross_validate
+
+    with xr.open_dataset(mixed) as f:
+        ds = f.load()
+    cfg = load_config("demo", SMALL + ["train.epochs=1"])
+    table = cross_validate(cfg, ds, k=2, out_dir=tmp_path / "cv")
+    for c in ("nse", "0-30cm_r2", "0-100cm_bias_kg_m2", "0-5cm_spearman"):
+        assert c in table.columns, c
+    assert np.isfinite(table.loc[[0, 1], "0-100cm_rmse_kg_m2"]).all()
