@@ -43,7 +43,7 @@ def test_ocean_points_are_not_covered():
 def small():
     from soilbinn.inputs.dataset import build_real_dataset
 
-    return build_real_dataset(SHARED, max_profiles=60, seed=1)
+    return build_real_dataset(SHARED, max_profiles=60, seed=1, raca_stocks=False)  # layers only
 
 
 @pytest.mark.slow

@@ -56,6 +56,8 @@ def _run_validate(args: argparse.Namespace) -> int:
     if "obs_depth" in ds.variables and "soc" in ds.variables:
         valid = (ds["soc"].notnull() & ds["obs_depth"].notnull()).sum().item()
         n_obs = f", {valid} observations"
+    if "stock_obs" in ds.variables:
+        n_obs += f", {ds['stock_obs'].notnull().sum().item()} stock intervals"
     print(f"{path}: valid ({ds.sizes.get('site', 0)} sites{n_obs}; checked: {', '.join(require)})")
     return 0
 

@@ -15,6 +15,12 @@ Storage decisions made here (documented for users and other modules)
   ``categories`` variable: ``flag_values_<name>`` (int array ``0..n-1``) and
   ``flag_meanings_<name>`` (space-separated labels, spaces inside a label written ``_``).
 * Forcing may be stored in float32 or float64; it is returned as float64 tensors.
+* Depth-integrated stocks (optional, instead of or besides layers): ``stock_obs(site,
+  interval)`` g m-2 over ``[stock_top, stock_bottom](site, interval)`` m, NaN-padded, as
+  observed (cumulative stocks such as 0-5, 0-30 and 0-100 cm stay cumulative here; the
+  loss turns them into increments). A site needs valid layers or valid stocks or both.
+* Optional ``region(site)`` string (e.g. RaCA's ``MO01``; empty when unknown) for
+  leave-region-out evaluation.
 * Units are compared after normalisation against :data:`UNIT_ALIASES` (for example
   ``g m-3``, ``gC m-3``, ``g/m3`` and ``g C m-3`` are all accepted for carbon density).
 
@@ -58,6 +64,10 @@ PARTS: tuple[str, ...] = ("forcing", "observations", "covariates", "params")
 #: deepest observation depth allowed (bottom of CLM5 level 20), m
 MAX_OBS_DEPTH = ZISOI[-1]
 
+#: largest plausible mean SOC density over a stock interval (g m-3): 1 g C per cm3 of soil,
+#: above pure organic matter at its particle density (RaCA's densest 0-5 cm pedon: 0.80)
+MAX_STOCK_DENSITY = 1.0e6
+
 #: canonical unit -> accepted spellings (compared after :func:`normalize_units`)
 UNIT_ALIASES: dict[str, tuple[str, ...]] = {
     "g m-2 month-1": (
@@ -65,6 +75,7 @@ UNIT_ALIASES: dict[str, tuple[str, ...]] = {
         "g m-2 mon-1", "gC m-2 mon-1", "g m^-2 month^-1",
     ),
     "g m-3": ("g m-3", "gC m-3", "g C m-3", "g/m3", "gC/m3", "g m^-3", "gC m^-3"),
+    "g m-2": ("g m-2", "gC m-2", "g C m-2", "g/m2", "gC/m2", "g m^-2", "gC m^-2"),
     "m": ("m", "meter", "meters", "metre", "metres"),
     "K": ("K", "kelvin", "degK", "degrees_K"),
     "1": ("1", "", "-", "dimensionless", "unitless", "fraction", "none"),
@@ -142,6 +153,16 @@ OBS_OPTIONAL: dict[str, VarSpec] = {
     "soc_source": VarSpec((("site", "obs"),), "1", -1, 3,
                           "how the SOC of the observed horizon was obtained", integer=True),
     "organic": VarSpec((("site", "obs"),), "1", -1, 1, "organic horizon flag", integer=True),
+}  # fmt: skip
+
+#: depth-integrated stock observations (dimension ``interval``), optional
+STOCK_VARS: dict[str, VarSpec] = {
+    "stock_obs": VarSpec((("site", "interval"),), "g m-2", 0.0, MAX_STOCK_DENSITY * MAX_OBS_DEPTH,
+                         "SOC stock over the depth interval", allow_nan=True),
+    "stock_top": VarSpec((("site", "interval"),), "m", 0.0, MAX_OBS_DEPTH,
+                         "top of the stock's depth interval", allow_nan=True),
+    "stock_bottom": VarSpec((("site", "interval"),), "m", 0.0, MAX_OBS_DEPTH,
+                            "bottom of the stock's depth interval", allow_nan=True),
 }  # fmt: skip
 
 
@@ -231,6 +252,10 @@ def _check_sites(ds: xr.Dataset, out: list[str]) -> np.ndarray:
         bad = ~np.isfinite(v) | (v < lo) | (v > hi)
         if bad.any():
             out.append(f"{name}: missing or outside [{lo}, {hi}] at {describe_sites(bad, ids)}")
+    if "region" in ds.variables and (
+        ds["region"].dims != ("site",) or ds["region"].dtype.kind not in "OSU"
+    ):
+        out.append("region: must be a string variable with dims ('site',) (empty = unknown)")
     return ids
 
 
@@ -252,6 +277,21 @@ def _check_forcing(ds: xr.Dataset, ids: np.ndarray, out: list[str]) -> None:
 
 
 def _check_observations(ds: xr.Dataset, ids: np.ndarray, out: list[str]) -> None:
+    has_layers = any(n in ds.variables for n in OBS_VARS)
+    has_stocks = any(n in ds.variables for n in STOCK_VARS)
+    if not has_layers and not has_stocks:
+        out.append(
+            "soc: missing (observations need layers soc/obs_depth (site, obs) in 'g m-3'/'m' "
+            "and/or stocks stock_obs/stock_top/stock_bottom (site, interval) in 'g m-2'/'m')"
+        )
+        return
+    n = ds.sizes["site"]
+    n0 = len(out)
+    stock_ok = _check_stocks(ds, ids, out) if has_stocks else np.zeros(n, bool)
+    if not has_layers:
+        if len(out) == n0 and not stock_ok.all():
+            out.append(f"stock_obs: no valid observation at {describe_sites(~stock_ok, ids)}")
+        return
     n0 = len(out)
     for name, spec in OBS_VARS.items():
         if name not in ds.variables:
@@ -276,9 +316,10 @@ def _check_observations(ds: xr.Dataset, ids: np.ndarray, out: list[str]) -> None
             f"obs_depth: depths must be > 0 m (node depth, not the top of the horizon) at "
             f"{describe_sites(_per_site(zero_depth), ids)}"
         )
-    empty = ~(np.isfinite(soc) & np.isfinite(depth)).any(axis=1)
+    empty = ~(np.isfinite(soc) & np.isfinite(depth)).any(axis=1) & ~stock_ok
     if empty.any():
-        out.append(f"soc: no valid observation at {describe_sites(empty, ids)}")
+        what = "soc (nor stock_obs)" if has_stocks else "soc"
+        out.append(f"{what}: no valid observation at {describe_sites(empty, ids)}")
     if "obs_top" in ds.variables and "obs_bottom" in ds.variables:
         top = np.asarray(ds["obs_top"].transpose("site", "obs").values, dtype=np.float64)
         bot = np.asarray(ds["obs_bottom"].transpose("site", "obs").values, dtype=np.float64)
@@ -290,6 +331,66 @@ def _check_observations(ds: xr.Dataset, ids: np.ndarray, out: list[str]) -> None
                 "obs_top/obs_bottom: horizon with top >= bottom or obs_depth outside "
                 f"[top, bottom] at {describe_sites(_per_site(inv), ids)}"
             )
+
+
+def _check_stocks(ds: xr.Dataset, ids: np.ndarray, out: list[str]) -> np.ndarray:
+    """Check the stock variables; return the sites (bool (site,)) with a stock (all True
+    when the variables are unusable, so that only the real problem is reported)."""
+    n = ds.sizes["site"]
+    missing = [k for k in STOCK_VARS if k not in ds.variables]
+    if missing:
+        out.append(
+            f"{', '.join(missing)}: missing (stock observations need stock_obs, stock_top and "
+            "stock_bottom, dims (site, interval))"
+        )
+        return np.ones(n, bool)
+    for name, spec in STOCK_VARS.items():
+        _check_var(ds, name, spec, ids, out)
+    for name in STOCK_VARS:  # consistency needs (site, interval) numbers; ranges may be off
+        da = ds[name]
+        if set(da.dims) != {"site", "interval"} or not np.issubdtype(da.dtype, np.number):
+            return np.ones(n, bool)  # unknown: do not also report empty sites
+    stock, top, bot = (
+        np.asarray(ds[k].transpose("site", "interval").values, dtype=np.float64) for k in STOCK_VARS
+    )
+    given = np.isfinite(stock)
+    lims = np.isfinite(top) & np.isfinite(bot)
+    problems = []
+    orphan = given & ~lims
+    if orphan.any():
+        problems.append(("stock_obs: values without both stock_top and stock_bottom", orphan))
+    with np.errstate(invalid="ignore"):
+        inverted = lims & (top >= bot)
+        dense = given & lims & ~inverted & (stock / np.where(inverted, 1.0, bot - top)
+                                            > MAX_STOCK_DENSITY)  # fmt: skip
+    if inverted.any():
+        problems.append(("stock_top/stock_bottom: interval with top >= bottom", inverted))
+    if dense.any():
+        problems.append((
+            f"stock_obs: implausible stock, mean density over the interval above "
+            f"{MAX_STOCK_DENSITY:g} g m-3 (wrong units, e.g. kg m-2 read as g m-2 x 1000?)",
+            dense,
+        ))  # fmt: skip
+    ok = given & lims & ~inverted
+    # pairs (j, k) of one site: duplicate intervals; stock_j > stock_k for j inside k
+    t_j, t_k = top[:, :, None], top[:, None, :]
+    b_j, b_k = bot[:, :, None], bot[:, None, :]
+    pair = ok[:, :, None] & ok[:, None, :] & ~np.eye(top.shape[1], dtype=bool)[None]
+    same = pair & (t_j == t_k) & (b_j == b_k)
+    if same.any():
+        problems.append(("stock_top/stock_bottom: the same interval given twice", same))
+    with np.errstate(invalid="ignore"):
+        inside = pair & ~same & (t_j >= t_k) & (b_j <= b_k)
+        exceeds = inside & (stock[:, :, None] > stock[:, None, :] * (1 + 1e-6) + 1e-6)
+    if exceeds.any():
+        problems.append((
+            "stock_obs: a stock exceeds the stock of an interval containing it (e.g. 0-30 cm "
+            "> 0-100 cm of the same site)",
+            exceeds,
+        ))  # fmt: skip
+    for text, mask in problems:
+        out.append(f"{text} at {describe_sites(_per_site(mask), ids)}")
+    return ok.any(axis=1)
 
 
 def _check_flags(ds: xr.Dataset, out: list[str]) -> list[int]:
@@ -404,7 +505,7 @@ def present_parts(ds: xr.Dataset) -> tuple[str, ...]:
     """The parts a dataset appears to contain (used by ``soilbinn validate`` by default)."""
     marker = {
         "forcing": ("input_cwd", "soil_temperature", "water_scalar"),
-        "observations": ("soc", "obs_depth"),
+        "observations": ("soc", "obs_depth", "stock_obs"),
         "covariates": ("covariates", "categories"),
         "params": ("params", "true_params"),
     }
@@ -530,15 +631,35 @@ def forcing_from_dataset(ds: xr.Dataset, device=None) -> Forcing:
 def observations_from_dataset(ds: xr.Dataset, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(soc, depth)``: float64 tensors (n, obs) in g m-3 and m, NaN padded.
 
-    An observation is kept only where both SOC and depth are finite.
+    An observation is kept only where both SOC and depth are finite. A dataset with
+    stocks only gives all-NaN tensors of shape (n, 1).
     """
     check_dataset(ds, ("observations",))
+    if "soc" not in ds.variables:
+        empty = torch.full((ds.sizes["site"], 1), float("nan"), dtype=torch.float64)
+        return empty.to(device), empty.clone().to(device)
     soc = _values(ds, "soc", ("site", "obs"))
     depth = _values(ds, "obs_depth", ("site", "obs"))
     bad = ~(np.isfinite(soc) & np.isfinite(depth))
     soc[bad] = np.nan
     depth[bad] = np.nan
     return torch.from_numpy(soc).to(device), torch.from_numpy(depth).to(device)
+
+
+def stocks_from_dataset(ds: xr.Dataset, device=None) -> tuple[torch.Tensor, ...] | None:
+    """Return ``(stock, top, bottom)``: float64 tensors (n, interval) in g m-2, m, m.
+
+    NaN-padded; an interval is kept only where the stock and both limits are finite.
+    None when the dataset has no stock observations.
+    """
+    if "stock_obs" not in ds.variables:
+        return None
+    check_dataset(ds, ("observations",))
+    stock, top, bot = (_values(ds, k, ("site", "interval")) for k in STOCK_VARS)
+    bad = ~(np.isfinite(stock) & np.isfinite(top) & np.isfinite(bot))
+    for a in (stock, top, bot):
+        a[bad] = np.nan
+    return tuple(torch.from_numpy(a).to(device) for a in (stock, top, bot))
 
 
 @dataclass
@@ -684,4 +805,22 @@ def add_covariates(ds: xr.Dataset, values: dict[str, np.ndarray], units: dict[st
             "covariate",
             np.asarray([long_names.get(c, c) for c in names], dtype=str),
         )
+    return ds
+
+
+def add_stocks(
+    ds: xr.Dataset, stock: np.ndarray, top: np.ndarray, bottom: np.ndarray
+) -> xr.Dataset:
+    """Add ``stock_obs``, ``stock_top``, ``stock_bottom`` (site, interval) with attrs.
+
+    Parameters
+    ----------
+    stock : ndarray (n, k), g m-2
+    top, bottom : ndarray (n, k), m
+        NaN-padded.
+    """
+    for name, v in zip(STOCK_VARS, (stock, top, bottom)):
+        spec = STOCK_VARS[name]
+        ds[name] = (("site", "interval"), np.asarray(v, dtype=np.float64),
+                    {"units": spec.units, "long_name": spec.long_name})  # fmt: skip
     return ds

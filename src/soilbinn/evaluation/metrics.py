@@ -56,3 +56,50 @@ def depth_binned_metrics(pred, obs, depth, bins=DEPTH_BINS) -> pd.DataFrame:
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index.name = "depth_bin"
     return df
+
+
+def interval_label(top: float, bottom: float) -> str:
+    """'0-30cm' for an interval given in m."""
+    return f"{round(top * 100, 3):g}-{round(bottom * 100, 3):g}cm"
+
+
+def stock_metrics(pred, obs, top, bottom) -> pd.DataFrame:
+    """Skill on depth-interval stocks, one row per interval as observed (e.g. 0-30cm).
+
+    Parameters
+    ----------
+    pred, obs : array (n, k), g m-2
+        Predicted and observed stocks, NaN-padded.
+    top, bottom : array (n, k), m
+        The interval of each stock.
+
+    Returns
+    -------
+    DataFrame indexed by ``interval`` with ``n``, ``r2`` (squared Pearson), ``spearman``,
+    ``nse``, ``bias_kg_m2`` (mean of predicted - observed), ``rmse_kg_m2``, ``mae_kg_m2``;
+    intervals sorted by (top, bottom).
+    """
+    from scipy.stats import spearmanr
+
+    pred, obs, top, bottom = (
+        np.asarray(a, dtype=np.float64).ravel() for a in (pred, obs, top, bottom)
+    )
+    ok = np.isfinite(pred) & np.isfinite(obs) & np.isfinite(top) & np.isfinite(bottom)
+    rows = {}
+    for t, b in sorted(set(zip(top[ok].tolist(), bottom[ok].tolist()))):
+        m = ok & (top == t) & (bottom == b)
+        p, o = pred[m] / 1000.0, obs[m] / 1000.0
+        r = regression_metrics(p, o)
+        rho = (
+            float(spearmanr(p, o).statistic)
+            if len(p) > 2 and p.std() > 0 and o.std() > 0
+            else np.nan
+        )
+        rows[interval_label(t, b)] = {
+            "n": r["n"], "r2": r["r2"], "spearman": rho, "nse": r["nse"],
+            "bias_kg_m2": float((p - o).mean()), "rmse_kg_m2": r["rmse"], "mae_kg_m2": r["mae"],
+        }  # fmt: skip
+    cols = ["n", "r2", "spearman", "nse", "bias_kg_m2", "rmse_kg_m2", "mae_kg_m2"]
+    df = pd.DataFrame.from_dict(rows, orient="index", columns=cols)
+    df.index.name = "interval"
+    return df

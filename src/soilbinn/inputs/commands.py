@@ -58,6 +58,20 @@ def _configure(p: argparse.ArgumentParser) -> None:
         default="fallback",
         help="RaCA layers without a lab value: VNIR prediction or dropped",
     )
+    r.add_argument(
+        "--no-raca-stocks",
+        action="store_true",
+        help="leave out RaCA's pedon stocks (raca_pedon_stocks.csv)",
+    )
+    r.add_argument(
+        "--stocks",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="CSV",
+        help="add your own stock table (site_id,lat,lon,top_cm,bottom_cm,"
+        "stock_kg_m2; see soilbinn.inputs.stocks); repeatable",
+    )
     r.add_argument("--seed", type=int, default=0, help="seed of the --max-profiles subset")
     for q in (r, g):
         q.add_argument("--report", type=Path, default=None,
@@ -78,6 +92,7 @@ def _run(args: argparse.Namespace) -> int:
     from soilbinn.data.schema import save_dataset
     from soilbinn.inputs.dataset import build_grid_dataset, build_real_dataset
     from soilbinn.inputs.grids import SharedDataError
+    from soilbinn.inputs.stocks import StockTableError, read_stock_table
 
     if args.what == "check-stocks":
         from soilbinn.inputs.profiles import print_stock_check
@@ -89,17 +104,19 @@ def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         if args.what == "real":
+            tables = [read_stock_table(p) for p in args.stocks]
             ds, report = build_real_dataset(
                 args.shared, max_profiles=args.max_profiles, raca=args.raca,
                 land_use=args.land_use, max_km=args.max_km, nitrogen=args.nitrogen,
                 seed=args.seed, raca_vnir=args.raca_vnir,
+                raca_stocks=not args.no_raca_stocks, stock_tables=tables,
             )  # fmt: skip
         else:
             ds = build_grid_dataset(args.shared, resolution=args.resolution,
                                     max_km=args.max_km, nitrogen=args.nitrogen)  # fmt: skip
             report = {"cells": int(ds.sizes["site"]),
                       "cells_without_inputs": int(ds.attrs["cells_without_inputs"])}  # fmt: skip
-    except SharedDataError as e:
+    except (SharedDataError, StockTableError, FileNotFoundError) as e:
         print(f"soilbinn prepare: {e}", file=sys.stderr)
         return 2
     save_dataset(ds, args.out)

@@ -122,15 +122,17 @@ def build_real_dataset(
     nitrogen: float = fx.NITROGEN_SCALAR,
     seed: int = 0,
     raca_vnir: str = "fallback",
+    raca_stocks: bool = True,
+    stock_tables=(),
 ) -> tuple[xr.Dataset, dict]:
-    """Observed CONUS SOC profiles with derived forcing and covariates.
+    """Observed CONUS SOC profiles (and pedon stocks) with derived forcing and covariates.
 
     Parameters
     ----------
     shared : path, optional
         The shared data folder (default :func:`~soilbinn.inputs.grids.default_shared_path`).
     max_profiles : int, optional
-        Random subset of harmonised profiles (quick runs and tests).
+        Random subset of harmonised profiles, and as many RaCA stock pedons (quick runs).
     raca : {"pedon", "site"}
         RaCA pedons kept separately or composited per site location.
     land_use : bool
@@ -142,6 +144,11 @@ def build_real_dataset(
     raca_vnir : {"fallback", "drop"}
         RaCA layers without a lab value: VNIR prediction or dropped (see
         :func:`~soilbinn.inputs.profiles.harmonise_profiles`).
+    raca_stocks : bool
+        Add RaCA's pedon stocks as stock observations (see
+        :func:`soilbinn.inputs.stocks.add_raca_stocks` for the de-duplication rule).
+    stock_tables : sequence of DataFrame
+        Users' stock tables (:func:`soilbinn.inputs.stocks.read_stock_table`) to add.
 
     Returns
     -------
@@ -187,6 +194,13 @@ def build_real_dataset(
         )
     if ds.sizes["site"] == 0:
         raise CoverageError("no profile has valid gridded inputs")
+    if raca_stocks or len(stock_tables):
+        from soilbinn.inputs.stocks import add_raca_stocks
+
+        ds, report["stocks"] = add_raca_stocks(ds, shared, land_use=land_use, raca=raca_stocks,
+                                               extra_tables=stock_tables, max_km=max_km,
+                                               nitrogen=nitrogen, max_pedons=max_profiles,
+                                               seed=seed)  # fmt: skip
     soc = ds["soc"].values
     report["kept"] = {
         "sites": int(ds.sizes["site"]),
@@ -196,6 +210,9 @@ def build_real_dataset(
             s: int((ds["source"].values == s).sum()) for s in np.unique(ds["source"].values)
         },
         "max_obs_per_site": int(np.isfinite(soc).sum(axis=1).max()),
+        "stock_sites": int(np.isfinite(ds["stock_obs"].values).any(1).sum())
+        if "stock_obs" in ds
+        else 0,
     }
     report["seconds"] = {"harmonise": round(t1 - t0, 2), "forcing_covariates": round(t2 - t1, 2)}
     problems = validate_dataset(ds, require=("forcing", "observations", "covariates"))

@@ -62,6 +62,31 @@ def as_tensor(values, device=None, dtype=torch.float64) -> torch.Tensor:
     return torch.tensor(values, dtype=dtype, device=device)
 
 
+def interval_weights(top: torch.Tensor, bottom: torch.Tensor) -> torch.Tensor:
+    """Thickness of each of the 20 layers lying within ``[top, bottom]`` (batched).
+
+    Layers span their interfaces (``ZTOP``, ``ZISOI``), so a partial layer contributes
+    only the part inside the interval.
+
+    Parameters
+    ----------
+    top, bottom : Tensor (...), m
+        Interval limits (same shape); NaN gives zero weights.
+
+    Returns
+    -------
+    Tensor (..., 20), m
+        Multiply by concentrations (g m-3) and sum over the last axis to get a stock
+        (g m-2).
+    """
+    dtype = top.dtype if top.is_floating_point() else torch.float64
+    upper = as_tensor(ZTOP, top.device, dtype)
+    lower = as_tensor(ZISOI, top.device, dtype)
+    t = torch.nan_to_num(top.to(dtype), nan=0.0)[..., None]
+    b = torch.nan_to_num(bottom.to(dtype), nan=0.0)[..., None]
+    return torch.clamp(torch.minimum(lower, b) - torch.maximum(upper, t), min=0.0)
+
+
 def depth_bin_stock_weights(top: float, bottom: float) -> torch.Tensor:
     """Thickness of each of the 20 layers lying within ``[top, bottom]`` m.
 
@@ -70,9 +95,6 @@ def depth_bin_stock_weights(top: float, bottom: float) -> torch.Tensor:
     torch.Tensor, shape (20,), m
         Multiply by concentrations (g m-3) and sum to get a stock (g m-2).
     """
-    upper = torch.tensor(ZTOP, dtype=torch.float64)
-    lower = torch.tensor(ZISOI, dtype=torch.float64)
-    return torch.clamp(
-        torch.minimum(lower, torch.tensor(bottom)) - torch.maximum(upper, torch.tensor(top)),
-        min=0.0,
+    return interval_weights(
+        torch.tensor(top, dtype=torch.float64), torch.tensor(bottom, dtype=torch.float64)
     )

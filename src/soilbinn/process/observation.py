@@ -4,6 +4,10 @@
 0.01 m and below 8.03 m; ``pchip`` (PRODA's MCMC, MATLAB ``interp1(..., 'pchip')``) uses
 the shape-preserving piecewise cubic Hermite interpolant (Fritsch and Carlson 1980, with
 MATLAB's weighted harmonic-mean slopes), also held constant outside the nodes.
+
+:func:`stocks_over_intervals` is the observation operator of depth-integrated stocks: the
+integral of the modelled SOC density over a depth interval, exact over the CLM5 layer
+thicknesses.
 """
 
 from __future__ import annotations
@@ -123,3 +127,71 @@ def interpolate_to_depths(
     _check_depths(depths, site_ids)
     out = INTERPOLATORS[method](soc_layer, depths)
     return torch.where(torch.isnan(depths), torch.full_like(out, float("nan")), out)
+
+
+def _check_intervals(top: torch.Tensor, bottom: torch.Tensor, site_ids=None) -> None:
+    with torch.no_grad():
+        both = torch.isfinite(top) & torch.isfinite(bottom)
+        bad = both & ((top < 0) | (bottom > grid.ZISOI[-1] + 1e-9) | (top >= bottom))
+        bad |= torch.isfinite(top) ^ torch.isfinite(bottom)
+        if bool(bad.any()):
+            rows = torch.nonzero(bad.any(dim=1)).flatten().tolist()
+            names = [str(site_ids[r]) if site_ids is not None else f"#{r}" for r in rows[:10]]
+            raise ObservationDepthError(
+                f"stock intervals must satisfy 0 <= top < bottom <= {grid.ZISOI[-1]} m (the "
+                f"CLM5 soil column) with both limits given; {len(rows)} site(s) violate it: "
+                f"{', '.join(names)}"
+            )
+
+
+def stocks_over_intervals(
+    soc_layer: torch.Tensor,
+    top: torch.Tensor,
+    bottom: torch.Tensor,
+    site_ids=None,
+) -> torch.Tensor:
+    """SOC stocks over depth intervals: the integral of the modelled SOC density.
+
+    SOC density is taken as constant within each CLM5 layer between its interfaces
+    (``ZTOP`` to ``ZISOI``), CLM5's own convention for layer stocks (``soc * dz``), so the
+    integral is exact: each layer contributes its density times the thickness of its part
+    inside ``[top, bottom]`` (partial layers included). Over ``[0, 0.3]`` and ``[0, 1]`` m it
+    equals the model's ``soc_stock_0_30cm`` and ``soc_stock_0_100cm``.
+
+    Parameters
+    ----------
+    soc_layer : Tensor (n, 20), g m-3
+        SOC density of the CLM5 layers.
+    top, bottom : Tensor (n, k), m
+        Interval limits below the surface, NaN-padded (both NaN for no interval);
+        0 <= top < bottom <= 8.6 m.
+    site_ids : sequence of str, optional
+        Named in the error message about invalid intervals.
+
+    Returns
+    -------
+    Tensor (n, k), g m-2
+        NaN where the interval is NaN. Linear (so differentiable) in ``soc_layer``.
+
+    Raises
+    ------
+    ObservationDepthError
+        An interval outside the soil column, with ``top >= bottom`` or half given.
+    """
+    if (
+        soc_layer.ndim != 2
+        or top.shape != bottom.shape
+        or top.ndim != 2
+        or top.shape[0] != soc_layer.shape[0]
+    ):
+        raise ValueError(
+            f"soc_layer (n, 20), top and bottom (n, k) disagree: {tuple(soc_layer.shape)}, "
+            f"{tuple(top.shape)}, {tuple(bottom.shape)}"
+        )
+    top = top.to(device=soc_layer.device, dtype=soc_layer.dtype)
+    bottom = bottom.to(device=soc_layer.device, dtype=soc_layer.dtype)
+    _check_intervals(top, bottom, site_ids)
+    w = grid.interval_weights(top, bottom)  # (n, k, 20) m
+    out = torch.einsum("nkl,nl->nk", w, soc_layer)
+    missing = torch.isnan(top) | torch.isnan(bottom)
+    return torch.where(missing, torch.full_like(out, float("nan")), out)

@@ -76,6 +76,9 @@ def _run_train(args: argparse.Namespace) -> int:
     print(f"run directory: {res.run_dir}")
     print(f"best epoch: {res.best_epoch}")
     print(res.metrics.loc[(slice(None), "all"), ["nse", "r2", "rmse", "mae", "n"]].to_string())
+    if res.stock_metrics is not None:
+        print("stocks (kg m-2):")
+        print(res.stock_metrics.to_string(float_format=lambda v: f"{v:.4g}"))
     return 0
 
 
@@ -96,18 +99,25 @@ def _configure_evaluate(p: argparse.ArgumentParser) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from soilbinn.training.cv import evaluate_run
+    from soilbinn.training.cv import evaluate_observations
 
     out = Path(args.out) if args.out else Path(args.run) / f"evaluation_{Path(args.data).stem}.csv"
     try:
         check_output(out, args.overwrite)
         ds = _open(args.data, ("forcing", "covariates", "observations"))
-        table = evaluate_run(args.run, ds, source=args.data)
+        tables = evaluate_observations(args.run, ds, source=args.data)
     except _KNOWN_ERRORS as exc:
         return _fail(exc)
+    table = tables["layers"]
     write_csv(table, out)
     print(table.to_string(float_format=lambda v: f"{v:.4g}"))
     print(f"written: {out}")
+    if tables["stocks"] is not None:
+        out_s = out.with_name(out.stem + "_stocks.csv")
+        write_csv(tables["stocks"], out_s)
+        print("stocks (kg m-2):")
+        print(tables["stocks"].to_string(float_format=lambda v: f"{v:.4g}"))
+        print(f"written: {out_s}")
     return 0
 
 

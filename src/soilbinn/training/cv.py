@@ -9,12 +9,12 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from soilbinn.evaluation.metrics import depth_binned_metrics
+from soilbinn.evaluation.metrics import depth_binned_metrics, stock_metrics
 from soilbinn.io import write_csv
 from soilbinn.training.config import Config
 from soilbinn.training.predict import Run, _as_run
 from soilbinn.training.sitedata import site_data_from_dataset
-from soilbinn.training.trainer import interpolate, predict_at_obs, train
+from soilbinn.training.trainer import interpolate, predict_observations, train
 
 
 def fold_ids(
@@ -33,8 +33,9 @@ def cross_validate(
 ) -> pd.DataFrame:  # fmt: skip
     """Train one model per fold (test = the fold, validation = a random part of the rest).
 
-    Returns a table with one row per fold (test metrics over all depths) plus ``mean`` and
-    ``std`` rows; also written to ``out_dir/cv_summary.csv``.
+    Returns a table with one row per fold (test metrics over all depths; with stock
+    observations also ``<interval>_<metric>`` columns, e.g. ``0-30cm_r2``) plus ``mean``
+    and ``std`` rows; also written to ``out_dir/cv_summary.csv``.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
@@ -55,8 +56,13 @@ def cross_validate(
         res = train(cfg, ds, run_dir=out_dir / f"fold{f:02d}", train_idx=tr, val_idx=val,
                     test_idx=test, process_model_factory=process_model_factory)  # fmt: skip
         m = res.metrics.loc[("test", "all")]
-        rows.append({"fold": f, "n_test_sites": len(test), "best_epoch": res.best_epoch,
-                     **{c: float(m[c]) for c in ("nse", "r2", "rmse", "mae", "n")}})  # fmt: skip
+        row = {"fold": f, "n_test_sites": len(test), "best_epoch": res.best_epoch,
+               **{c: float(m[c]) for c in ("nse", "r2", "rmse", "mae", "n")}}  # fmt: skip
+        sm = res.stock_metrics
+        if sm is not None and "test" in sm.index.get_level_values("split"):
+            for interval, r in sm.loc["test"].iterrows():
+                row.update({f"{interval}_{c}": float(v) for c, v in r.items()})
+        rows.append(row)
     df = pd.DataFrame(rows).set_index("fold")
     summary = pd.concat([df, df.agg(["mean", "std"])])
     summary.index.name = "fold"
@@ -66,8 +72,23 @@ def cross_validate(
 
 @torch.no_grad()
 def evaluate_run(run: Run | str | Path, ds: xr.Dataset, source: str = "dataset") -> pd.DataFrame:
-    """Metrics of a run on a dataset with observations, per split of the run when the
-    dataset's site ids match the run's ``split.csv`` (else one split ``all``)."""
+    """Layer metrics of a run on a dataset (see :func:`evaluate_observations`)."""
+    return evaluate_observations(run, ds, source)["layers"]
+
+
+@torch.no_grad()
+def evaluate_observations(
+    run: Run | str | Path, ds: xr.Dataset, source: str = "dataset"
+) -> dict[str, pd.DataFrame | None]:
+    """Metrics of a run on a dataset with observations, per observation kind and per split
+    of the run when the dataset's site ids match the run's ``split.csv`` (else one split
+    ``all``).
+
+    Returns
+    -------
+    dict with ``layers``: DataFrame indexed by (split, depth_bin) and ``stocks``:
+    DataFrame indexed by (split, interval) or None when the dataset has no stocks.
+    """
     run = _as_run(run)
     binn = hasattr(run.model, "process_model")
     data = site_data_from_dataset(
@@ -79,7 +100,7 @@ def evaluate_run(run: Run | str | Path, ds: xr.Dataset, source: str = "dataset")
     )  # fmt: skip
     if binn:
         data.forcing = run.model.process_model.prepare(data.forcing)
-    pred = predict_at_obs(run.model, data, run.config.train.eval_batch_size)
+    pred, spred = predict_observations(run.model, data, run.config.train.eval_batch_size)
     obs, depth = data.soc.numpy(), data.depth.numpy()
     groups = {"all": np.arange(len(data))}
     split_file = Path(run.path) / "split.csv" if run.path else None
@@ -92,7 +113,14 @@ def evaluate_run(run: Run | str | Path, ds: xr.Dataset, source: str = "dataset")
                 if len(ix):
                     groups[s] = ix
     tables = {g: depth_binned_metrics(pred[ix], obs[ix], depth[ix]) for g, ix in groups.items()}
-    return pd.concat(tables, names=["split"])
+    out = {"layers": pd.concat(tables, names=["split"]), "stocks": None}
+    if data.stocks is not None:
+        so, st, sb = (getattr(data.stocks, k).numpy() for k in ("obs", "top", "bottom"))
+        out["stocks"] = pd.concat(
+            {g: stock_metrics(spred[ix], so[ix], st[ix], sb[ix]) for g, ix in groups.items()},
+            names=["split"],
+        )
+    return out
 
 
-__all__ = ["fold_ids", "cross_validate", "evaluate_run", "interpolate"]
+__all__ = ["fold_ids", "cross_validate", "evaluate_run", "evaluate_observations", "interpolate"]

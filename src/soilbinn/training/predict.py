@@ -5,6 +5,8 @@
 returns an xarray Dataset (schema names, units, long names): ``params`` (unit scale),
 ``params_physical``, ``soc_layer``, ``pools``, ``soc_stock``, ``soc_stock_0_30cm``,
 ``soc_stock_0_100cm`` and the six processes (BINN); the pure NN gives SOC and stocks.
+When ``ds`` has stock intervals (``stock_top``/``stock_bottom``), the predicted stocks over
+them are added as ``stock_pred(site, interval)`` g m-2 beside the intervals.
 """
 
 from __future__ import annotations
@@ -155,8 +157,29 @@ def predict_dataset(
         if "implausible" in arr:  # soilbinn.process.model.implausible_state + processes
             out_ds["implausible"] = ("site", arr["implausible"].astype(np.int8),
                                      {"units": "1", "long_name": "steady state no real soil has (see soilbinn.process.model)"})  # fmt: skip
+    if "stock_top" in ds.variables and "stock_bottom" in ds.variables:
+        out_ds = _add_interval_stocks(out_ds, ds, arr["soc_layer"])
     out_ds.attrs.update({"title": "soilbinn prediction", "model_kind": cfg.model.kind,
                          "run": str(run.path) if run.path else "in-memory"})  # fmt: skip
+    return out_ds
+
+
+def _add_interval_stocks(out_ds: xr.Dataset, ds: xr.Dataset, soc_layer: np.ndarray) -> xr.Dataset:
+    """Predicted stocks over the dataset's stock intervals (``stock_pred``, g m-2)."""
+    from soilbinn.process.observation import stocks_over_intervals
+
+    top, bottom = (
+        np.asarray(ds[k].transpose("site", "interval").values, dtype=np.float64)
+        for k in ("stock_top", "stock_bottom")
+    )
+    pred = stocks_over_intervals(
+        torch.as_tensor(soc_layer, dtype=torch.float64), torch.as_tensor(top),
+        torch.as_tensor(bottom), site_ids=[str(s) for s in ds["site"].values],
+    ).numpy()  # fmt: skip
+    for k, v in (("stock_top", top), ("stock_bottom", bottom)):
+        out_ds[k] = (("site", "interval"), v, dict(ds[k].attrs))
+    out_ds["stock_pred"] = (("site", "interval"), pred,
+                            {"units": "g m-2", "long_name": "predicted SOC stock over the interval"})  # fmt: skip
     return out_ds
 
 

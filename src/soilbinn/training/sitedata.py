@@ -15,6 +15,7 @@ import torch
 import xarray as xr
 
 from soilbinn.process.forcing import Forcing
+from soilbinn.training.stocks import StockObs, stock_obs_from_dataset
 
 
 class TrainingDataError(ValueError):
@@ -32,7 +33,10 @@ class SiteData:
     categorical : Tensor (n, k) int64, codes (-1 = missing)
     lonlat : Tensor (n, 2) float32, degrees east / north
     forcing : Forcing or the process model's PreparedForcing (float64)
-    soc, depth : Tensor (n, obs) float64 g m-3 and m, NaN padded (None when predicting)
+    soc, depth : Tensor (n, obs) float64 g m-3 and m, NaN padded (None when predicting;
+        all NaN for sites, or datasets, with stocks only)
+    stocks : :class:`~soilbinn.training.stocks.StockObs`, optional
+        Depth-interval stock observations (n, interval), when the dataset has them.
     fixed_params : Tensor (n, n_params) float64 unit scale, optional
     """
 
@@ -44,6 +48,7 @@ class SiteData:
     soc: torch.Tensor | None = None
     depth: torch.Tensor | None = None
     fixed_params: torch.Tensor | None = None
+    stocks: StockObs | None = None
     numeric_names: list[str] = field(default_factory=list)
     categorical_names: list[str] = field(default_factory=list)
     n_categories: list[int] = field(default_factory=list)
@@ -60,7 +65,7 @@ class SiteData:
         return replace(
             self, numeric=mv(self.numeric), categorical=mv(self.categorical),
             lonlat=mv(self.lonlat), forcing=self.forcing.to(device), soc=mv(self.soc),
-            depth=mv(self.depth), fixed_params=mv(self.fixed_params),
+            depth=mv(self.depth), fixed_params=mv(self.fixed_params), stocks=mv(self.stocks),
         )  # fmt: skip
 
     def select(self, index: torch.Tensor) -> SiteData:
@@ -80,6 +85,7 @@ class SiteData:
             soc=pick(self.soc),
             depth=pick(self.depth),
             fixed_params=pick(self.fixed_params),
+            stocks=None if self.stocks is None else self.stocks.select(index),
         )
 
 
@@ -106,7 +112,8 @@ def site_data_from_dataset(
     Parameters
     ----------
     observations : bool
-        Require and load ``soc`` / ``obs_depth`` (training, evaluation).
+        Require and load the observations (training, evaluation): layers ``soc`` /
+        ``obs_depth``, stocks ``stock_obs`` / ``stock_top`` / ``stock_bottom``, or both.
     fixed_from : str, optional
         Variable (site, param) with unit-scale parameter values for fixed parameters.
     numeric_names, categorical_names : list of str, optional
@@ -116,8 +123,8 @@ def site_data_from_dataset(
     from soilbinn.data import schema
 
     _need(ds, ["covariates", "lat", "lon"], "the network inputs", source)
-    if observations:
-        _need(ds, ["soc", "obs_depth"], "training (observed SOC)", source)
+    if observations and "stock_obs" not in ds.variables:
+        _need(ds, ["soc", "obs_depth"], "training (observed SOC layers or stocks)", source)
     require = ("forcing", "covariates") + (("observations",) if observations else ())
     problems = schema.validate_dataset(ds, require=require)
     if problems:
@@ -141,9 +148,10 @@ def site_data_from_dataset(
         ncat = [ncat[i] for i in idx]
         cnames = list(categorical_names)
     forcing = schema.forcing_from_dataset(ds)
-    soc = depth = None
+    soc = depth = stocks = None
     if observations:
         soc, depth = schema.observations_from_dataset(ds)
+        stocks = stock_obs_from_dataset(ds)
     fixed = None
     if fixed_from is not None:
         _need(ds, [fixed_from], f"model.fixed_from = {fixed_from!r}", source)
@@ -174,6 +182,7 @@ def site_data_from_dataset(
         soc=soc,
         depth=depth,
         fixed_params=fixed,
+        stocks=stocks,
         numeric_names=names,
         categorical_names=cnames,
         n_categories=[int(k) for k in ncat],

@@ -40,6 +40,12 @@ from soilbinn.training.sitedata import (
     site_data_from_dataset,
     split_indices,
 )
+from soilbinn.training.stocks import (
+    add_stock_misfit,
+    observed_densities,
+    stock_tables,
+    validation_score,
+)
 
 SPLITS = ("train", "val", "test")
 
@@ -57,8 +63,10 @@ class TrainResult:
     run_dir : Path
     model : nn.Module (best checkpoint, eval mode)
     best_epoch : int
-    metrics : DataFrame indexed by (split, depth_bin) with nse, r2, rmse, mae, n
+    metrics : DataFrame indexed by (split, depth_bin) with nse, r2, rmse, mae, n (layers)
     history : DataFrame of metrics.csv
+    stock_metrics : DataFrame indexed by (split, interval), or None without stocks
+        (see :func:`soilbinn.evaluation.metrics.stock_metrics`)
     """
 
     run_dir: Path
@@ -68,6 +76,7 @@ class TrainResult:
     history: pd.DataFrame
     skipped_batches: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    stock_metrics: pd.DataFrame | None = None
 
     def score(self, split: str = "test", metric: str = "nse", depth_bin: str = "all") -> float:
         return float(self.metrics.loc[(split, depth_bin), metric])
@@ -104,7 +113,7 @@ def _input_meta(cfg: Config, train: SiteData) -> dict[str, Any]:
     hi = D.all_reduce(hi if hi is not None else torch.full((c,), -big), "max")
     lo = torch.where(lo > hi, torch.zeros_like(lo), lo)
     hi = torch.where(hi < lo, torch.ones_like(hi), hi)
-    obs = train.soc[torch.isfinite(train.soc)]
+    obs = observed_densities(train.soc, train.stocks)  # layers and stock increments, g m-3
     s = D.all_reduce(
         torch.tensor(
             [float(obs.sum()), float((obs**2).sum()), float(obs.numel())], dtype=torch.float64
@@ -155,28 +164,49 @@ SCHEDULERS = {
 @torch.no_grad()
 def predict_at_obs(model: nn.Module, data: SiteData, batch_size: int = 1024) -> np.ndarray:
     """Simulated SOC (n, obs) at the observation depths, eval mode, float64."""
+    return predict_observations(model, data, batch_size)[0]
+
+
+@torch.no_grad()
+def predict_observations(
+    model: nn.Module, data: SiteData, batch_size: int = 1024
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Simulated SOC at the observation depths (n, obs) g m-3 and stocks over the observed
+    intervals (n, interval) g m-2 (None without stock observations); eval mode, float64."""
+    from soilbinn.process.observation import stocks_over_intervals
+
     model.eval()
-    out = []
+    out, stk = [], []
     for start in range(0, len(data), batch_size):
         b = data.select(torch.arange(start, min(start + batch_size, len(data))))
         soc = model(b)["soc_layer"]
         out.append(interpolate(soc, b.depth).cpu().numpy())
+        if b.stocks is not None:
+            stk.append(stocks_over_intervals(soc, b.stocks.top, b.stocks.bottom).cpu().numpy())
+    k = None if data.stocks is None else data.stocks.obs.shape[1]
     if not out:
-        return np.zeros((0, 0 if data.soc is None else data.soc.shape[1]))
-    return np.concatenate(out, axis=0)
+        empty = np.zeros((0, 0 if data.soc is None else data.soc.shape[1]))
+        return empty, (None if k is None else np.zeros((0, k)))
+    return np.concatenate(out, axis=0), (np.concatenate(stk, axis=0) if stk else None)
 
 
 def gathered_metrics(
     model: nn.Module, data: SiteData, positions: np.ndarray, batch_size: int
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Metrics over the union of all ranks' sites (each site once)."""
-    pred = predict_at_obs(model, data, batch_size) if len(data) else None
+    pred, spred = predict_observations(model, data, batch_size) if len(data) else (None, None)
     local = {
         "pos": np.asarray(positions),
         "pred": pred if pred is not None else np.zeros((0, 1)),
         "obs": data.soc.cpu().numpy() if len(data) else np.zeros((0, 1)),
         "depth": data.depth.cpu().numpy() if len(data) else np.zeros((0, 1)),
     }
+    if data.stocks is not None:  # every rank has the dataset's interval dimension
+        k = data.stocks.obs.shape[1]
+        local.update(stock_pred=spred if spred is not None else np.zeros((0, k)),
+                     stock_obs=data.stocks.obs.cpu().numpy(),
+                     stock_top=data.stocks.top.cpu().numpy(),
+                     stock_bottom=data.stocks.bottom.cpu().numpy())  # fmt: skip
     parts = D.gather_objects(local)
     pos = np.concatenate([p["pos"] for p in parts])
     order = np.argsort(pos, kind="stable")
@@ -185,7 +215,8 @@ def gathered_metrics(
     flat = {
         k: np.concatenate([p[k].reshape(len(p["pos"]), -1) for p in parts if len(p["pos"])] or
                           [np.zeros((0, 1))])[order]
-        for k in ("pred", "obs", "depth")
+        for k in ("pred", "obs", "depth", "stock_pred", "stock_obs", "stock_top", "stock_bottom")
+        if k in parts[0]
     }  # fmt: skip
     flat["pos"] = pos[order]
     return depth_binned_metrics(flat["pred"], flat["obs"], flat["depth"]), flat
@@ -285,6 +316,9 @@ class _Trainer:
                     num, den = masked_misfit(
                         pred, batch.soc, w_train[local_idx], cfg.loss, self.stats
                     )
+                    num, den = add_stock_misfit(
+                        num, den, out["soc_layer"], batch.stocks, cfg.loss, self.stats
+                    )
                     ill += int(out.get("ill_conditioned", torch.zeros(0, dtype=torch.bool)).sum())
                 else:
                     num = out["soc_layer"].sum() * 0.0
@@ -356,11 +390,14 @@ class _Trainer:
             row = self.train_epoch(epoch)
             seconds = time.perf_counter() - t0
             if self.positions["n_val_global"] > 0:
-                val, _ = gathered_metrics(
+                val, vflat = gathered_metrics(
                     self.model, self.data["val"], self.positions["val"], cfg.train.eval_batch_size
                 )
-                score = float(val.loc["all", "nse"])
+                # layers and stocks pooled on the loss's scale (layers only: the layer NSE)
+                score = validation_score(val, vflat, cfg.loss.stock_weight)
                 vrow = {f"val_{k}": float(val.loc["all", k]) for k in ("nse", "r2", "rmse", "mae")}
+                if "stock_obs" in vflat:
+                    vrow["val_score_layers_and_stocks"] = score
             else:
                 score, vrow = -row["train_loss"], {}
             if not math.isfinite(score):
@@ -574,12 +611,18 @@ def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, ru
                 model, data[s], positions[s], cfg.train.eval_batch_size
             )
     metrics = pd.concat(tables, names=["split"]) if tables else pd.DataFrame()
+    st = stock_tables(flats)
+    stock_metrics = pd.concat(st, names=["split"]) if st else None
     if info.is_main:
         metrics.to_csv(run.path / "evaluation.csv")
+        if stock_metrics is not None:
+            stock_metrics.to_csv(run.path / "evaluation_stocks.csv")
         if figures:
             from soilbinn.evaluation.figures import pred_vs_obs_figure
 
             for s, f in flats.items():
+                if not np.isfinite(f["obs"]).any():  # stock-only split: no layer figure
+                    continue
                 pred_vs_obs_figure(f["pred"], f["obs"], f["depth"], run.figures / f"pred_vs_obs_{s}.png",
                                    title=f"{cfg.name} ({cfg.model.kind}) - {s}")  # fmt: skip
     history = pd.read_csv(run.metrics_path) if run.metrics_path.exists() else pd.DataFrame()
@@ -589,7 +632,7 @@ def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, ru
         h.close()
     return TrainResult(
         run.path, model, trainer.best_epoch, metrics, history, trainer.skipped,
-        extra={"config": cfg, "meta": meta},
+        extra={"config": cfg, "meta": meta}, stock_metrics=stock_metrics,
     )  # fmt: skip
 
 
