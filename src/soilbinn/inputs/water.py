@@ -106,6 +106,8 @@ ROOT_BETA = 0.966
 MELT_FACTOR = 3.0
 #: sub-steps per month of the water balance
 N_SUB = 4
+#: typical rain event (mm) that sets how many sub-steps of a month get rain
+RAIN_EVENT_MM = 20.0
 #: loam texture used where no HWSD value is found (clay, sand in %; USDA loam centre)
 LOAM_CLAY, LOAM_SAND = 20.0, 40.0
 #: default search radius for the nearest valid HWSD cell (km)
@@ -274,6 +276,7 @@ def soil_water_balance(
     root_beta: float = ROOT_BETA,
     max_layers: int | None = None,
     n_sub: int = N_SUB,
+    rain_event_mm: float = RAIN_EVENT_MM,
     w_floor: float = W_FLOOR,
     max_years: int = 60,
     tol_mm: float = 0.1,
@@ -296,6 +299,9 @@ def soil_water_balance(
         Cap on the soil depth in layers (a sensitivity knob: bucket depth).
     n_sub : int
         Sub-steps per month.
+    rain_event_mm : float
+        Typical size of a rain event (mm): a month's precipitation falls in
+        ``clip(round(P / rain_event_mm), 1, n_sub)`` equal events.
     w_floor : float
         Floor of the water scalar.
     max_years, tol_mm : spin-up limit and tolerance (largest change of the end-of-year
@@ -343,7 +349,8 @@ def soil_water_balance(
         * dt_sub[None, None, :],
         "bottom": (np.arange(L)[None, :] == (nb[:, None] - 1)).astype(np.float64),
     }  # fmt: skip
-    opts = {"n_sub": n_sub, "evap_share": evap_share, "w_floor": w_floor}
+    opts = {"n_sub": n_sub, "evap_share": evap_share, "w_floor": w_floor,
+            "rain_event_mm": rain_event_mm}  # fmt: skip
 
     # spin-up from the driest state roots leave; converged sites leave the loop
     water = prm["w_close"].copy()
@@ -377,7 +384,7 @@ def soil_water_balance(
     return WaterBalance(theta, psi, w, flux, years, conv)
 
 
-def _water_year(water, snow, prm, *, n_sub, evap_share, w_floor, record):
+def _water_year(water, snow, prm, *, n_sub, evap_share, w_floor, rain_event_mm, record):
     """One year of the water balance from state (water (n, L) mm, snow (n,) mm)."""
     n, L = water.shape
     water, snow = water.copy(), snow.copy()
@@ -397,13 +404,17 @@ def _water_year(water, snow, prm, *, n_sub, evap_share, w_floor, record):
         days = DAYS_IN_MONTH[m] / n_sub
         ta = prm["ta"][:, m]
         frozen = ta < 0.0
-        p_sub = prm["p"][:, m] / n_sub
+        # precipitation falls in k = clip(round(P / event size), 1, n_sub) equal events, in
+        # the first k sub-steps (dry months get few, larger events; wet months one per step)
+        n_ev = np.clip(np.rint(prm["p"][:, m] / rain_event_mm), 1, n_sub)
+        p_ev = prm["p"][:, m] / n_ev
         pet_sub = prm["e"][:, m] / n_sub
         ts_m = prm["ts"][:, :, m]
         rate = prm["rate"][:, :, m]
         e_dem = (evap_share * pet_sub)[:, None] * prm["evap_w"]
         t_dem = ((1.0 - evap_share) * pet_sub)[:, None] * prm["roots"]
-        for _ in range(n_sub):
+        for k in range(n_sub):
+            p_sub = np.where(k < n_ev, p_ev, 0.0)
             # 1. snow
             snow = snow + np.where(frozen, p_sub, 0.0)
             melt = np.minimum(snow, MELT_FACTOR * np.maximum(ta, 0.0) * days)
