@@ -278,7 +278,7 @@ def soil_water_balance(
     n_sub: int = N_SUB,
     rain_event_mm: float = RAIN_EVENT_MM,
     w_floor: float = W_FLOOR,
-    max_years: int = 60,
+    max_years: int = 200,
     tol_mm: float = 0.1,
 ) -> WaterBalance:
     """Spin the monthly multi-layer water balance up to its periodic cycle.
