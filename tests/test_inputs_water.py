@@ -196,3 +196,26 @@ def test_no_rainy_conus_month_at_the_floor():
     rain = np.where(inp["temp"] >= 0.0, inp["prec"], 0.0)
     assert ((rain > 40.0) & (profile <= wt.W_FLOOR + 1e-9)).sum() == 0
     assert profile[rain > 40.0].min() > 0.1
+
+
+def test_forcing_arrays_uses_the_layered_scalar_and_fills_loam():
+    from soilbinn.inputs.sampling import GriddedInputs, forcing_arrays
+
+    p, _, t, _ = _climates()
+    n = len(p)
+    vals = {
+        "temp": t, "prec": p, "npp": np.full((n, 12), 1e-5), "totvegc": np.full((n, 12), 300.0),
+        "altmax": np.full((n, 12), 41.998), "altmax_lastyear": np.full((n, 12), 41.998),
+        "nbedrock": np.full((n, 12), 20.0), "o_scalar": np.ones((n, 12, 20)),
+        "clay": np.array([25.0, np.nan, 20.0]), "sand": np.array([35.0, 40.0, 60.0]),
+    }  # fmt: skip
+    lat = np.array([38.0, 42.0, 31.0])
+    inp = GriddedInputs(lat, -np.full(n, 100.0), np.ones(n, bool), np.zeros(n), np.zeros(n), vals)
+    f = forcing_arrays(inp)
+    assert f["texture_filled"].tolist() == [False, True, False]
+    assert f["clay"][1] == wt.LOAM_CLAY and f["sand"][1] == wt.LOAM_SAND
+    assert f["water_scalar"].shape == (n, 20, 12)
+    # depth-resolved: not the same in every layer
+    assert np.ptp(f["water_scalar"], axis=1).max() > 0.1
+    psi = f["soil_water_potential"]
+    assert np.all((psi <= 0.0) & (psi >= wt.PSI_CLAMP))
