@@ -11,7 +11,8 @@ Cook 1983, as implemented in CLM4.5/CLM5 ``decomp_rate_constants_bgc``)::
 with ``psi_min = -10 MPa`` and ``psi_sat`` the (negative) saturated matric potential of the
 layer. CESM2's W_SCALAR is not available, so this module derives it from the monthly
 climatology with a documented, deliberately simple soil water balance on the 20 CLM5 soil
-layers. Everything is pure NumPy, vectorised over sites (or grid cells).
+layers. Everything is pure NumPy, vectorised over sites (or grid cells); sites leave the
+spin-up as soon as they are periodic (0.1 mm per layer and year, at most 200 years).
 
 Hydraulic parameters: :func:`pedotransfer`
     Clapp & Hornberger (1978) retention curve ``psi = psi_sat s^-b`` (``s = theta /
@@ -40,7 +41,9 @@ Water balance: :func:`soil_water_balance`
     repeats (periodic steady state). Per sub-step:
 
     1. snow: precipitation in months with air temperature below 0 C accumulates as snow;
-       melt is a degree-day rate ``3 mm C-1 d-1 * T`` (mm per day above 0 C);
+       melt is a degree-day rate ``3 mm C-1 d-1 * T`` (mm per day above 0 C); a month's
+       precipitation falls in ``clip(round(P / 20 mm), 1, n_sub)`` equal events in its
+       first sub-steps (an assumption standing in for daily data);
     2. infiltration: rain + melt fill the layers from the top to saturation
        (``theta_sat dz``); what no layer can hold is surface runoff;
     3. drainage: every layer drains under unit gradient, ``d theta / dt = -K(theta) / dz``,
