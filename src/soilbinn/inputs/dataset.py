@@ -42,8 +42,9 @@ from soilbinn.inputs.sampling import MAX_DISTANCE_KM, forcing_arrays, sample_inp
 
 FORCING_METHOD = (
     "soilbinn.inputs.forcing: damped-wave soil temperature from BIOME4 air temperature "
-    "(kappa={kappa} m2 s-1); bucket-model water scalar from BIOME4 precipitation, "
-    "Thornthwaite PET and whc; CESM2 O_SCALAR, ALTMAX, ALTMAX_LASTYEAR, nbedrock; litter "
+    "(kappa={kappa} m2 s-1); CLM5-form water scalar from soil water potential of a "
+    "monthly 20-layer water balance (soilbinn.inputs.water: BIOME4 precipitation, "
+    "Thornthwaite PET, HWSD topsoil texture with Cosby 1984 pedotransfer); CESM2 O_SCALAR, ALTMAX, ALTMAX_LASTYEAR, nbedrock; litter "
     "inputs = CESM2 NPP partitioned by a TOTVEGC woody fraction; constant nitrogen scalar "
     "{nitrogen}"
 )
@@ -77,6 +78,12 @@ def attach_inputs(
         return ds, ok
     f = forcing_arrays(inp, nitrogen=nitrogen, kappa=kappa)
     ds = add_forcing(ds, f, dtype=np.float32)
+    for key, what in (("clay", "clay"), ("sand", "sand")):
+        ds[f"topsoil_{key}"] = ("site", f[key].astype(np.float32), {"units": "percent",
+            "long_name": f"HWSD topsoil {what} used by the water balance (loam where missing)"})  # fmt: skip
+    ds["texture_filled"] = ("site", f["texture_filled"].astype(np.int8),
+                            {"units": "1", "long_name": "1 = no HWSD texture near, loam used"})  # fmt: skip
+    ds.attrs["texture_loam_filled"] = int(f["texture_filled"].sum())
     num, cat = covariate_arrays(inp)
     ds = add_covariates(ds, num, NUMERIC_UNITS, LONG_NAMES)
     labels = {"koppen": KOPPEN_CLASSES}

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from soilbinn.inputs import forcing as fx
+from soilbinn.inputs import water as wt
 from soilbinn.inputs.grids import (
     biome4_sampler,
     cesm2_sampler,
@@ -39,7 +40,8 @@ class GriddedInputs:
     temp : (n, 12) degC; prec : (n, 12) mm month-1; sun : (n, 12) percent;
     tmin : (n,) degC; whc : (n, 2) mm m-1;
     npp, gpp : (n, 12) gC m-2 s-1; totvegc : (n, 12) gC m-2;
-    o_scalar : (n, 12, 20) 1; altmax, altmax_lastyear, nbedrock : (n, 12)
+    o_scalar : (n, 12, 20) 1; altmax, altmax_lastyear, nbedrock : (n, 12);
+    clay, sand : (n,) percent, HWSD topsoil (NaN where no HWSD cell is near)
     """
 
     lat: np.ndarray
@@ -88,6 +90,7 @@ def sample_inputs(
         vals[key] = sample(read_cesm2(shared, name), ci, cj)
     for key in BIOME4_KEYS:
         vals[key] = sample(read_biome4(shared, key), bi, bj)
+    vals["clay"], vals["sand"], _ = wt.topsoil_texture(lat, lon, shared)
     for key, v in vals.items():
         v = v.astype(np.float64, copy=True)
         v[~ok] = np.nan
@@ -107,7 +110,10 @@ def forcing_arrays(
     dict
         input_cwd/litter1/litter2/litter3 (n, 12) g m-2 month-1; altmax,
         altmax_lastyear (n, 12) m; nbedrock (n,) int; soil_temperature (n, 20, 12) K;
-        water_scalar, oxygen_scalar, nitrogen_scalar (n, 20, 12) 1.
+        water_scalar (CLM5 form, :mod:`soilbinn.inputs.water`), oxygen_scalar,
+        nitrogen_scalar (n, 20, 12) 1; and for diagnostics pet (n, 12) mm month-1,
+        soil_water_potential (n, 20, 12) MPa, clay, sand (n,) percent, texture_filled
+        (n,) bool (loam used where HWSD had no value).
     """
     n = len(inp)
     temp = np.nan_to_num(inp["temp"])
@@ -118,13 +124,15 @@ def forcing_arrays(
     )
     out["nbedrock"] = fx.bedrock_index(np.nan_to_num(inp["nbedrock"], nan=20.0))
     out["soil_temperature"] = fx.soil_temperature(temp, kappa=kappa)
-    cap = fx.bucket_capacity(np.nan_to_num(inp["whc"], nan=100.0))
-    cap = np.where(cap > 0, cap, 1.0)
     pet = fx.thornthwaite_pet(temp, inp.lat)
-    rel = fx.bucket_relative_water(np.nan_to_num(inp["prec"]), pet, temp, cap)
-    out["water_scalar"] = fx.water_scalar(rel)
+    nan = np.full(n, np.nan)
+    clay, sand, filled = wt.fill_texture(inp.values.get("clay", nan), inp.values.get("sand", nan))
+    wb = wt.soil_water_balance(np.nan_to_num(inp["prec"]), pet, temp, out["soil_temperature"],
+                               clay, sand, out["nbedrock"])  # fmt: skip
+    out["water_scalar"] = wb.w
     out["oxygen_scalar"] = fx.oxygen_scalar(np.nan_to_num(inp["o_scalar"], nan=1.0))
     out["nitrogen_scalar"] = fx.nitrogen_scalar(n, nitrogen)
     out["pet"] = pet
-    out["relative_water"] = rel
+    out["soil_water_potential"] = wb.psi
+    out["clay"], out["sand"], out["texture_filled"] = clay, sand, filled
     return out
