@@ -20,10 +20,12 @@ def _configure_explain(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="sites NetCDF with covariates and forcing")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--method", choices=tuple(METHODS), default="permutation",
-                   help="permutation (default) or gradient x input")  # fmt: skip
+                   help="permutation (default) or integrated gradients")  # fmt: skip
     p.add_argument("--targets", default=",".join(TARGETS),
                    help=f"comma-separated subset of {','.join(TARGETS)} (default all)")  # fmt: skip
     p.add_argument("--repeats", type=int, default=5, help="permutations per covariate (default 5)")
+    p.add_argument("--steps", type=int, default=64,
+                   help="integrated-gradient path steps (--method gradient; default 64)")  # fmt: skip
     p.add_argument("--sites", type=int, default=1000,
                    help="explain a seeded random subset of this many sites (default 1000; 0: all)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed of the site subset and permutations")
@@ -68,7 +70,8 @@ def _run_explain(args: argparse.Namespace) -> int:
         ds = load_dataset(args.data, require=("forcing", "covariates"))
         targets = [t.strip() for t in args.targets.split(",") if t.strip()]
         imp = explain(args.run, ds, args.method, targets, args.repeats,
-                      args.sites or None, args.seed, _groups(args.group), source=args.data)  # fmt: skip
+                      args.sites or None, args.seed, _groups(args.group), source=args.data,
+                      steps=args.steps)  # fmt: skip
         files = write_outputs(imp, out, overwrite=args.overwrite)
     except (ValueError, FileNotFoundError) as exc:
         print(f"soilbinn: error: {' '.join(str(exc).split())}", file=sys.stderr)
@@ -76,6 +79,10 @@ def _run_explain(args: argparse.Namespace) -> int:
     print(f"{imp.attrs['method']} importance, {imp.attrs['n_sites']} sites, "
           f"{imp.attrs['repeats']} repeat(s); top 5 covariates (share of each output):")  # fmt: skip
     print(top_covariates(imp, 5))
+    if "completeness_error" in imp.attrs:
+        print(f"integrated gradients: median relative completeness error "
+              f"{imp.attrs['completeness_error']:.2g} ({imp.attrs['steps']} steps)"
+              + ("; raise --steps" if imp.attrs["completeness_error"] > 0.05 else ""))  # fmt: skip
     print("written: " + ", ".join(str(f) for f in files))
     return 0
 
