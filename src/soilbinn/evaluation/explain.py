@@ -618,26 +618,30 @@ def importance_figure(imp: xr.Dataset, path: str | Path, max_covariates: int = 3
     fig, ax = plt.subplots(figsize=(fig_w, fig_h), layout="constrained")
     im = ax.imshow(m, cmap="YlGnBu", vmin=0, vmax=max(float(np.nanmax(m)), 1e-9), aspect="auto")
     for i in range(m.shape[0]):
-        if np.isfinite(m[i]).any():
-            j = int(np.nanargmax(m[i]))
-            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="crimson", lw=1.5))
-        for j in range(m.shape[1]):
-            if np.isfinite(m[i, j]) and m[i, j] >= 0.1:
+        if not np.isfinite(m[i]).any():
+            continue
+        top = np.argsort(-np.nan_to_num(m[i], nan=-1))[:3]
+        ax.add_patch(Rectangle((top[0] - 0.5, i - 0.5), 1, 1, fill=False, ec="crimson", lw=1.5))
+        for j in top:
+            if m[i, j] > 0:
+                color = "white" if m[i, j] > 0.5 * np.nanmax(m) else "black"
                 ax.text(j, i, f"{m[i, j]:.2f}".lstrip("0"), ha="center", va="center",
-                        fontsize=7, color="white" if m[i, j] > 0.5 * np.nanmax(m) else "black")  # fmt: skip
+                        fontsize=7, color=color)  # fmt: skip
     kinds = [str(imp["output_kind"].sel(output=o).values) for o in keep]
     for i in range(1, len(kinds)):
         if kinds[i] != kinds[i - 1]:
             ax.axhline(i - 0.5, color="0.2", lw=1.2)
     ax.set_xticks(range(len(covs)), covs, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(len(keep)), [_label(imp, o) for o in keep], fontsize=8)
-    ax.set_xlabel("covariate (sorted by mean share over outputs)")
+    undriven = [str(o) for o in imp["output"].values if o not in keep]
+    note = f"\nnot shown (no covariate moves them): {', '.join(undriven)}" if undriven else ""
+    ax.set_xlabel("covariate (sorted by mean share over outputs)" + note)
     n_rep = imp.attrs.get("repeats", 1)
     extra = f", {n_rep} repeats" if imp.attrs.get("method") == "permutation" else ""
     ax.set_title(
         f"Which covariates drive each output ({imp.attrs.get('method')}, "
         f"{imp.attrs.get('n_sites')} sites{extra})\n"
-        "each row sums to 1; box = top covariate; numbers shown where share >= 0.10",
+        "each row sums to 1; numbers: the 3 largest shares of a row; box: the largest",
         fontsize=10,
     )
     cb = fig.colorbar(im, ax=ax, shrink=0.8)
