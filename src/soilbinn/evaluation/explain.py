@@ -427,6 +427,50 @@ def _output_attrs(model, name: str) -> tuple[str, str, str]:
     return "stock", units, long
 
 
+def _site_data(run: Run, ds: xr.Dataset, source: str) -> SiteData:
+    """Site tensors of ``ds`` for the inputs of ``run`` (as prediction builds them)."""
+    model, cfg, meta = run.model, run.config, run.meta
+    binn = _is_binn(model)
+    fixed_from = cfg.model.fixed_from if binn and bool(model.site_mask.any()) else None
+    return site_data_from_dataset(
+        ds, observations=False, fixed_from=fixed_from,
+        param_names=model.process_model.space.names if binn else None,
+        numeric_names=meta["numeric_names"], categorical_names=meta["categorical_names"],
+        source=source,
+    )  # fmt: skip
+
+
+def _importance_dataset(raw, shares, model, names, feats, method) -> xr.Dataset:
+    """The importance Dataset from raw ``(repeat, output, feature)`` values and shares."""
+    attrs = [_output_attrs(model, k) for k in names]
+    out = xr.Dataset(
+        coords={
+            "output": ("output", names, {"long_name": "explained model output"}),
+            "output_kind": ("output", [a[0] for a in attrs], {"long_name": "parameter, process or stock"}),
+            "output_units": ("output", [a[1] for a in attrs], {"long_name": "units of the output and of importance_raw"}),
+            "output_long_name": ("output", [a[2] for a in attrs]),
+            "covariate": ("covariate", [f.name for f in feats], {"long_name": "covariate (feature) of the network"}),
+            "covariate_members": ("covariate", [",".join(f.members) for f in feats],
+                                  {"long_name": "input columns permuted or attributed together"}),
+            "covariate_long_name": ("covariate", [f.long_name for f in feats]),
+            "repeat": ("repeat", np.arange(raw.shape[0]), {"long_name": "permutation repeat"}),
+        }
+    )  # fmt: skip
+    dims = ("output", "covariate")
+    with warnings.catch_warnings():  # all-NaN rows: outputs no covariate moves
+        warnings.simplefilter("ignore", RuntimeWarning)
+        out["importance"] = (dims, np.nanmean(shares, 0), {
+            "units": "1", "long_name": "share of the output's importance (sums to 1 over covariates)"})  # fmt: skip
+        sd = np.nanstd(shares, 0, ddof=1) if raw.shape[0] > 1 else np.full(shares.shape[1:], np.nan)
+    out["importance_sd"] = (dims, sd, {"units": "1", "long_name":
+                            "standard deviation of the share over permutation repeats"})  # fmt: skip
+    out["importance_raw"] = (dims, raw.mean(0), {"units": "see output_units",
+                             "long_name": METHODS[method]})  # fmt: skip
+    out["importance_repeat"] = (("repeat", *dims), shares, {"units": "1",
+                                "long_name": "share of the output's importance, per repeat"})  # fmt: skip
+    return out
+
+
 def explain(
     run_or_dir,
     ds: xr.Dataset,
@@ -477,7 +521,7 @@ def explain(
         raise ExplainError("--repeats and --steps must be at least 1")
     runs = load_members(run_or_dir)
     first = runs[0]
-    model, meta, cfg = first.model, first.meta, first.config
+    model, cfg = first.model, first.config
     names = output_names(model, targets)
     if not names:
         raise ExplainError(f"a {cfg.model.kind} run has none of the outputs {list(targets)}; "
@@ -489,14 +533,7 @@ def explain(
     if n_sites is not None and ds.sizes["site"] > n_sites:
         pick = np.sort(np.random.default_rng([seed, 1]).choice(ds.sizes["site"], n_sites, False))
         ds = ds.isel(site=pick)
-    binn = _is_binn(model)
-    fixed_from = cfg.model.fixed_from if binn and bool(model.site_mask.any()) else None
-    data = site_data_from_dataset(
-        ds, observations=False, fixed_from=fixed_from,
-        param_names=model.process_model.space.names if binn else None,
-        numeric_names=meta["numeric_names"], categorical_names=meta["categorical_names"],
-        source=source,
-    )  # fmt: skip
+    data = _site_data(first, ds, source)
     long_names = {}
     if "covariate_long_name" in ds.variables:
         long_names = dict(zip(map(str, ds["covariate"].values),
@@ -507,35 +544,8 @@ def explain(
         raw = permutation_importance(explained, feats, repeats, seed)
     else:
         raw, completeness = gradient_attribution(explained, feats, steps)
-    base = explained()
-    scale = np.nanmean(np.abs(base), axis=1)
-    shares = _normalise(raw, scale)
-    attrs = [_output_attrs(model, k) for k in names]
-    out = xr.Dataset(
-        coords={
-            "output": ("output", names, {"long_name": "explained model output"}),
-            "output_kind": ("output", [a[0] for a in attrs], {"long_name": "parameter, process or stock"}),
-            "output_units": ("output", [a[1] for a in attrs], {"long_name": "units of the output and of importance_raw"}),
-            "output_long_name": ("output", [a[2] for a in attrs]),
-            "covariate": ("covariate", [f.name for f in feats], {"long_name": "covariate (feature) of the network"}),
-            "covariate_members": ("covariate", [",".join(f.members) for f in feats],
-                                  {"long_name": "input columns permuted or attributed together"}),
-            "covariate_long_name": ("covariate", [f.long_name for f in feats]),
-            "repeat": ("repeat", np.arange(raw.shape[0]), {"long_name": "permutation repeat"}),
-        }
-    )  # fmt: skip
-    dims = ("output", "covariate")
-    with warnings.catch_warnings():  # all-NaN rows: outputs no covariate moves
-        warnings.simplefilter("ignore", RuntimeWarning)
-        out["importance"] = (dims, np.nanmean(shares, 0), {
-            "units": "1", "long_name": "share of the output's importance (sums to 1 over covariates)"})  # fmt: skip
-        sd = np.nanstd(shares, 0, ddof=1) if raw.shape[0] > 1 else np.full(shares.shape[1:], np.nan)
-    out["importance_sd"] = (dims, sd, {"units": "1", "long_name":
-                            "standard deviation of the share over permutation repeats"})  # fmt: skip
-    out["importance_raw"] = (dims, raw.mean(0), {"units": "see output_units",
-                             "long_name": METHODS[method]})  # fmt: skip
-    out["importance_repeat"] = (("repeat", *dims), shares, {"units": "1",
-                                "long_name": "share of the output's importance, per repeat"})  # fmt: skip
+    scale = np.nanmean(np.abs(explained()), axis=1)
+    out = _importance_dataset(raw, _normalise(raw, scale), model, names, feats, method)
     from soilbinn import __version__
 
     out.attrs.update({
