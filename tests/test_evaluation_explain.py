@@ -101,6 +101,10 @@ def test_permutation_is_seeded(toy):
     c = explain(run, ds, seed=6, **kw)["importance_repeat"].values
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(np.nan_to_num(a), np.nan_to_num(c))
+    # parameters alone (network only) are explained exactly as within the full model
+    full = explain(run, ds, seed=5, **{**kw, "targets": ["params", "stocks"]})
+    params = list(run.model.param_names)
+    np.testing.assert_allclose(full["importance_repeat"].sel(output=params).values, a, rtol=1e-6)
 
 
 def test_integrated_gradients_complete_and_rank(toy):

@@ -173,6 +173,10 @@ def output_names(model, targets: Iterable[str]) -> list[str]:
 
 def _outputs(model, batch: SiteData, names: Sequence[str]) -> dict[str, torch.Tensor]:
     """Outputs (n,) float64 of one model for one batch (graph kept if inputs need grad)."""
+    if _is_binn(model) and set(names) <= set(model.param_names):  # the network alone
+        learned = model.param_net(batch.numeric, batch.categorical, batch.lonlat)
+        p = model.assemble(learned, batch.fixed_params)
+        return {k: p[:, model.param_names.index(k)] for k in names}
     out = model(batch)
     res: dict[str, torch.Tensor] = {}
     if _is_binn(model):
