@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from soilbinn.cli import Command
+from soilbinn.io import add_overwrite_argument, check_output
 
 
 def _configure_explain(p: argparse.ArgumentParser) -> None:
@@ -32,7 +33,7 @@ def _configure_explain(p: argparse.ArgumentParser) -> None:
     p.add_argument("--group", action="append", default=[], metavar="NAME=COV1,COV2",
                    help="treat these numeric covariates as one feature (repeatable); lc_* "
                    "land-cover fractions are grouped already")  # fmt: skip
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    add_overwrite_argument(p)
 
 
 def _groups(specs: list[str]) -> dict[str, list[str]]:
@@ -60,9 +61,8 @@ def _run_explain(args: argparse.Namespace) -> int:
 
     try:
         out = Path(args.out)
-        existing = [str(out / f) for f in OUTPUT_FILES if (out / f).exists()]
-        if existing and not args.overwrite:
-            raise ExplainError(f"{', '.join(existing)} exist(s); use --overwrite to replace")
+        for f in OUTPUT_FILES:
+            check_output(out / f, args.overwrite)
         if not Path(args.run).is_dir():
             raise ExplainError(f"run directory {args.run} not found")
         if not Path(args.data).exists():

@@ -35,8 +35,6 @@ An ensemble run (``ensemble.json`` + ``members/``) is explained as its member me
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
@@ -48,6 +46,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
+from soilbinn.io import check_output, save_figure, write_csv, write_netcdf
 from soilbinn.process import grid
 from soilbinn.process.diagnostics import PROCESS_ATTRS
 from soilbinn.process.outputs import OUTPUT_ATTRS
@@ -660,25 +659,9 @@ def importance_figure(imp: xr.Dataset, path: str | Path, max_covariates: int = 3
     )
     cb = fig.colorbar(im, ax=ax, shrink=0.8)
     cb.set_label("share of the output's importance (1)")
-    _atomic(Path(path), lambda tmp: fig.savefig(tmp, dpi=130, format="png"))
+    save_figure(fig, path, dpi=130, format="png")
     plt.close(fig)
     return Path(path)
-
-
-def _atomic(path: Path, write: Callable[[str], None]) -> None:
-    """Write through a temporary file in the same folder, then ``os.replace``.
-
-    (One small function so the project's shared atomic writer can replace it.)
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def write_outputs(imp: xr.Dataset, out_dir: str | Path, overwrite: bool = False) -> list[Path]:
@@ -688,10 +671,9 @@ def write_outputs(imp: xr.Dataset, out_dir: str | Path, overwrite: bool = False)
     """
     out_dir = Path(out_dir)
     paths = [out_dir / f for f in OUTPUT_FILES]
-    existing = [str(p) for p in paths if p.exists()]
-    if existing and not overwrite:
-        raise ExplainError(f"{', '.join(existing)} exist(s); use --overwrite to replace")
-    _atomic(paths[0], lambda tmp: imp.to_netcdf(tmp))
-    _atomic(paths[1], lambda tmp: importance_table(imp).to_csv(tmp, index=False))
+    for p in paths:
+        check_output(p, overwrite)
+    write_netcdf(imp, paths[0])
+    write_csv(importance_table(imp), paths[1], index=False)
     importance_figure(imp, paths[2])
     return paths
