@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from soilbinn.evaluation.metrics import regression_metrics  # noqa: E402
-from soilbinn.evaluation.shapefile import read_shapes  # noqa: E402
+from soilbinn.inputs.naturalearth import read_shapes  # noqa: E402
 
 CONUS_BBOX = (-125.0, 24.0, -66.5, 50.0)
 OUTLINE_FILES = ("ne_50m_admin_0_countries.shp", "ne_50m_admin_1_states_provinces_lines.shp")

@@ -1,4 +1,4 @@
-"""``soilbinn prepare real|grid``: build the real-data training set or the CONUS grid."""
+"""``soilbinn prepare real|grid``: build the real-data training set or a region's grid."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ def _configure(p: argparse.ArgumentParser) -> None:
     r = sub.add_parser(
         "real", help="observed CONUS SOC profiles with derived forcing and covariates"
     )
-    g = sub.add_parser("grid", help="forcing and covariates on CONUS grid cells (for maps)")
+    g = sub.add_parser(
+        "grid", help="forcing and covariates on the land cells of a region's grid (for maps)"
+    )
     for q in (r, g):
         q.add_argument(
             "--shared",
@@ -31,7 +33,8 @@ def _configure(p: argparse.ArgumentParser) -> None:
             "--max-km",
             type=float,
             default=MAX_DISTANCE_KM,
-            help="search radius for the nearest valid grid cell (km)",
+            help="largest distance (km) from a point to the cell an input is taken from when "
+            "its own cell has no value (each input separately)",
         )
         q.add_argument(
             "--nitrogen",
@@ -51,15 +54,27 @@ def _configure(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="add the land_use category (not available on the prediction grid)",
     )
+    r.add_argument(
+        "--hwsd-oc",
+        action="store_true",
+        help="add HWSD topsoil organic carbon as a covariate (off by default: it is itself "
+        "a map of SOC, from the same soil surveys as many target pedons)",
+    )
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--report", type=Path, default=None, help="also write the report as JSON")
     g.add_argument("--resolution", type=float, default=0.5, help="grid spacing (degrees)")
+    g.add_argument(
+        "--region",
+        default="conus",
+        help="conus (default), global, or a box lon0,lat0,lon1,lat1 in degrees",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
     from soilbinn.data.schema import save_dataset
     from soilbinn.inputs.dataset import build_grid_dataset, build_real_dataset
     from soilbinn.inputs.grids import SharedDataError
+    from soilbinn.inputs.regions import RegionError
 
     t0 = time.perf_counter()
     try:
@@ -67,14 +82,14 @@ def _run(args: argparse.Namespace) -> int:
             ds, report = build_real_dataset(
                 args.shared, max_profiles=args.max_profiles, raca=args.raca,
                 land_use=args.land_use, max_km=args.max_km, nitrogen=args.nitrogen,
-                seed=args.seed,
+                seed=args.seed, hwsd_oc=args.hwsd_oc,
             )  # fmt: skip
         else:
-            ds = build_grid_dataset(args.shared, resolution=args.resolution,
+            ds = build_grid_dataset(args.shared, resolution=args.resolution, region=args.region,
                                     max_km=args.max_km, nitrogen=args.nitrogen)  # fmt: skip
             report = {"cells": int(ds.sizes["site"]),
                       "cells_without_inputs": int(ds.attrs["cells_without_inputs"])}  # fmt: skip
-    except SharedDataError as e:
+    except (SharedDataError, RegionError) as e:
         print(f"soilbinn prepare: {e}", file=sys.stderr)
         return 2
     save_dataset(ds, args.out)
@@ -88,5 +103,5 @@ def _run(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Command] = {
-    "prepare": Command(_configure, _run, "prepare real observed profiles or the CONUS grid"),
+    "prepare": Command(_configure, _run, "prepare real observed profiles or a region's grid"),
 }

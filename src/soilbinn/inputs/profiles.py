@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from soilbinn.inputs.grids import require_file
+from soilbinn.inputs.regions import in_conus
 from soilbinn.process.grid import ZISOI
 
 #: Adams (1973) densities of organic matter and mineral matter (g cm-3)
@@ -60,7 +61,6 @@ OM_PER_OC = 1.724
 ORGANIC_SOC_PCT = 20.0
 MAX_FRAGMENTS_PCT = 90.0
 MAX_OBS = 200
-CONUS_BBOX = (24.3, 49.5, -125.0, -66.8)  # lat_min, lat_max, lon_min, lon_max
 _ORGANIC_HZN = re.compile(r"^\s*[OL](?![A-Z])")
 
 FILES = {"sodah": "sodah_layers.csv", "raca": "raca_layers_west.csv", "neon": "neon_layers.csv"}
@@ -76,12 +76,6 @@ def soc_density(soc_pct, bd_g_cm3, fragments_pct=0.0) -> np.ndarray:
     """SOC density (g m-3) = SOC%/100 * BD (g cm-3) * 1e6 * (1 - fragments%/100)."""
     frag = np.nan_to_num(np.asarray(fragments_pct, dtype=np.float64), nan=0.0)
     return np.asarray(soc_pct) / 100.0 * np.asarray(bd_g_cm3) * 1e6 * (1.0 - frag / 100.0)
-
-
-def in_conus(lat, lon) -> np.ndarray:
-    la0, la1, lo0, lo1 = CONUS_BBOX
-    lat, lon = np.asarray(lat), np.asarray(lon)
-    return (lat >= la0) & (lat <= la1) & (lon >= lo0) & (lon <= lo1)
 
 
 @dataclass
