@@ -241,34 +241,47 @@ class Grid:
         return vals, dist, ok
 
     def _nearest_valid(self, good, lat, lon, i0, j0, max_km):
-        """Window search around each point for the nearest valid cell (vectorised)."""
+        """Window search around each point for the nearest valid cell.
+
+        Points are processed in bands of similar latitude, so the longitude half-width of
+        the window (``max_km`` over the cell width at the band's largest latitude) stays
+        small away from the poles; distances are computed for valid candidates only.
+        """
         nlat, nlon = good.shape
         ki = int(np.ceil(max_km / (KM_PER_DEG * abs(self.dlat)))) + 1
-        coslat = max(np.cos(np.deg2rad(min(np.abs(lat).max(), 89.0))), 0.02)
-        kj = int(min(np.ceil(max_km / (KM_PER_DEG * self.dlon * coslat)) + 1, nlon // 2))
-        di, dj = np.meshgrid(np.arange(-ki, ki + 1), np.arange(-kj, kj + 1), indexing="ij")
-        di, dj = di.ravel(), dj.ravel()
-        out_i = np.zeros(len(lat), np.int64)
-        out_j = np.zeros(len(lat), np.int64)
+        out_i, out_j = i0.copy(), j0.copy()
         found = np.zeros(len(lat), bool)
-        step = max(1, 2_000_000 // len(di))
-        for s in range(0, len(lat), step):
-            sl = slice(s, s + step)
-            ci = i0[sl, None] + di[None, :]
-            cj = j0[sl, None] + dj[None, :]
+        order = np.argsort(np.abs(lat))
+        s = 0
+        while s < len(order):
+            alat = min(abs(lat[order[min(s + 255, len(order) - 1)]]), 89.9)
+            coslat = max(np.cos(np.deg2rad(alat)), 1e-3)
+            kj = int(min(np.ceil(max_km / (KM_PER_DEG * self.dlon * coslat)) + 1, nlon // 2))
+            di, dj = np.meshgrid(np.arange(-ki, ki + 1), np.arange(-kj, kj + 1), indexing="ij")
+            di, dj = di.ravel(), dj.ravel()
+            step = int(np.clip(1_000_000 // len(di), 1, 256))
+            idx = order[s : s + step]
+            s += step
+            ci = i0[idx, None] + di[None, :]
+            cj = j0[idx, None] + dj[None, :]
             inside = (ci >= 0) & (ci < nlat)
             if self.is_global_lon:
                 cj = np.mod(cj, nlon)
             else:
                 inside &= (cj >= 0) & (cj < nlon)
-            ci_c, cj_c = np.clip(ci, 0, nlat - 1), np.clip(cj, 0, nlon - 1)
-            cand = inside & good[ci_c, cj_c]
-            d = great_circle_km(lat[sl, None], lon[sl, None], self.lat[ci_c], self.lon[cj_c])
-            d = np.where(cand, d, np.inf)
-            k = d.argmin(axis=1)
-            r = np.arange(len(k))
-            out_i[sl], out_j[sl] = ci_c[r, k], cj_c[r, k]
-            found[sl] = d[r, k] <= max_km
+            ci, cj = np.clip(ci, 0, nlat - 1), np.clip(cj, 0, nlon - 1)
+            r, c = np.nonzero(inside & good[ci, cj])
+            if len(r) == 0:
+                continue
+            d = great_circle_km(lat[idx][r], lon[idx][r], self.lat[ci[r, c]], self.lon[cj[r, c]])
+            best = np.full(len(idx), np.inf)
+            np.minimum.at(best, r, d)
+            hit = d == best[r]
+            first = np.unique(r[hit], return_index=True)
+            rr = first[0]
+            k = np.flatnonzero(hit)[first[1]]
+            out_i[idx[rr]], out_j[idx[rr]] = ci[r[k], c[k]], cj[r[k], c[k]]
+            found[idx] = best <= max_km
         return out_i, out_j, found
 
     def aggregate(self, lat_edges: np.ndarray, lon_edges: np.ndarray) -> Grid:

@@ -32,6 +32,11 @@ from soilbinn.inputs.grids import Grid, cached, read_biome4, read_cesm2, read_fi
 #: one CESM2 cell; reaches across the coastal and lake-shore holes of the 0.5 degree
 #: grids without reaching into another climate
 MAX_DISTANCE_KM = 60.0
+#: inputs allowed to reach further than ``max_km`` (factor on it): BIOME4 ``whc`` has
+#: inland holes up to ~115 km wide on clay plains (Red River Valley of the North,
+#: Mississippi Delta, coastal Louisiana) where every other input has values; 2.5 x 60 km
+#: covers them (measured on the real pedon locations; see the inputs README)
+LIMIT_FACTOR: dict[str, float] = {"whc": 2.5}
 
 #: sampled key -> (reader, name in its file set)
 CESM2_KEYS = {"npp": "NPP", "gpp": "GPP", "totvegc": "TOTVEGC", "o_scalar": "O_SCALAR",
@@ -184,7 +189,8 @@ def sample_inputs(
     Parameters
     ----------
     max_km : float
-        Largest distance (km) to a substitute cell where a field's own cell has no value.
+        Largest distance (km) to a substitute cell where a field's own cell has no value
+        (times :data:`LIMIT_FACTOR` for the inputs listed there).
     footprint : (lat_edges, lon_edges), optional
         For grid cells: average the fine covariate grids over these cells first.
 
@@ -204,7 +210,7 @@ def sample_inputs(
     ok = np.ones(n, bool)
     missing = np.full(n, "", dtype=object)
     for key, g in grids.items():
-        v, d, found = g.sample(lat, lon, max_km)
+        v, d, found = g.sample(lat, lon, max_km * LIMIT_FACTOR.get(key, 1.0))
         vals[key], dist[key] = v, d
         ok &= found
         missing[~found] = missing[~found] + key + ","
