@@ -125,3 +125,34 @@ def test_cli_prepare_real(tmp_path):
     assert (
         main(["prepare", "grid", "--shared", str(tmp_path), "--out", str(tmp_path / "g.nc")]) == 2
     )
+
+
+def test_grid_region_box_and_bad_region(tmp_path, capsys):
+    from soilbinn.cli import main
+    from soilbinn.data.schema import load_dataset
+
+    out = tmp_path / "box.nc"
+    assert main(["prepare", "grid", "--shared", str(SHARED), "--out", str(out),
+                 "--region=-100,38,-98,40", "--resolution", "0.5"]) == 0  # fmt: skip
+    ds = load_dataset(out, require=("forcing", "covariates"))
+    assert ds.sizes["site"] == 16  # 4 x 4 Kansas land cells
+    np.testing.assert_allclose(ds["grid_lon"].values, [-99.75, -99.25, -98.75, -98.25])
+    assert (ds["fill_distance"].values == 0).all()  # inland: every input from its own cell
+    names = list(ds["covariate"].values.astype(str))
+    lc = [names.index(n) for n in names if n.startswith("lc_")]
+    assert ((ds["covariates"].values[:, lc] > 0) & (ds["covariates"].values[:, lc] < 1)).any()
+    assert main(["prepare", "grid", "--shared", str(SHARED), "--out", str(out),
+                 "--region", "europe"]) == 2  # fmt: skip
+    assert "region 'europe'" in capsys.readouterr().err
+
+
+def test_each_input_filled_from_its_own_nearest_cell():
+    from soilbinn.inputs.sampling import sample_inputs
+
+    # Red River Valley (MN): BIOME4 whc has no value within 60 km, every other input does
+    inp = sample_inputs(SHARED, [48.46], [-96.17])
+    assert inp.ok[0]
+    assert 60 < inp.distance_km["whc"][0] <= 150
+    assert inp.distance_km["temp"][0] == 0 and inp.distance_km["clay"][0] == 0
+    inp = sample_inputs(SHARED, [48.46], [-96.17], max_km=20)
+    assert not inp.ok[0] and "whc" in inp.missing[0]

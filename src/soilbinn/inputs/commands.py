@@ -1,4 +1,5 @@
-"""``soilbinn prepare real|grid``: build the real-data training set or a region's grid."""
+"""``soilbinn prepare real|grid`` (the real-data training set or a region's grid) and
+``soilbinn synth`` (a synthetic dataset)."""
 
 from __future__ import annotations
 
@@ -66,7 +67,8 @@ def _configure(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--region",
         default="conus",
-        help="conus (default), global, or a box lon0,lat0,lon1,lat1 in degrees",
+        help="conus (default), global, or a box lon0,lat0,lon1,lat1 in degrees (write "
+        "--region=-100,38,-98,40 when it starts with a minus sign)",
     )
 
 
@@ -102,6 +104,42 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_synth(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sites", type=int, default=1000, help="number of sites (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--noise", type=float, default=0.1, help="log-normal SOC noise sigma (default 0.1)"
+    )
+    p.add_argument("--preset", default="binn2025", help="parameter range preset (default binn2025)")
+    p.add_argument("--grid", type=float, default=None, metavar="DEG",
+                   help="write a CONUS grid at DEG resolution instead of sites (no observations)")  # fmt: skip
+    p.add_argument("--out", required=True, help="output NetCDF file")
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from soilbinn.data.schema import save_dataset
+    from soilbinn.inputs.synth import make_synthetic, make_synthetic_grid
+
+    t0 = time.perf_counter()
+    try:
+        if args.grid is not None:
+            ds = make_synthetic_grid(args.grid, seed=args.seed, preset=args.preset)
+        else:
+            ds = make_synthetic(args.sites, seed=args.seed, noise=args.noise, preset=args.preset)
+    except ValueError as err:
+        print(f"soilbinn synth: {err}", file=sys.stderr)
+        return 2
+    t1 = time.perf_counter()
+    out = save_dataset(ds, args.out)
+    t2 = time.perf_counter()
+    print(
+        f"wrote {out}: {ds.sizes['site']} sites (seed {args.seed}); "
+        f"generated in {t1 - t0:.1f} s, written in {t2 - t1:.1f} s"
+    )
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
+    "synth": Command(_configure_synth, _run_synth, "generate a synthetic CONUS dataset"),
     "prepare": Command(_configure, _run, "prepare real observed profiles or a region's grid"),
 }
