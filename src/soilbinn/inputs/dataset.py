@@ -237,8 +237,9 @@ def build_point_dataset(
     nitrogen: float = fx.NITROGEN_SCALAR,
     land_use: np.ndarray | None = None,
     footprint=None,
+    hwsd_oc: bool = True,
 ) -> tuple[xr.Dataset, np.ndarray, np.ndarray]:
-    """Forcing and every covariate (HWSD OC included) at arbitrary points.
+    """Forcing and covariates at arbitrary points (prediction sites, pedons, grid cells).
 
     Parameters
     ----------
@@ -247,6 +248,10 @@ def build_point_dataset(
     footprint : (lat_edges, lon_edges), optional
         For grid cells: fine covariates averaged over the cells (see
         :func:`~soilbinn.inputs.sampling.sample_inputs`).
+    hwsd_oc : bool
+        Add ``topsoil_oc`` (default True for prediction: a model uses only the covariates
+        it was trained with; pass the training dataset's choice to build more training
+        points, e.g. pedon stocks).
 
     Returns
     -------
@@ -259,7 +264,7 @@ def build_point_dataset(
         np.asarray(site_ids).astype(str), np.asarray(lat, float), np.asarray(lon, float)
     )
     return attach_inputs(ds, shared, max_km=max_km, nitrogen=nitrogen, land_use=land_use,
-                         hwsd_oc=True, footprint=footprint)  # fmt: skip
+                         hwsd_oc=hwsd_oc, footprint=footprint)  # fmt: skip
 
 
 def conus_land_mask(shared: str | os.PathLike, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
