@@ -95,11 +95,11 @@ def test_grid_dataset_covers_conus_and_matches_site_covariates():
     # the same function with the cell as footprint gives the grid's values exactly
     lat_e = g["grid_lat"].values[0] - 1.0 + 2.0 * np.arange(g.sizes["grid_lat"] + 1)
     lon_e = g["grid_lon"].values[0] - 1.0 + 2.0 * np.arange(g.sizes["grid_lon"] + 1)
-    p, ok, _ = build_point_dataset([la], [lo], ["x"], SHARED, footprint=(lat_e, lon_e))
+    p, ok = build_point_dataset([la], [lo], ["x"], SHARED, footprint=(lat_e, lon_e))
     np.testing.assert_allclose(p["covariates"].values[0], g["covariates"].values[i], rtol=1e-6)
     np.testing.assert_allclose(p["soil_temperature"].values[0], g["soil_temperature"].values[i])
     # a site at the cell centre shares the climate covariates but takes its own fine cell
-    s, ok, _ = build_point_dataset([la], [lo], ["x"], SHARED)
+    s, ok = build_point_dataset([la], [lo], ["x"], SHARED)
     names = list(g["covariate"].values)
     k = names.index("mat")
     assert s["covariates"].values[0, k] == pytest.approx(g["covariates"].values[i, k])

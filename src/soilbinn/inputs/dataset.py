@@ -238,7 +238,7 @@ def build_point_dataset(
     land_use: np.ndarray | None = None,
     footprint=None,
     hwsd_oc: bool = True,
-) -> tuple[xr.Dataset, np.ndarray, np.ndarray]:
+) -> tuple[xr.Dataset, np.ndarray]:
     """Forcing and covariates at arbitrary points (prediction sites, pedons, grid cells).
 
     Parameters
@@ -256,15 +256,15 @@ def build_point_dataset(
     Returns
     -------
     ds : dataset of the covered points
-    ok : (n,) bool, covered mask
-    missing : (n,) str, fields without a value within ``max_km`` ("" where covered)
+    ok : (n,) bool, covered mask (:func:`attach_inputs` also says which inputs are missing)
     """
     shared = Path(shared) if shared is not None else default_shared_path()
     ds = base_coords(
         np.asarray(site_ids).astype(str), np.asarray(lat, float), np.asarray(lon, float)
     )
-    return attach_inputs(ds, shared, max_km=max_km, nitrogen=nitrogen, land_use=land_use,
-                         hwsd_oc=hwsd_oc, footprint=footprint)  # fmt: skip
+    ds, ok, _ = attach_inputs(ds, shared, max_km=max_km, nitrogen=nitrogen, land_use=land_use,
+                              hwsd_oc=hwsd_oc, footprint=footprint)  # fmt: skip
+    return ds, ok
 
 
 def conus_land_mask(shared: str | os.PathLike, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -326,8 +326,8 @@ def build_grid_dataset(
         m = np.nan_to_num(1.0 - water.ravel(), nan=0.0) >= MIN_LAND_FRACTION
     lat, lon = LA.ravel()[m], LO.ravel()[m]
     ids = [f"g{a:.3f}_{b:.3f}" for a, b in zip(lat, lon)]
-    ds, ok, _ = build_point_dataset(lat, lon, ids, shared, max_km=max_km, nitrogen=nitrogen,
-                                    footprint=(lat_edges, lon_edges))  # fmt: skip
+    ds, ok = build_point_dataset(lat, lon, ids, shared, max_km=max_km, nitrogen=nitrogen,
+                                 footprint=(lat_edges, lon_edges))  # fmt: skip
     ds["grid_i"] = ("site", II.ravel()[m][ok].astype(np.int32), {"long_name": "row in grid_lat"})
     ds["grid_j"] = ("site", JJ.ravel()[m][ok].astype(np.int32), {"long_name": "column in grid_lon"})
     ds = ds.assign_coords(

@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from soilbinn.data.schema import base_coords
 from soilbinn.inputs.covariates import land_use_codes
-from soilbinn.inputs.dataset import build_point_dataset
+from soilbinn.inputs.dataset import attach_inputs
+from soilbinn.inputs.grids import default_shared_path
 from soilbinn.inputs.regions import in_conus
 from soilbinn.inputs.sampling import MAX_DISTANCE_KM
 
@@ -90,10 +92,10 @@ def build_site_dataset(
     lu = land_use_codes(sites["land_use"].tolist()) if (land_use and "land_use" in sites) else None
     if land_use and lu is None:
         lu = np.full(len(sites), -1, np.int32)
-    ds, ok, missing = build_point_dataset(
-        lat[cand], lon[cand], sites.site.to_numpy()[cand], shared, max_km=max_km,
-        land_use=None if lu is None else lu[cand],
-    )  # fmt: skip
+    shared = Path(shared) if shared is not None else default_shared_path()
+    ds = base_coords(sites.site.to_numpy()[cand].astype(str), lat[cand], lon[cand])
+    ds, ok, missing = attach_inputs(ds, shared, max_km=max_km,
+                                    land_use=None if lu is None else lu[cand])  # fmt: skip
     idx = np.flatnonzero(cand)
     for k in np.flatnonzero(~ok):
         reason[idx[k]] = f"no value of {missing[k]} within {max_km:g} km"
