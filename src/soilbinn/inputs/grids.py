@@ -485,6 +485,7 @@ def read_cesm2(shared: str | os.PathLike, field: str) -> Grid:
     path = Path(shared) / "grids" / "cesm2" / f"cesm2_{field}.mat"
 
     def build() -> Grid:
+        require_file(path, f"CESM2 field {field}")
         g = read_mat73(path, CESM2_LAT, CESM2_LON, units=CESM2_UNITS.get(field, "1"))
         if g.values.shape[0] != 12 or g.values.ndim not in (3, 4):
             raise SharedDataError(f"{path}: shape {g.values.shape}; expected (12, [20,] lat, lon)")
@@ -498,6 +499,7 @@ def read_biome4(shared: str | os.PathLike, var: str) -> Grid:
     path = Path(shared) / "grids" / "biome4" / "BIOME4_inputdata.nc"
 
     def build() -> Grid:
+        require_file(path, "BIOME4 climate")
         g = read_netcdf(path, var, scale=BIOME4_SCALE[var], centre_offset=0.25,
                         units=BIOME4_UNITS[var])  # fmt: skip
         v = g.values.astype(np.float64)
@@ -514,6 +516,7 @@ def read_fine(shared: str | os.PathLike, key: str) -> Grid:
     path = Path(shared) / src.path
 
     def build() -> Grid:
+        require_file(path, f"covariate grid {key}")
         if src.kind == "netcdf":
             g = read_netcdf(path, src.variable, scale=src.scale, units=src.units)
         elif src.kind == "hdf5":
