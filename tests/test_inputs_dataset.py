@@ -75,7 +75,7 @@ def test_site_csv_reports_rows_outside_coverage(tmp_path):
     assert ds["site"].values.tolist() == ["kansas"]
     reasons = dict(zip(outside.site, outside.reason))
     assert "outside CONUS" in reasons["paris"]
-    assert "no value of" in reasons["gulf"] and "npp" in reasons["gulf"]
+    assert "no value within 60 km for" in reasons["gulf"] and "npp" in reasons["gulf"]
     bad = tmp_path / "bad.csv"
     bad.write_text("lat,lon\n40,abc\n")
     with pytest.raises(SitesFileError, match="not numeric"):
@@ -155,4 +155,4 @@ def test_each_input_filled_from_its_own_nearest_cell():
     assert 60 < inp.distance_km["whc"][0] <= 150
     assert inp.distance_km["temp"][0] == 0 and inp.distance_km["clay"][0] == 0
     inp = sample_inputs(SHARED, [48.46], [-96.17], max_km=20)
-    assert not inp.ok[0] and "whc" in inp.missing[0]
+    assert not inp.ok[0] and "whc (50 km)" in inp.missing[0]

@@ -202,7 +202,7 @@ def build_real_dataset(
     t2 = time.perf_counter()
     report = dict(h.report)
     for fields in np.unique(missing[~ok]):
-        report["dropped_profiles"][f"no value of {fields} within {max_km:g} km"] = int(
+        report["dropped_profiles"][f"no value within {max_km:g} km for {fields}"] = int(
             (missing == fields).sum()
         )
     if ds.sizes["site"] == 0:

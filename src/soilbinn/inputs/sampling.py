@@ -210,10 +210,12 @@ def sample_inputs(
     ok = np.ones(n, bool)
     missing = np.full(n, "", dtype=object)
     for key, g in grids.items():
-        v, d, found = g.sample(lat, lon, max_km * LIMIT_FACTOR.get(key, 1.0))
+        factor = LIMIT_FACTOR.get(key, 1.0)
+        v, d, found = g.sample(lat, lon, max_km * factor)
         vals[key], dist[key] = v, d
         ok &= found
-        missing[~found] = missing[~found] + key + ","
+        label = key if factor == 1.0 else f"{key} ({max_km * factor:g} km)"
+        missing[~found] = missing[~found] + label + ","
     for v in vals.values():
         v[~ok] = np.nan
     vals["igbp_class"] = np.where(ok, np.nan_to_num(vals["igbp_class"], nan=-1), -1).astype(

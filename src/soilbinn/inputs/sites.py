@@ -98,6 +98,6 @@ def build_site_dataset(
                                     land_use=None if lu is None else lu[cand])  # fmt: skip
     idx = np.flatnonzero(cand)
     for k in np.flatnonzero(~ok):
-        reason[idx[k]] = f"no value of {missing[k]} within {max_km:g} km"
+        reason[idx[k]] = f"no value within {max_km:g} km for {missing[k]}"
     outside = sites.loc[reason != "", ["site", "lat", "lon"]].assign(reason=reason[reason != ""])
     return ds, outside.reset_index(drop=True)
