@@ -42,8 +42,9 @@ from soilbinn.inputs import forcing as fx
 from soilbinn.inputs import water as wt
 from soilbinn.inputs.dataset import conus_land_mask
 from soilbinn.inputs.grids import default_shared_path
-from soilbinn.inputs.profiles import CONUS_BBOX, harmonise_profiles
-from soilbinn.inputs.sampling import forcing_arrays, sample_inputs
+from soilbinn.inputs.profiles import harmonise_profiles
+from soilbinn.inputs.regions import CONUS_BBOX
+from soilbinn.inputs.sampling import fine_fields, forcing_arrays, sample_inputs
 from soilbinn.process.grid import ZISOI, ZSOI, ZTOP
 
 REGIONS = {
@@ -127,7 +128,11 @@ def texture_check(shared: Path) -> pd.DataFrame:
             s["file"], s["var"] = fname, var
             out.append(s.rename(columns={var: "measured"}))
     t = pd.concat(out, ignore_index=True)
-    clay, sand, ok = wt.topsoil_texture(t.lat.to_numpy(), t.lon.to_numpy(), shared)
+    fine = fine_fields(shared)  # the input layer's one sampler, at each site's own 0.05 deg cell
+    lat, lon = t.lat.to_numpy(), t.lon.to_numpy()
+    clay, _, ok_c = fine["clay"].sample(lat, lon, wt.TEXTURE_MAX_KM)
+    sand, _, ok_s = fine["sand"].sample(lat, lon, wt.TEXTURE_MAX_KM)
+    ok = ok_c & ok_s
     t["hwsd"] = np.where(t["var"] == "clay_pct", clay, sand)
     return t[ok & np.isfinite(t.hwsd)]
 
@@ -231,7 +236,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
 
     # --- CONUS grid
-    la0, la1, lo0, lo1 = CONUS_BBOX
+    lo0, la0, lo1, la1 = CONUS_BBOX
     lat, lon = np.meshgrid(np.arange(la0 + 0.25, la1, 0.5), np.arange(lo0 + 0.25, lo1, 0.5))
     lat, lon = lat.ravel(), lon.ravel()
     keep = conus_land_mask(shared, lat, lon)

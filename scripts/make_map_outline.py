@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from soilbinn.evaluation.shapefile import read_shapes
+from soilbinn.inputs.naturalearth import read_shapes
 from soilbinn.io import atomic_path
 
 BOX = (-135.0, 15.0, -55.0, 60.0)

@@ -10,7 +10,7 @@ import torch
 import xarray as xr
 
 from soilbinn.evaluation.metrics import depth_binned_metrics, regression_metrics
-from soilbinn.evaluation.shapefile import read_shapes
+from soilbinn.inputs.naturalearth import read_shapes
 from soilbinn.training.config import LossConfig
 from soilbinn.training.losses import DEPTH_WEIGHTS, LOSSES, masked_misfit, parameter_regulariser
 

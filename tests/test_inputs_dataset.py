@@ -80,7 +80,7 @@ def test_site_csv_reports_rows_outside_coverage(tmp_path):
     assert ds["site"].values.tolist() == ["kansas"]
     reasons = dict(zip(outside.site, outside.reason))
     assert "outside CONUS" in reasons["paris"]
-    assert "no valid" in reasons["gulf"]
+    assert "no value within 60 km for" in reasons["gulf"] and "npp" in reasons["gulf"]
     bad = tmp_path / "bad.csv"
     bad.write_text("lat,lon\n40,abc\n")
     with pytest.raises(SitesFileError, match="not numeric"):
@@ -96,9 +96,21 @@ def test_grid_dataset_covers_conus_and_matches_site_covariates():
     g = build_grid_dataset(SHARED, resolution=2.0)
     assert 150 < g.sizes["site"] < 260  # ~8e6 km2 / (2 deg cells)
     i = 10
-    p, ok = build_point_dataset([g["lat"].values[i]], [g["lon"].values[i]], ["x"], SHARED)
+    la, lo = g["lat"].values[i], g["lon"].values[i]
+    # the same function with the cell as footprint gives the grid's values exactly
+    lat_e = g["grid_lat"].values[0] - 1.0 + 2.0 * np.arange(g.sizes["grid_lat"] + 1)
+    lon_e = g["grid_lon"].values[0] - 1.0 + 2.0 * np.arange(g.sizes["grid_lon"] + 1)
+    p, ok = build_point_dataset([la], [lo], ["x"], SHARED, footprint=(lat_e, lon_e))
     np.testing.assert_allclose(p["covariates"].values[0], g["covariates"].values[i], rtol=1e-6)
     np.testing.assert_allclose(p["soil_temperature"].values[0], g["soil_temperature"].values[i])
+    # a site at the cell centre shares the climate covariates but takes its own fine cell
+    s, ok = build_point_dataset([la], [lo], ["x"], SHARED)
+    names = list(g["covariate"].values)
+    k = names.index("mat")
+    assert s["covariates"].values[0, k] == pytest.approx(g["covariates"].values[i, k])
+    lc = [names.index(n) for n in names if n.startswith("lc_")]
+    assert sorted(s["covariates"].values[0, lc]) == [0.0] * (len(lc) - 1) + [1.0]
+    np.testing.assert_allclose(g["covariates"].values[:, lc].sum(axis=1), 1.0, rtol=1e-5)
 
 
 @pytest.mark.slow
@@ -110,8 +122,46 @@ def test_cli_prepare_real(tmp_path):
     assert main(["prepare", "real", "--shared", str(SHARED), "--out", str(out),
                  "--max-profiles", "15", "--land-use", "--report", str(tmp_path / "r.json")]) == 0  # fmt: skip
     ds = load_dataset(out, require=("forcing", "observations", "covariates"))
-    assert "land_use" in ds["category"].values.astype(str)
+    cats = ds["category"].values.astype(str)
+    assert "land_use" in cats and "igbp_class" in cats
+    names = set(ds["covariate"].values.astype(str))
+    assert {"topsoil_clay", "topsoil_sand", "topsoil_ph", "elevation", "ndvi_max",
+            "lc_grassland"} <= names and "topsoil_oc" not in names  # fmt: skip
     assert json.loads((tmp_path / "r.json").read_text())["kept"]["sites"] == ds.sizes["site"]
     assert (
         main(["prepare", "grid", "--shared", str(tmp_path), "--out", str(tmp_path / "g.nc")]) == 2
     )
+
+
+def test_grid_region_box_and_bad_region(tmp_path, capsys):
+    from soilbinn.cli import main
+    from soilbinn.data.schema import load_dataset
+
+    out = tmp_path / "box.nc"
+    assert main(["prepare", "grid", "--shared", str(SHARED), "--out", str(out),
+                 "--region=-100,38,-98,40", "--resolution", "0.5"]) == 0  # fmt: skip
+    ds = load_dataset(out, require=("forcing", "covariates"))
+    assert ds.sizes["site"] == 16  # 4 x 4 Kansas land cells
+    np.testing.assert_allclose(ds["grid_lon"].values, [-99.75, -99.25, -98.75, -98.25])
+    assert (ds["fill_distance"].values == 0).all()  # inland: every input from its own cell
+    names = list(ds["covariate"].values.astype(str))
+    lc = [names.index(n) for n in names if n.startswith("lc_")]
+    assert ((ds["covariates"].values[:, lc] > 0) & (ds["covariates"].values[:, lc] < 1)).any()
+    capsys.readouterr()
+    bad = tmp_path / "europe.nc"
+    assert main(["prepare", "grid", "--shared", str(SHARED), "--out", str(bad),
+                 "--region", "europe"]) == 2  # fmt: skip
+    assert not bad.exists()
+    assert "region 'europe'" in capsys.readouterr().err
+
+
+def test_each_input_filled_from_its_own_nearest_cell():
+    from soilbinn.inputs.sampling import sample_inputs
+
+    # Red River Valley (MN): BIOME4 whc has no value within 60 km, every other input does
+    inp = sample_inputs(SHARED, [48.46], [-96.17])
+    assert inp.ok[0]
+    assert 60 < inp.distance_km["whc"][0] <= 150
+    assert inp.distance_km["temp"][0] == 0 and inp.distance_km["clay"][0] == 0
+    inp = sample_inputs(SHARED, [48.46], [-96.17], max_km=20)
+    assert not inp.ok[0] and "whc (50 km)" in inp.missing[0]

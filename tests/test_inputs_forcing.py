@@ -141,3 +141,29 @@ def test_koppen_groups():
 def test_land_use_codes():
     codes = land_use_codes(["F", "deciduousForest", "r", "cultivatedCrops", "", None, "mars"])
     assert codes.tolist() == [0, 0, 1, 3, -1, -1, -1]
+
+
+def test_soil_temperature_per_site_diffusivity_and_offset():
+    # per-site kappa and surface offset equal site-by-site calls with scalars
+    t = np.stack([10 + 5 * np.cos(2 * np.pi * (M - 7) / 12), -2 + 12 * np.sin(2 * np.pi * M / 12)])
+    kappa, off = np.array([3e-7, 8e-7]), np.array([1.0, 2.5])
+    both = fx.soil_temperature(t, kappa=kappa, surface_offset=off)
+    for i in range(2):
+        one = fx.soil_temperature(t[i : i + 1], kappa=kappa[i], surface_offset=off[i])
+        np.testing.assert_allclose(both[i], one[0], rtol=0, atol=1e-12)
+    # kappa_from_damping_depth inverts damping_depth
+    assert fx.damping_depth(fx.kappa_from_damping_depth(2.2)) == pytest.approx(2.2)
+
+
+def test_litter_partition_conserves_input():
+    monthly = np.array([np.linspace(1, 12, 12), np.full(12, 3.0)])
+    out = fx.litter_partition(monthly, np.array([0.0, 0.25]))
+    np.testing.assert_allclose(sum(out.values()), monthly)
+    np.testing.assert_allclose(out["input_cwd"][1], 0.75)
+    np.testing.assert_allclose(out["input_litter2"][1], 3.0 * 0.75 * 0.5)
+
+
+def test_nbedrock_from_depth():
+    # CLM5 level bottoms: 0.02, 0.06, 0.12, ... ; 0.1 m lies in level 3 -> 2 levels above it
+    assert fx.nbedrock_from_depth(np.array([0.0, 0.1, 100.0])).tolist() == [1, 2, 20]
+    assert fx.nbedrock_from_depth(np.array([0.0]), minimum=5).tolist() == [5]

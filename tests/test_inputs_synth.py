@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from soilbinn.data.schema import forcing_from_dataset, validate_dataset
-from soilbinn.inputs.conus import is_conus_land
+from soilbinn.inputs.regions import is_conus_land
 from soilbinn.inputs.synth import (
     TRUTH_FUNCTIONS,
     make_synthetic,

@@ -165,26 +165,16 @@ def test_balance_rejects_bad_input():
 
 # ---------------------------------------------------------------- shared data
 @pytest.mark.shared_data
-def test_topsoil_texture_reads_hwsd():
-    if not (SHARED / "grids" / "hwsd" / "T_CLAY.nc4").exists():
-        pytest.skip(f"shared data not found at {SHARED}")
-    clay, sand, ok = wt.topsoil_texture([39.0, 35.0], [-98.0, -140.0], SHARED)
-    # Kansas: a loam-ish HWSD cell; the Pacific: no cell within 30 km
-    assert ok.tolist() == [True, False]
-    assert 5 < clay[0] < 60 and 5 < sand[0] < 90 and np.isnan(clay[1])
-
-
-@pytest.mark.shared_data
 @pytest.mark.slow
 def test_no_rainy_conus_month_at_the_floor():
     """No month with > 40 mm of rain in a CONUS 0.5 deg cell has its whole profile at the floor."""
     if not (SHARED / "grids" / "hwsd" / "T_CLAY.nc4").exists():
         pytest.skip(f"shared data not found at {SHARED}")
     from soilbinn.inputs.dataset import conus_land_mask
-    from soilbinn.inputs.profiles import CONUS_BBOX
+    from soilbinn.inputs.regions import CONUS_BBOX
     from soilbinn.inputs.sampling import forcing_arrays, sample_inputs
 
-    la0, la1, lo0, lo1 = CONUS_BBOX
+    lo0, la0, lo1, la1 = CONUS_BBOX
     lat, lon = np.meshgrid(np.arange(la0 + 0.25, la1, 0.5), np.arange(lo0 + 0.25, lo1, 0.5))
     lat, lon = lat.ravel(), lon.ravel()
     keep = conus_land_mask(SHARED, lat, lon)

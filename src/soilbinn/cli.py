@@ -26,7 +26,7 @@ COMMAND_MODULES: dict[str, str] = {
     "simulate": "soilbinn.process.commands",
     "bench": "soilbinn.process.commands",
     "validate": "soilbinn.data.commands",
-    "synth": "soilbinn.data.commands",
+    "synth": "soilbinn.inputs.commands",
     "demo": "soilbinn.training.commands",
     "train": "soilbinn.training.commands",
     "evaluate": "soilbinn.training.commands",

@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from soilbinn.evaluation.metrics import regression_metrics  # noqa: E402
-from soilbinn.evaluation.shapefile import read_shapes  # noqa: E402
+from soilbinn.inputs.naturalearth import read_shapes  # noqa: E402
 from soilbinn.io import save_figure  # noqa: E402
 
 CONUS_BBOX = (-125.0, 24.0, -66.5, 50.0)

@@ -1,4 +1,5 @@
-"""``soilbinn prepare real|grid``: build the real-data training set or the CONUS grid."""
+"""``soilbinn prepare real|grid`` (the real-data training set or a region's grid) and
+``soilbinn synth`` (a synthetic dataset)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ def _configure(p: argparse.ArgumentParser) -> None:
     r = sub.add_parser(
         "real", help="observed CONUS SOC profiles with derived forcing and covariates"
     )
-    g = sub.add_parser("grid", help="forcing and covariates on CONUS grid cells (for maps)")
+    g = sub.add_parser(
+        "grid", help="forcing and covariates on the land cells of a region's grid (for maps)"
+    )
     for q in (r, g):
         q.add_argument(
             "--shared",
@@ -32,7 +35,8 @@ def _configure(p: argparse.ArgumentParser) -> None:
             "--max-km",
             type=float,
             default=MAX_DISTANCE_KM,
-            help="search radius for the nearest valid grid cell (km)",
+            help="largest distance (km) from a point to the cell an input is taken from when "
+            "its own cell has no value (each input separately)",
         )
         q.add_argument(
             "--nitrogen",
@@ -59,6 +63,12 @@ def _configure(p: argparse.ArgumentParser) -> None:
         help="RaCA layers without a lab value: VNIR prediction or dropped",
     )
     r.add_argument(
+        "--hwsd-oc",
+        action="store_true",
+        help="add HWSD topsoil organic carbon as a covariate (off by default: it is itself "
+        "a map of SOC, from the same soil surveys as many target pedons)",
+    )
+    r.add_argument(
         "--no-raca-stocks",
         action="store_true",
         help="leave out RaCA's pedon stocks (raca_pedon_stocks.csv)",
@@ -78,6 +88,12 @@ def _configure(p: argparse.ArgumentParser) -> None:
                        help="the full report as JSON (default: OUT with suffix .report.json)")  # fmt: skip
         add_overwrite_argument(q)
     g.add_argument("--resolution", type=float, default=0.5, help="grid spacing (degrees)")
+    g.add_argument(
+        "--region",
+        default="conus",
+        help="conus (default), global, or a box lon0,lat0,lon1,lat1 in degrees (write "
+        "--region=-100,38,-98,40 when it starts with a minus sign)",
+    )
     c = sub.add_parser(
         "check-stocks",
         help="compare stocks from the harmonised RaCA layers with RaCA's published pedon stocks",
@@ -92,6 +108,7 @@ def _run(args: argparse.Namespace) -> int:
     from soilbinn.data.schema import save_dataset
     from soilbinn.inputs.dataset import build_grid_dataset, build_real_dataset
     from soilbinn.inputs.grids import SharedDataError
+    from soilbinn.inputs.regions import RegionError
     from soilbinn.inputs.stocks import StockTableError, read_stock_table
 
     if args.what == "check-stocks":
@@ -108,15 +125,15 @@ def _run(args: argparse.Namespace) -> int:
             ds, report = build_real_dataset(
                 args.shared, max_profiles=args.max_profiles, raca=args.raca,
                 land_use=args.land_use, max_km=args.max_km, nitrogen=args.nitrogen,
-                seed=args.seed, raca_vnir=args.raca_vnir,
+                seed=args.seed, raca_vnir=args.raca_vnir, hwsd_oc=args.hwsd_oc,
                 raca_stocks=not args.no_raca_stocks, stock_tables=tables,
             )  # fmt: skip
         else:
-            ds = build_grid_dataset(args.shared, resolution=args.resolution,
+            ds = build_grid_dataset(args.shared, resolution=args.resolution, region=args.region,
                                     max_km=args.max_km, nitrogen=args.nitrogen)  # fmt: skip
             report = {"cells": int(ds.sizes["site"]),
                       "cells_without_inputs": int(ds.attrs["cells_without_inputs"])}  # fmt: skip
-    except (SharedDataError, StockTableError, FileNotFoundError) as e:
+    except (SharedDataError, StockTableError, RegionError, FileNotFoundError) as e:
         print(f"soilbinn prepare: {e}", file=sys.stderr)
         return 2
     save_dataset(ds, args.out)
@@ -150,6 +167,44 @@ def _summary(report: dict, report_path: Path) -> str:
     return "\n".join(lines)
 
 
+def _configure_synth(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sites", type=int, default=1000, help="number of sites (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--noise", type=float, default=0.1, help="log-normal SOC noise sigma (default 0.1)"
+    )
+    p.add_argument("--preset", default="binn2025", help="parameter range preset (default binn2025)")
+    p.add_argument("--grid", type=float, default=None, metavar="DEG",
+                   help="write a CONUS grid at DEG resolution instead of sites (no observations)")  # fmt: skip
+    p.add_argument("--out", required=True, help="output NetCDF file")
+    add_overwrite_argument(p)
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from soilbinn.data.schema import save_dataset
+    from soilbinn.inputs.synth import make_synthetic, make_synthetic_grid
+
+    check_output(args.out, args.overwrite)
+    t0 = time.perf_counter()
+    try:
+        if args.grid is not None:
+            ds = make_synthetic_grid(args.grid, seed=args.seed, preset=args.preset)
+        else:
+            ds = make_synthetic(args.sites, seed=args.seed, noise=args.noise, preset=args.preset)
+    except ValueError as err:
+        print(f"soilbinn synth: {err}", file=sys.stderr)
+        return 2
+    t1 = time.perf_counter()
+    out = save_dataset(ds, args.out)
+    t2 = time.perf_counter()
+    print(
+        f"wrote {out}: {ds.sizes['site']} sites (seed {args.seed}); "
+        f"generated in {t1 - t0:.1f} s, written in {t2 - t1:.1f} s"
+    )
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
-    "prepare": Command(_configure, _run, "prepare real observed profiles or the CONUS grid"),
+    "synth": Command(_configure_synth, _run_synth, "generate a synthetic CONUS dataset"),
+    "prepare": Command(_configure, _run, "prepare real observed profiles or a region's grid"),
 }

@@ -14,12 +14,24 @@ Numeric covariates (name: units)
     monthly NPP climatology expressed as annual rates), ``gpp_mean`` (gC m-2 yr-1),
     ``totvegc`` (gC m-2), ``woody_fraction`` (1, see :mod:`soilbinn.inputs.forcing`),
     ``altmax_mean`` (m), ``nbedrock`` (1).
+    Soil, terrain and vegetation (fine grids: a site's own cell, a grid cell's mean):
+    ``topsoil_clay`` / ``topsoil_sand`` / ``topsoil_silt`` (%, HWSD 0-30 cm),
+    ``topsoil_ph`` (1, HWSD pH in water), ``topsoil_oc`` (%, HWSD organic carbon; only
+    with ``hwsd_oc=True``, see :func:`covariate_arrays`), ``elevation`` (m, 1/12 degree),
+    ``elevation_roughness`` (m, standard deviation of elevation over the 3 x 3 cells of
+    1/12 degree around a cell, i.e. the relief within about 25 km), ``ndvi_max`` /
+    ``ndvi_min`` (1, annual MODIS NDVI extremes), ``lc_<group>`` (1, fraction of the
+    MODIS IGBP land cover in each group of
+    :data:`~soilbinn.inputs.sampling.LANDCOVER_GROUPS`; 0 or 1 at a site, the share of
+    0.05 degree cells in a grid cell).
 Categorical covariates
     ``koppen``: main Koppen-Geiger climate group A/B/C/D/E from BIOME4 monthly temperature
     and precipitation (criteria of Peel et al. 2007: E if the warmest month < 10 C; B if
     MAP < 10 P_th with P_th = 2 MAT, + 28 if >= 70% of precipitation falls in the summer
     half-year, + 14 otherwise unless >= 70% falls in winter; A if the coldest month
     >= 18 C; C if the coldest month > 0 C; else D).
+    ``igbp_class``: MODIS IGBP land-cover class (0-16) of the site's cell, or the
+    majority class of a grid cell.
     ``land_use`` (optional, only when the user has it for every row, e.g. RaCA or SoDaH
     sites or a ``land_use`` column of a sites CSV): see :data:`LAND_USE_CLASSES`. It is
     left out by default because it does not exist on the prediction grid.
@@ -30,7 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 from soilbinn.inputs import forcing as fx
-from soilbinn.inputs.sampling import GriddedInputs
+from soilbinn.inputs.sampling import IGBP_CLASSES, LANDCOVER_GROUPS, GriddedInputs
 
 SECONDS_PER_YEAR = fx.SECONDS_PER_YEAR
 
@@ -41,6 +53,9 @@ NUMERIC_UNITS: dict[str, str] = {
     "gdd0": "degC month", "whc_top": "mm m-1", "whc_sub": "mm m-1", "bucket_capacity": "mm",
     "npp_mean": "gC m-2 yr-1", "npp_std": "gC m-2 yr-1", "gpp_mean": "gC m-2 yr-1",
     "totvegc": "gC m-2", "woody_fraction": "1", "altmax_mean": "m", "nbedrock": "1",
+    "topsoil_clay": "%", "topsoil_sand": "%", "topsoil_silt": "%", "topsoil_ph": "1",
+    "topsoil_oc": "%", "elevation": "m", "elevation_roughness": "m", "ndvi_max": "1",
+    "ndvi_min": "1", **{f"lc_{g}": "1" for g in LANDCOVER_GROUPS},
 }  # fmt: skip
 LONG_NAMES: dict[str, str] = {
     "mat": "mean annual air temperature (BIOME4)",
@@ -66,6 +81,16 @@ LONG_NAMES: dict[str, str] = {
     "woody_fraction": "woody fraction from vegetation carbon",
     "altmax_mean": "CESM2 maximum active layer thickness, annual mean",
     "nbedrock": "CESM2 index of the deepest soil layer above bedrock",
+    "topsoil_clay": "topsoil (0-30 cm) clay content (HWSD v1.2)",
+    "topsoil_sand": "topsoil (0-30 cm) sand content (HWSD v1.2)",
+    "topsoil_silt": "topsoil (0-30 cm) silt content (HWSD v1.2)",
+    "topsoil_ph": "topsoil (0-30 cm) pH in water (HWSD v1.2)",
+    "topsoil_oc": "topsoil (0-30 cm) organic carbon content (HWSD v1.2)",
+    "elevation": "elevation above sea level (1/12 degree)",
+    "elevation_roughness": "standard deviation of elevation over 3 x 3 cells of 1/12 degree",
+    "ndvi_max": "annual maximum NDVI (MODIS)",
+    "ndvi_min": "annual minimum NDVI (MODIS)",
+    **{f"lc_{g}": f"fraction of {g} in MODIS IGBP land cover 2019" for g in LANDCOVER_GROUPS},
 }
 KOPPEN_CLASSES: tuple[str, ...] = (
     "A_tropical",
@@ -94,6 +119,10 @@ LAND_USE_ALIASES: dict[str, str] = {
     "grassland": "grassland", "rangeland": "grassland", "pasture": "grassland",
     "crop": "cropland", "cropland": "cropland", "wetland": "wetland", "shrub": "shrubland",
 }  # fmt: skip
+
+
+#: labels of the categorical covariates computed everywhere
+CATEGORY_LABELS: dict[str, tuple[str, ...]] = {"koppen": KOPPEN_CLASSES, "igbp_class": IGBP_CLASSES}
 
 
 def land_use_codes(labels) -> np.ndarray:
@@ -137,8 +166,19 @@ def koppen_group(temp_c: np.ndarray, prec_mm: np.ndarray, lat: np.ndarray) -> np
     return code
 
 
-def covariate_arrays(inp: GriddedInputs) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def covariate_arrays(
+    inp: GriddedInputs, hwsd_oc: bool = False
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Numeric and categorical covariates at sampled points.
+
+    Parameters
+    ----------
+    hwsd_oc : bool
+        Add ``topsoil_oc``, HWSD's topsoil organic carbon. Off for training by default:
+        it is itself a (legacy survey) map of SOC, so with it a model partly re-maps
+        HWSD instead of learning from climate, soil and vegetation, and in the US it
+        comes from the same soil surveys as many target pedons. Prediction datasets
+        always carry it (a model uses only the covariates it was trained with).
 
     Returns
     -------
@@ -179,9 +219,22 @@ def covariate_arrays(inp: GriddedInputs) -> tuple[dict[str, np.ndarray], dict[st
         "woody_fraction": fx.woody_fraction(vegc),
         "altmax_mean": inp["altmax"].mean(axis=1),
         "nbedrock": inp["nbedrock"][:, 0],
+        "topsoil_clay": inp["clay"],
+        "topsoil_sand": inp["sand"],
+        "topsoil_silt": inp["silt"],
+        "topsoil_ph": inp["ph"],
+        "elevation": inp["elevation"],
+        "elevation_roughness": inp["roughness"],
+        "ndvi_max": inp["ndvi_max"],
+        "ndvi_min": inp["ndvi_min"],
+        **{f"lc_{g}": np.asarray(inp[f"lc_{g}"], np.float64) for g in LANDCOVER_GROUPS},
     }
+    if hwsd_oc:
+        num["topsoil_oc"] = inp["oc"]
+    num = {k: np.array(v, dtype=np.float64) for k, v in num.items()}
     for v in num.values():
         v[~inp.ok] = np.nan
     cat = {"koppen": koppen_group(np.nan_to_num(t), np.nan_to_num(p), inp.lat)}
     cat["koppen"][~inp.ok] = -1
+    cat["igbp_class"] = np.asarray(inp["igbp_class"], dtype=np.int32)
     return num, cat

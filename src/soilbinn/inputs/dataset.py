@@ -3,7 +3,7 @@
 * :func:`build_real_dataset`: observed profiles + derived forcing + covariates (training).
 * :func:`build_point_dataset`: forcing + covariates at arbitrary points (prediction;
   used by :mod:`soilbinn.inputs.sites` and :func:`build_grid_dataset`).
-* :func:`build_grid_dataset`: CONUS land cells on a regular grid (maps).
+* :func:`build_grid_dataset`: land cells of a regular grid over a region (maps).
 
 All three share :func:`attach_inputs`, so covariates and forcing are computed by exactly
 the same code in training and prediction.
@@ -28,7 +28,7 @@ from soilbinn.data.schema import (
 )
 from soilbinn.inputs import forcing as fx
 from soilbinn.inputs.covariates import (
-    KOPPEN_CLASSES,
+    CATEGORY_LABELS,
     LAND_USE_CLASSES,
     LONG_NAMES,
     NUMERIC_UNITS,
@@ -37,7 +37,8 @@ from soilbinn.inputs.covariates import (
 )
 from soilbinn.inputs.grids import default_shared_path
 from soilbinn.inputs.naturalearth import country_polygons, inside
-from soilbinn.inputs.profiles import CONUS_BBOX, add_layer_flags, harmonise_profiles
+from soilbinn.inputs.profiles import add_layer_flags, harmonise_profiles
+from soilbinn.inputs.regions import CONUS_BBOX, in_box, parse_region
 from soilbinn.inputs.sampling import MAX_DISTANCE_KM, forcing_arrays, sample_inputs
 
 FORCING_METHOD = (
@@ -61,44 +62,58 @@ def attach_inputs(
     nitrogen: float = fx.NITROGEN_SCALAR,
     kappa: float = fx.THERMAL_DIFFUSIVITY,
     land_use: np.ndarray | None = None,
-) -> tuple[xr.Dataset, np.ndarray]:
-    """Add forcing and covariates at the sites of ``ds``; return (dataset of covered sites,
-    covered mask over the input sites).
+    hwsd_oc: bool = True,
+    footprint=None,
+) -> tuple[xr.Dataset, np.ndarray, np.ndarray]:
+    """Add forcing and covariates at the sites of ``ds``.
 
-    Sites without a valid CESM2 and BIOME4 cell within ``max_km`` are removed (the mask
-    says which); nothing is filled in by guessing.
+    Each gridded field is taken at the site's own cell or, where that has no value, at
+    that field's nearest valid cell within ``max_km``; ``fill_distance(site, input)`` (km)
+    records the distance per field. Sites where some field has nothing within ``max_km``
+    are removed, never filled by guessing.
+
+    Parameters
+    ----------
+    hwsd_oc : bool
+        Add the ``topsoil_oc`` covariate (see :func:`~soilbinn.inputs.covariates.covariate_arrays`).
+    footprint : (lat_edges, lon_edges), optional
+        Grid cells: average the fine covariate grids over these cells.
+
+    Returns
+    -------
+    ds : dataset of the covered sites
+    ok : (n,) bool, covered mask over the input sites
+    missing : (n,) str, the fields without a value within ``max_km`` ("" where covered)
     """
-    inp = sample_inputs(shared, ds["lat"].values, ds["lon"].values, max_km)
-    ok = inp.ok.copy()
+    inp = sample_inputs(shared, ds["lat"].values, ds["lon"].values, max_km, footprint)
+    ok, missing = inp.ok.copy(), inp.missing
     ds = ds.isel(site=np.flatnonzero(ok))
     inp = inp.select(ok)
     if land_use is not None:
         land_use = np.asarray(land_use)[ok]
     if ds.sizes["site"] == 0:
-        return ds, ok
+        return ds, ok, missing
     f = forcing_arrays(inp, nitrogen=nitrogen, kappa=kappa)
     ds = add_forcing(ds, f, dtype=np.float32)
-    for key, what in (("clay", "clay"), ("sand", "sand")):
-        ds[f"topsoil_{key}"] = ("site", f[key].astype(np.float32), {"units": "percent",
-            "long_name": f"HWSD topsoil {what} used by the water balance (loam where missing)"})  # fmt: skip
-    ds["texture_filled"] = ("site", f["texture_filled"].astype(np.int8),
-                            {"units": "1", "long_name": "1 = no HWSD texture near, loam used"})  # fmt: skip
-    ds.attrs["texture_loam_filled"] = int(f["texture_filled"].sum())
-    num, cat = covariate_arrays(inp)
+    num, cat = covariate_arrays(inp, hwsd_oc=hwsd_oc)
     ds = add_covariates(ds, num, NUMERIC_UNITS, LONG_NAMES)
-    labels = {"koppen": KOPPEN_CLASSES}
+    labels = dict(CATEGORY_LABELS)
     if land_use is not None:
         cat["land_use"] = land_use.astype(np.int32)
         labels["land_use"] = LAND_USE_CLASSES
     ds = add_categories(ds, cat, labels)
-    ds["grid_distance_cesm2"] = ("site", inp.cesm2_km.astype(np.float32),
-                                 {"units": "km", "long_name": "distance to the CESM2 cell used"})  # fmt: skip
-    ds["grid_distance_biome4"] = ("site", inp.biome4_km.astype(np.float32),
-                                  {"units": "km", "long_name": "distance to the BIOME4 cell used"})  # fmt: skip
+    names = list(inp.distance_km)
+    ds = ds.assign_coords(input=("input", np.asarray(names, dtype=str)))
+    ds["fill_distance"] = (
+        ("site", "input"),
+        np.stack([inp.distance_km[k] for k in names], axis=1).astype(np.float32),
+        {"units": "km", "long_name": "fill distance of each input: 0 where the site's own "
+         "cell has a value, else the distance to the centre of the nearest cell with one"},
+    )  # fmt: skip
     ds.attrs["forcing_method"] = FORCING_METHOD.format(kappa=kappa, nitrogen=nitrogen)
     ds.attrs["max_grid_distance_km"] = float(max_km)
     ds.attrs["soilbinn_version"] = __version__
-    return ds, ok
+    return ds, ok, missing
 
 
 def _observations(ds: xr.Dataset, layers, site_index: dict[str, int], n_obs: int) -> xr.Dataset:
@@ -131,6 +146,7 @@ def build_real_dataset(
     raca_vnir: str = "fallback",
     raca_stocks: bool = True,
     stock_tables=(),
+    hwsd_oc: bool = False,
 ) -> tuple[xr.Dataset, dict]:
     """Observed CONUS SOC profiles (and pedon stocks) with derived forcing and covariates.
 
@@ -156,6 +172,9 @@ def build_real_dataset(
         :func:`soilbinn.inputs.stocks.add_raca_stocks` for the de-duplication rule).
     stock_tables : sequence of DataFrame
         Users' stock tables (:func:`soilbinn.inputs.stocks.read_stock_table`) to add.
+    hwsd_oc : bool
+        Add HWSD topsoil organic carbon as a covariate (off by default: it is a map of
+        SOC itself; see :func:`~soilbinn.inputs.covariates.covariate_arrays`).
 
     Returns
     -------
@@ -192,12 +211,13 @@ def build_real_dataset(
     n_obs = int(sites.n_obs.max()) if len(sites) else 1
     ds = _observations(ds, h.layers, {s: i for i, s in enumerate(sites.index)}, n_obs)
     lu = land_use_codes(sites.land_use.tolist()) if land_use else None
-    ds, ok = attach_inputs(ds, shared, max_km=max_km, nitrogen=nitrogen, land_use=lu)
+    ds, ok, missing = attach_inputs(ds, shared, max_km=max_km, nitrogen=nitrogen, land_use=lu,
+                                    hwsd_oc=hwsd_oc)  # fmt: skip
     t2 = time.perf_counter()
     report = dict(h.report)
-    if (~ok).any():
-        report["dropped_profiles"][f"no valid CESM2/BIOME4 cell within {max_km:g} km"] = int(
-            (~ok).sum()
+    for fields in np.unique(missing[~ok]):
+        report["dropped_profiles"][f"no value within {max_km:g} km for {fields}"] = int(
+            (missing == fields).sum()
         )
     if ds.sizes["site"] == 0:
         raise CoverageError("no profile has valid gridded inputs")
@@ -206,7 +226,7 @@ def build_real_dataset(
 
         ds, report["stocks"] = add_raca_stocks(ds, shared, land_use=land_use, raca=raca_stocks,
                                                extra_tables=stock_tables, max_km=max_km,
-                                               nitrogen=nitrogen, max_pedons=max_profiles,
+                                               nitrogen=nitrogen, hwsd_oc=hwsd_oc, max_pedons=max_profiles,
                                                seed=seed)  # fmt: skip
     soc = ds["soc"].values
     report["kept"] = {
@@ -240,62 +260,108 @@ def build_point_dataset(
     max_km: float = MAX_DISTANCE_KM,
     nitrogen: float = fx.NITROGEN_SCALAR,
     land_use: np.ndarray | None = None,
+    footprint=None,
+    hwsd_oc: bool = True,
 ) -> tuple[xr.Dataset, np.ndarray]:
-    """Forcing and covariates at arbitrary points; returns (dataset of covered points, mask)."""
+    """Forcing and covariates at arbitrary points (prediction sites, pedons, grid cells).
+
+    Parameters
+    ----------
+    lat, lon : array_like (n,), degrees
+    site_ids : array_like (n,) of str
+    footprint : (lat_edges, lon_edges), optional
+        For grid cells: fine covariates averaged over the cells (see
+        :func:`~soilbinn.inputs.sampling.sample_inputs`).
+    hwsd_oc : bool
+        Add ``topsoil_oc`` (default True for prediction: a model uses only the covariates
+        it was trained with; pass the training dataset's choice to build more training
+        points, e.g. pedon stocks).
+
+    Returns
+    -------
+    ds : dataset of the covered points
+    ok : (n,) bool, covered mask (:func:`attach_inputs` also says which inputs are missing)
+    """
     shared = Path(shared) if shared is not None else default_shared_path()
     ds = base_coords(
         np.asarray(site_ids).astype(str), np.asarray(lat, float), np.asarray(lon, float)
     )
-    return attach_inputs(ds, shared, max_km=max_km, nitrogen=nitrogen, land_use=land_use)
+    ds, ok, _ = attach_inputs(ds, shared, max_km=max_km, nitrogen=nitrogen, land_use=land_use,
+                              hwsd_oc=hwsd_oc, footprint=footprint)  # fmt: skip
+    return ds, ok
 
 
 def conus_land_mask(shared: str | os.PathLike, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """Points inside the USA polygons of Natural Earth and the CONUS box."""
     rings = country_polygons(Path(shared) / "maps" / "naturalearth", "USA")
-    la0, la1, lo0, lo1 = CONUS_BBOX
-    box = (lat >= la0) & (lat <= la1) & (lon >= lo0) & (lon <= lo1)
-    return box & inside(rings, lon, lat)
+    return in_box(lat, lon, CONUS_BBOX) & inside(rings, lon, lat)
+
+
+#: a cell of a ``global`` or box grid is land when at least this share of its MODIS land
+#: cover is not water
+MIN_LAND_FRACTION = 0.5
 
 
 def build_grid_dataset(
     shared: str | os.PathLike | None = None,
     resolution: float = 0.5,
-    bbox: tuple[float, float, float, float] = CONUS_BBOX,
+    region: str = "conus",
     max_km: float = MAX_DISTANCE_KM,
     nitrogen: float = fx.NITROGEN_SCALAR,
 ) -> xr.Dataset:
-    """Forcing and covariates on the CONUS land cells of a regular grid.
+    """Forcing and covariates on the land cells of a regular grid over a region.
 
-    Cell centres are ``lat0 + resolution (i + 1/2)`` inside ``bbox`` = (lat_min, lat_max,
-    lon_min, lon_max); cells outside the USA (Natural Earth) or without valid gridded
-    inputs are left out. The dataset carries ``grid_lat`` / ``grid_lon`` axes and each
-    site's ``grid_i`` / ``grid_j`` index, so predictions can be put back on the grid.
+    Parameters
+    ----------
+    resolution : float
+        Cell size (degrees); cell centres are ``lon0 + resolution (j + 1/2)``,
+        ``lat0 + resolution (i + 1/2)`` inside the region's box.
+    region : str
+        ``conus`` (cells inside the USA of Natural Earth and the CONUS box), ``global``
+        or ``lon0,lat0,lon1,lat1`` (cells whose MODIS land cover is at least
+        :data:`MIN_LAND_FRACTION` land).
+
+    Returns
+    -------
+    xr.Dataset
+        Covered land cells with ``grid_lat`` / ``grid_lon`` axes and each cell's
+        ``grid_i`` / ``grid_j`` index, so predictions can be put back on the grid. Fine
+        covariates are averaged over each cell; cells with a field missing within
+        ``max_km`` are left out and counted in ``cells_without_inputs``.
     """
     shared = Path(shared) if shared is not None else default_shared_path()
-    la0, la1, lo0, lo1 = bbox
-    glat = np.arange(la0 + resolution / 2, la1, resolution)
-    glon = np.arange(lo0 + resolution / 2, lo1, resolution)
+    if not resolution > 0:
+        raise ValueError(f"grid resolution must be > 0 degrees (got {resolution})")
+    name, (lo0, la0, lo1, la1) = parse_region(region)
+    nlat = int(np.floor((la1 - la0) / resolution + 1e-9))
+    nlon = int(np.floor((lo1 - lo0) / resolution + 1e-9))
+    lat_edges = la0 + resolution * np.arange(nlat + 1)
+    lon_edges = lo0 + resolution * np.arange(nlon + 1)
+    glat = 0.5 * (lat_edges[1:] + lat_edges[:-1])
+    glon = 0.5 * (lon_edges[1:] + lon_edges[:-1])
     LA, LO = np.meshgrid(glat, glon, indexing="ij")
-    II, JJ = np.meshgrid(np.arange(len(glat)), np.arange(len(glon)), indexing="ij")
-    m = conus_land_mask(shared, LA.ravel(), LO.ravel())
+    II, JJ = np.meshgrid(np.arange(nlat), np.arange(nlon), indexing="ij")
+    if name == "conus":
+        m = conus_land_mask(shared, LA.ravel(), LO.ravel())
+    else:
+        from soilbinn.inputs.sampling import fine_fields
+
+        water = fine_fields(shared, (lat_edges, lon_edges))["lc_water"].values
+        m = np.nan_to_num(1.0 - water.ravel(), nan=0.0) >= MIN_LAND_FRACTION
     lat, lon = LA.ravel()[m], LO.ravel()[m]
     ids = [f"g{a:.3f}_{b:.3f}" for a, b in zip(lat, lon)]
-    ds, ok = build_point_dataset(lat, lon, ids, shared, max_km=max_km, nitrogen=nitrogen)
+    ds, ok = build_point_dataset(lat, lon, ids, shared, max_km=max_km, nitrogen=nitrogen,
+                                 footprint=(lat_edges, lon_edges))  # fmt: skip
     ds["grid_i"] = ("site", II.ravel()[m][ok].astype(np.int32), {"long_name": "row in grid_lat"})
     ds["grid_j"] = ("site", JJ.ravel()[m][ok].astype(np.int32), {"long_name": "column in grid_lon"})
     ds = ds.assign_coords(
-        grid_lat=(
-            "grid_lat",
-            glat,
-            {"units": "degrees_north", "long_name": "grid cell centre latitude"},
-        ),
-        grid_lon=(
-            "grid_lon",
-            glon,
-            {"units": "degrees_east", "long_name": "grid cell centre longitude"},
-        ),
-    )
-    ds.attrs["title"] = f"soilbinn CONUS {resolution:g} degree grid with derived forcing"
+        grid_lat=("grid_lat", glat,
+                  {"units": "degrees_north", "long_name": "grid cell centre latitude"}),
+        grid_lon=("grid_lon", glon,
+                  {"units": "degrees_east", "long_name": "grid cell centre longitude"}),
+    )  # fmt: skip
+    ds.attrs["title"] = f"soilbinn {region} {resolution:g} degree grid with derived forcing"
+    ds.attrs["region"] = str(region)
     ds.attrs["grid_resolution_deg"] = float(resolution)
     ds.attrs["cells_without_inputs"] = int((~ok).sum())
     problems = validate_dataset(ds, require=("forcing", "covariates"))

@@ -3,7 +3,8 @@
 CESM2 soil temperature (TSOI), water scalar (W_SCALAR), litter input vectors and the
 nitrogen scalar (FPI_vr) are not available, so they are derived here from fields that are
 (BIOME4 monthly air temperature, precipitation and water-holding capacity; CESM2 NPP and
-vegetation carbon). Every function is pure NumPy on arrays of ``n`` sites (or grid cells:
+vegetation carbon). The synthetic generator (:mod:`soilbinn.inputs.synth`) uses the
+same soil-temperature and litter functions on its own smooth climate fields. Every function is pure NumPy on arrays of ``n`` sites (or grid cells:
 any lat/lon works), so the same code builds training and prediction forcing.
 
 Summary of the methods (the README repeats it)
@@ -52,7 +53,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from soilbinn.process.grid import N_LAYERS, NO_PERMAFROST_ALT, ZSOI
+from soilbinn.process.grid import N_LAYERS, NO_PERMAFROST_ALT, ZISOI, ZSOI
 
 #: days in each month of a 365-day year (CLM's no-leap calendar)
 DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.float64)
@@ -78,9 +79,11 @@ NITROGEN_SCALAR = 0.7
 BUCKET_LAYER_THICKNESS = (0.3, 0.7)
 
 
-def damping_depth(kappa: float = THERMAL_DIFFUSIVITY, period_s: float = SECONDS_PER_YEAR) -> float:
-    """Damping depth ``d = sqrt(kappa P / pi)`` (m) of a periodic temperature wave."""
-    return float(np.sqrt(kappa * period_s / np.pi))
+def damping_depth(kappa=THERMAL_DIFFUSIVITY, period_s: float = SECONDS_PER_YEAR):
+    """Damping depth ``d = sqrt(kappa P / pi)`` (m) of a periodic temperature wave
+    (float for a float ``kappa``, else an array)."""
+    d = np.sqrt(np.asarray(kappa, dtype=np.float64) * period_s / np.pi)
+    return float(d) if d.ndim == 0 else d
 
 
 def annual_harmonic(monthly: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,10 +114,10 @@ def annual_harmonic(monthly: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
 def soil_temperature(
     air_temperature_c: np.ndarray,
     depths: np.ndarray | None = None,
-    kappa: float = THERMAL_DIFFUSIVITY,
-    surface_offset: float = 0.0,
+    kappa: np.ndarray | float = THERMAL_DIFFUSIVITY,
+    surface_offset: np.ndarray | float = 0.0,
 ) -> np.ndarray:
-    """Damped-wave soil temperature by layer and month.
+    """Damped-wave soil temperature by layer and month (the one soil-temperature model).
 
     Parameters
     ----------
@@ -122,9 +125,9 @@ def soil_temperature(
         Monthly mean air temperature.
     depths : ndarray (L,), m, optional
         Node depths (default: the 20 CLM5 nodes).
-    kappa : float, m2 s-1
+    kappa : float or ndarray (n,), m2 s-1
         Soil thermal diffusivity.
-    surface_offset : float, K
+    surface_offset : float or ndarray (n,), K
         Added to the mean (soil surface minus air temperature).
 
     Returns
@@ -133,11 +136,19 @@ def soil_temperature(
     """
     z = np.asarray(ZSOI if depths is None else depths, dtype=np.float64)
     mean, amp, m_max = annual_harmonic(air_temperature_c)
-    d = damping_depth(kappa)
+    n = mean.shape[0]
+    d = np.broadcast_to(damping_depth(np.asarray(kappa, dtype=np.float64)), (n,))[:, None, None]
+    off = np.broadcast_to(np.asarray(surface_offset, dtype=np.float64), (n,))[:, None, None]
     m = np.arange(1, 13, dtype=np.float64)
-    phase = 2.0 * np.pi * (m[None, None, :] - m_max[:, None, None]) / 12.0 - (z / d)[None, :, None]
-    wave = amp[:, None, None] * np.exp(-z / d)[None, :, None] * np.cos(phase)
-    return T_FREEZE + mean[:, None, None] + surface_offset + wave
+    zz = z[None, :, None]
+    phase = 2.0 * np.pi * (m[None, None, :] - m_max[:, None, None]) / 12.0 - zz / d
+    wave = amp[:, None, None] * np.exp(-zz / d) * np.cos(phase)
+    return T_FREEZE + mean[:, None, None] + off + wave
+
+
+def kappa_from_damping_depth(depth_m, period_s: float = SECONDS_PER_YEAR) -> np.ndarray:
+    """Thermal diffusivity (m2 s-1) giving damping depth ``depth_m``: ``pi d^2 / P``."""
+    return np.pi * np.asarray(depth_m, dtype=np.float64) ** 2 / period_s
 
 
 def day_length_hours(lat: np.ndarray, doy: np.ndarray = MID_MONTH_DOY) -> np.ndarray:
@@ -233,15 +244,44 @@ def woody_fraction(totvegc: np.ndarray) -> np.ndarray:
     return np.clip((v - VEGC_NONWOODY) / (VEGC_FOREST - VEGC_NONWOODY), 0.0, 1.0)
 
 
+def litter_partition(
+    monthly_input: np.ndarray, cwd_fraction: np.ndarray | float = 0.0
+) -> dict[str, np.ndarray]:
+    """Split monthly carbon input into CWD and the three litter pools.
+
+    Parameters
+    ----------
+    monthly_input : ndarray (n, 12), gC m-2 month-1
+    cwd_fraction : float or ndarray (n,)
+        Share entering coarse woody debris; the rest is split by
+        :data:`LITTER_FRACTIONS` into metabolic / cellulose / lignin litter.
+
+    Returns
+    -------
+    dict input_cwd, input_litter1, input_litter2, input_litter3 -> (n, 12), gC m-2 month-1
+    """
+    monthly = np.asarray(monthly_input, dtype=np.float64)
+    f_cwd = np.broadcast_to(np.asarray(cwd_fraction, dtype=np.float64), monthly.shape[:1])
+    f_cwd = f_cwd[:, None]
+    rest = monthly * (1.0 - f_cwd)
+    fl, fc, fg = LITTER_FRACTIONS
+    return {
+        "input_cwd": monthly * f_cwd,
+        "input_litter1": rest * fl,
+        "input_litter2": rest * fc,
+        "input_litter3": rest * fg,
+    }
+
+
 def litter_inputs(npp_gc_m2_s: np.ndarray, totvegc: np.ndarray) -> dict[str, np.ndarray]:
-    """Monthly carbon inputs to CWD and the three litter pools.
+    """Monthly carbon inputs to CWD and the three litter pools from CESM2 NPP.
 
     Parameters
     ----------
     npp_gc_m2_s : ndarray (n, 12), gC m-2 s-1
         Monthly mean NPP (negative values are set to 0).
     totvegc : ndarray (n,) or (n, 12), gC m-2
-        Vegetation carbon (annual mean used).
+        Vegetation carbon (annual mean used) deciding the woody share.
 
     Returns
     -------
@@ -251,15 +291,7 @@ def litter_inputs(npp_gc_m2_s: np.ndarray, totvegc: np.ndarray) -> dict[str, np.
     monthly = npp * DAYS_IN_MONTH[None, :] * SECONDS_PER_DAY
     v = np.asarray(totvegc, dtype=np.float64)
     v = v.mean(axis=-1) if v.ndim == 2 else v
-    f_cwd = (woody_fraction(v) * WOOD_ALLOCATION)[:, None]
-    rest = monthly * (1.0 - f_cwd)
-    fl, fc, fg = LITTER_FRACTIONS
-    return {
-        "input_cwd": monthly * f_cwd,
-        "input_litter1": rest * fl,
-        "input_litter2": rest * fc,
-        "input_litter3": rest * fg,
-    }
+    return litter_partition(monthly, woody_fraction(v) * WOOD_ALLOCATION)
 
 
 def nitrogen_scalar(
@@ -280,6 +312,12 @@ def oxygen_scalar(o_scalar: np.ndarray) -> np.ndarray:
 def active_layer(altmax: np.ndarray) -> np.ndarray:
     """CESM2 ALTMAX / ALTMAX_LASTYEAR (n, 12) in m, clipped to [0, 41.998] (no permafrost)."""
     return np.clip(np.asarray(altmax, dtype=np.float64), 0.0, NO_PERMAFROST_ALT)
+
+
+def nbedrock_from_depth(bedrock_depth_m: np.ndarray, minimum: int = 1) -> np.ndarray:
+    """Index (1-20) of the deepest CLM5 level whose bottom lies above ``bedrock_depth_m`` (m)."""
+    idx = np.searchsorted(np.asarray(ZISOI), np.asarray(bedrock_depth_m), side="right")
+    return np.clip(idx, minimum, len(ZISOI)).astype(np.int32)
 
 
 def bedrock_index(nbedrock: np.ndarray) -> np.ndarray:

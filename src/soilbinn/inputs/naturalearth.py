@@ -1,4 +1,4 @@
-"""Minimal offline reader of the Natural Earth shapefiles in ``shared/data/maps``.
+"""The one shapefile reader: Natural Earth outlines offline (masks and map drawing).
 
 Only what soilbinn needs: polygons of one country (to mask the CONUS grid) and the
 state/province boundary lines (to draw maps). ESRI shapefile main files are a 100-byte
@@ -14,30 +14,55 @@ from pathlib import Path
 
 import numpy as np
 
-from soilbinn.inputs.grids import require_file
+from soilbinn.inputs.grids import SharedDataError, require_file
 
 COUNTRIES = "ne_50m_admin_0_countries"
 STATE_LINES = "ne_50m_admin_1_states_provinces_lines"
 
 
-def read_shapes(path: str | os.PathLike) -> list[list[np.ndarray]]:
-    """Parts of every record of a polyline/polygon ``.shp``: list (records) of lists of (k, 2)."""
-    data = Path(path).read_bytes()
+_LINE_TYPES = {3, 5, 13, 15, 23, 25}  # polyline, polygon and their M / Z variants
+
+
+def read_records(
+    path: str | os.PathLike, bbox: tuple[float, float, float, float] | None = None
+) -> list[list[np.ndarray]]:
+    """Parts of every record of a ``.shp``: list (one per record) of lists of (k, 2) (x, y).
+
+    Records that are not polylines/polygons, or whose bounding box misses ``bbox`` =
+    (xmin, ymin, xmax, ymax), give an empty list, so records stay aligned with the
+    ``.dbf`` rows. Raises :class:`SharedDataError` for a file that is not a shapefile.
+    """
+    path = require_file(Path(path), "shapefile")
+    data = path.read_bytes()
+    if len(data) < 100 or struct.unpack(">i", data[:4])[0] != 9994:
+        raise SharedDataError(f"{path}: not a shapefile (bad file code)")
     pos, out = 100, []
     while pos + 8 <= len(data):
         _, length = struct.unpack(">ii", data[pos : pos + 8])
         rec = data[pos + 8 : pos + 8 + 2 * length]
         pos += 8 + 2 * length
-        stype = struct.unpack("<i", rec[:4])[0]
-        if stype not in (3, 5):
+        if len(rec) < 44 or struct.unpack("<i", rec[:4])[0] not in _LINE_TYPES:
+            out.append([])
+            continue
+        xmin, ymin, xmax, ymax = struct.unpack("<4d", rec[4:36])
+        if bbox is not None and (
+            xmax < bbox[0] or xmin > bbox[2] or ymax < bbox[1] or ymin > bbox[3]
+        ):
             out.append([])
             continue
         nparts, npts = struct.unpack("<ii", rec[36:44])
         parts = np.frombuffer(rec, "<i4", nparts, 44)
         pts = np.frombuffer(rec, "<f8", 2 * npts, 44 + 4 * nparts).reshape(npts, 2)
         bounds = list(parts) + [npts]
-        out.append([pts[bounds[i] : bounds[i + 1]] for i in range(nparts)])
+        out.append([pts[bounds[i] : bounds[i + 1]].copy() for i in range(nparts)])
     return out
+
+
+def read_shapes(
+    path: str | os.PathLike, bbox: tuple[float, float, float, float] | None = None
+) -> list[np.ndarray]:
+    """All parts (k, 2) of the polyline/polygon records of a ``.shp`` (for drawing)."""
+    return [p for rec in read_records(path, bbox) for p in rec]
 
 
 def read_dbf(path: str | os.PathLike, fields: tuple[str, ...]) -> list[dict[str, str]]:
@@ -66,7 +91,7 @@ def country_polygons(maps_dir: str | os.PathLike, iso_a3: str = "USA") -> list[n
     rows = read_dbf(
         require_file(d / f"{COUNTRIES}.dbf", "Natural Earth countries"), ("ISO_A3", "ADM0_A3")
     )
-    shapes = read_shapes(shp)
+    shapes = read_records(shp)
     return [
         p for r, s in zip(rows, shapes) if iso_a3 in (r.get("ISO_A3"), r.get("ADM0_A3")) for p in s
     ]
@@ -75,11 +100,7 @@ def country_polygons(maps_dir: str | os.PathLike, iso_a3: str = "USA") -> list[n
 def state_lines(maps_dir: str | os.PathLike) -> list[np.ndarray]:
     """State/province boundary lines (lon, lat) for drawing."""
     d = Path(maps_dir)
-    return [
-        p
-        for s in read_shapes(require_file(d / f"{STATE_LINES}.shp", "Natural Earth states"))
-        for p in s
-    ]
+    return read_shapes(d / f"{STATE_LINES}.shp")
 
 
 def inside(rings: list[np.ndarray], lon: np.ndarray, lat: np.ndarray) -> np.ndarray:

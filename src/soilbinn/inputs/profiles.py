@@ -72,6 +72,7 @@ import pandas as pd
 import xarray as xr
 
 from soilbinn.inputs.grids import require_file
+from soilbinn.inputs.regions import in_conus
 from soilbinn.process.grid import ZISOI
 
 #: Adams (1973) densities of organic matter and mineral matter (g cm-3)
@@ -89,7 +90,6 @@ MAX_FRAGMENTS_PCT = 90.0
 #: particle density of rock fragments (g cm-3), to turn mass fractions into volume
 ROCK_DENSITY = 2.65
 MAX_OBS = 200
-CONUS_BBOX = (24.3, 49.5, -125.0, -66.8)  # lat_min, lat_max, lon_min, lon_max
 _ORGANIC_HZN = re.compile(r"^\s*[OL](?![A-Z])")
 #: RaCA field texture classes of organic material (peat / muck)
 ORGANIC_TEXTURES = ("PM",)
@@ -157,12 +157,6 @@ def raca_soc(c_tot_pct, caco3_pct, vnir_pct) -> tuple[np.ndarray, np.ndarray]:
     lab = np.isfinite(c_tot)
     soc = np.where(lab, c_tot - CARBONATE_C_PER_CACO3 * caco3, np.asarray(vnir_pct, float))
     return soc, np.where(lab, SOC_TC_MINUS_IC, SOC_VNIR).astype(np.int8)
-
-
-def in_conus(lat, lon) -> np.ndarray:
-    la0, la1, lo0, lo1 = CONUS_BBOX
-    lat, lon = np.asarray(lat), np.asarray(lon)
-    return (lat >= la0) & (lat <= la1) & (lon >= lo0) & (lon <= lo1)
 
 
 @dataclass

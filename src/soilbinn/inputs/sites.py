@@ -4,8 +4,8 @@ The CSV needs ``lat`` and ``lon`` columns (``latitude`` / ``longitude`` also acc
 case-insensitive, degrees north / east); an optional ``site`` (or ``id``, ``name``)
 column names the rows (default ``row<i>``) and an optional ``land_use`` column gives the
 land use for models trained with that category. Rows outside the data's coverage (not
-finite, outside CONUS, or no valid CESM2/BIOME4 cell within ``max_km``) are reported,
-never guessed.
+finite, outside CONUS, or some gridded input without a value within ``max_km``) are
+reported with the inputs they lack, never guessed.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from soilbinn.data.schema import base_coords
 from soilbinn.inputs.covariates import land_use_codes
-from soilbinn.inputs.dataset import build_point_dataset
-from soilbinn.inputs.profiles import in_conus
+from soilbinn.inputs.dataset import attach_inputs
+from soilbinn.inputs.grids import default_shared_path
+from soilbinn.inputs.regions import in_conus
 from soilbinn.inputs.sampling import MAX_DISTANCE_KM
 
 _ALIASES = {"lat": ("lat", "latitude"), "lon": ("lon", "longitude", "long"),
@@ -100,11 +102,12 @@ def build_site_dataset(
     lu = land_use_codes(sites["land_use"].tolist()) if (land_use and "land_use" in sites) else None
     if land_use and lu is None:
         lu = np.full(len(sites), -1, np.int32)
-    ds, ok = build_point_dataset(
-        lat[cand], lon[cand], sites.site.to_numpy()[cand], shared, max_km=max_km,
-        land_use=None if lu is None else lu[cand],
-    )  # fmt: skip
+    shared = Path(shared) if shared is not None else default_shared_path()
+    ds = base_coords(sites.site.to_numpy()[cand].astype(str), lat[cand], lon[cand])
+    ds, ok, missing = attach_inputs(ds, shared, max_km=max_km,
+                                    land_use=None if lu is None else lu[cand])  # fmt: skip
     idx = np.flatnonzero(cand)
-    reason[idx[~ok]] = f"no valid CESM2/BIOME4 grid cell within {max_km:g} km"
+    for k in np.flatnonzero(~ok):
+        reason[idx[k]] = f"no value within {max_km:g} km for {missing[k]}"
     outside = sites.loc[reason != "", ["site", "lat", "lon"]].assign(reason=reason[reason != ""])
     return ds, outside.reset_index(drop=True)

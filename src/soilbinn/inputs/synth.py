@@ -5,7 +5,7 @@ Everything spatial is a deterministic function of (lon, lat, seed), so a site da
 share the same covariate fields and the same true-parameter maps.
 
 Sites
-    On CONUS land (:mod:`soilbinn.inputs.conus`): 70% uniform in lon/lat, 30% in clusters
+    On CONUS land (:mod:`soilbinn.inputs.regions`): 70% uniform in lon/lat, 30% in clusters
     of 0.5 deg spread (as real surveys cluster around research sites).
 Covariate fields (smooth; ``rf`` is a seeded random Fourier field, wavelengths 4-25 deg)
     * ``elevation`` (m): Rockies, Sierra-Cascades and Appalachian ridges, a Great Plains
@@ -25,7 +25,7 @@ Covariate fields (smooth; ``rf`` is a seeded random Fourier field, wavelengths 4
     Categorical: ``land_cover`` (forest, grassland, shrubland, cropland, wetland),
     ``texture_class`` (sand, sandy_loam, loam, silt_loam, clay_loam, clay), ``climate_zone``
     (arid, mediterranean, temperate, continental, highland).
-Forcing (:mod:`soilbinn.inputs.forcing_builder`)
+Forcing (:func:`forcing_fields`; soil temperature and litter split by :mod:`soilbinn.inputs.forcing`)
     Soil temperature from mat and temp_range damped with depth (damping depth 2.2 m x
     0.85-1.15 by wetness, soil 1 K warmer than air, 2 K under snow); water scalar from the
     moisture index (summer drying on the Pacific side); oxygen scalar < 1 at depth in
@@ -67,9 +67,9 @@ from soilbinn.data.schema import (
     base_coords,
     forcing_from_dataset,
 )
-from soilbinn.inputs import forcing_builder as fb
-from soilbinn.inputs.conus import CONUS_BBOX, is_conus_land
-from soilbinn.process.grid import NO_PERMAFROST_ALT, ZISOI
+from soilbinn.inputs import forcing as fx
+from soilbinn.inputs.regions import OUTLINE_ENVELOPE, is_conus_land
+from soilbinn.process.grid import NO_PERMAFROST_ALT, ZISOI, ZSOI
 from soilbinn.process.parameters import PARAM_NAMES, ParameterSpace
 
 
@@ -162,7 +162,7 @@ def covariate_fields(lat: np.ndarray, lon: np.ndarray, seed: int) -> dict[str, n
     return {
         "elevation": elev, "mat": mat, "temp_range": 2 * amp, "map": precip, "pet": pet,
         "moisture_index": mi, "clay": clay, "sand": sand, "silt": silt, "npp": npp,
-        "bedrock_depth": bedrock, "nbedrock": fb.nbedrock_from_depth(bedrock, minimum=5),
+        "bedrock_depth": bedrock, "nbedrock": fx.nbedrock_from_depth(bedrock, minimum=5),
         "ph": ph,
         # hidden fields used by the categories and the forcing
         "_amp": amp, "_rf_lc": rf(11, (2.0, 8.0)), "_rf_wet": rf(12, (1.0, 4.0)),
@@ -201,24 +201,72 @@ def categorical_fields(
     return {"land_cover": land, "texture_class": texture, "climate_zone": climate}
 
 
+#: month (fractional) at which the synthetic annual air-temperature wave crosses its mean
+#: going up (surface maximum in mid-July)
+TEMPERATURE_PHASE = 4.2
+#: damping depth (m) of the synthetic soil temperature wave before the wetness factor
+DAMPING_DEPTH = 2.2
+MONTHS = np.arange(1, 13, dtype=np.float64)
+ZSOI_NP = np.asarray(ZSOI)
+
+
+def air_temperature_cycle(mean_air_c: np.ndarray, amplitude_c: np.ndarray) -> np.ndarray:
+    """Monthly air temperature (degC), shape (n, 12): a sine wave peaking in mid-July."""
+    return mean_air_c[:, None] + amplitude_c[:, None] * np.sin(
+        2 * np.pi * (MONTHS - TEMPERATURE_PHASE) / 12
+    )
+
+
+def _water_scalar(moisture_index: np.ndarray, summer_drying: np.ndarray) -> np.ndarray:
+    """Synthetic water scalar in [0.2, 1], (n, 20, 12): ``0.2 + 0.8 mi / (mi + 0.5)``,
+    up to 15% wetter with depth, reduced by ``summer_drying`` at the July peak."""
+    mi = np.clip(np.asarray(moisture_index, dtype=np.float64), 0.0, None)
+    base = 0.2 + 0.8 * mi / (mi + 0.5)
+    depth_gain = 1.0 + 0.15 * (1.0 - np.exp(-ZSOI_NP / 1.0))
+    sd = np.asarray(summer_drying, dtype=np.float64)[:, None, None]
+    season = 1.0 - sd * np.clip(np.sin(2 * np.pi * (MONTHS - 4.5) / 12), 0, None)[None, None, :]
+    return np.clip(base[:, None, None] * depth_gain[None, :, None] * season, 0.2, 1.0)
+
+
+def _oxygen_scalar(wetness: np.ndarray, min_scalar: float = 0.35) -> np.ndarray:
+    """Synthetic oxygen scalar (n, 20, 12): ``1 - wetness (1 - min) (1 - exp(-z / 0.3 m))``."""
+    wet = np.clip(np.asarray(wetness, dtype=np.float64), 0.0, 1.0)
+    prof = 1.0 - wet[:, None] * (1.0 - min_scalar) * (1.0 - np.exp(-ZSOI_NP / 0.3))[None, :]
+    return np.repeat(prof[:, :, None], 12, axis=2)
+
+
+def _nitrogen_scalar(level: np.ndarray) -> np.ndarray:
+    """Synthetic nitrogen scalar (n, 20, 12) from a level in [0.3, 1], rising with depth."""
+    lv = np.clip(np.asarray(level, dtype=np.float64), 0.0, 1.0)
+    prof = lv[:, None] + (1.0 - lv[:, None]) * 0.2 * (1.0 - np.exp(-ZSOI_NP / 0.5))[None, :]
+    return np.repeat(np.clip(prof, 0, 1)[:, :, None], 12, axis=2)
+
+
 def forcing_fields(f: dict[str, np.ndarray], cats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Forcing arrays in dataset layout (see module docstring)."""
+    """Forcing arrays in dataset layout (see module docstring).
+
+    Soil temperature and the litter split use :mod:`soilbinn.inputs.forcing`, the same
+    functions as the real data; water, oxygen and nitrogen scalars are synthetic rules.
+    """
     mi, mat, amp, land = f["moisture_index"], f["mat"], f["_amp"], cats["land_cover"]
     wetness = mi / (mi + 0.5)
     snow = _sigmoid((amp - mat) / 2.0)  # cold winters: insulating snow cover
-    tsoil = fb.soil_temperature(
-        mat, amp, damping_depth=fb.DAMPING_DEPTH * (0.85 + 0.3 * wetness),
-        soil_offset_c=1.0 + 1.0 * snow,
-    )  # fmt: skip
+    tsoil = fx.soil_temperature(
+        air_temperature_cycle(mat, amp),
+        kappa=fx.kappa_from_damping_depth(DAMPING_DEPTH * (0.85 + 0.3 * wetness)),
+        surface_offset=1.0 + 1.0 * snow,
+    )
     pacific = _sigmoid(-(f.get("_lon", np.zeros_like(mi)) + 115.0) / 2.0)
-    water = fb.water_scalar(mi, summer_drying=0.05 + 0.3 * pacific)
+    water = _water_scalar(mi, summer_drying=0.05 + 0.3 * pacific)
     wet_o = np.where(land == 4, 1.0, 0.4 * _sigmoid((mi - 1.6) * 4.0))
-    oxygen = fb.oxygen_scalar(wet_o)
+    oxygen = _oxygen_scalar(wet_o)
     nlevel = 0.3 + 0.7 * _sigmoid(0.8 * f["_rf_n"] + 0.6 - 0.002 * (f["npp"] - 450))
-    nitrogen = fb.nitrogen_scalar(nlevel)
+    nitrogen = _nitrogen_scalar(nlevel)
     cwd = np.select([land == 0, land == 2], [0.25, 0.05], default=0.0)
-    seas = np.where(land == 0, 0.5, 0.3)
-    litter = fb.litter_inputs(f["npp"], cwd_fraction=cwd, seasonality=seas)
+    seas = np.where(land == 0, 0.5, 0.3)[:, None]
+    w = 1.0 + seas * np.cos(2 * np.pi * (MONTHS[None, :] - 10.0) / 12.0)  # autumn peak
+    monthly = f["npp"][:, None] * w / w.sum(axis=1, keepdims=True)
+    litter = fx.litter_partition(monthly, cwd_fraction=cwd)
     alt = np.where(mat < -4.0, np.clip(1.0 + 0.3 * (mat + 6.0), 0.5, 1.8), NO_PERMAFROST_ALT)
     alt = np.repeat(alt[:, None], 12, axis=1)
     return {
@@ -296,7 +344,7 @@ def sample_sites(
     n: int, rng: np.random.Generator, cluster_fraction: float = 0.3
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` site locations (lat, lon) on CONUS land; ``cluster_fraction`` are clustered."""
-    lon0, lon1, lat0, lat1 = CONUS_BBOX
+    lon0, lat0, lon1, lat1 = OUTLINE_ENVELOPE
     n_cl = int(round(n * cluster_fraction))
     lats, lons = [], []
     need = n - n_cl
@@ -503,7 +551,7 @@ def conus_grid(
     resolution_deg: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Centres (lat, lon) of CONUS land cells at ``resolution_deg`` and their (i, j) indices."""
-    lon0, lon1, lat0, lat1 = CONUS_BBOX
+    lon0, lat0, lon1, lat1 = OUTLINE_ENVELOPE
     lat_c = np.arange(np.floor(lat0), lat1, resolution_deg) + resolution_deg / 2
     lon_c = np.arange(np.floor(lon0), lon1, resolution_deg) + resolution_deg / 2
     gi, gj = np.meshgrid(np.arange(len(lat_c)), np.arange(len(lon_c)), indexing="ij")
@@ -534,7 +582,7 @@ def make_synthetic_grid(
     _truth_attrs(ds, seed)
     ds["grid_i"] = ("site", gi.astype(np.int32), {"long_name": "grid row (latitude index)"})
     ds["grid_j"] = ("site", gj.astype(np.int32), {"long_name": "grid column (longitude index)"})
-    lon0, lon1, lat0, lat1 = CONUS_BBOX
+    lon0, lat0, lon1, lat1 = OUTLINE_ENVELOPE
     ds.attrs.update({
         "title": "soilbinn synthetic CONUS grid", "source": "soilbinn.inputs.synth.make_synthetic_grid",
         "seed": int(seed), "preset": preset, "grid_resolution_deg": float(resolution_deg),

@@ -77,9 +77,7 @@ Floor
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -465,60 +463,6 @@ def _water_year(water, snow, prm, *, n_sub, evap_share, w_floor, rain_event_mm, 
                 fl["drainage"][:, m] += out.sum(axis=1)
                 fl["runoff"][:, m] += inflow - add.sum(axis=1)
     return water, snow, rec
-
-
-def topsoil_texture(
-    lat, lon, shared: str | os.PathLike, max_km: float = TEXTURE_MAX_KM
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """HWSD topsoil (0-30 cm) clay and sand (%) at points, nearest valid 0.05 deg cell.
-
-    A stand-in until the input layer provides texture: reads ``grids/hwsd/T_CLAY.nc4`` and
-    ``T_SAND.nc4`` (cell centres, latitude ascending, -1 / fill = no data) in a window
-    around the points and takes the nearest cell where both are valid within ``max_km``.
-
-    Parameters
-    ----------
-    lat, lon : array_like (n,), degrees (lon in [-180, 180))
-    shared : path of the shared data folder
-    max_km : float, search radius (km)
-
-    Returns
-    -------
-    clay, sand : (n,) percent, NaN where no valid cell lies within ``max_km``
-    found : (n,) bool
-    """
-    import xarray as xr
-
-    from soilbinn.inputs.grids import NearestValid, require_file
-
-    lat = np.atleast_1d(np.asarray(lat, dtype=np.float64))
-    lon = np.atleast_1d(np.asarray(lon, dtype=np.float64))
-    lon = np.where(lon >= 180.0, lon - 360.0, lon)
-    out_c, out_s = np.full(lat.shape, np.nan), np.full(lat.shape, np.nan)
-    fin = np.isfinite(lat) & np.isfinite(lon)
-    if not fin.any():
-        return out_c, out_s, np.zeros(lat.shape, dtype=bool)
-    margin = max_km / 100.0 + 0.1
-    box = dict(
-        lat=slice(lat[fin].min() - margin, lat[fin].max() + margin),
-        lon=slice(lon[fin].min() - margin, lon[fin].max() + margin),
-    )
-    vals = {}
-    for var in ("T_CLAY", "T_SAND"):
-        path = require_file(Path(shared) / "grids" / "hwsd" / f"{var}.nc4", f"HWSD {var}")
-        with xr.open_dataset(path) as ds:
-            da = ds[var].sel(**box).load()
-        v = np.asarray(da.values, dtype=np.float64)
-        v[(v < 0) | (v > 100)] = np.nan
-        vals[var] = v
-        glat, glon = np.asarray(da["lat"].values), np.asarray(da["lon"].values)
-    valid = np.isfinite(vals["T_CLAY"]) & np.isfinite(vals["T_SAND"])
-    if not valid.any():
-        return out_c, out_s, np.zeros(lat.shape, dtype=bool)
-    ii, jj, _, ok = NearestValid.from_mask(glat, glon, valid).query(lat, lon, max_km)
-    out_c = np.where(ok, vals["T_CLAY"][ii, jj], np.nan)
-    out_s = np.where(ok, vals["T_SAND"][ii, jj], np.nan)
-    return out_c, out_s, ok
 
 
 def fill_texture(clay, sand) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

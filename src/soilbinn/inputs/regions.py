@@ -1,6 +1,10 @@
-"""A coarse land mask of the conterminous United States, without map files.
+"""Regions: the CONUS box used by the real data, named regions and lon/lat boxes for
+``prepare grid --region``, and a coarse hand-digitised CONUS land mask for synthetic data.
 
-The outline is a hand-digitised lon/lat polygon (~95 vertices, accuracy ~0.3-0.5 deg)
+Every box in this module is ordered ``(lon_min, lat_min, lon_max, lat_max)`` (degrees),
+the order of ``--region lon0,lat0,lon1,lat1``.
+
+The synthetic-data outline is a hand-digitised lon/lat polygon (~95 vertices, accuracy ~0.3-0.5 deg)
 following the Pacific, Gulf and Atlantic coasts, the Rio Grande and the Mexican border,
 the 49th parallel and the Great Lakes / St Lawrence border. The five Great Lakes are
 excluded as separate polygons. It is meant for placing synthetic sites and grid cells on
@@ -11,6 +15,42 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.path import Path
+
+
+class RegionError(ValueError):
+    """A region is neither a known name nor a valid lon/lat box."""
+
+
+def parse_region(text: str) -> tuple[str, tuple[float, float, float, float]]:
+    """``(name, (lon_min, lat_min, lon_max, lat_max))`` of ``conus``, ``global`` or
+    ``lon0,lat0,lon1,lat1`` (degrees, lon in [-180, 180], lat in [-90, 90])."""
+    key = str(text).strip().lower()
+    if key in REGIONS:
+        return key, REGIONS[key]
+    try:
+        box = tuple(float(v) for v in key.split(","))
+    except ValueError:
+        box = ()
+    if len(box) != 4:
+        raise RegionError(f"region {text!r}: use {' or '.join(REGIONS)} or lon0,lat0,lon1,lat1")
+    lo0, la0, lo1, la1 = box
+    if not (-180 <= lo0 < lo1 <= 180 and -90 <= la0 < la1 <= 90):
+        raise RegionError(f"region {text!r}: need -180 <= lon0 < lon1 <= 180 and "
+                          "-90 <= lat0 < lat1 <= 90")  # fmt: skip
+    return "box", box
+
+
+def in_box(lat, lon, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Points inside ``box`` = (lon_min, lat_min, lon_max, lat_max): bool (n,)."""
+    lat, lon = np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
+    lo0, la0, lo1, la1 = box
+    return (lat >= la0) & (lat <= la1) & (lon >= lo0) & (lon <= lo1)
+
+
+def in_conus(lat, lon) -> np.ndarray:
+    """Points inside :data:`CONUS_BBOX`: bool (n,)."""
+    return in_box(lat, lon, CONUS_BBOX)
+
 
 #: (lon, lat) vertices of the CONUS outline, clockwise from Cape Flattery
 CONUS_OUTLINE: tuple[tuple[float, float], ...] = (
@@ -49,8 +89,17 @@ GREAT_LAKES: dict[str, tuple[tuple[float, float], ...]] = {
                 (-77.0, 44.0), (-79.0, 43.9), (-79.8, 43.6)),
 }  # fmt: skip
 
-#: bounding box (lon_min, lon_max, lat_min, lat_max) of the outline, degrees
-CONUS_BBOX = (-124.8, -66.9, 24.9, 49.5)
+#: envelope (lon_min, lat_min, lon_max, lat_max) in which synthetic sites are drawn
+#: before the outline test (a little larger than the outline)
+OUTLINE_ENVELOPE = (-124.8, 24.9, -66.9, 49.5)
+#: the conterminous US box of the real data (lon_min, lat_min, lon_max, lat_max): profiles
+#: and prediction sites outside it are outside the training domain
+CONUS_BBOX = (-125.0, 24.3, -66.8, 49.5)
+#: named regions of ``prepare grid --region``
+REGIONS: dict[str, tuple[float, float, float, float]] = {
+    "conus": CONUS_BBOX,
+    "global": (-180.0, -90.0, 180.0, 90.0),
+}
 
 _OUTLINE = Path(np.asarray(CONUS_OUTLINE))
 _LAKES = [Path(np.asarray(v)) for v in GREAT_LAKES.values()]
