@@ -21,9 +21,11 @@ import xarray as xr  # noqa: E402
 
 from soilbinn.evaluation.metrics import regression_metrics  # noqa: E402
 from soilbinn.inputs.naturalearth import read_shapes  # noqa: E402
+from soilbinn.inputs.regions import CONUS_BBOX  # noqa: E402
 from soilbinn.io import save_figure  # noqa: E402
 
-CONUS_BBOX = (-125.0, 24.0, -66.5, 50.0)
+#: map extent: the CONUS box of the input layer with a small margin (degrees)
+MAP_EXTENT = (CONUS_BBOX[0], CONUS_BBOX[1] - 0.3, CONUS_BBOX[2] + 0.3, CONUS_BBOX[3] + 0.5)
 OUTLINE_FILES = ("ne_50m_admin_0_countries.shp", "ne_50m_admin_1_states_provinces_lines.shp")
 
 
@@ -44,7 +46,7 @@ def default_maps_dir() -> Path | None:
 SHIPPED_OUTLINE = Path(__file__).resolve().parent / "outline_conus.npz"
 
 
-def draw_outlines(ax, maps_dir: Path | None, bbox=CONUS_BBOX) -> bool:
+def draw_outlines(ax, maps_dir: Path | None, bbox=MAP_EXTENT) -> bool:
     """Draw country and state outlines; False when there were none to draw.
 
     ``maps_dir=None`` draws the shipped outline (:data:`SHIPPED_OUTLINE`); a folder draws
@@ -139,8 +141,8 @@ def map_figure(
     if maps_dir is None and os.environ.get("SOILBINN_MAPS"):
         maps_dir = default_maps_dir()
     draw_outlines(ax, maps_dir)
-    ax.set_xlim(CONUS_BBOX[0], CONUS_BBOX[2])
-    ax.set_ylim(CONUS_BBOX[1], CONUS_BBOX[3])
+    ax.set_xlim(MAP_EXTENT[0], MAP_EXTENT[2])
+    ax.set_ylim(MAP_EXTENT[1], MAP_EXTENT[3])
     ax.set_aspect(1.25)
     ax.set_xlabel("longitude (deg E)")
     ax.set_ylabel("latitude (deg N)")
