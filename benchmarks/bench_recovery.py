@@ -18,7 +18,6 @@ import argparse
 import tempfile
 import time
 
-import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
@@ -41,7 +40,10 @@ def main() -> None:
     ds = xr.open_dataset(a.data).load()
     over = ["data.split=spatial", "train.progress=false"]
     if not a.all21:
-        over += [f"model.learned=[{','.join(PAPER_RECOVERY_PARAMS)}]", "model.fixed_from=true_params"]
+        over += [
+            f"model.learned=[{','.join(PAPER_RECOVERY_PARAMS)}]",
+            "model.fixed_from=true_params",
+        ]
     cfg = load_config(a.config, over + a.set)
     with tempfile.TemporaryDirectory() as d:
         t = time.perf_counter()
@@ -62,8 +64,13 @@ def main() -> None:
     for n in learned:
         j = names.index(n)
         s_tr = scores(pred_tr["params"].values[:, j], tr["true_params"].values[:, j])
-        rows.append({"parameter": n, **scores(pred["params"].values[:, j], test["true_params"].values[:, j]),
-                     "r2_train": s_tr["r2"]})
+        rows.append(
+            {
+                "parameter": n,
+                **scores(pred["params"].values[:, j], test["true_params"].values[:, j]),
+                "r2_train": s_tr["r2"],
+            }
+        )
     df = pd.DataFrame(rows).set_index("parameter")
     print(df[["r2", "r", "rmse", "n", "r2_train"]].round(3).to_string())
     if res.extra.get("polish"):

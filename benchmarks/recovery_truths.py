@@ -72,11 +72,7 @@ def truth_bands(ds: xr.Dataset, seed: int) -> np.ndarray:
     for j in range(21):
         k1, k2, k3 = rng.choice(keys, 3, replace=False)
         phase = rng.uniform(0, 2 * np.pi)
-        v = (
-            0.5 * rank[k1]
-            + 0.3 * rank[k2] * rank[k3]
-            + 0.2 * np.sin(2 * np.pi * rank[k3] + phase)
-        )
+        v = 0.5 * rank[k1] + 0.3 * rank[k2] * rank[k3] + 0.2 * np.sin(2 * np.pi * rank[k3] + phase)
         v = v * lc_mult[j, lc] + cz_add[j, cz]
         lo, hi = np.quantile(v, [0.01, 0.99])
         out[:, j] = 0.15 + 0.7 * np.clip((v - lo) / (hi - lo), 0, 1)
@@ -102,7 +98,11 @@ def make_truth_dataset(
     ).numpy()
     eps = np.random.default_rng([seed, 903]).standard_normal(depth.shape)
     attrs = {"units": "g m-3", "long_name": "soil organic carbon density"}
-    ds["soc"] = (("site", "obs"), soc_true * np.exp(noise * eps), {**attrs, "noise": f"log-normal, sigma={noise}"})
+    ds["soc"] = (
+        ("site", "obs"),
+        soc_true * np.exp(noise * eps),
+        {**attrs, "noise": f"log-normal, sigma={noise}"},
+    )
     ds["soc_true"] = (("site", "obs"), soc_true, attrs)
     ds.attrs.update({"truth": kind, "source": "benchmarks/recovery_truths.py"})
     return ds

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import xarray as xr
 
@@ -185,10 +186,8 @@ def identifiability(
     return out
 
 
-def summary(ident: xr.Dataset) -> "pd.DataFrame":  # noqa: F821
+def summary(ident: xr.Dataset) -> pd.DataFrame:
     """Per parameter: fraction of sites constrained, median posterior and conditional sd."""
-    import pandas as pd
-
     return pd.DataFrame({
         "fraction_constrained": ident["constrained"].mean("site").values,
         "median_posterior_sd": ident["posterior_sd"].median("site").values,

@@ -88,7 +88,11 @@ def decomposition_rates(
     Tensor (n, 7, 20), d-1
         ``mean_t(k_p xit xiw O d_j (N for the three litter pools))``.
     """
-    base = temperature_scalar(q10, soil_temperature) * water_scalar(w_scaling, water, water_sharpness) * oxygen
+    base = (
+        temperature_scalar(q10, soil_temperature)
+        * water_scalar(w_scaling, water, water_sharpness)
+        * oxygen
+    )
     env = base.mean(dim=-1)  # (n, 20)
     env_n = (base * nitrogen).mean(dim=-1)
     d = depth_scalar(efolding)

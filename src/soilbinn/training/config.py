@@ -116,6 +116,7 @@ class PolishConfig:
     history_size: int = 20
     max_seconds: float | None = None
     weight_decay: float = 0.0  # L2 on the Linear weights in the polishing objective
+    patience: int = 0  # stop after this many checks (every 10 iterations) without val gain
 
 
 @dataclass

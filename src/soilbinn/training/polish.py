@@ -66,6 +66,7 @@ def lbfgs_polish(
     history_size: int = 20,
     max_seconds: float | None = None,
     monitor: Callable[[], float] | None = None,
+    patience: int = 0,
 ) -> dict[str, float]:
     """Minimise ``objective()`` (full batch) over the model's trainable weights with L-BFGS.
 
@@ -82,8 +83,9 @@ def lbfgs_polish(
         Stop after this wall time (checked between groups of 10 iterations).
     monitor : callable, optional
         Score to maximise (validation NSE), checked every 10 iterations: the weights with
-        the best score are returned (early stopping of the polishing), and the polishing
-        stops after 10 checks without improvement.
+        the best score are returned (early stopping of the polishing).
+    patience : int
+        Stop after this many checks without improvement of ``monitor`` (0: never).
 
     Returns
     -------
@@ -145,7 +147,7 @@ def lbfgs_polish(
                 best, bad = (score, done, [p.detach().clone() for p in params]), 0
             else:
                 bad += 1
-                if bad >= 10:
+                if patience and bad >= patience:
                     break
         if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
             break

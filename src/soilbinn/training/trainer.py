@@ -372,7 +372,9 @@ class _Trainer:
             loss = loss + cfg.loss.regulariser_weight * reg / max(learned.numel(), 1)
         wd = cfg.train.polish.weight_decay
         if split == "train" and wd > 0:  # L2 on Linear weights (as AdamW's groups)
-            sq = sum((p.to(torch.float64) ** 2).sum() for p in _decay_groups(self.model, 0)[0]["params"])
+            sq = sum(
+                (p.to(torch.float64) ** 2).sum() for p in _decay_groups(self.model, 0)[0]["params"]
+            )
             loss = loss + 0.5 * wd * sq
         return loss
 
@@ -384,6 +386,7 @@ class _Trainer:
                 self.log.info("polish: skipped under DDP (full-batch L-BFGS runs on one process)")
             return None
         self.model.load_state_dict(load_checkpoint(self.run.best)["model"])
+
         def val_nse() -> float:
             val, _ = gathered_metrics(
                 self.model, self.data["val"], self.positions["val"], self.cfg.train.eval_batch_size
@@ -398,7 +401,7 @@ class _Trainer:
 
         has_val = self.positions["n_val_global"] > 0
         res = lbfgs_polish(self.model, self.objective, cfg.iterations, cfg.history_size,
-                           cfg.max_seconds, val_objective if has_val else None)  # fmt: skip
+                           cfg.max_seconds, val_objective if has_val else None, cfg.patience)  # fmt: skip
         score = val_nse() if has_val else -res["loss_after"]
         res["val_nse_before"], res["val_nse_after"] = self.best_score, score
         if res["best_iteration"] > 0 and math.isfinite(score):
