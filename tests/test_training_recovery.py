@@ -103,7 +103,12 @@ def _own_truth(n: int, seed: int):
 
 @pytest.mark.slow
 def test_recovers_held_out_parameters_of_an_own_truth(tmp_path):
-    """Demo defaults, two learned parameters, the rest fixed to the truth, spatial split."""
+    """Demo defaults, two learned parameters, the rest fixed to the truth, spatial split.
+
+    efolding is constrained at nearly every site (identifiability), so the network must
+    recover it on held-out blocks; the fit must reach the noise floor (log-MSE of 10%
+    log-normal noise = 0.01). Without polishing the same run stops at a misfit of ~0.06.
+    """
     import pandas as pd
 
     from soilbinn.experiments.common import scores
@@ -112,7 +117,7 @@ def test_recovers_held_out_parameters_of_an_own_truth(tmp_path):
 
     ds = _own_truth(400, seed=21)
     cfg = load_config("demo", [
-        "model.learned=[efolding,tau4s3]", "model.fixed_from=true_params",
+        "model.learned=[efolding,tau4s2]", "model.fixed_from=true_params",
         "data.split=spatial", "train.progress=false", "train.polish.iterations=150",
     ])  # fmt: skip
     res = train(cfg, ds, run_dir=tmp_path / "run", figures=False)
@@ -120,9 +125,7 @@ def test_recovers_held_out_parameters_of_an_own_truth(tmp_path):
     test = ds.sel(site=split.loc[split.split == "test", "site"].astype(str).values)
     assert test.sizes["site"] >= 30
     pred = predict_dataset(tmp_path / "run", test)
-    names = [str(p) for p in ds["param"].values]
-    for name, floor in (("efolding", 0.7), ("tau4s3", 0.7)):
-        j = names.index(name)
-        s = scores(pred["params"].values[:, j], test["true_params"].values[:, j])
-        assert s["r2"] > floor, (name, s)
-    assert res.extra["polish"]["loss_after"] < res.extra["polish"]["loss_before"]
+    j = [str(p) for p in ds["param"].values].index("efolding")
+    s = scores(pred["params"].values[:, j], test["true_params"].values[:, j])
+    assert s["r2"] > 0.8, s
+    assert res.extra["polish"]["loss_after"] < 0.013 < res.extra["polish"]["loss_before"]
