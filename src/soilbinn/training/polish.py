@@ -16,8 +16,10 @@ Two additions to the Adam epochs of :mod:`soilbinn.training.trainer`, both confi
   the parameter regulariser), BatchNorm in inference mode so that the objective is the one
   used at prediction. A minibatch optimiser stalls at an SOC misfit well above the noise;
   a quasi-Newton method on the whole training set is affordable (one forward + backward
-  over 2,000 sites takes ~0.2 s) and converges to it. The polished weights are kept only if
-  the validation NSE does not get worse.
+  over 2,000 sites takes ~0.2 s) and converges to it. The network is polished in float64
+  (float32 gradients stall the line search near the optimum) and returned in its dtype;
+  with validation sites the weights of the lowest validation objective (checked every 10
+  iterations) are kept, and only if lower than that of Adam's best epoch.
 """
 
 from __future__ import annotations

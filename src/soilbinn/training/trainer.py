@@ -3,7 +3,9 @@
 :func:`train` is the Python API (``soilbinn train`` and ``torchrun ... -m soilbinn train``
 call it): split the sites, build inputs once as tensors, train with AdamW, validate every
 epoch, stop early on validation NSE, checkpoint every epoch (resumable), and finally
-evaluate the best checkpoint on train / validation / test.
+evaluate the best checkpoint on train / validation / test. Optionally (``train.polish``,
+``train.water_relaxation``; on in ``demo``) the water scalar is relaxed in early epochs and
+the best checkpoint is polished by full-batch L-BFGS (:mod:`soilbinn.training.polish`).
 
 Non-finite values are never trained on: a batch in which any site has a non-finite network
 output, simulated SOC or gradient is skipped and the site ids are logged; training aborts
@@ -379,7 +381,7 @@ class _Trainer:
         return loss
 
     def polish(self) -> dict[str, float] | None:
-        """L-BFGS polishing of the best checkpoint (``train.polish``); kept if val NSE holds."""
+        """L-BFGS polishing of the best checkpoint (``train.polish``, see ``training.polish``)."""
         cfg = self.cfg.train.polish
         if cfg.iterations == 0 or self.info.enabled or not self.run.best.exists():
             if cfg.iterations and self.info.enabled:
