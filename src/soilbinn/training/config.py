@@ -80,8 +80,6 @@ class ModelConfig:
     embedding_dim: int = 5
     lonlat_encoding: LonLatEncodingConfig = field(default_factory=LonLatEncodingConfig)
     temperature: TemperatureConfig = field(default_factory=TemperatureConfig)
-    # starting unit-scale value of named learned parameters (others start at 0.5)
-    output_init: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -304,9 +302,6 @@ def validate_config(cfg: Config, source: str = "config") -> Config:
     t = cfg.model.temperature
     if not t.min <= t.init <= t.max:
         raise ConfigError(f"{source}: model.temperature.init must lie in [min, max]")
-    for k, v in cfg.model.output_init.items():
-        if not 0 < v < 1:
-            raise ConfigError(f"{source}: model.output_init.{k} = {v} must lie in (0, 1)")
     for k, v in cfg.model.fixed.items():
         if not 0 <= v <= 1:
             raise ConfigError(f"{source}: model.fixed.{k} = {v} is not on the unit scale [0, 1]")
@@ -337,7 +332,7 @@ def _merge(base: dict, extra: dict) -> dict:
         if (
             isinstance(v, dict)
             and isinstance(out.get(k), dict)
-            and k not in ("fixed", "fixed_physical", "output_init")
+            and k not in ("fixed", "fixed_physical")
         ):
             out[k] = _merge(out[k], v)
         else:

@@ -6,7 +6,6 @@ every checkpoint, so :func:`build_model` + ``load_state_dict`` rebuilds the trai
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -92,10 +91,4 @@ def build_model(
         inputs, len(learned), t_init=t.init, t_min=t.min, t_max=t.max,
         learn_temperature=t.learnable, **shape,
     )  # fmt: skip
-    for name, value in m.output_init.items():  # start these outputs at the given value
-        if name not in learned:
-            raise ConfigError(f"model.output_init.{name}: not a learned parameter ({learned})")
-        j = [n for n in process.space.names if n in set(learned)].index(name)
-        with torch.no_grad():
-            net.mlp[-1].bias[j] = float(net.temperature) * math.log(value / (1 - value))
     return BINN(net, process, learned, fixed, site_fixed)
