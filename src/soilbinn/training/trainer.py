@@ -385,7 +385,9 @@ class _Trainer:
         cfg = self.cfg.train.polish
         if cfg.iterations == 0 or self.info.enabled or not self.run.best.exists():
             if cfg.iterations and self.info.enabled:
-                self.log.info("polish: skipped under DDP (full-batch L-BFGS runs on one process)")
+                self.log.warning(
+                    "polish: skipped under DDP (full-batch L-BFGS runs on one process)"
+                )
             return None
         self.model.load_state_dict(load_checkpoint(self.run.best)["model"])
 
