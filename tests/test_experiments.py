@@ -42,7 +42,15 @@ def test_recovery_compare_efficiency_and_report(tmp_path):
     assert set(params.query("method == 'binn'")["parameter"]) == {
         "efolding", "tau4s3", "fs1s3", "w_scaling"}  # fmt: skip
     assert set(params["method"]) == {"binn", "proda"}
-    assert len(pd.read_csv(rec / "processes.csv")) == 12
+    proc = pd.read_csv(rec / "processes.csv")
+    assert len(proc) == 12
+    # carbon input is forcing and input allocation depends on beta only (fixed): trivial
+    trivial = set(proc.loc[proc["trivial"], "process"])
+    assert trivial == {"carbon_input", "input_allocation"}
+    assert params["fraction_constrained"].between(0, 1).all()
+    assert (params["median_posterior_sd"] <= 12**-0.5 + 1e-12).all()
+    info = json.loads((rec / "experiment.json").read_text())["results"]
+    assert info["split"] == "spatial" and "ident_statement" in info["summary"]["paper4"]
     assert (rec / "sites_paper4.nc").exists() and (
         rec / "figures" / "parameters_paper4.png"
     ).exists()

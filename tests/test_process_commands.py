@@ -58,3 +58,30 @@ def test_bench_worker_measures():
 
     r = measure(16, "backward", "structured", "cpu", 1, "clm5")
     assert r["seconds"] > 0 and r["peak_mb"] >= 0
+
+
+def test_simulate_outputs_what_was_simulated(synth_file, tmp_path):
+    """params are the ones used (not the input's), soc_sim at the obs depths, no input soc."""
+    path, ds = synth_file
+    other = ds.copy(deep=True)
+    rng = np.random.default_rng(0)
+    other["params"].values[:] = rng.uniform(0.2, 0.8, other["params"].shape)
+    ppath = tmp_path / "p.nc"
+    save_dataset(other, ppath)
+    out = tmp_path / "sim.nc"
+    assert main(["simulate", str(path), "--params", str(ppath), "--out", str(out)]) == 0
+    with xr.open_dataset(out) as res:
+        np.testing.assert_allclose(res["params"].values, other["params"].values)
+        for v in ("true_params", "soc", "soc_true", "soc_layer_true"):
+            assert v not in res.variables, v
+        # soc_sim is the linear interpolation of soc_layer at obs_depth (checked by hand)
+        z = res["depth"].values
+        for i in (0, 7):
+            d = ds["obs_depth"].values[i]
+            ok = np.isfinite(d)
+            want = np.interp(d[ok], z, res["soc_layer"].values[i])
+            np.testing.assert_allclose(res["soc_sim"].values[i, ok], want, rtol=1e-10)
+            assert np.isnan(res["soc_sim"].values[i, ~ok]).all()
+        assert res["soc_sim"].attrs["units"] == "g m-3"
+        # different parameters -> different SOC than the truth's
+        assert not np.allclose(res["soc_layer"].values, ds["soc_layer_true"].values, rtol=1e-3)

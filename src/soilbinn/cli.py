@@ -38,6 +38,7 @@ COMMAND_MODULES: dict[str, str] = {
     "experiment": "soilbinn.experiments.commands",
     "report": "soilbinn.experiments.commands",
     "prepare": "soilbinn.inputs.commands",
+    "identifiability": "soilbinn.evaluation.identifiability",
 }
 
 #: one-line descriptions shown by ``soilbinn --help`` without importing every module
@@ -57,6 +58,7 @@ SUMMARIES: dict[str, str] = {
     "experiment": "the paper's experiments: recovery, compare, efficiency",
     "report": "an offline HTML report of one or more runs",
     "prepare": "prepare real observed profiles with derived forcing and covariates",
+    "identifiability": "which parameters the observations constrain at each site (Fisher/Laplace)",
 }
 
 

@@ -44,6 +44,17 @@ def _configure_experiment(p: argparse.ArgumentParser) -> None:
     r.add_argument("--noise", type=float, default=0.1,
                    help="log-normal observation noise sigma of the synthetic data")  # fmt: skip
     r.add_argument("--variants", default="all21,paper4", help="all21 and/or paper4")
+    r.add_argument(
+        "--data",
+        default=None,
+        help="a dataset with true_params (your own truth) instead of synthetic sites",
+    )
+    r.add_argument(
+        "--split",
+        choices=("spatial", "random"),
+        default="spatial",
+        help="held-out sites: whole 2-degree blocks (default) or random",
+    )
     c = sub.add_parser("compare", help="BINN vs PRODA processes and parameters")
     _common(c, 60, 24)
     c.add_argument("--data", default=None, help="a dataset instead of synthetic sites")
@@ -71,7 +82,8 @@ def _run_experiment(args: argparse.Namespace) -> int:
             from soilbinn.experiments.recovery import RecoveryConfig, run_recovery
 
             cfg = RecoveryConfig(n_sites=args.sites, noise=args.noise, proda_sites=args.proda_sites,
-                                 variants=tuple(v.strip() for v in args.variants.split(",")), **common)  # fmt: skip
+                                 variants=tuple(v.strip() for v in args.variants.split(",")),
+                                 data=args.data, split=args.split, **common)  # fmt: skip
             path = run_recovery(cfg, args.out)
         elif args.experiment == "compare":
             from soilbinn.experiments.compare import CompareConfig, run_compare

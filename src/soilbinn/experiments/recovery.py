@@ -1,16 +1,29 @@
 """Parameter recovery on synthetic sites with known truth (Xu et al. 2025, experiment 1).
 
 Synthetic sites carry true parameters that are a known function of the covariates
-(:func:`soilbinn.inputs.synth.make_synthetic`). BINN is trained on the observed SOC of the
+(:func:`soilbinn.inputs.synth.make_synthetic`, or any dataset with ``true_params`` given as
+``data``). Sites are split spatially by default (whole 2-degree blocks held out). BINN is
+trained on the observed SOC of the
 training sites in two variants: ``all21`` learns all 21 parameters; ``paper4`` learns only
 efolding, tau4s3, fs1s3 and w_scaling with the other 17 fixed to the truth (the original
 experiment). On held-out sites the retrieved parameters are scored against the truth
 **per learned parameter only** (the original pooled all 21 including the 17 prescribed
-ones, which inflates the score), and so are the six processes. PRODA is run on a subset
-of the same held-out sites with the same free parameters, for comparison.
+ones, which inflates the score), and so are the six processes. A process that the learned
+parameters cannot change (carbon input is forcing; input allocation when ``beta`` is fixed;
+checked exactly by perturbing the learned parameters) is marked ``trivial`` and left out of
+every mean. PRODA is run on a subset of the same held-out sites with the same free
+parameters, for comparison.
 
-Outputs: ``parameters.csv``, ``processes.csv`` (method, variant, name, r2, r, rmse, bias,
-n), ``sites_<variant>.nc`` (true / BINN / PRODA parameters and processes),
+Beside each parameter's R2 stands its identifiability on the held-out sites
+(:mod:`soilbinn.evaluation.identifiability`, at the truth, learned parameters jointly):
+the fraction of sites where the observations constrain it, the median posterior sd, and the
+R2 over the constrained sites only; ``experiment.json`` states how well identifiability
+predicts which parameters are recovered.
+
+Outputs: ``parameters.csv`` (method, variant, parameter, r2, r, rmse, bias, n,
+fraction_constrained, median_posterior_sd, r2_constrained, n_constrained),
+``processes.csv`` (method, variant, process, r2, r, rmse, bias, n, trivial),
+``sites_<variant>.nc`` (true / BINN / PRODA parameters and processes, posterior sd),
 ``figures/*.png``, ``experiment.json``.
 """
 
@@ -24,6 +37,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from soilbinn.evaluation.identifiability import identifiability
 from soilbinn.experiments.common import (
     PAPER_RECOVERY_PARAMS,
     PROCESSES,
@@ -32,9 +46,9 @@ from soilbinn.experiments.common import (
     predict_binn,
     scatter_grid,
     scores,
-    split_sites,
     train_binn,
 )
+from soilbinn.training.sitedata import split_indices
 
 #: variant -> learned parameters (None: all)
 VARIANTS: dict[str, tuple[str, ...] | None] = {"all21": None, "paper4": PAPER_RECOVERY_PARAMS}
@@ -45,6 +59,10 @@ class RecoveryConfig:
     """Sizes of the recovery experiment (defaults finish in minutes on 2 cores)."""
 
     n_sites: int = 150
+    data: str | None = None  # a dataset with true_params instead of synth (n_sites ignored)
+    split: str = "spatial"  # spatial (whole block_deg cells held out) | random
+    block_deg: float = 2.0
+    ident_threshold: float = 0.1  # posterior sd below which a parameter is constrained
     seed: int = 0
     noise: float = 0.1
     preset: str = "binn2025"
@@ -69,11 +87,26 @@ def run_recovery(config: RecoveryConfig, out: str | Path | None = None) -> Path:
     for v in config.variants:
         if v not in VARIANTS:
             raise ValueError(f"unknown recovery variant {v!r}; choose from {sorted(VARIANTS)}")
+    if config.split not in ("spatial", "random"):
+        raise ValueError(f"split = {config.split!r}; choose spatial or random")
     run = RunDirectory(out, "recovery")
     t = time.perf_counter()
-    ds = make_synthetic(config.n_sites, seed=config.seed, noise=config.noise, preset=config.preset)
+    if config.data is not None:
+        from soilbinn.data.schema import load_dataset
+
+        ds = load_dataset(config.data, require=("forcing", "observations", "covariates"))
+        if "true_params" not in ds.variables:
+            raise ValueError(f"{config.data}: no variable 'true_params' (the known truth)")
+        ds = ds.load()
+    else:
+        ds = make_synthetic(config.n_sites, seed=config.seed, noise=config.noise,
+                            preset=config.preset)  # fmt: skip
     run.time("synthetic_data", time.perf_counter() - t)
-    idx = split_sites(config.n_sites, config.test_fraction, config.val_fraction, config.seed)
+    idx = split_indices(ds["lat"].values, ds["lon"].values, config.val_fraction,
+                        config.test_fraction, config.seed, config.split, config.block_deg)  # fmt: skip
+    if len(idx[0]) < 2 or len(idx[2]) < 2:
+        raise ValueError(f"{config.split} split of {ds.sizes['site']} sites leaves too few "
+                         f"training or test sites")  # fmt: skip
     test = ds.isel(site=idx[2])
     names = [str(p) for p in ds["param"].values]
     truth = simulate_dataset(test["true_params"].values, test, config.preset)
@@ -90,6 +123,11 @@ def run_recovery(config: RecoveryConfig, out: str | Path | None = None) -> Path:
         res = train_binn(ds, run.sub(f"binn_{variant}"), idx, config.binn_config, overrides)
         run.time(f"binn_{variant}_train", time.perf_counter() - t)
         pred = predict_binn(res.run_dir, test)
+        t = time.perf_counter()
+        ident = identifiability(test, "true_params", learned, config.noise,
+                                config.ident_threshold, config.preset)  # fmt: skip
+        run.time(f"identifiability_{variant}", time.perf_counter() - t)
+        trivial = trivial_processes(test, learned, truth, config.preset)
         results = {"binn": (pred, np.arange(len(idx[2])))}
         if config.proda_sites > 0:
             rcfg = RetrievalConfig(
@@ -110,6 +148,9 @@ def run_recovery(config: RecoveryConfig, out: str | Path | None = None) -> Path:
             run.write_netcdf(ret, f"proda_{variant}")
         site_ds = xr.Dataset(coords={"site": test["site"].values, "param": names})
         site_ds["true_params"] = (("site", "param"), test["true_params"].values, {"units": "1"})
+        sd = np.full((len(idx[2]), len(names)), np.nan)
+        sd[:, [names.index(n) for n in learned]] = ident["posterior_sd"].values
+        site_ds["posterior_sd"] = (("site", "param"), sd, dict(ident["posterior_sd"].attrs))
         for method, (pr, rows) in results.items():
             full = np.full((len(idx[2]), len(names)), np.nan)
             full[rows] = pr["params"].values
@@ -117,10 +158,17 @@ def run_recovery(config: RecoveryConfig, out: str | Path | None = None) -> Path:
             for name in learned:
                 j = names.index(name)
                 s = scores(pr["params"].values[:, j], test["true_params"].values[rows, j])
-                p_rows.append({"method": method, "variant": variant, "parameter": name, **s})
+                con = ident["constrained"].sel(param=name).values[rows].astype(bool)
+                sc = scores(pr["params"].values[con, j], test["true_params"].values[rows][con, j])
+                p_rows.append({"method": method, "variant": variant, "parameter": name, **s,
+                               "fraction_constrained": float(con.mean()),
+                               "median_posterior_sd": float(np.median(
+                                   ident["posterior_sd"].sel(param=name).values[rows])),
+                               "r2_constrained": sc["r2"], "n_constrained": sc["n"]})  # fmt: skip
             for proc in PROCESSES:
                 s = scores(pr[proc].values, truth[proc].values[rows])
-                q_rows.append({"method": method, "variant": variant, "process": proc, **s})
+                q_rows.append({"method": method, "variant": variant, "process": proc, **s,
+                               "trivial": proc in trivial})  # fmt: skip
                 vals = np.full(len(idx[2]), np.nan)
                 vals[rows] = pr[proc].values
                 site_ds[f"{method}_{proc}"] = ("site", vals, dict(truth[proc].attrs))
@@ -142,12 +190,16 @@ def run_recovery(config: RecoveryConfig, out: str | Path | None = None) -> Path:
         run.figure(scatter_grid(panels, "true (unit)", "BINN (unit)"), f"parameters_{variant}")
         panels = [(proc, truth[proc].values, binn_pred[proc].values, "") for proc in PROCESSES]
         run.figure(scatter_grid(panels, "true", "BINN"), f"processes_{variant}")
+        mine = pdf.query("method == 'binn' and variant == @variant")
+        qdf = pd.DataFrame(q_rows).query("method == 'binn' and variant == @variant")
         summary[variant] = {
-            "binn_mean_r2_learned": float(
-                pdf.query("method == 'binn' and variant == @variant")["r2"].mean()
-            ),
+            "binn_mean_r2_learned": float(mine["r2"].mean()),
+            "binn_mean_r2_processes_nontrivial": float(qdf.loc[~qdf["trivial"], "r2"].mean()),
+            "trivial_processes": sorted(trivial),
             "binn_test_nse": float(res.score("test", "nse")) if hasattr(res, "score") else None,
+            **identifiability_statement(mine),
         }
+        run.figure(ident_vs_r2_figure(mine, variant), f"identifiability_vs_r2_{variant}")
     pdf, qdf = pd.DataFrame(p_rows), pd.DataFrame(q_rows)
     run.write_table(pdf, "parameters")
     run.write_table(qdf, "processes")
@@ -158,6 +210,73 @@ def run_recovery(config: RecoveryConfig, out: str | Path | None = None) -> Path:
         run.figure(bar_chart(labels, {m: [s.get(lab, np.nan) for lab in labels] for m, s in series.items()},
                              "R2 vs truth", f"parameter recovery ({variant}, held-out sites)"),
                    f"recovery_r2_{variant}")  # fmt: skip
-    run.finish(config, {"summary": summary, "n_test_sites": int(len(idx[2])),
+    run.finish(config, {"summary": summary, "split": config.split, "n_test_sites": int(len(idx[2])),
                         "n_proda_sites": int(len(proda_idx))})  # fmt: skip
     return run.path
+
+
+def trivial_processes(
+    ds: xr.Dataset, learned: list[str], truth: xr.Dataset, preset: str
+) -> set[str]:
+    """Processes the learned parameters cannot change (exactly equal after perturbing them)."""
+    from soilbinn.proda.network import simulate_dataset
+
+    names = [str(p) for p in ds["param"].values]
+    cols = [names.index(n) for n in learned]
+    out = set(PROCESSES)
+    for value in (0.2, 0.8):
+        p = ds["true_params"].values.copy()
+        p[:, cols] = value
+        other = simulate_dataset(p, ds, preset)
+        for proc in PROCESSES:
+            a, b = truth[proc].values, other[proc].values
+            if not np.allclose(a, b, rtol=1e-12, atol=0, equal_nan=True):
+                out.discard(proc)
+    return out
+
+
+def identifiability_statement(df: pd.DataFrame, constrained: float = 0.5,
+                              recovered: float = 0.5) -> dict[str, object]:  # fmt: skip
+    """How well identifiability predicts recovery across the learned parameters.
+
+    A parameter is *predicted identifiable* when the observations constrain it at more than
+    ``constrained`` of the held-out sites, and *recovered* when its R2 exceeds
+    ``recovered``. Returns the agreement, the Spearman rank correlation between the median
+    posterior sd and R2 (negative: tighter posteriors, better recovery) and a sentence.
+    """
+    from scipy.stats import spearmanr
+
+    pred = df["fraction_constrained"].values > constrained
+    got = df["r2"].values > recovered
+    agree = int((pred == got).sum())
+    rho = (
+        float(spearmanr(df["median_posterior_sd"], df["r2"]).statistic)
+        if len(df) > 2 and df["r2"].nunique() > 1 and df["median_posterior_sd"].nunique() > 1
+        else float("nan")
+    )
+    text = (
+        f"identifiability (constrained at > {constrained:.0%} of held-out sites) predicted "
+        f"recovery (R2 > {recovered}) correctly for {agree} of {len(df)} parameters; "
+        f"Spearman rank correlation of median posterior sd with R2: {rho:.2f}"
+    )
+    return {"ident_agreement": agree, "ident_n": int(len(df)), "ident_spearman": rho,
+            "ident_statement": text}  # fmt: skip
+
+
+def ident_vs_r2_figure(df: pd.DataFrame, variant: str):
+    """R2 on held-out sites against the median Laplace posterior sd, one point per parameter."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.6, 3.6))
+    ax.scatter(df["median_posterior_sd"], df["r2"], s=18)
+    for _, row in df.iterrows():
+        ax.annotate(row["parameter"], (row["median_posterior_sd"], row["r2"]), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("median posterior sd at the truth (unit scale)")
+    ax.set_ylabel("R2 vs truth (held-out sites)")
+    ax.set_title(f"identifiability vs recovery ({variant})", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -81,7 +81,17 @@ def _run_simulate(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"soilbinn simulate: {args.data}: {e}", file=sys.stderr)
         return 1
-    res = results_to_dataset(ds, out, proc, model.space.to_physical(p), model.space)
+    soc_obs = None
+    if "obs_depth" in ds.variables:  # SOC at each site's observation depths
+        from soilbinn.process.observation import interpolate_to_depths
+
+        depth = torch.from_numpy(ds["obs_depth"].transpose("site", "obs").values.astype(float))
+        try:
+            soc_obs = interpolate_to_depths(out["soc_layer"], depth, site_ids=forcing.site_ids)
+        except ValueError as e:
+            print(f"soilbinn simulate: {args.data}: obs_depth: {e}", file=sys.stderr)
+            return 1
+    res = results_to_dataset(ds, out, proc, model.space.to_physical(p), model.space, p, soc_obs)
     res.attrs.update({"simulated_preset": preset, "simulated_transport": args.transport})
     save_dataset(res, args.out)
     n_ill = int(out["ill_conditioned"].sum())

@@ -112,6 +112,8 @@ class CLM5Model(torch.nn.Module):
         self.clip_negative = clip_negative
         self.chunk_size = int(chunk_size)
         self.check_conditioning = check_conditioning
+        #: smooth relaxation of min(W w_scaling, 1) during training only (None: exact)
+        self.water_sharpness: float | None = None
 
     # ------------------------------------------------------------------ inputs
     def prepare(self, forcing: Forcing | PreparedForcing, validate: bool = True) -> PreparedForcing:
@@ -168,6 +170,7 @@ class CLM5Model(torch.nn.Module):
             fo.water_scalar,
             fo.oxygen_scalar,
             fo.nitrogen_scalar,
+            self.water_sharpness,
         )
         f = torch.stack([P[name] for name in TRANSFERS], dim=1)
         if self.transport == "clm5":

@@ -23,6 +23,8 @@ OUTPUT_ATTRS: dict[str, tuple[str, str]] = {
     ),
     "rcond": ("1", "1-norm reciprocal condition number of the steady-state system"),
     "params_physical": ("various", "parameters in physical units (see units_<name> attrs)"),
+    "params": ("1", "parameters used in the simulation (unit scale)"),
+    "soc_sim": ("g m-3", "simulated SOC density at the observation depths (obs_depth)"),
     **PROCESS_ATTRS,
 }
 
@@ -31,15 +33,27 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy()
 
 
+#: input variables that a simulation's output must not carry over (they would contradict it)
+NOT_COPIED: tuple[str, ...] = ("params", "true_params", "soc", "soc_true", "soc_layer_true")
+
+
 def results_to_dataset(
     ds: xr.Dataset,
     out: dict[str, torch.Tensor],
     processes: dict[str, torch.Tensor] | None = None,
     params_physical: torch.Tensor | None = None,
     space=None,
+    params: torch.Tensor | None = None,
+    soc_obs: torch.Tensor | None = None,
 ) -> xr.Dataset:
-    """Add simulation outputs to ``ds`` (a copy) with dims, units and long names."""
-    res = ds.copy()
+    """Simulation outputs on the coordinates, forcing and covariates of ``ds``.
+
+    The input's parameters and observations (:data:`NOT_COPIED`) are dropped: the result
+    holds what was simulated, ``params`` (site, param) the unit-scale parameters used,
+    ``params_physical`` the same in physical units, and ``soc_sim`` (site, obs) g m-3 the
+    simulated SOC at ``obs_depth`` (NaN where there is no depth).
+    """
+    res = ds.drop_vars([v for v in NOT_COPIED if v in ds.variables])
     dims = {
         "soc_layer": ("site", "layer"),
         "pools": ("site", "pool", "layer"),
@@ -66,6 +80,13 @@ def results_to_dataset(
             continue
         units, long = PROCESS_ATTRS[name]
         res[name] = (("site",), _np(value), {"units": units, "long_name": long})
+    if soc_obs is not None:
+        units, long = OUTPUT_ATTRS["soc_sim"]
+        res["soc_sim"] = (("site", "obs"), _np(soc_obs), {"units": units, "long_name": long})
+    if params is not None and space is not None:
+        units, long = OUTPUT_ATTRS["params"]
+        res["params"] = (("site", "param"), _np(params),
+                         {"units": units, "long_name": long, "preset": space.preset})  # fmt: skip
     if params_physical is not None and space is not None:
         attrs = {
             "long_name": "parameters in physical units",

@@ -38,9 +38,20 @@ def temperature_scalar(q10: torch.Tensor, soil_temperature: torch.Tensor) -> tor
     return torch.exp(torch.log(q10)[:, None, None] * (soil_temperature - T_REF) / 10.0)
 
 
-def water_scalar(w_scaling: torch.Tensor, water: torch.Tensor) -> torch.Tensor:
-    """``xiw = min(W * w_scaling, 1)``; (n,) x (n, 20, 12) -> (n, 20, 12)."""
-    return torch.clamp(water * w_scaling[:, None, None], max=1.0)
+def water_scalar(
+    w_scaling: torch.Tensor, water: torch.Tensor, sharpness: float | None = None
+) -> torch.Tensor:
+    """``xiw = min(W * w_scaling, 1)``; (n,) x (n, 20, 12) -> (n, 20, 12).
+
+    ``sharpness = k`` replaces the min by the smooth ``1 - softplus(k (1 - x)) / k``
+    (below the min everywhere, equal to it as ``k -> inf``) whose gradient in
+    ``w_scaling`` is not zero where ``x = W w_scaling >= 1``. Only for training
+    (see :mod:`soilbinn.training.schedule`); ``None`` (the default) is the model's min.
+    """
+    x = water * w_scaling[:, None, None]
+    if sharpness is None:
+        return torch.clamp(x, max=1.0)
+    return 1.0 - torch.nn.functional.softplus(sharpness * (1.0 - x)) / sharpness
 
 
 def depth_scalar(efolding: torch.Tensor) -> torch.Tensor:
@@ -58,6 +69,7 @@ def decomposition_rates(
     water: torch.Tensor,
     oxygen: torch.Tensor,
     nitrogen: torch.Tensor,
+    water_sharpness: float | None = None,
 ) -> torch.Tensor:
     """Month-averaged decomposition rates ``K[p, j]`` (d-1).
 
@@ -68,13 +80,19 @@ def decomposition_rates(
     q10, efolding, w_scaling : Tensor (n,)
     soil_temperature : Tensor (n, 20, 12), K
     water, oxygen, nitrogen : Tensor (n, 20, 12), 1
+    water_sharpness : float, optional
+        Smooth relaxation of the water scalar's min (training only; see :func:`water_scalar`).
 
     Returns
     -------
     Tensor (n, 7, 20), d-1
         ``mean_t(k_p xit xiw O d_j (N for the three litter pools))``.
     """
-    base = temperature_scalar(q10, soil_temperature) * water_scalar(w_scaling, water) * oxygen
+    base = (
+        temperature_scalar(q10, soil_temperature)
+        * water_scalar(w_scaling, water, water_sharpness)
+        * oxygen
+    )
     env = base.mean(dim=-1)  # (n, 20)
     env_n = (base * nitrogen).mean(dim=-1)
     d = depth_scalar(efolding)

@@ -111,6 +111,26 @@ class SchedulerConfig:
 
 
 @dataclass
+class PolishConfig:
+    """Full-batch L-BFGS on the network weights after Adam (see ``training.polish``)."""
+
+    iterations: int = 0  # 0: off
+    history_size: int = 20
+    max_seconds: float | None = None
+    weight_decay: float = 0.0  # L2 on the Linear weights in the polishing objective
+    patience: int = 0  # stop after this many checks (every 10 iterations) without val gain
+
+
+@dataclass
+class WaterRelaxationConfig:
+    """Smooth ``min(W w_scaling, 1)`` in early epochs, then exact (``training.polish``)."""
+
+    sharpness_start: float | None = None  # None: off
+    sharpness_end: float = 100.0
+    fraction: float = 0.5  # of train.epochs
+
+
+@dataclass
 class TrainConfig:
     seed: int = 0
     epochs: int = 50
@@ -121,6 +141,8 @@ class TrainConfig:
     max_nonfinite_batches: int = 20
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    polish: PolishConfig = field(default_factory=PolishConfig)
+    water_relaxation: WaterRelaxationConfig = field(default_factory=WaterRelaxationConfig)
     progress: bool | str = "auto"  # auto | true | false (YAML reads on/off as booleans)
     # intra-op threads; batches of 32 sites gain nothing from more (use DDP for more
     # cores) and lose a lot when cores are shared. None: torch's default.
@@ -173,6 +195,11 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("train.patience", lambda v: v >= 1, "must be >= 1"),
     ("train.optimizer.lr", lambda v: v > 0, "must be > 0"),
     ("train.max_nonfinite_batches", lambda v: v >= 0, "must be >= 0"),
+    ("train.polish.iterations", lambda v: v >= 0, "must be >= 0"),
+    ("train.polish.history_size", lambda v: v >= 1, "must be >= 1"),
+    ("train.water_relaxation.sharpness_start", lambda v: v is None or v > 0, "must be > 0"),
+    ("train.water_relaxation.sharpness_end", lambda v: v > 0, "must be > 0"),
+    ("train.water_relaxation.fraction", lambda v: 0 <= v <= 1, "must be in [0, 1]"),
 ]
 
 

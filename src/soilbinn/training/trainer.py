@@ -3,7 +3,9 @@
 :func:`train` is the Python API (``soilbinn train`` and ``torchrun ... -m soilbinn train``
 call it): split the sites, build inputs once as tensors, train with AdamW, validate every
 epoch, stop early on validation NSE, checkpoint every epoch (resumable), and finally
-evaluate the best checkpoint on train / validation / test.
+evaluate the best checkpoint on train / validation / test. Optionally (``train.polish``,
+``train.water_relaxation``; on in ``demo``) the water scalar is relaxed in early epochs and
+the best checkpoint is polished by full-batch L-BFGS (:mod:`soilbinn.training.polish`).
 
 Non-finite values are never trained on: a batch in which any site has a non-finite network
 output, simulated SOC or gradient is skipped and the site ids are logged; training aborts
@@ -32,6 +34,7 @@ from soilbinn.training import distributed as D
 from soilbinn.training.config import Config
 from soilbinn.training.losses import DEPTH_WEIGHTS, masked_misfit, parameter_regulariser
 from soilbinn.training.modelbuild import build_model
+from soilbinn.training.polish import lbfgs_polish, water_sharpness
 from soilbinn.training.progress import Progress, progress_enabled
 from soilbinn.training.rundir import RunDir, RunDirError, atomic_torch_save, load_checkpoint
 from soilbinn.training.sitedata import (
@@ -296,6 +299,17 @@ class _Trainer:
         return [i for part in D.gather_objects(ids) for i in part]
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
+        process = getattr(self.model, "process_model", None)
+        sharp = water_sharpness(epoch, self.cfg.train.epochs, self.cfg.train.water_relaxation)
+        if process is None or sharp is None:
+            return self._train_epoch(epoch)
+        process.water_sharpness = sharp  # relaxed water scalar in this epoch's batches only
+        try:
+            return self._train_epoch(epoch)
+        finally:
+            process.water_sharpness = None
+
+    def _train_epoch(self, epoch: int) -> dict[str, float]:
         cfg = self.cfg
         self.ddp.train()
         train = self.data["train"]
@@ -381,6 +395,66 @@ class _Trainer:
                 f"train.max_nonfinite_batches = {self.cfg.train.max_nonfinite_batches}); "
                 f"last: {message}. Check the inputs of these sites or lower the learning rate."
             )
+
+    def objective(self, split: str = "train") -> torch.Tensor:
+        """Full-batch objective (misfit + regulariser) of the current weights on a split."""
+        cfg, data = self.cfg, self.data[split]
+        out = self.model(data)
+        pred = interpolate(out["soc_layer"], data.depth)
+        w = self.weights if split == "train" else _obs_weights(cfg, data)
+        num, den = masked_misfit(pred, data.soc, w, cfg.loss, self.stats)
+        num, den = add_stock_misfit(num, den, out["soc_layer"], data.stocks, cfg.loss, self.stats)
+        loss = num / den.clamp_min(1e-12)
+        learned = out.get("learned")
+        if learned is not None and cfg.loss.regulariser_weight > 0:
+            reg = parameter_regulariser(learned, cfg.loss.regulariser_sharpness)
+            loss = loss + cfg.loss.regulariser_weight * reg / max(learned.numel(), 1)
+        wd = cfg.train.polish.weight_decay
+        if split == "train" and wd > 0:  # L2 on Linear weights (as AdamW's groups)
+            sq = sum(
+                (p.to(torch.float64) ** 2).sum() for p in _decay_groups(self.model, 0)[0]["params"]
+            )
+            loss = loss + 0.5 * wd * sq
+        return loss
+
+    def polish(self) -> dict[str, float] | None:
+        """L-BFGS polishing of the best checkpoint (``train.polish``, see ``training.polish``)."""
+        cfg = self.cfg.train.polish
+        if cfg.iterations == 0 or self.info.enabled or not self.run.best.exists():
+            if cfg.iterations and self.info.enabled:
+                self.log.warning(
+                    "polish: skipped under DDP (full-batch L-BFGS runs on one process)"
+                )
+            return None
+        self.model.load_state_dict(load_checkpoint(self.run.best)["model"])
+
+        def val_nse() -> float:
+            val, _ = gathered_metrics(
+                self.model, self.data["val"], self.positions["val"], self.cfg.train.eval_batch_size
+            )
+            score = float(val.loc["all", "nse"])
+            return score if math.isfinite(score) else -math.inf
+
+        def val_objective() -> float:  # early stopping on the training objective's misfit
+            with torch.no_grad():
+                v = float(self.objective("val"))
+            return -v if math.isfinite(v) else -math.inf
+
+        has_val = self.positions["n_val_global"] > 0
+        res = lbfgs_polish(self.model, self.objective, cfg.iterations, cfg.history_size,
+                           cfg.max_seconds, val_objective if has_val else None, cfg.patience)  # fmt: skip
+        score = val_nse() if has_val else -res["loss_after"]
+        res["val_nse_before"], res["val_nse_after"] = self.best_score, score
+        if res["best_iteration"] > 0 and math.isfinite(score):
+            self.best_score = score
+            atomic_torch_save(self.state(), self.run.best)
+        self.log.info(
+            "polish: L-BFGS %d iterations (%d evaluations) in %.1fs, loss %.5g -> %.5g, "
+            "val NSE %.4f -> %.4f (%s)", res["iterations"], res["evaluations"], res["seconds"],
+            res["loss_before"], res["loss_after"], res["val_nse_before"], score,
+            "kept" if res["best_iteration"] > 0 else "discarded",
+        )  # fmt: skip
+        return res
 
     def fit(self) -> None:
         cfg = self.cfg
@@ -597,6 +671,7 @@ def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, ru
     D.barrier()
     try:
         trainer.fit()
+        polished = trainer.polish()
     except KeyboardInterrupt:
         raise _interrupted(run, trainer.epoch, source if lazy else None) from None
 
@@ -632,7 +707,7 @@ def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, ru
         h.close()
     return TrainResult(
         run.path, model, trainer.best_epoch, metrics, history, trainer.skipped,
-        extra={"config": cfg, "meta": meta}, stock_metrics=stock_metrics,
+        extra={"config": cfg, "meta": meta, "polish": polished}, stock_metrics=stock_metrics,
     )  # fmt: skip
 
 

@@ -1,0 +1,83 @@
+"""Held-out parameter recovery of ``soilbinn train`` on a dataset with ``true_params``.
+
+Runs the acceptance shape of issue 11 (``--config demo``, the paper's four parameters
+learned, the other 17 fixed to the truth, spatial split) plus any ``--set`` overrides,
+predicts the test sites of the run's own split and prints per-parameter R2 and r and the
+training time. Used for the ablation table; truths from ``benchmarks/recovery_truths.py``.
+
+Usage::
+
+    python benchmarks/bench_recovery.py mix.nc
+    python benchmarks/bench_recovery.py mix.nc --set train.polish.iterations=0
+    python benchmarks/bench_recovery.py mix.nc --all21
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import pandas as pd
+import torch
+import xarray as xr
+
+from soilbinn.experiments.common import PAPER_RECOVERY_PARAMS, scores
+from soilbinn.training.config import load_config
+from soilbinn.training.predict import predict_dataset
+from soilbinn.training.trainer import train
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("data")
+    ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--all21", action="store_true")
+    ap.add_argument("--config", default="demo")
+    ap.add_argument("--save", default=None, help="write the test sites' predicted params here")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    ds = xr.open_dataset(a.data).load()
+    over = ["data.split=spatial", "train.progress=false"]
+    if not a.all21:
+        over += [
+            f"model.learned=[{','.join(PAPER_RECOVERY_PARAMS)}]",
+            "model.fixed_from=true_params",
+        ]
+    cfg = load_config(a.config, over + a.set)
+    with tempfile.TemporaryDirectory() as d:
+        t = time.perf_counter()
+        res = train(cfg, ds, run_dir=f"{d}/run", figures=False)
+        seconds = time.perf_counter() - t
+        split = pd.read_csv(f"{d}/run/split.csv")
+        test_ids = split.loc[split.split == "test", "site"].astype(str).values
+        test = ds.sel(site=test_ids)
+        pred = predict_dataset(f"{d}/run", test)
+        if a.save:
+            pred[["params"]].to_netcdf(a.save)
+        train_ids = split.loc[split.split == "train", "site"].astype(str).values[:600]
+        tr = ds.sel(site=train_ids)
+        pred_tr = predict_dataset(f"{d}/run", tr)
+    names = [str(p) for p in ds["param"].values]
+    learned = names if a.all21 else list(PAPER_RECOVERY_PARAMS)
+    rows = []
+    for n in learned:
+        j = names.index(n)
+        s_tr = scores(pred_tr["params"].values[:, j], tr["true_params"].values[:, j])
+        rows.append(
+            {
+                "parameter": n,
+                **scores(pred["params"].values[:, j], test["true_params"].values[:, j]),
+                "r2_train": s_tr["r2"],
+            }
+        )
+    df = pd.DataFrame(rows).set_index("parameter")
+    print(df[["r2", "r", "rmse", "n", "r2_train"]].round(3).to_string())
+    if res.extra.get("polish"):
+        print("polish:", {k: round(v, 5) for k, v in res.extra["polish"].items()})
+    print(f"train {seconds:.1f} s, best epoch {res.best_epoch}, test NSE {res.score('test'):.4f}, "
+          f"mean R2 {df['r2'].mean():.3f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
