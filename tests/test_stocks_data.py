@@ -173,7 +173,7 @@ def test_raca_stock_file_units_and_consistency():
                     reason="shared data (../shared/data) not present")  # fmt: skip
 def test_prepare_real_adds_raca_stocks_without_duplicating_layered_sites(tmp_path):
     from soilbinn.inputs.dataset import build_real_dataset
-    from soilbinn.inputs.stocks import raca_layer_sites
+    from soilbinn.inputs.stocks import raca_pedon_key
 
     user = tmp_path / "mine.csv"
     user.write_text("site_id,lat,lon,top_cm,bottom_cm,stock_kg_m2,region\n"
@@ -185,12 +185,21 @@ def test_prepare_real_adds_raca_stocks_without_duplicating_layered_sites(tmp_pat
     stock_site = np.isfinite(ds["stock_obs"].values).any(1)
     layer_site = np.isfinite(ds["soc"].values).any(1)
     assert (stock_site | layer_site).all() and stock_site.sum() >= 250
-    assert set(src[stock_site]) == {"raca_stock", "user"}
-    # no stock pedon sits at a RaCA site that has layered pedons in the dataset
-    layered = set(raca_layer_sites(SHARED, ds["profile_ids"].values[src == "raca"])) - {""}
-    assert rep["stocks"]["raca_stock_pedons_dropped_as_layered_sites"] >= 1
-    stock_ids = [s.replace("raca_stock_", "") for s in ds.site.values[src == "raca_stock"]]
-    assert not {s[:8] for s in stock_ids} & layered
+    assert set(src[stock_site]) == {"raca", "raca_stock", "user"}
+    # stock pedons of layered pedons are on those sites (layers and stocks), not new sites
+    both = stock_site & layer_site
+    st = rep["stocks"]
+    assert both.sum() == st["raca_stock_pedons_attached_to_layered_sites"] >= 1
+    assert set(src[both]) == {"raca"}
+    pid = ds["stock_pedon_id"].values.astype(str)
+    keys = raca_pedon_key([p.replace("raca_stock_", "") for p in pid[both]])
+    assert list(keys) == [s.replace("raca_", "") for s in ds.site.values[both]]
+    assert len(set(pid[stock_site])) == stock_site.sum()  # each stock pedon once
+    own = raca_pedon_key(
+        [s.replace("raca_stock_", "") for s in ds.site.values[src == "raca_stock"]]
+    )
+    layered = {s.replace("raca_", "") for s in ds.site.values[src == "raca"]}
+    assert not set(own) & layered
     # regions: RaCA MO codes on stock pedons and RaCA layers, the user's own label
     reg = ds["region"].values.astype(str)
     assert all(r.startswith("MO") for r in reg[(src == "raca") | (src == "raca_stock")])
