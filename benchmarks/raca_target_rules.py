@@ -28,7 +28,7 @@ from soilbinn.inputs.profiles import (
     compare_stocks,
     interval_stocks,
     raca_soc,
-    read_raca_stocks,
+    raca_stock_reference,
     soc_density,
 )
 
@@ -45,7 +45,7 @@ def main() -> None:
     ap.add_argument("--shared", type=Path, default=None)
     args = ap.parse_args()
     folder = (args.shared or default_shared_path()) / "profiles"
-    ref = read_raca_stocks(folder / RACA_STOCKS_FILE)
+    ref = raca_stock_reference(folder / RACA_STOCKS_FILE)
     lay = pd.read_csv(folder / FILES["raca"])
     lay["site"] = "raca_" + lay.profile_id.str.replace("RACA_", "", regex=False)
     lay = lay[lay.site.isin(ref.index) & (lay.bot_m > lay.top_m)].reset_index(drop=True)

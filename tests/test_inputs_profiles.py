@@ -22,7 +22,7 @@ from soilbinn.inputs.profiles import (
     interval_stocks,
     raca_soc,
     raca_stock_check,
-    read_raca_stocks,
+    raca_stock_reference,
     soc_density,
 )
 
@@ -232,17 +232,31 @@ def test_compare_stocks_metrics():
     assert t2.loc["all", "missing"] == 1
 
 
-def test_read_raca_stocks_ids_and_units(tmp_path):
+def _raca_stock_csv(path, pedon_ids, stocks_05, stocks_30, stocks_100, land_use="F"):
+    """A ``raca_pedon_stocks.csv`` in the shared file's format (stocks in Mg C ha-1)."""
+    n = len(pedon_ids)
     pd.DataFrame({
-        "pedon_id": ["C0101F01-1"], "land_use": ["F"], "SOCstock_0_5cm_MgC_ha": [10.0],
-        "SOCstock_0_30cm_MgC_ha": [30.0], "SOCstock_0_100cm_MgC_ha": [np.nan],
-    }).to_csv(tmp_path / "s.csv", index=False)  # fmt: skip
-    ref = read_raca_stocks(tmp_path / "s.csv")
-    assert ref.index.tolist() == ["raca_C0101F011"]
+        "source": "RaCA", "pedon_id": pedon_ids, "site_id": [p[:8] for p in pedon_ids],
+        "lat": 47.0, "lon": -122.0, "MO": 1, "land_use": land_use,
+        "SOCstock_0_5cm_MgC_ha": stocks_05, "SOCstock_0_30cm_MgC_ha": stocks_30,
+        "SOCstock_0_100cm_MgC_ha": stocks_100, "stock_use_depth_cm": 100.0,
+        "n_samples": 3, "conus": [True] * n,
+    }).to_csv(path, index=False)  # fmt: skip
+    return path
+
+
+def test_raca_stock_reference_ids_and_units(tmp_path):
+    # the three spellings of pedon 1 of a RaCA site all map to the layered site id
+    ids = ["C0101F01-1", "C0102F01_1", "c0103x05-1"]
+    p = _raca_stock_csv(tmp_path / "s.csv", ids, [10.0, 1, 1], [30.0, 2, 2], [np.nan, 3, 3])
+    ref = raca_stock_reference(p)
+    assert ref.index.tolist() == ["raca_C0101F011", "raca_C0102F011", "raca_C0103X051"]
     assert ref.loc["raca_C0101F011", "0-30"] == pytest.approx(3000.0)  # g m-2
+    assert np.isnan(ref.loc["raca_C0101F011", "0-100"])
+    assert ref.land_use.tolist() == ["F", "F", "F"]
     pd.DataFrame({"pedon_id": ["x"]}).to_csv(tmp_path / "bad.csv", index=False)
-    with pytest.raises(ValueError, match="bad.csv: missing columns"):
-        read_raca_stocks(tmp_path / "bad.csv")
+    with pytest.raises(ValueError, match="bad.csv: missing column"):
+        raca_stock_reference(tmp_path / "bad.csv")
 
 
 @pytest.mark.shared_data
@@ -267,10 +281,8 @@ def test_check_stocks_command(folder, capsys):
     for f in folder.glob("*.csv"):
         (shared / "profiles" / f.name).write_bytes(f.read_bytes())
     # RaCA pedon P1 (id P1 -> "P-1"): lab 1.9 % x BD 1.1 over 0-10 cm
-    pd.DataFrame({
-        "pedon_id": ["P-1"], "land_use": ["F"], "SOCstock_0_5cm_MgC_ha": [0.019 * 1.1 * 5 * 100],
-        "SOCstock_0_30cm_MgC_ha": [0.019 * 1.1 * 10 * 100], "SOCstock_0_100cm_MgC_ha": [np.nan],
-    }).to_csv(shared / "profiles" / "raca_pedon_stocks.csv", index=False)  # fmt: skip
+    _raca_stock_csv(shared / "profiles" / "raca_pedon_stocks.csv", ["P-1"],
+                    [0.019 * 1.1 * 5 * 100], [0.019 * 1.1 * 10 * 100], [np.nan])  # fmt: skip
     assert main(["prepare", "check-stocks", "--shared", str(shared), "--targets", "source"]) == 0
     out = capsys.readouterr().out
     row = next(line.split() for line in out.splitlines() if line.split()[1:3] == ["0-30", "all"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from soilbinn.data.schema import (
@@ -172,7 +173,7 @@ def test_raca_stock_file_units_and_consistency():
                     reason="shared data (../shared/data) not present")  # fmt: skip
 def test_prepare_real_adds_raca_stocks_without_duplicating_layered_sites(tmp_path):
     from soilbinn.inputs.dataset import build_real_dataset
-    from soilbinn.inputs.stocks import raca_layer_sites
+    from soilbinn.inputs.stocks import raca_pedon_key
 
     user = tmp_path / "mine.csv"
     user.write_text("site_id,lat,lon,top_cm,bottom_cm,stock_kg_m2,region\n"
@@ -184,15 +185,138 @@ def test_prepare_real_adds_raca_stocks_without_duplicating_layered_sites(tmp_pat
     stock_site = np.isfinite(ds["stock_obs"].values).any(1)
     layer_site = np.isfinite(ds["soc"].values).any(1)
     assert (stock_site | layer_site).all() and stock_site.sum() >= 250
-    assert set(src[stock_site]) == {"raca_stock", "user"}
-    # no stock pedon sits at a RaCA site that has layered pedons in the dataset
-    layered = set(raca_layer_sites(SHARED, ds["profile_ids"].values[src == "raca"])) - {""}
-    assert rep["stocks"]["raca_stock_pedons_dropped_as_layered_sites"] >= 1
-    stock_ids = [s.replace("raca_stock_", "") for s in ds.site.values[src == "raca_stock"]]
-    assert not {s[:8] for s in stock_ids} & layered
+    assert set(src[stock_site]) == {"raca", "raca_stock", "user"}
+    # stock pedons of layered pedons are on those sites (layers and stocks), not new sites
+    both = stock_site & layer_site
+    st = rep["stocks"]
+    assert both.sum() == st["raca_stock_pedons_attached_to_layered_sites"] >= 1
+    assert set(src[both]) == {"raca"}
+    pid = ds["stock_pedon_id"].values.astype(str)
+    keys = raca_pedon_key([p.replace("raca_stock_", "") for p in pid[both]])
+    assert list(keys) == [s.replace("raca_", "") for s in ds.site.values[both]]
+    assert len(set(pid[stock_site])) == stock_site.sum()  # each stock pedon once
+    own = raca_pedon_key(
+        [s.replace("raca_stock_", "") for s in ds.site.values[src == "raca_stock"]]
+    )
+    layered = {s.replace("raca_", "") for s in ds.site.values[src == "raca"]}
+    assert not set(own) & layered
     # regions: RaCA MO codes on stock pedons and RaCA layers, the user's own label
     reg = ds["region"].values.astype(str)
     assert all(r.startswith("MO") for r in reg[(src == "raca") | (src == "raca_stock")])
     assert reg[ds.site.values == "mine1"][0] == "VT"
     mine = ds["stock_obs"].sel(site="mine1").values
     np.testing.assert_allclose(mine[np.isfinite(mine)], [9800.0, 17200.0])
+
+
+# --- RaCA stock pedons that are layered sites: attached there, the others new sites
+
+
+def _raca_stock_rows(tmp_path, rows):
+    """A ``raca_pedon_stocks.csv`` with ``rows`` = (pedon_id, site_id, lat, lon, MO, 5, 30, 100)."""
+    cols = ["pedon_id", "site_id", "lat", "lon", "MO", "SOCstock_0_5cm_MgC_ha",
+            "SOCstock_0_30cm_MgC_ha", "SOCstock_0_100cm_MgC_ha"]  # fmt: skip
+    df = pd.DataFrame(rows, columns=cols).assign(source="RaCA", land_use="F")
+    p = tmp_path / "raca_pedon_stocks.csv"
+    df.to_csv(p, index=False)
+    return p
+
+
+def _layer_sites(ids, profile_ids, source, lat, lon):
+    """An in-memory layer dataset (one 0-10 cm layer per site) with provenance."""
+    n = len(ids)
+    ds = base_coords(ids, np.asarray(lat, float), np.asarray(lon, float))
+    ds["soc"] = (("site", "obs"), np.full((n, 1), 20000.0), {"units": "g m-3"})
+    ds["obs_depth"] = (("site", "obs"), np.full((n, 1), 0.05), {"units": "m"})
+    ds["source"] = ("site", np.asarray(source, dtype=str))
+    ds["profile_ids"] = ("site", np.asarray(profile_ids, dtype=str))
+    return ds
+
+
+def test_stock_pedon_of_a_layered_site_attaches_there_by_hand(tmp_path):
+    from soilbinn.inputs.stocks import attach_stocks, layered_site_of_stock_pedons
+    from soilbinn.training.config import load_config
+    from soilbinn.training.stocks import has_layer_observations, stock_site_weights
+
+    t = raca_stock_table(_raca_stock_rows(tmp_path, [
+        ("C0101F01-1", "C0101F01", 47.01, -122.77, 1, 10.0, 50.0, 90.0),  # = layered pedon
+        ("C0102P03_1", "C0102P03", 47.2, -122.1, 1, 5.0, 20.0, NAN),  # layered, '_' spelling
+        ("C0103X05X", "C0103X05", 46.0, -120.0, 1, 4.0, 30.0, 60.0),  # other pedon, same site
+        ("A1801F02-1", "A1801F02", 44.2, -72.5, 18, 12.0, 90.0, 170.0),  # the East
+    ]))  # fmt: skip
+    assert list(t.pedon_key.unique()) == ["C0101F011", "C0102P031", "C0103X05X", "A1801F021"]
+    # pedon mode: one site per layered pedon
+    ds = _layer_sites(["raca_C0101F011", "raca_C0102P031", "raca_C0103X051", "sodah_1"],
+                      ["RACA_C0101F011", "RACA_C0102P031", "RACA_C0103X051", "S1"],
+                      ["raca", "raca", "raca", "sodah"], [47.01, 47.2, 46.0, 40], [-122.77, -122.1, -120, -105])  # fmt: skip
+    target, rule = layered_site_of_stock_pedons(ds, t)
+    by_pedon = dict(zip(t.site, target))
+    assert by_pedon["raca_stock_C0101F01-1"] == "raca_C0101F011"
+    assert by_pedon["raca_stock_C0102P03_1"] == "raca_C0102P031"
+    assert by_pedon["raca_stock_C0103X05X"] == ""  # another pedon: its own site
+    assert by_pedon["raca_stock_A1801F02-1"] == ""
+    assert set(rule[target != ""]) == {"same_pedon"}
+    on = target != ""
+    out = attach_stocks(ds, t[on], target[on])
+    assert out.sizes["site"] == ds.sizes["site"]  # no new site
+    np.testing.assert_allclose(out["stock_obs"].sel(site="raca_C0101F011").values,
+                               [1000.0, 5000.0, 9000.0])  # fmt: skip
+    s2 = out["stock_obs"].sel(site="raca_C0102P031").values
+    np.testing.assert_allclose(s2[np.isfinite(s2)], [500.0, 2000.0])
+    assert np.isnan(out["stock_obs"].sel(site="sodah_1").values).all()
+    assert out["stock_pedon_id"].values.tolist() == [
+        "raca_stock_C0101F01-1", "raca_stock_C0102P03_1", "", ""]  # fmt: skip
+    assert validate_dataset(out, ("observations",)) == []
+    # the loss: these sites carry layers, so their stocks weigh stock_weight_with_layers
+    soc, _ = observations_from_dataset(out)
+    cfg = load_config("real_spatial").loss
+    w = stock_site_weights(has_layer_observations(soc), cfg)
+    assert w.tolist() == [cfg.stock_weight_with_layers] * 4 == [0.0] * 4
+    # --raca site: composites raca_<RaCA site>; the site's other pedon attaches too
+    comp = _layer_sites(["raca_C0101F01", "raca_C0103X05"],
+                        ["RACA_C0101F011;RACA_C0101F012", "RACA_C0103X051;RACA_C0103X052"],
+                        ["raca", "raca"], [47.01, 46.0], [-122.77, -120.0])  # fmt: skip
+    target, rule = layered_site_of_stock_pedons(comp, t)
+    got = {p: (s, r) for p, s, r in zip(t.site, target, rule)}
+    assert got["raca_stock_C0101F01-1"] == ("raca_C0101F01", "same_pedon")
+    assert got["raca_stock_C0103X05X"] == ("raca_C0103X05", "composite")
+    assert got["raca_stock_C0102P03_1"] == ("", "") and got["raca_stock_A1801F02-1"] == ("", "")
+
+
+@pytest.mark.skipif(
+    not (SHARED / "grids").exists(), reason="shared data (../shared/data) not present"
+)
+def test_add_raca_stocks_attaches_same_pedon_and_adds_the_others(tmp_path):
+    from soilbinn.inputs.dataset import build_point_dataset
+    from soilbinn.inputs.stocks import add_raca_stocks
+
+    shared = tmp_path / "shared"
+    (shared / "profiles").mkdir(parents=True)
+    for d in ("grids", "maps"):
+        (shared / d).symlink_to(SHARED / d)
+    _raca_stock_rows(shared / "profiles", [
+        ("C0101F01-1", "C0101F01", 47.01, -122.77, 1, 10.0, 50.0, 90.0),
+        ("A1801F02-1", "A1801F02", 44.2, -72.5, 18, 12.0, 90.0, 170.0),
+    ])  # fmt: skip
+    pd.DataFrame({"profile_id": ["RACA_C0101F011"], "site_id": ["C0101F01"]}).to_csv(
+        shared / "profiles" / "raca_layers_west.csv", index=False
+    )
+    ds, ok = build_point_dataset([47.01, 40.5], [-122.77, -105.0],
+                                 ["raca_C0101F011", "sodah_1"], shared)  # fmt: skip
+    assert ok.all()
+    lay = _layer_sites(["raca_C0101F011", "sodah_1"], ["RACA_C0101F011", "S1"],
+                       ["raca", "sodah"], [47.01, 40.5], [-122.77, -105.0])  # fmt: skip
+    for v in ("soc", "obs_depth", "source", "profile_ids"):
+        ds[v] = lay[v]
+    ds["n_profiles"] = ("site", np.ones(2, np.int32))
+    out, rep = add_raca_stocks(ds, shared)
+    assert rep["raca_stock_pedons_read"] == 2
+    assert rep["raca_stock_pedons_attached_to_layered_sites"] == 1
+    assert rep["raca_stock_pedons_as_own_sites"] == 1 and rep["stock_sites"] == 1
+    assert out.site.values.tolist() == ["raca_C0101F011", "sodah_1", "raca_stock_A1801F02-1"]
+    np.testing.assert_allclose(out["stock_obs"].sel(site="raca_C0101F011").values,
+                               [1000.0, 5000.0, 9000.0])  # fmt: skip
+    assert out["region"].values.tolist() == ["MO01", "", "MO18"]
+    assert out["stock_pedon_id"].values.tolist() == [
+        "raca_stock_C0101F01-1", "", "raca_stock_A1801F02-1"]  # fmt: skip
+    assert np.isnan(out["soc"].sel(site="raca_stock_A1801F02-1").values).all()
+    assert validate_dataset(out, ("forcing", "observations", "covariates")) == []

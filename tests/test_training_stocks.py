@@ -40,8 +40,13 @@ def test_increments_of_cumulative_chains_by_hand():
     np.testing.assert_allclose(it_p[0], it[0, perm])
 
 
-def _cfg(kind="mse", weight=1.0):
-    return SimpleNamespace(kind=kind, smooth_l1_beta=1.0, stock_weight=weight)
+def _cfg(kind="mse", weight=1.0, with_layers=0.0):
+    return SimpleNamespace(
+        kind=kind, smooth_l1_beta=1.0, stock_weight=weight, stock_weight_with_layers=with_layers
+    )
+
+
+NO_LAYERS = torch.zeros(2, dtype=torch.bool)
 
 
 def test_stock_misfit_is_the_layer_misfit_of_increment_mean_densities():
@@ -61,9 +66,10 @@ def test_stock_misfit_is_the_layer_misfit_of_increment_mean_densities():
     )
     ref = np.nansum(((pred - o) ** 2).numpy())
     assert float(num) == pytest.approx(ref, rel=1e-10) and float(den) == 5
-    n2, d2 = add_stock_misfit(T(3.0), T(2.0, dtype=torch.float64), soc, obs, _cfg(weight=0.5), {})
+    two = T(2.0, dtype=torch.float64)
+    n2, d2 = add_stock_misfit(T(3.0), two, soc, obs, NO_LAYERS, _cfg(weight=0.5), {})
     assert float(n2) == pytest.approx(3.0 + 0.5 * ref) and float(d2) == pytest.approx(4.5)
-    assert add_stock_misfit(T(3.0), T(2.0), soc, obs, _cfg(weight=0.0), {})[0] == 3.0
+    assert add_stock_misfit(T(3.0), T(2.0), soc, obs, NO_LAYERS, _cfg(weight=0.0), {})[0] == 3.0
     # finite-difference gradient through the operator
     x = soc.clone().requires_grad_(True)
     assert torch.autograd.gradcheck(
@@ -168,15 +174,22 @@ def test_validation_score_pools_layers_and_increments_as_in_the_loss():
     layer_p, layer_o = np.array([[10.0, 20.0]]), np.array([[12.0, 18.0]])
     flat = {"pred": layer_p, "obs": layer_o, "depth": np.array([[0.1, 0.5]])}
     table = depth_binned_metrics(flat["pred"], flat["obs"], flat["depth"])
-    assert validation_score(table, flat) == table.loc["all", "nse"]
+    assert validation_score(table, flat, 1.0, 1.0) == table.loc["all", "nse"]
     flat.update(stock_pred=np.array([[1.0, 3.0]]), stock_obs=np.array([[2.0, 4.0]]),
                 stock_top=np.array([[0.0, 0.0]]), stock_bottom=np.array([[0.5, 1.0]]))  # fmt: skip
-    assert validation_score(table, flat, stock_weight=0) == table.loc["all", "nse"]
+    assert validation_score(table, flat, 0.0, 0.0) == table.loc["all", "nse"]
     # increments 0-0.5 m, 0.5-1 m as mean densities: pred 2, 4; obs 4, 4
     p, o, w = np.array([10, 20, 2, 4.0]), np.array([12, 18, 4, 4.0]), np.array([1, 1, 2, 2.0])
     m = np.average(o, weights=w)
     ref = 1 - (w * (p - o) ** 2).sum() / (w * (o - m) ** 2).sum()
-    assert validation_score(table, flat, stock_weight=2.0) == pytest.approx(ref)
+    # the one site has layers: its stocks weigh stock_weight_with_layers, not stock_weight
+    assert validation_score(table, flat, 5.0, 2.0) == pytest.approx(ref)
+    assert validation_score(table, flat, 2.0, 0.0) == table.loc["all", "nse"]
+    # without its layers the site's stocks weigh stock_weight
+    flat["obs"] = np.full_like(layer_o, np.nan)
+    flat["stock_obs"] = np.array([[2.0, 5.0]])  # increments as densities 4, 6; pred 2, 4
+    assert validation_score(table, flat, 2.0, 0.0) == pytest.approx(1 - 8 / 2)
+    assert validation_score(table, flat, 0.0, 2.0) == table.loc["all", "nse"]
 
 
 @pytest.mark.slow
@@ -193,3 +206,53 @@ def test_cv_reports_stock_columns(mixed, tmp_path):
     for c in ("nse", "0-30cm_r2", "0-100cm_bias_kg_m2", "0-5cm_spearman"):
         assert c in table.columns, c
     assert np.isfinite(table.loc[[0, 1], "0-100cm_rmse_kg_m2"]).all()
+
+
+def test_stocks_at_sites_with_layers_weigh_stock_weight_with_layers():
+    """Site 0 carries layers and stocks (the same pedon twice), site 1 stocks only."""
+    from soilbinn.training.stocks import (
+        has_layer_observations,
+        observed_densities,
+        stock_site_weights,
+    )
+
+    rng = np.random.default_rng(3)
+    soc = torch.tensor(rng.uniform(1e3, 3e4, (2, 20)))
+    cum = T([[1500.0, 7600.0, 10000.0], [900.0, 4000.0, 6000.0]], dtype=torch.float64)
+    top = torch.zeros((2, 3), dtype=torch.float64)
+    bot = T([[0.05, 0.3, 1.0]] * 2, dtype=torch.float64)
+    obs = StockObs.from_tensors(cum, top, bot)
+    layers = T([[12.0, NAN], [NAN, NAN]], dtype=torch.float64)  # (n, obs) layer SOC
+    has = T([True, False])
+    assert has_layer_observations(layers).tolist() == [True, False]
+    per_site = [stock_misfit(soc[i : i + 1], obs.select(T([i])), _cfg(), {})[0] for i in (0, 1)]
+    zero = T(0.0, dtype=torch.float64)
+    # default: the layered site's stocks do not enter the loss, the other's weigh 1
+    n, d = add_stock_misfit(zero, zero, soc, obs, has, _cfg(weight=1.0, with_layers=0.0), {})
+    assert float(n) == pytest.approx(float(per_site[1])) and float(d) == 3.0
+    # an explicit weight for sites with layers
+    n, d = add_stock_misfit(zero, zero, soc, obs, has, _cfg(weight=2.0, with_layers=0.25), {})
+    assert float(n) == pytest.approx(0.25 * float(per_site[0]) + 2.0 * float(per_site[1]))
+    assert float(d) == pytest.approx(0.25 * 3 + 2.0 * 3)
+    # nothing weighted: the layer misfit unchanged
+    n, d = add_stock_misfit(T(3.0), T(1.0), soc, obs, T([True, True]), _cfg(), {})
+    assert float(n) == 3.0 and float(d) == 1.0
+    # statistics of the observations: only increments the loss uses
+    w = stock_site_weights(has, _cfg(weight=1.0, with_layers=0.0))
+    assert w.tolist() == [0.0, 1.0]
+    assert observed_densities(layers, obs, w).numel() == 1 + 3
+    assert observed_densities(layers, obs).numel() == 1 + 6
+
+
+def test_stock_weight_with_layers_is_strict_in_the_config():
+    from soilbinn.training.config import load_config
+
+    assert load_config("real_spatial").loss.stock_weight_with_layers == 0.0
+    assert (
+        load_config("demo", ["loss.stock_weight_with_layers=0.5"]).loss.stock_weight_with_layers
+        == 0.5
+    )
+    with pytest.raises(ValueError, match="stock_weight_with_layers"):
+        load_config("demo", ["loss.stock_weight_with_layers=-1"])
+    with pytest.raises(ValueError, match="stock_weight_with_layer"):
+        load_config("demo", ["loss.stock_weight_with_layer=1"])

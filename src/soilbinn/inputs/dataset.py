@@ -169,7 +169,7 @@ def build_real_dataset(
         :func:`~soilbinn.inputs.profiles.harmonise_profiles`).
     raca_stocks : bool
         Add RaCA's pedon stocks as stock observations (see
-        :func:`soilbinn.inputs.stocks.add_raca_stocks` for the de-duplication rule).
+        :func:`soilbinn.inputs.stocks.add_raca_stocks` for which pedons attach to layered sites).
     stock_tables : sequence of DataFrame
         Users' stock tables (:func:`soilbinn.inputs.stocks.read_stock_table`) to add.
     hwsd_oc : bool

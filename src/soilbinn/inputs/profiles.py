@@ -498,20 +498,27 @@ def interval_stocks(layers: pd.DataFrame, intervals_m) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def read_raca_stocks(path: str | os.PathLike) -> pd.DataFrame:
-    """RaCA's published pedon stocks, indexed by our site id (``raca_`` + pedon id without
-    dashes), columns ``land_use`` and ``0-5``, ``0-30``, ``0-100`` in g m-2."""
-    path = require_file(Path(path), "RaCA pedon stocks")
-    df = pd.read_csv(path)
-    cols = {f"{a}-{b}": f"SOCstock_{a}_{b}cm_MgC_ha" for a, b in RACA_STOCK_INTERVALS_CM}
-    miss = {"pedon_id", "land_use", *cols.values()} - set(df.columns)
-    if miss:
-        raise ValueError(f"{path}: missing columns {sorted(miss)}")
-    out = pd.DataFrame(
-        {k: df[c].to_numpy(float) * 100.0 for k, c in cols.items()},  # Mg ha-1 -> g m-2
-        index="raca_" + df.pedon_id.astype(str).str.replace("-", "", regex=False),
+def raca_stock_reference(path: str | os.PathLike) -> pd.DataFrame:
+    """RaCA's published pedon stocks, wide, indexed by the layered site id of the same pedon.
+
+    Read with :func:`soilbinn.inputs.stocks.raca_stock_table` (the one reader of the
+    file); the index is ``raca_`` + :func:`~soilbinn.inputs.stocks.raca_pedon_key` (pedon
+    ``C0101F01-1`` or ``C0101F01_1`` -> ``raca_C0101F011``, the site of layered pedon
+    ``RACA_C0101F011``). Columns ``land_use`` (RaCA's letter) and ``0-5``, ``0-30``,
+    ``0-100`` in g m-2 (NaN where RaCA gives no stock).
+    """
+    from soilbinn.inputs.stocks import raca_stock_table
+
+    t = raca_stock_table(require_file(Path(path), "RaCA pedon stocks"))
+    t = t.assign(
+        key="raca_" + t.pedon_key.astype(str),
+        interval=[f"{100 * a:g}-{100 * b:g}" for a, b in zip(t.top_m, t.bottom_m)],
     )
-    out.insert(0, "land_use", df.land_use.astype(str).to_numpy())
+    wide = t.pivot(index="key", columns="interval", values="stock_g_m2")
+    cols = [f"{a}-{b}" for a, b in RACA_STOCK_INTERVALS_CM]
+    out = wide.reindex(columns=cols)
+    out.insert(0, "land_use", t.groupby("key").raca_land_use.first().reindex(out.index))
+    out.index.name, out.columns.name = None, None
     return out
 
 
@@ -521,7 +528,7 @@ def compare_stocks(ours: pd.DataFrame, ref: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     ours : site x interval stocks (g m-2), from :func:`interval_stocks`
-    ref : from :func:`read_raca_stocks`
+    ref : from :func:`raca_stock_reference`
 
     Returns
     -------
@@ -567,15 +574,15 @@ def raca_stock_check(folder: str | os.PathLike, targets: str = "source") -> pd.D
     DataFrame, see :func:`compare_stocks`, with a ``targets`` column
     """
     folder = Path(folder)
-    ref = read_raca_stocks(folder / RACA_STOCKS_FILE)
+    ref = raca_stock_reference(folder / RACA_STOCKS_FILE)
     h = harmonise_profiles(folder, targets=targets)
     layers = h.layers[h.layers.site.isin(ref.index)]
     ours = interval_stocks(layers, [(a / 100, b / 100) for a, b in RACA_STOCK_INTERVALS_CM])
     # pedons of the layer file only: RaCA stocks of other regions have nothing to compare
-    in_layers = ref.index.isin(
-        "raca_" + pd.read_csv(folder / FILES["raca"], usecols=["profile_id"])
-        .profile_id.astype(str).str.replace("RACA_", "", regex=False).unique()
-    )  # fmt: skip
+    from soilbinn.inputs.stocks import raca_pedon_key
+
+    ids = pd.read_csv(folder / FILES["raca"], usecols=["profile_id"]).profile_id.unique()
+    in_layers = ref.index.isin(["raca_" + k for k in raca_pedon_key(ids)])
     table = compare_stocks(ours, ref[in_layers])
     table.insert(0, "targets", targets)
     return table

@@ -25,8 +25,9 @@ deep), the MO region and the land-use letter.
 
 :func:`build_stock_dataset` adds forcing and covariates at each location with
 :func:`soilbinn.inputs.dataset.build_point_dataset`; :func:`merge_observation_datasets`
-joins a layer dataset and a stock dataset into one; :func:`add_raca_stocks` is what
-``soilbinn prepare real`` calls (see its docstring for the de-duplication rule).
+joins a layer dataset and a stock dataset into one; :func:`attach_stocks` puts stocks on
+existing (layered) sites; :func:`add_raca_stocks` is what ``soilbinn prepare real`` calls
+(see its docstring for which stock pedons join a layered site and which become sites).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ RACA_COLUMNS: dict[str, tuple[float, float]] = {
 }
 RACA_STOCK_FILE = "raca_pedon_stocks.csv"
 RACA_LAYER_FILE = "raca_layers_west.csv"
+STOCK_PEDON_LONG_NAME = "stock pedon (stock table site) whose stocks the site carries ('' = none)"
 #: columns of the canonical long table every reader returns
 COLUMNS = ("site", "lat", "lon", "top_m", "bottom_m", "stock_g_m2", "region", "land_use", "source")
 
@@ -148,22 +150,44 @@ def read_stock_table(path: str | os.PathLike, source: str = "user") -> pd.DataFr
     return out
 
 
+def raca_pedon_key(pedon_id) -> np.ndarray:
+    """RaCA pedon ids as one key for both RaCA files (upper case, without ``-`` / ``_``).
+
+    The stock file writes pedon ``C0101F01`` number 1 as ``C0101F01-1``, ``C0101F01_1`` or
+    ``c0101f01-1``; the layer file as ``RACA_C0101F011`` (whose layered site in
+    ``pedon`` mode is ``raca_C0101F011``). Both map to ``C0101F011``.
+    """
+    s = pd.Series(np.asarray(pedon_id, dtype=str))
+    s = s.str.replace(r"^RACA_", "", regex=True).str.replace(r"[-_]", "", regex=True)
+    return s.str.upper().to_numpy(dtype=object)
+
+
 def raca_stock_table(path: str | os.PathLike) -> pd.DataFrame:
     """RaCA's ``raca_pedon_stocks.csv`` (wide, Mg C ha-1) as the canonical long table.
 
-    Site ids are ``raca_stock_<pedon_id>`` (RaCA's site id in the extra column
-    ``raca_site``); ``region`` is ``MO`` as ``MO01``..``MO18``;
+    Site ids are ``raca_stock_<pedon_id>``; extra columns ``raca_site`` (RaCA's site id),
+    ``pedon_key`` (:func:`raca_pedon_key`, the id shared with the layer file) and
+    ``raca_land_use`` (RaCA's letter as given); ``region`` is ``MO`` as ``MO01``..``MO18``;
     ``land_use`` is RaCA's letter in lower case (as for RaCA's layered pedons). Missing
     intervals (pedons not sampled that deep) are left out; organic and wetland pedons
-    are kept.
+    are kept. This is the one reader of the file (``prepare real`` and the harmonisation
+    check ``prepare check-stocks`` both use it).
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"RaCA pedon stocks {path} not found")
-    df = pd.read_csv(path, dtype={"pedon_id": str, "site_id": str, "land_use": str})
+    try:
+        df = pd.read_csv(path, dtype={"pedon_id": str, "site_id": str, "land_use": str})
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        raise StockTableError(f"{path}: cannot read as CSV: {err}") from None
     need = {"pedon_id", "site_id", "lat", "lon", "MO", "land_use", *RACA_COLUMNS}
     if need - set(df.columns):
         _fail(path, f"missing column(s) {', '.join(sorted(need - set(df.columns)))}")
+    mo = pd.to_numeric(df.MO, errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(mo))
+    if len(bad):
+        _fail(path, "column MO: missing or non-numeric region", bad, df.pedon_id.iloc[bad].tolist())
+    key = raca_pedon_key(df.pedon_id)
     parts = []
     for col, (top, bottom) in RACA_COLUMNS.items():
         v = pd.to_numeric(df[col], errors="coerce")
@@ -172,9 +196,10 @@ def raca_stock_table(path: str | os.PathLike) -> pd.DataFrame:
             "site": "raca_stock_" + df.pedon_id[ok].astype(str), "lat": df.lat[ok].astype(float),
             "lon": df.lon[ok].astype(float), "top_m": top, "bottom_m": bottom,
             "stock_g_m2": v[ok].to_numpy(dtype=float) * STOCK_COLUMNS["stock_Mg_ha"],
-            "region": "MO" + df.MO[ok].astype(int).map("{:02d}".format),
+            "region": [f"MO{int(m):02d}" for m in mo[ok]],
             "land_use": df.land_use[ok].astype(str).str.lower(), "source": "raca_stock",
-            "raca_site": df.site_id[ok].astype(str),
+            "raca_site": df.site_id[ok].astype(str), "pedon_key": key[ok],
+            "raca_land_use": df.land_use[ok].astype(str),
         }))  # fmt: skip
     out = pd.concat(parts, ignore_index=True)
     neg = np.flatnonzero(out.stock_g_m2.to_numpy() < 0)
@@ -270,7 +295,7 @@ def merge_observation_datasets(a: xr.Dataset, b: xr.Dataset) -> xr.Dataset:
             a, b = (d.pad({name: (0, n - d.sizes[name])}) for d in (a, b))
     out = xr.concat([a, b], dim="site", data_vars="minimal", coords="minimal",
                     compat="override", combine_attrs="override")  # fmt: skip
-    for name in ("source", "land_use_label", "region", "profile_ids"):
+    for name in ("source", "land_use_label", "region", "profile_ids", "stock_pedon_id"):
         if name in out.variables:
             out[name] = out[name].astype(str)
     return out
@@ -301,6 +326,76 @@ def raca_region(site_ids) -> np.ndarray:
     return np.where(ok, "MO" + digits.where(ok, "00"), "").astype(object)
 
 
+def layered_site_of_stock_pedons(
+    ds: xr.Dataset, table: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """The layered site of ``ds`` each row of a RaCA stock table belongs to.
+
+    Two rules, first match wins:
+
+    1. *same pedon*: the row's ``pedon_key`` is one of the RaCA ``profile_ids`` of a site
+       (``raca_C0101F011`` holds ``RACA_C0101F011`` = stock pedon ``C0101F01-1``); in
+       ``--raca site`` mode that site is the composite of the pedon's RaCA site;
+    2. *composite of its location* (``--raca site`` only): the row's RaCA site is
+       composited as site ``raca_<raca_site>`` (the stock file's pedon of that RaCA site
+       is not one of the composited layered pedons, e.g. ``C0401C01X``).
+
+    Returns
+    -------
+    target : ndarray of str (rows,), the ``ds`` site id ('' = no layered site)
+    rule : ndarray of str (rows,), ``same_pedon``, ``composite`` or ''
+    """
+    n = len(table)
+    target, rule = np.full(n, "", dtype=object), np.full(n, "", dtype=object)
+    if "profile_ids" not in ds or "source" not in ds or not n:
+        return target, rule
+    sites = np.asarray(ds["site"].values).astype(str)
+    raca = np.asarray(ds["source"].values).astype(str) == "raca"
+    by_key = {}
+    for site, ids in zip(sites[raca], np.asarray(ds["profile_ids"].values)[raca].astype(str)):
+        for k in raca_pedon_key(ids.split(";")):
+            by_key.setdefault(k, site)
+    raca_sites = set(sites[raca])
+    for i, (k, rs) in enumerate(zip(table["pedon_key"], table["raca_site"].astype(str))):
+        if k in by_key:
+            target[i], rule[i] = by_key[k], "same_pedon"
+        elif f"raca_{rs}" in raca_sites:
+            target[i], rule[i] = f"raca_{rs}", "composite"
+    return target, rule
+
+
+def attach_stocks(ds: xr.Dataset, table: pd.DataFrame, target: np.ndarray) -> xr.Dataset:
+    """Stock observations of ``table`` rows on existing sites of ``ds`` (``target`` ids).
+
+    Adds ``stock_obs`` / ``stock_top`` / ``stock_bottom`` (all-missing at other sites) and
+    ``stock_pedon_id(site)`` (the stock table's site id, '' where none). ``ds`` must not
+    carry stocks yet; one stock pedon per site.
+    """
+    if "stock_obs" in ds:
+        raise ValueError("attach_stocks: the dataset already carries stock observations")
+    t = table.assign(stock_pedon=table["site"].astype(str).to_numpy(), site=np.asarray(target))
+    per_site = t.groupby("site").stock_pedon.nunique()
+    if (per_site > 1).any():
+        raise StockTableError(
+            f"several stock pedons would attach to site(s) {per_site.index[per_site > 1][:5].tolist()}"
+        )
+    sites, stock, top, bottom = stock_arrays(t)
+    n = ds.sizes["site"]
+    row = pd.Series(np.arange(n), index=np.asarray(ds["site"].values).astype(str))
+    where = row.reindex(sites.index).to_numpy()
+    if np.isnan(where.astype(float)).any():
+        raise ValueError("attach_stocks: target site(s) not in the dataset")
+    k = max(stock.shape[1], 1)
+    arr = [np.full((n, k), np.nan) for _ in range(3)]
+    for a, v in zip(arr, (stock, top, bottom)):
+        a[where.astype(int), : v.shape[1]] = v
+    ds = add_stocks(ds.copy(), *arr)
+    pid = np.full(n, "", dtype=object)
+    pid[where.astype(int)] = t.groupby("site").stock_pedon.first().reindex(sites.index).to_numpy()
+    ds["stock_pedon_id"] = ("site", pid.astype(str), {"long_name": STOCK_PEDON_LONG_NAME})
+    return ds
+
+
 def add_raca_stocks(
     ds: xr.Dataset,
     shared: str | os.PathLike,
@@ -311,23 +406,30 @@ def add_raca_stocks(
     seed: int = 0,
     **inputs,
 ) -> tuple[xr.Dataset, dict]:
-    """Append RaCA's pedon stocks (and users' stock tables) to a layer dataset.
+    """Add RaCA's pedon stocks (and users' stock tables) to a layer dataset.
 
-    De-duplication: RaCA's stock file holds one pedon per RaCA site, and for MO01-05 the
-    layered pedons of the same sites are already in ``ds``. A stock pedon whose RaCA site
-    has layered pedons in ``ds`` is left out: the layers carry the same soil in more detail
-    (and on the layer term's own footing), so nothing is counted twice. Stock pedons of
-    sites without layers in ``ds`` (the East, and western sites whose layers were dropped
-    or not sampled) are kept, organic and wetland pedons included.
+    Every RaCA stock pedon with valid gridded inputs is kept, organic and wetland pedons
+    included:
 
-    ``max_pedons`` keeps a random subset of RaCA's stock pedons (quick runs and tests).
-    Every site gets ``region``: RaCA's MO region for RaCA layers and stock pedons, a
-    user table's ``region`` column, else empty.
+    * a stock pedon that is the same pedon as a layered site of ``ds`` (MO01-05; rule 1
+      of :func:`layered_site_of_stock_pedons`), or, with ``--raca site``, whose RaCA site
+      is composited in ``ds`` (rule 2), has its intervals attached to that site: the site
+      then carries layers and stocks. No site is duplicated; the loss weights stock
+      increments at sites with layers by ``loss.stock_weight_with_layers`` (default 0:
+      RaCA's stocks are computed from the same layers, see
+      :mod:`soilbinn.training.stocks`), and the stocks are scored in evaluation;
+    * every other stock pedon (the East, western pedons whose layers were dropped, and
+      the other pedon of a layered RaCA site in ``pedon`` mode) becomes its own site
+      ``raca_stock_<pedon_id>`` with forcing and covariates at its location.
+
+    ``max_pedons`` keeps a random subset of the own-site stock pedons (quick runs and
+    tests). Every site gets ``region``: RaCA's MO region for RaCA layers and stock pedons,
+    a user table's ``region`` column, else empty; and ``stock_pedon_id`` ('' = no stocks).
 
     Returns
     -------
-    (dataset, report) with counts of pedons read, dropped as duplicates, without a valid
-    grid cell, and kept.
+    (dataset, report) with counts of pedons read, attached to layered sites (by rule),
+    kept as own sites, without a valid grid cell.
     """
     shared = Path(shared)
     rep: dict = {}
@@ -340,22 +442,29 @@ def add_raca_stocks(
     ds["region"] = ("site", raca_region(raca_site).astype(str),
                     {"long_name": "region of the source survey (empty = unknown)"})  # fmt: skip
     tables = []
+    attach = None
     if raca:
         from soilbinn.inputs.grids import require_file
 
         t = raca_stock_table(require_file(shared / "profiles" / RACA_STOCK_FILE, "RaCA stocks"))
-        pedons = t.site.unique()
-        dup = t.raca_site.isin(set(raca_site) - {""}).to_numpy()
-        rep["raca_stock_pedons_read"] = int(len(pedons))
-        rep["raca_stock_pedons_dropped_as_layered_sites"] = int(t.site[dup].nunique())
-        t = t[~dup]
+        target, rule = layered_site_of_stock_pedons(ds, t)
+        on = target != ""
+        rep["raca_stock_pedons_read"] = int(t.site.nunique())
+        rep["raca_stock_pedons_attached_to_layered_sites"] = int(t.site[on].nunique())
+        for r in ("same_pedon", "composite"):
+            rep[f"raca_stock_pedons_attached_{r}"] = int(t.site[rule == r].nunique())
+        attach = (t[on], target[on])
+        t = t[~on]
         if max_pedons is not None and max_pedons < t.site.nunique():
             rng = np.random.default_rng(seed)
             keep = rng.choice(t.site.unique(), size=max_pedons, replace=False)
             rep["raca_stock_pedons_dropped_as_subset"] = int(t.site.nunique() - max_pedons)
             t = t[t.site.isin(set(keep))]
+        rep["raca_stock_pedons_as_own_sites"] = int(t.site.nunique())
         tables.append(t)
     tables.extend(extra_tables)
+    if attach is not None and len(attach[0]):
+        ds = attach_stocks(ds, *attach)
     if not tables:
         return ds, rep
     table = pd.concat(tables, ignore_index=True)
@@ -363,5 +472,7 @@ def add_raca_stocks(
     if clash:
         raise StockTableError(f"stock site id(s) already used by layer sites: {sorted(clash)[:5]}")
     sds, srep = build_stock_dataset(table, shared, land_use=land_use, **inputs)
+    sds["stock_pedon_id"] = ("site", np.asarray(sds["site"].values).astype(str),
+                             {"long_name": STOCK_PEDON_LONG_NAME})  # fmt: skip
     rep.update({f"stock_{k}": v for k, v in srep.items()})
     return merge_observation_datasets(ds, sds), rep

@@ -91,8 +91,11 @@ class LossConfig:
     depth_weighting: str = "none"  # see soilbinn.training.losses.DEPTH_WEIGHTS
     regulariser_weight: float = 100.0
     regulariser_sharpness: float = 10.0
-    # weight of one stock increment relative to one layer observation (training/stocks.py)
+    # weight of one stock increment relative to one layer observation, at sites without
+    # layers; and at sites that also carry layers (e.g. RaCA's published stocks of a
+    # layered pedon: the same measurement twice, scored but not fitted; training/stocks.py)
     stock_weight: float = 1.0
+    stock_weight_with_layers: float = 0.0
 
 
 @dataclass
@@ -189,6 +192,7 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("model.embedding_dim", lambda v: v >= 1, "must be >= 1"),
     ("model.temperature.min", lambda v: v > 0, "must be > 0"),
     ("loss.stock_weight", lambda v: v >= 0, "must be >= 0"),
+    ("loss.stock_weight_with_layers", lambda v: v >= 0, "must be >= 0"),
     ("train.epochs", lambda v: v >= 1, "must be >= 1"),
     ("train.batch_size", lambda v: v >= 2, "must be >= 2 (BatchNorm needs 2 sites)"),
     ("train.eval_batch_size", lambda v: v >= 1, "must be >= 1"),

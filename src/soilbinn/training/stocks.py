@@ -11,10 +11,21 @@ How stocks enter the loss
   ``stock / thickness`` (g m-3), with the layer misfit of ``loss.kind`` (smooth L1, MSE,
   log-MSE, NSE, ...): an increment counts like one layer observation of the same soil,
   whatever misfit is chosen, and no separate stock scale has to be tuned.
-* **Weighting.** ``loss = (sum_layers w l + stock_weight sum_increments l) /
-  (sum_layers w + stock_weight n_increments)``; ``loss.stock_weight`` defaults to 1, i.e.
-  an increment weighs as much as one layer observation (a RaCA stock pedon gives three
-  increments, a layered pedon on average ~5 layers). Depth weighting applies to layers.
+* **Weighting.** ``loss = (sum_layers w l + sum_increments v_s l) / (sum_layers w +
+  sum_increments v_s)`` with a per-site weight ``v_s``: ``loss.stock_weight`` (default 1:
+  an increment weighs as much as one layer observation; a RaCA stock pedon gives three
+  increments, a layered pedon on average ~5 layers) at sites without layer observations,
+  ``loss.stock_weight_with_layers`` (default 0) at sites that also have layers. Depth
+  weighting applies to layers.
+* **Sites with both kinds.** ``prepare real`` attaches a RaCA pedon's published stocks
+  to the layered site of the same pedon. RaCA computes those stocks from the very layers
+  the site carries (our layer targets follow RaCA's definition: stocks from our layers
+  match RaCA's at r >= 0.98, median ratio 1.00), so they are the same measurement twice;
+  by default they do not enter the loss (nor the early-stopping score) and are only
+  scored in evaluation, which gives every RaCA pedon a stock metric. Set
+  ``loss.stock_weight_with_layers`` > 0 for stocks measured independently of the
+  site's layers. The rule is per site, not per interval: RaCA counts no carbon below a
+  pedon's last sample, so an interval below the layers adds no measurement either.
 
 The model's stock over an interval is
 :func:`soilbinn.process.observation.stocks_over_intervals` (exact over the CLM5 layers).
@@ -23,6 +34,7 @@ The model's stock over an interval is
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -115,16 +127,41 @@ def stock_obs_from_dataset(ds: xr.Dataset) -> StockObs | None:
     return None if t is None else StockObs.from_tensors(*t)
 
 
+def stock_site_weights(has_layers: torch.Tensor, cfg) -> torch.Tensor:
+    """Weight (n,) of one stock increment at each site (module docstring).
+
+    Parameters
+    ----------
+    has_layers : Tensor bool (n,), the site has at least one valid layer observation
+    cfg : the loss config (``stock_weight``, ``stock_weight_with_layers``)
+    """
+    w = torch.full(has_layers.shape, float(cfg.stock_weight), dtype=torch.float64)
+    return torch.where(has_layers.cpu(), float(cfg.stock_weight_with_layers), w)
+
+
+def has_layer_observations(soc) -> torch.Tensor:
+    """Bool (n,): the site has a valid layer observation (``soc`` (n, obs), NaN = none)."""
+    soc = torch.as_tensor(soc)
+    return (
+        torch.isfinite(soc).any(dim=1)
+        if soc.ndim == 2 and soc.shape[1]
+        else torch.zeros(soc.shape[0], dtype=torch.bool)
+    )
+
+
 def stock_misfit(
-    soc_layer: torch.Tensor, stocks: StockObs, cfg, stats: dict
+    soc_layer: torch.Tensor, stocks: StockObs, cfg, stats: dict, site_weight=None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sum of the elementwise ``cfg.kind`` misfit over valid increments, and their count.
+    """Weighted sum of the elementwise ``cfg.kind`` misfit over valid increments, and the
+    sum of their weights.
 
     Parameters
     ----------
     soc_layer : Tensor (n, 20), g m-3
     stocks : StockObs of the same n sites
     cfg : the loss config (``kind``, ``smooth_l1_beta``)
+    site_weight : Tensor (n,), optional
+        Weight of each site's increments (default 1: the sum and count of increments).
     """
     valid = torch.isfinite(stocks.inc)
     thick = torch.where(valid, stocks.inc_bottom - stocks.inc_top, torch.ones_like(stocks.inc))
@@ -132,35 +169,59 @@ def stock_misfit(
     obs = torch.where(valid, stocks.inc / thick, torch.zeros_like(stocks.inc))
     pred = torch.where(valid, pred, torch.zeros_like(pred))
     elem = LOSSES[cfg.kind](pred, obs.to(pred.dtype), cfg, stats)
-    elem = torch.where(valid, elem, torch.zeros_like(elem))
-    return elem.sum(), valid.sum().to(torch.float64)
+    w = torch.ones(valid.shape[0], dtype=torch.float64) if site_weight is None else site_weight
+    w = torch.where(valid, w.to(elem.device, elem.dtype)[:, None], torch.zeros_like(elem))
+    elem = torch.where(valid & (w > 0), w * elem, torch.zeros_like(elem))
+    return elem.sum(), w.sum().to(torch.float64)
 
 
-def add_stock_misfit(num, den, soc_layer, stocks: StockObs | None, cfg, stats):
-    """Layer misfit ``(num, den)`` plus ``cfg.stock_weight`` times the stock misfit."""
-    if stocks is None or cfg.stock_weight == 0:
+def add_stock_misfit(num, den, soc_layer, stocks: StockObs | None, has_layers, cfg, stats):
+    """Layer misfit ``(num, den)`` plus the stock misfit weighted per site.
+
+    ``has_layers`` (bool (n,)) says which sites also carry layer observations; their
+    increments weigh ``cfg.stock_weight_with_layers``, the others ``cfg.stock_weight``.
+    """
+    if stocks is None:
         return num, den
-    s_num, s_den = stock_misfit(soc_layer, stocks, cfg, stats)
-    return num + cfg.stock_weight * s_num, den + cfg.stock_weight * s_den.to(den.device)
+    w = stock_site_weights(has_layers, cfg)
+    if not bool((w > 0).any()):
+        return num, den
+    s_num, s_den = stock_misfit(soc_layer, stocks, cfg, stats, site_weight=w)
+    return num + s_num, den + s_den.to(den.device)
 
 
-def observed_densities(soc: torch.Tensor, stocks: StockObs | None) -> torch.Tensor:
-    """All observations on the loss's scale (g m-3), flat: layers and stock increments."""
+def observed_densities(
+    soc: torch.Tensor, stocks: StockObs | None, site_weight=None
+) -> torch.Tensor:
+    """All observations the loss uses on its scale (g m-3), flat: layers and stock
+    increments (only at sites whose ``site_weight`` (n,) is > 0, when given)."""
     parts = [soc[torch.isfinite(soc)]]
     if stocks is not None:
         d = stocks.mean_densities()
-        parts.append(d[torch.isfinite(d)].to(soc.dtype))
+        ok = torch.isfinite(d)
+        if site_weight is not None:
+            ok = ok & (site_weight > 0).to(ok.device)[:, None]
+        parts.append(d[ok].to(soc.dtype))
     return torch.cat(parts)
 
 
-def validation_score(layer_table, flat: dict, stock_weight: float = 1.0) -> float:
+def validation_score(
+    layer_table, flat: dict, stock_weight: float, stock_weight_with_layers: float
+) -> float:
     """NSE over all validation observations on the loss's scale (early stopping).
 
-    Layers only (or ``stock_weight`` 0): the layer table's ``all`` NSE. With stocks: NSE
+    Layers only (or all stock weights 0): the layer table's ``all`` NSE. With stocks: NSE
     over layer densities (weight 1) and stock increments as mean densities (weight
-    ``stock_weight``), pooled as in the loss, so stock-only sites count too.
+    ``stock_weight`` at sites without layers, ``stock_weight_with_layers`` at sites with
+    layers), pooled as in the loss, so stock-only sites count too.
     """
-    if stock_weight == 0 or "stock_obs" not in flat or not np.isfinite(flat["stock_obs"]).any():
+    if "stock_obs" not in flat or not np.isfinite(flat["stock_obs"]).any():
+        return float(layer_table.loc["all", "nse"])
+    cfg = SimpleNamespace(
+        stock_weight=stock_weight, stock_weight_with_layers=stock_weight_with_layers
+    )
+    site_w = stock_site_weights(has_layer_observations(flat["obs"]), cfg).numpy()
+    if not (site_w[np.isfinite(flat["stock_obs"]).any(axis=1)] > 0).any():
         return float(layer_table.loc["all", "nse"])
     args = [torch.as_tensor(flat[k]) for k in ("stock_pred", "stock_top", "stock_bottom")]
     p_inc, p_top, p_bot = stock_increments(*args)
@@ -169,7 +230,9 @@ def validation_score(layer_table, flat: dict, stock_weight: float = 1.0) -> floa
     thick = (p_bot - p_top).numpy()
     pred = np.concatenate([flat["pred"].ravel(), (p_inc.numpy() / thick).ravel()])
     obs = np.concatenate([flat["obs"].ravel(), (o_inc.numpy() / thick).ravel()])
-    w = np.concatenate([np.ones(flat["pred"].size), np.full(thick.size, float(stock_weight))])
+    w = np.concatenate(
+        [np.ones(flat["pred"].size), np.broadcast_to(site_w[:, None], thick.shape).ravel()]
+    )
     ok = np.isfinite(pred) & np.isfinite(obs)
     if not ok.any():
         return float("nan")

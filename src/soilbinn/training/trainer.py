@@ -45,7 +45,9 @@ from soilbinn.training.sitedata import (
 )
 from soilbinn.training.stocks import (
     add_stock_misfit,
+    has_layer_observations,
     observed_densities,
+    stock_site_weights,
     stock_tables,
     validation_score,
 )
@@ -116,7 +118,9 @@ def _input_meta(cfg: Config, train: SiteData) -> dict[str, Any]:
     hi = D.all_reduce(hi if hi is not None else torch.full((c,), -big), "max")
     lo = torch.where(lo > hi, torch.zeros_like(lo), lo)
     hi = torch.where(hi < lo, torch.ones_like(hi), hi)
-    obs = observed_densities(train.soc, train.stocks)  # layers and stock increments, g m-3
+    # layers and the stock increments the loss uses, g m-3
+    site_w = stock_site_weights(has_layer_observations(train.soc), cfg.loss)
+    obs = observed_densities(train.soc, train.stocks, site_w)
     s = D.all_reduce(
         torch.tensor(
             [float(obs.sum()), float((obs**2).sum()), float(obs.numel())], dtype=torch.float64
@@ -331,8 +335,9 @@ class _Trainer:
                         pred, batch.soc, w_train[local_idx], cfg.loss, self.stats
                     )
                     num, den = add_stock_misfit(
-                        num, den, out["soc_layer"], batch.stocks, cfg.loss, self.stats
-                    )
+                        num, den, out["soc_layer"], batch.stocks,
+                        has_layer_observations(batch.soc), cfg.loss, self.stats,
+                    )  # fmt: skip
                     ill += int(out.get("ill_conditioned", torch.zeros(0, dtype=torch.bool)).sum())
                 else:
                     num = out["soc_layer"].sum() * 0.0
@@ -468,7 +473,8 @@ class _Trainer:
                     self.model, self.data["val"], self.positions["val"], cfg.train.eval_batch_size
                 )
                 # layers and stocks pooled on the loss's scale (layers only: the layer NSE)
-                score = validation_score(val, vflat, cfg.loss.stock_weight)
+                score = validation_score(val, vflat, cfg.loss.stock_weight,
+                                         cfg.loss.stock_weight_with_layers)  # fmt: skip
                 vrow = {f"val_{k}": float(val.loc["all", k]) for k in ("nse", "r2", "rmse", "mae")}
                 if "stock_obs" in vflat:
                     vrow["val_score_layers_and_stocks"] = score
