@@ -408,7 +408,8 @@ class _Trainer:
         pred = interpolate(out["soc_layer"], data.depth)
         w = self.weights if split == "train" else _obs_weights(cfg, data)
         num, den = masked_misfit(pred, data.soc, w, cfg.loss, self.stats)
-        num, den = add_stock_misfit(num, den, out["soc_layer"], data.stocks, cfg.loss, self.stats)
+        num, den = add_stock_misfit(num, den, out["soc_layer"], data.stocks,
+                                    has_layer_observations(data.soc), cfg.loss, self.stats)  # fmt: skip
         loss = num / den.clamp_min(1e-12)
         learned = out.get("learned")
         if learned is not None and cfg.loss.regulariser_weight > 0:
