@@ -56,3 +56,26 @@ def depth_binned_metrics(pred, obs, depth, bins=DEPTH_BINS) -> pd.DataFrame:
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.index.name = "depth_bin"
     return df
+
+
+def stock_metrics(pred, obs) -> dict[str, float]:
+    """Skill for per-site stocks: :func:`regression_metrics` plus Spearman rho and bias.
+
+    ``nse`` is the coefficient of determination ``1 - SSE / SS_obs`` (what is usually called
+    R2 for out-of-sample predictions; negative when worse than the observed mean), ``r2``
+    the squared Pearson correlation, ``spearman`` Spearman's rank correlation and ``bias``
+    ``mean(pred - obs)``, all over finite pairs, in the units of the inputs.
+    """
+    from scipy.stats import spearmanr
+
+    pred = np.asarray(pred, dtype=np.float64).ravel()
+    obs = np.asarray(obs, dtype=np.float64).ravel()
+    ok = np.isfinite(pred) & np.isfinite(obs)
+    out = regression_metrics(pred[ok], obs[ok])
+    p, o = pred[ok], obs[ok]
+    out["bias"] = float((p - o).mean()) if len(p) else np.nan
+    rho = np.nan
+    if len(p) > 2 and np.ptp(p) > 0 and np.ptp(o) > 0:
+        rho = float(spearmanr(p, o).statistic)
+    out["spearman"] = rho
+    return out
