@@ -210,11 +210,17 @@ def metrics_table(pred: xr.Dataset, groups: dict[str, np.ndarray]) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def comparison_table(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Pooled (group ``all``) metrics: rows (scheme, target, model)."""
-    m = metrics[metrics["group"] == "all"]
+def comparison_table(metrics: pd.DataFrame, min_group: int = 20) -> pd.DataFrame:
+    """Pooled (group ``all``) metrics, rows (scheme, target, model), plus the median over
+    held-out groups with at least ``min_group`` observations of Spearman rho and NSE
+    (``spearman_grp``, ``nse_grp``: skill *within* a region, free of between-region
+    contrasts)."""
+    key = ["scheme", "target", "model"]
+    m = metrics[metrics["group"] == "all"].set_index(key)
+    g = metrics[(metrics["group"] != "all") & (metrics["n"] >= min_group)]
+    med = g.groupby(key)[["spearman", "nse"]].median().add_suffix("_grp")
     cols = ["spearman", "nse", "r2", "bias", "rmse", "n", "n_nonfinite", "units"]
-    return m.set_index(["scheme", "target", "model"])[cols]
+    return m[cols].join(med)
 
 
 def _figures(run: RunDirectory, pred: xr.Dataset, metrics: pd.DataFrame, scheme: str) -> None:

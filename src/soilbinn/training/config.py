@@ -67,6 +67,7 @@ class ModelConfig:
     preset: str = "binn2025"
     transport: str = "clm5"
     solver: str = "structured"
+    bedrock: str = "proda"  # proda | conservative (transport below bedrock, process_model.md)
     learned: list[str] | str = "all"
     fixed: dict[str, float] = field(default_factory=dict)  # unit scale [0, 1]
     fixed_physical: dict[str, float] = field(default_factory=dict)  # physical units
@@ -147,6 +148,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.preset": ("binn2025", "proda2023"),
     "model.transport": ("clm5", "simple", "simple2"),
     "model.solver": ("structured", "dense"),
+    "model.bedrock": ("proda", "conservative"),
     "model.activation": ("leaky_relu", "relu", "gelu", "tanh", "silu"),
     "loss.kind": ("smooth_l1", "mse", "l1", "log_mse", "nse"),
     "loss.depth_weighting": ("none", "thickness", "inverse_depth", "bins"),
