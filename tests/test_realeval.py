@@ -147,3 +147,74 @@ def test_realeval_holds_regions_out_and_scores_by_hand(tiny, tmp_path):
     assert mean_row["nse"] <= 0.0
     assert (out / "figures" / "region_soc_stock_0_30cm_spearman_by_group.png").exists()
     pred.close()
+
+
+def test_bedrock_config_reaches_process_model():
+    from soilbinn.training.config import ConfigError, load_config
+    from soilbinn.training.modelbuild import default_process_model
+
+    assert default_process_model(load_config("real")).bedrock == "proda"
+    cfg = load_config("real", ["model.bedrock=conservative"])
+    assert default_process_model(cfg).bedrock == "conservative"
+    with pytest.raises(ConfigError, match="model.bedrock"):
+        load_config("real", ["model.bedrock=leaky"])
+
+
+def test_mixture_quantiles():
+    from scipy.stats import norm
+
+    from soilbinn.training.ensemble import mixture_quantiles
+
+    v = np.array([[1.0], [2.0], [3.0], [4.0], [5.0]])
+    q = mixture_quantiles(v, 0.0, {"p05": 0.05, "p95": 0.95})
+    assert q["p05"][0] == pytest.approx(1.2) and q["p95"][0] == pytest.approx(4.8)
+    # one member with a log-normal error: the quantiles of v * exp(sigma z)
+    q = mixture_quantiles(np.array([[10.0]]), 0.5, {"p05": 0.05, "p95": 0.95})
+    assert q["p05"][0] == pytest.approx(10 * np.exp(0.5 * norm.ppf(0.05)), rel=1e-6)
+    assert q["p95"][0] == pytest.approx(10 * np.exp(0.5 * norm.ppf(0.95)), rel=1e-6)
+
+
+def test_ensemble_train_predict_map(tiny, tmp_path):
+    from soilbinn.cli import main
+    from soilbinn.data.schema import save_dataset
+    from soilbinn.inputs.synth import make_synthetic_grid
+
+    path, _ = tiny
+    run = tmp_path / "ens"
+    sets = [a for o in [*TINY, "train.epochs=1", "train.ensemble=2"] for a in ("--set", o)]
+    assert (
+        main(["train", "--config", "demo", "--data", str(path), "--run-dir", str(run), *sets]) == 0
+    )
+    info = __import__("json").loads((run / "ensemble.json").read_text())
+    assert info["members"] == ["members/m00", "members/m01"]
+    assert info["obs_error_log_sd"]["soc_layer"] > 0
+    splits = [pd.read_csv(run / m / "split.csv") for m in info["members"]]
+    val = [set(s.loc[s.split == "val", "site"]) for s in splits]
+    assert val[0] != val[1]  # members early-stop on different blocks
+    test = [set(s.loc[s.split == "test", "site"]) for s in splits]
+    assert test[0] == test[1] and not (test[0] & val[0])
+    grid = tmp_path / "grid.nc"
+    save_dataset(make_synthetic_grid(8.0, seed=1), grid)
+    out = tmp_path / "pred.nc"
+    assert main(["predict", str(run), "--data", str(grid), "--out", str(out)]) == 0
+    with xr.open_dataset(out) as p:
+        for v in ("soc_stock_0_30cm", "soc_layer", "cue", "params"):
+            for suffix in ("_sd", "_p05", "_p95"):
+                assert f"{v}{suffix}" in p, v + suffix
+        lo, mid, hi = (p[f"soc_stock_0_30cm{s}"].values for s in ("_p05", "", "_p95"))
+        assert (lo < mid).all() and (mid < hi).all()
+    maps = ["map", str(out), "--out", str(tmp_path / "maps"), "--var", "soc_stock_0_30cm"]
+    assert main(maps) == 0
+    assert (tmp_path / "maps" / "soc_stock_0_30cm_p90width.png").exists()
+
+
+def test_mixture_quantiles_two_members_cdf():
+    from scipy.stats import norm
+
+    from soilbinn.training.ensemble import mixture_quantiles
+
+    v = np.array([[1.0, 5.0], [4.0, 5.0]])
+    q = mixture_quantiles(v, 0.3, {"p05": 0.05})["p05"]
+    cdf = 0.5 * (norm.cdf(np.log(q[0]) / 0.3) + norm.cdf((np.log(q[0]) - np.log(4)) / 0.3))
+    assert cdf == pytest.approx(0.05, abs=1e-9)
+    assert q[1] == pytest.approx(5 * np.exp(0.3 * norm.ppf(0.05)), rel=1e-9)

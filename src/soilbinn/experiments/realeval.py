@@ -23,7 +23,9 @@ stocks (g m-2) from :func:`soilbinn.evaluation.observed.observed_stocks` (stock
 observations where the dataset has them, else integrated layers). Metrics
 (:func:`soilbinn.evaluation.metrics.stock_metrics`): ``nse`` = 1 - SSE/SS (the R2 of an
 out-of-sample prediction), ``r2`` = squared Pearson r, ``spearman``, ``bias``, ``rmse``;
-stock bias and RMSE are reported in kg m-2.
+stock bias and RMSE are reported in kg m-2; with ``train.ensemble > 1`` in the config,
+``coverage90`` is the fraction of observed stocks inside the predicted 5th-95th
+percentiles (observation error included, :mod:`soilbinn.training.ensemble`).
 
 Outputs (a new directory, never overwritten): ``metrics.csv`` (scheme, model, group,
 target), ``predictions.nc`` (per-site predicted and observed stocks and layers, fold,
@@ -52,7 +54,7 @@ MODELS = ("binn", "nn", "gbm", "mean")
 SCHEMES = ("region", "block2")
 TARGETS = ("profile", *STOCK_INTERVALS)
 #: metric columns of metrics.csv
-COLUMNS = ("nse", "r2", "spearman", "bias", "rmse", "mae", "n", "n_nonfinite")
+COLUMNS = ("nse", "r2", "spearman", "bias", "rmse", "mae", "n", "n_nonfinite", "coverage90")
 
 
 @dataclass
@@ -127,12 +129,16 @@ def _fit_predict_torch(kind, cfg_model, ds, train_idx, val_idx, test_idx, run_di
     """Train BINN / NN and predict the test sites: (profile (m, obs), stocks dict)."""
     import torch
 
+    from soilbinn.training.ensemble import train_ensemble
     from soilbinn.training.predict import predict_dataset
     from soilbinn.training.trainer import NonFiniteError, interpolate, train
 
     try:
-        res = train(cfg_model, ds, run_dir=run_dir, train_idx=train_idx, val_idx=val_idx,
-                    test_idx=test_idx, figures=False)  # fmt: skip
+        if cfg_model.train.ensemble > 1:
+            res = train_ensemble(cfg_model, ds, run_dir, train_idx, val_idx, test_idx)
+        else:
+            res = train(cfg_model, ds, run_dir=run_dir, train_idx=train_idx, val_idx=val_idx,
+                        test_idx=test_idx, figures=False)  # fmt: skip
     except NonFiniteError as e:
         log.warning("%s training failed (%s): its predictions are NaN", kind, e)
         return None, {}, {"failed": str(e)}
@@ -144,7 +150,13 @@ def _fit_predict_torch(kind, cfg_model, ds, train_idx, val_idx, test_idx, run_di
         soc = torch.as_tensor(pred["soc_layer"].values)
         profile = np.where(np.isfinite(depth.numpy()), interpolate(soc, depth).numpy(), np.nan)
     stocks = {k: pred[k].values for k in STOCK_INTERVALS}
-    return profile, stocks, {"best_epoch": res.best_epoch, "epochs": len(res.history)}
+    for k in STOCK_INTERVALS:  # ensembles: predictive percentiles (observation error included)
+        for q in ("p05", "p95"):
+            if f"{k}_{q}" in pred:
+                stocks[f"{k}_{q}"] = pred[f"{k}_{q}"].values
+    members = getattr(res, "members", [res])
+    return profile, stocks, {"best_epoch": ",".join(str(m.best_epoch) for m in members),
+                             "epochs": ",".join(str(len(m.history)) for m in members)}  # fmt: skip
 
 
 def _fit_predict_gbm(model_cfg, ds, obs, fit_idx, test_idx, seed):
@@ -200,11 +212,19 @@ def metrics_table(pred: xr.Dataset, groups: dict[str, np.ndarray]) -> pd.DataFra
                         scale, units = 1e-3, "kg m-2"
                     has_obs = np.isfinite(o)
                     m = stock_metrics(p, o)
+                    cover = np.nan
+                    if f"pred_{target}_p05" in pred:
+                        lo = pred[f"pred_{target}_p05"].sel(sel).values[ix]
+                        hi = pred[f"pred_{target}_p95"].sel(sel).values[ix]
+                        ok = has_obs & np.isfinite(lo) & np.isfinite(hi)
+                        if ok.any():
+                            cover = float(((o[ok] >= lo[ok]) & (o[ok] <= hi[ok])).mean())
                     row = {"scheme": scheme, "model": model, "group": g, "target": target,
                            **{k: m[k] for k in ("nse", "r2", "spearman", "n")},
                            "bias": m["bias"] * scale, "rmse": m["rmse"] * scale,
                            "mae": m["mae"] * scale,
                            "n_nonfinite": int((has_obs & ~np.isfinite(p)).sum()),
+                           "coverage90": cover,
                            "units": units}  # fmt: skip
                     rows.append(row)
     return pd.DataFrame(rows)
@@ -219,7 +239,7 @@ def comparison_table(metrics: pd.DataFrame, min_group: int = 20) -> pd.DataFrame
     m = metrics[metrics["group"] == "all"].set_index(key)
     g = metrics[(metrics["group"] != "all") & (metrics["n"] >= min_group)]
     med = g.groupby(key)[["spearman", "nse"]].median().add_suffix("_grp")
-    cols = ["spearman", "nse", "r2", "bias", "rmse", "n", "n_nonfinite", "units"]
+    cols = ["spearman", "nse", "r2", "bias", "rmse", "coverage90", "n", "n_nonfinite", "units"]
     return m[cols].join(med)
 
 
@@ -278,7 +298,7 @@ def run_realeval(cfg: RealEvalConfig, out: str | Path | None = None) -> Path:
     has_prof = "soc" in ds.variables and "obs_depth" in ds.variables
     n_obs = ds.sizes["obs"] if has_prof else 0
     shape = (len(cfg.schemes), len(cfg.models), n)
-    p_stock = {k: np.full(shape, np.nan) for k in STOCK_INTERVALS}
+    p_stock = {k: np.full(shape, np.nan) for k in STOCK_INTERVALS}  # + _p05/_p95 if any
     p_prof = np.full((*shape, n_obs), np.nan)
     fold_of = np.zeros((len(cfg.schemes), n), dtype=np.int32)
     groups, info = {}, []
@@ -301,7 +321,7 @@ def run_realeval(cfg: RealEvalConfig, out: str | Path | None = None) -> Path:
                 else:
                     prof, st, extra = _fit_predict_mean(ds, obs, rest, test)
                 for k, v in st.items():
-                    p_stock[k][si, mi, test] = v
+                    p_stock.setdefault(k, np.full(shape, np.nan))[si, mi, test] = v
                 if prof is not None and n_obs:
                     p_prof[si, mi, test] = prof
                 sec = time.perf_counter() - t
@@ -327,6 +347,10 @@ def run_realeval(cfg: RealEvalConfig, out: str | Path | None = None) -> Path:
         )
         pred[f"obs_{k}"] = ("site", obs[k].values, {**a, "long_name": f"observed {k}"})
         pred[f"obs_{k}_source"] = ("site", obs[f"{k}_source"].values.astype(str))
+        for q in ("p05", "p95"):
+            if f"{k}_{q}" in p_stock:
+                pred[f"pred_{k}_{q}"] = (("scheme", "model", "site"), p_stock[f"{k}_{q}"],
+                                         {**a, "long_name": f"{q[1:]}th percentile of {k}"})  # fmt: skip
     if n_obs:
         pred["pred_soc"] = (("scheme", "model", "site", "obs"), p_prof,
                             {"units": "g m-3", "long_name": "predicted SOC at observed depths"})  # fmt: skip

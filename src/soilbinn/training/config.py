@@ -125,6 +125,7 @@ class TrainConfig:
     # cores) and lose a lot when cores are shared. None: torch's default.
     num_threads: int | None = 1
     device: str = "cpu"  # cpu | cuda | auto
+    ensemble: int = 1  # members stored in one run (soilbinn.training.ensemble); 1 = one model
 
 
 @dataclass
@@ -172,6 +173,7 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("train.patience", lambda v: v >= 1, "must be >= 1"),
     ("train.optimizer.lr", lambda v: v > 0, "must be > 0"),
     ("train.max_nonfinite_batches", lambda v: v >= 0, "must be >= 0"),
+    ("train.ensemble", lambda v: v >= 1, "must be >= 1"),
 ]
 
 
