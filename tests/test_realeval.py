@@ -218,3 +218,28 @@ def test_mixture_quantiles_two_members_cdf():
     cdf = 0.5 * (norm.cdf(np.log(q[0]) / 0.3) + norm.cdf((np.log(q[0]) - np.log(4)) / 0.3))
     assert cdf == pytest.approx(0.05, abs=1e-9)
     assert q[1] == pytest.approx(5 * np.exp(0.3 * norm.ppf(0.05)), rel=1e-9)
+
+
+def test_explain_finds_the_only_informative_covariate(tiny, tmp_path):
+    """A run whose network reads one covariate only: every output's importance is zero for
+    all other covariates and positive for that one."""
+    import torch
+
+    from soilbinn.experiments.explain import permutation_importance
+    from soilbinn.training.config import load_config
+    from soilbinn.training.trainer import train
+
+    _, ds = tiny
+    names = [str(c) for c in ds["covariate"].values]
+    cfg = load_config("demo", [*TINY, "train.epochs=1", "train.progress=false",
+                               f"data.covariates=[{names[0]}]", "data.categorical=[]"])  # fmt: skip
+    res = train(cfg, ds, run_dir=tmp_path / "run", figures=False)
+    with torch.no_grad():  # make the mapping clearly depend on the covariate
+        res.model.param_net.mlp[0].weight.mul_(20.0)
+    table = permutation_importance(res, ds, repeats=1, seed=0)
+    assert set(table.index) == set(names) | {str(c) for c in ds["category"].values}
+    row = table.loc[names[0]]
+    assert (row[[c for c in table.columns if c.startswith("param_")]] > 0.01).all()
+    assert row["soc_stock_0_30cm"] > 0 and row["cue"] > 0
+    assert table["carbon_input"].max() == 0.0  # carbon input is forcing (NPP) only
+    assert (table.drop(index=names[0]).abs().max().max()) == 0.0
