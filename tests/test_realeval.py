@@ -147,6 +147,10 @@ def test_realeval_holds_regions_out_and_scores_by_hand(tiny, tmp_path):
     assert mean_row["nse"] <= 0.0
     assert (out / "figures" / "region_soc_stock_0_30cm_spearman_by_group.png").exists()
     pred.close()
+    from soilbinn.experiments.report import make_report
+
+    page = make_report([out], tmp_path / "report.html").read_text()
+    assert "Held-out skill" in page and "soc_stock_0_30cm" in page
 
 
 def test_bedrock_config_reaches_process_model():
