@@ -101,6 +101,7 @@ def tiny(tmp_path_factory):
     return path, ds
 
 
+@pytest.mark.slow
 def test_realeval_holds_regions_out_and_scores_by_hand(tiny, tmp_path):
     from soilbinn.experiments.realeval import RealEvalConfig, run_realeval
 
@@ -178,6 +179,7 @@ def test_mixture_quantiles():
     assert q["p95"][0] == pytest.approx(10 * np.exp(0.5 * norm.ppf(0.95)), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_ensemble_train_predict_map(tiny, tmp_path):
     from soilbinn.cli import main
     from soilbinn.data.schema import save_dataset
