@@ -243,7 +243,7 @@ def test_explain_finds_the_only_informative_covariate(tiny, tmp_path):
     with torch.no_grad():  # make the mapping clearly depend on the covariate
         res.model.param_net.mlp[0].weight.mul_(20.0)
     table = permutation_importance(res, ds, repeats=1, seed=0)
-    assert set(table.index) == set(names) | {str(c) for c in ds["category"].values}
+    assert set(table.index) == set(names) | {str(c) for c in ds["category"].values} | {"lon/lat"}
     row = table.loc[names[0]]
     assert (row[[c for c in table.columns if c.startswith("param_")]] > 0.01).all()
     assert row["soc_stock_0_30cm"] > 0 and row["cue"] > 0

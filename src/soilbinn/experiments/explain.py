@@ -10,8 +10,9 @@ again. The importance of covariate ``j`` for output ``y`` is
 averaged over ``repeats`` shuffles: the typical change of the output, in units of its
 spread over the sites, when the covariate carries no information. It is a sensitivity
 of the learned mapping (parameters and processes are not observed, so no loss can be
-used), computed through the full model (network + process model). Forcing is not
-shuffled: importance is that of the network inputs only. Outputs: the 21 parameters (unit
+used), computed through the full model (network + process model). ``lon/lat`` shuffles the
+site coordinates seen by the lon/lat encoding (zero when the run does not use it). Forcing
+is not shuffled: importance is that of the network inputs only. Outputs: the 21 parameters (unit
 scale), the six processes, residence time and the 0-30 / 0-100 cm stocks.
 
 Writes ``importance.csv`` (covariate x output), ``importance.nc`` and
@@ -57,16 +58,22 @@ def permutation_importance(run, ds: xr.Dataset, repeats: int = 1, seed: int = 0)
         columns += [("covariates", "covariate", str(c)) for c in ds["covariate"].values]
     if "categories" in ds.variables:
         columns += [("categories", "category", str(c)) for c in ds["category"].values]
+    columns.append(("lonlat", None, "lon/lat"))  # the lon/lat encoding's input, jointly
     rows = {}
     for var, dim, name in columns:
         acc = {k: 0.0 for k in base}
         for _ in range(repeats):
             perm = rng.permutation(n)
-            shuffled = ds.copy()
-            da = ds[var].copy()
-            col = da.sel({dim: name}).values[perm]
-            da.loc[{dim: name}] = col
-            shuffled[var] = da
+            if var == "lonlat":
+                lat, lon = ds["lat"].values[perm], ds["lon"].values[perm]
+                shuffled = ds.assign_coords(
+                    lat=("site", lat, ds["lat"].attrs), lon=("site", lon, ds["lon"].attrs)
+                )
+            else:
+                shuffled = ds.copy()
+                da = ds[var].copy()
+                da.loc[{dim: name}] = da.sel({dim: name}).values[perm]
+                shuffled[var] = da
             new = _outputs(predict_dataset(run, shuffled))
             for k in base:
                 d = np.abs(new[k] - base[k])
