@@ -61,16 +61,17 @@ def test_observed_stocks_prefers_stock_obs_and_chains_increments():
             "soc": (("site", "obs"), [[1000.0, 500.0], [1000.0, 500.0]]),
             "obs_top": (("site", "obs"), [[0.0, 0.1], [0.0, 0.1]]),
             "obs_bottom": (("site", "obs"), [[0.1, 1.0], [0.1, 1.0]]),
-            "stock_obs": (("site", "interval"), [[50.0, 150.0, 700.0], [np.nan, np.nan, np.nan]]),
-            "stock_top": ("interval", [0.0, 0.05, 0.3]),
-            "stock_bottom": ("interval", [0.05, 0.3, 1.0]),
+            "stock_obs": (("site", "interval"), [[50.0, 150.0, 700.0], [np.nan, 90.0, np.nan]]),
+            "stock_top": (("site", "interval"), [[0.0, 0.05, 0.3], [np.nan, 0.0, np.nan]]),
+            "stock_bottom": (("site", "interval"), [[0.05, 0.3, 1.0], [np.nan, 0.3, np.nan]]),
         },
         coords={"site": ["p1", "p2"]},
     )
     o = observed_stocks(ds)
-    assert o["soc_stock_0_30cm"].values.tolist() == pytest.approx([200.0, 200.0])
+    assert o["soc_stock_0_30cm"].values.tolist() == pytest.approx([200.0, 90.0])
     assert o["soc_stock_0_100cm"].values.tolist() == pytest.approx([900.0, 550.0])
-    assert o["soc_stock_0_30cm_source"].values.tolist() == ["stock", "layers"]
+    assert o["soc_stock_0_30cm_source"].values.tolist() == ["stock", "stock"]
+    assert o["soc_stock_0_100cm_source"].values.tolist() == ["stock", "layers"]
 
 
 def test_site_regions_rules():
@@ -224,28 +225,3 @@ def test_mixture_quantiles_two_members_cdf():
     cdf = 0.5 * (norm.cdf(np.log(q[0]) / 0.3) + norm.cdf((np.log(q[0]) - np.log(4)) / 0.3))
     assert cdf == pytest.approx(0.05, abs=1e-9)
     assert q[1] == pytest.approx(5 * np.exp(0.3 * norm.ppf(0.05)), rel=1e-9)
-
-
-def test_explain_finds_the_only_informative_covariate(tiny, tmp_path):
-    """A run whose network reads one covariate only: every output's importance is zero for
-    all other covariates and positive for that one."""
-    import torch
-
-    from soilbinn.experiments.explain import permutation_importance
-    from soilbinn.training.config import load_config
-    from soilbinn.training.trainer import train
-
-    _, ds = tiny
-    names = [str(c) for c in ds["covariate"].values]
-    cfg = load_config("demo", [*TINY, "train.epochs=1", "train.progress=false",
-                               f"data.covariates=[{names[0]}]", "data.categorical=[]"])  # fmt: skip
-    res = train(cfg, ds, run_dir=tmp_path / "run", figures=False)
-    with torch.no_grad():  # make the mapping clearly depend on the covariate
-        res.model.param_net.mlp[0].weight.mul_(20.0)
-    table = permutation_importance(res, ds, repeats=1, seed=0)
-    assert set(table.index) == set(names) | {str(c) for c in ds["category"].values} | {"lon/lat"}
-    row = table.loc[names[0]]
-    assert (row[[c for c in table.columns if c.startswith("param_")]] > 0.01).all()
-    assert row["soc_stock_0_30cm"] > 0 and row["cue"] > 0
-    assert table["carbon_input"].max() == 0.0  # carbon input is forcing (NPP) only
-    assert (table.drop(index=names[0]).abs().max().max()) == 0.0

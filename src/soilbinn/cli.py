@@ -36,7 +36,6 @@ COMMAND_MODULES: dict[str, str] = {
     "proda": "soilbinn.proda.commands",
     "experiment": "soilbinn.experiments.commands",
     "report": "soilbinn.experiments.commands",
-    "explain": "soilbinn.experiments.commands",
     "prepare": "soilbinn.inputs.commands",
 }
 
@@ -55,7 +54,6 @@ SUMMARIES: dict[str, str] = {
     "proda": "PRODA: per-site adaptive Metropolis retrieval and its network step",
     "experiment": "the paper's experiments: recovery, compare, efficiency",
     "report": "an offline HTML report of one or more runs",
-    "explain": "which covariates drive each parameter, process and stock (permutation importance)",
     "prepare": "prepare real observed profiles with derived forcing and covariates",
 }
 

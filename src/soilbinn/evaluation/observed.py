@@ -4,7 +4,7 @@
 interval (default 0-30 and 0-100 cm, g m-2) and where it came from:
 
 * ``stock``: a depth-interval stock observation of the dataset (``stock_obs(site,
-  interval)`` with ``stock_top(interval)`` / ``stock_bottom(interval)`` in m, g m-2), either
+  interval)`` g m-2 over ``stock_top`` / ``stock_bottom`` (site, interval) m), either
   an interval equal to the requested one or a chain of contiguous intervals from its top to
   its bottom (increments such as 0-5, 5-30, 30-100 cm are summed);
 * ``layers``: the integral of the observed layer densities (``soc`` g m-3 over
@@ -89,10 +89,11 @@ def observed_stocks(
         top = np.asarray(ds["obs_top"].transpose("site", ...).values, dtype=np.float64)
         bot = np.asarray(ds["obs_bottom"].transpose("site", ...).values, dtype=np.float64)
         soc = np.asarray(ds["soc"].transpose("site", ...).values, dtype=np.float64)
-    if have_stock:
+    if have_stock:  # stock_top/bottom: (site, interval) per the schema, or (interval,)
         so = np.asarray(ds["stock_obs"].transpose("site", ...).values, dtype=np.float64)
-        st = np.asarray(ds["stock_top"].values, dtype=np.float64)
-        sb = np.asarray(ds["stock_bottom"].values, dtype=np.float64)
+        st = np.broadcast_to(np.asarray(ds["stock_top"].values, dtype=np.float64), so.shape)
+        sb = np.broadcast_to(np.asarray(ds["stock_bottom"].values, dtype=np.float64), so.shape)
+        with_stock = np.nonzero(np.isfinite(so).any(1))[0]
     for name, (a, b) in intervals.items():
         value = np.full(n, np.nan)
         source = np.zeros(n, dtype=np.int8)
@@ -100,12 +101,13 @@ def observed_stocks(
             value = layer_stocks(top, bot, soc, (a, b), min_coverage)
             source[np.isfinite(value)] = 1
         if have_stock:
-            chain = _chain(st, sb, a, b)
-            if chain is not None:
-                v = so[:, chain].sum(1)  # NaN if any increment is missing
-                ok = np.isfinite(v)
-                value[ok] = v[ok]
-                source[ok] = 2
+            for i in with_stock:
+                ok = np.isfinite(so[i]) & np.isfinite(st[i]) & np.isfinite(sb[i])
+                idx = np.nonzero(ok)[0]
+                chain = _chain(st[i, idx], sb[i, idx], a, b)
+                if chain is not None:
+                    value[i] = so[i, idx[chain]].sum()
+                    source[i] = 2
         out[name] = ("site", value, {"units": "g m-2", "long_name": f"observed SOC stock {a * 100:g}-{b * 100:g} cm"})  # fmt: skip
         out[f"{name}_source"] = ("site", np.asarray(SOURCES, dtype=object)[source].astype(str))
     return out

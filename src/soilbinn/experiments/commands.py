@@ -169,33 +169,6 @@ def _run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _configure_explain(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", help="run directory (a single model or an ensemble)")
-    p.add_argument("--data", required=True, help="sites NetCDF with covariates and forcing")
-    p.add_argument("--out", default=None, help="new output directory (default runs/explain-<time>)")
-    p.add_argument("--repeats", type=int, default=1, help="shuffles per covariate")
-    p.add_argument("--max-sites", type=int, default=2000, help="random subsample of sites")
-    p.add_argument("--seed", type=int, default=0)
-
-
-def _run_explain(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from soilbinn.experiments.explain import run_explain
-
-    try:
-        path = run_explain(args.run, args.data, args.out, args.repeats, args.max_sites, args.seed)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"soilbinn explain: error: {e}", file=sys.stderr)
-        return 2
-    table = pd.read_csv(Path(path) / "importance.csv").set_index("covariate")
-    keys = [c for c in table.columns if not c.startswith("param_")]
-    with pd.option_context("display.width", 200):
-        print(table[keys].to_string(float_format=lambda v: f"{v:.3f}"))
-    print(f"explain: wrote {path} (importance.csv, importance.nc, figures/importance.png)")
-    return 0
-
-
 COMMANDS: dict[str, Command] = {
     "experiment": Command(
         _configure_experiment,
@@ -203,9 +176,4 @@ COMMANDS: dict[str, Command] = {
         "the paper's experiments: recovery, compare, efficiency",
     ),  # fmt: skip
     "report": Command(_configure_report, _run_report, "an offline HTML report of runs"),
-    "explain": Command(
-        _configure_explain,
-        _run_explain,
-        "permutation importance of covariates for parameters, processes, stocks",
-    ),  # fmt: skip
 }
