@@ -44,11 +44,17 @@ def block_ids(lat: np.ndarray, lon: np.ndarray, block_deg: float = 2.0) -> np.nd
 
 def _spatial(lat: np.ndarray, lon: np.ndarray, k: int, seed: int, block_deg: float) -> np.ndarray:
     blocks = block_ids(lat, lon, block_deg)
-    uniq, inverse, counts = np.unique(blocks, return_inverse=True, return_counts=True)
-    if len(uniq) < k:
+    if len(np.unique(blocks)) < k:
         raise SplitError(
-            f"spatial k-fold: only {len(uniq)} block(s) of {block_deg} deg hold sites; need >= k={k}"
+            f"spatial k-fold: only {len(np.unique(blocks))} block(s) of {block_deg} deg hold "
+            f"sites; need >= k={k}"
         )
+    return _balanced_groups(blocks, k, seed)
+
+
+def _balanced_groups(groups: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Fold of each site when whole groups are dealt, largest first, to the lightest fold."""
+    uniq, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
     rng = np.random.default_rng([seed, 78])
     order = rng.permutation(len(uniq))
     order = order[np.argsort(-counts[order], kind="stable")]  # largest first, ties shuffled
@@ -103,6 +109,36 @@ def kfold_assign(
     if kind == "spatial" and not (np.isfinite(lat).all() and np.isfinite(lon).all()):
         raise SplitError("kfold_assign: spatial split needs finite lat/lon for every site")
     return SPLITTERS[kind](lat, lon, int(k), int(seed), float(block_deg))
+
+
+def group_kfold(groups: Sequence | np.ndarray, k: int | None = None, seed: int = 0) -> np.ndarray:
+    """Fold id of every site such that each group (e.g. a region) is held out whole.
+
+    Parameters
+    ----------
+    groups : (n,) labels (any hashable values; e.g. RaCA MO regions, NEON domains)
+    k : number of folds; ``None`` gives one fold per group (leave-one-group-out, folds in
+        sorted label order); otherwise whole groups are dealt, largest first (ties
+        shuffled with ``seed``), to the fold with the fewest sites so far
+    seed : int
+
+    Returns
+    -------
+    numpy.ndarray (n,) int64, values 0..k-1
+    """
+    labels = np.asarray(groups).astype(str)
+    if labels.ndim != 1:
+        raise SplitError("group_kfold: groups must be 1-D")
+    uniq, inverse = np.unique(labels, return_inverse=True)
+    if k is None:
+        if len(uniq) < 2:
+            raise SplitError(f"group k-fold: only {len(uniq)} group(s); need >= 2")
+        return inverse.astype(np.int64)
+    if int(k) != k or k < 2:
+        raise SplitError(f"group_kfold: k must be an integer >= 2 (got {k})")
+    if len(uniq) < k:
+        raise SplitError(f"group k-fold: only {len(uniq)} group(s); need >= k={k}")
+    return _balanced_groups(inverse, int(k), int(seed))
 
 
 def split_dataset(

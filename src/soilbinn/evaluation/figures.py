@@ -187,6 +187,16 @@ def maps_of_prediction(
         title = f"{da.attrs.get('long_name', v)} ({v})"
         written.append(map_figure(ds["lon"], ds["lat"], da.values, out_dir / f"{v}.png", title,
                                   da.attrs.get("units", ""), maps_dir, MAP_VARIABLES.get(v, False)))  # fmt: skip
+        if f"{v}_p05" in ds.variables and f"{v}_p95" in ds.variables:  # ensemble uncertainty
+            width = ds[f"{v}_p95"].values - ds[f"{v}_p05"].values
+            written.append(map_figure(ds["lon"], ds["lat"], width, out_dir / f"{v}_p90width.png",
+                                      f"90% interval width (p95 - p05) of {da.attrs.get('long_name', v)}",
+                                      da.attrs.get("units", ""), maps_dir))  # fmt: skip
+        if f"{v}_sd" in ds.variables:
+            written.append(map_figure(ds["lon"], ds["lat"], ds[f"{v}_sd"].values,
+                                      out_dir / f"{v}_sd.png",
+                                      f"ensemble sd of {da.attrs.get('long_name', v)}",
+                                      da.attrs.get("units", ""), maps_dir))  # fmt: skip
     if params and "params_physical" in ds.variables and variables is None:
         pp = ds["params_physical"]
         for name in np.asarray(ds["param"].values).astype(str):

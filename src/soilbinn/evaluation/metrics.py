@@ -58,6 +58,29 @@ def depth_binned_metrics(pred, obs, depth, bins=DEPTH_BINS) -> pd.DataFrame:
     return df
 
 
+def skill_metrics(pred, obs) -> dict[str, float]:
+    """Skill of predictions against observations (e.g. per-site stocks): :func:`regression_metrics` plus Spearman rho and bias.
+
+    ``nse`` is the coefficient of determination ``1 - SSE / SS_obs`` (what is usually called
+    R2 for out-of-sample predictions; negative when worse than the observed mean), ``r2``
+    the squared Pearson correlation, ``spearman`` Spearman's rank correlation and ``bias``
+    ``mean(pred - obs)``, all over finite pairs, in the units of the inputs.
+    """
+    from scipy.stats import spearmanr
+
+    pred = np.asarray(pred, dtype=np.float64).ravel()
+    obs = np.asarray(obs, dtype=np.float64).ravel()
+    ok = np.isfinite(pred) & np.isfinite(obs)
+    out = regression_metrics(pred[ok], obs[ok])
+    p, o = pred[ok], obs[ok]
+    out["bias"] = float((p - o).mean()) if len(p) else np.nan
+    rho = np.nan
+    if len(p) > 2 and np.ptp(p) > 0 and np.ptp(o) > 0:
+        rho = float(spearmanr(p, o).statistic)
+    out["spearman"] = rho
+    return out
+
+
 def interval_label(top: float, bottom: float) -> str:
     """'0-30cm' for an interval given in m."""
     return f"{round(top * 100, 3):g}-{round(bottom * 100, 3):g}cm"
@@ -79,8 +102,6 @@ def stock_metrics(pred, obs, top, bottom) -> pd.DataFrame:
     ``nse``, ``bias_kg_m2`` (mean of predicted - observed), ``rmse_kg_m2``, ``mae_kg_m2``;
     intervals sorted by (top, bottom).
     """
-    from scipy.stats import spearmanr
-
     pred, obs, top, bottom = (
         np.asarray(a, dtype=np.float64).ravel() for a in (pred, obs, top, bottom)
     )
@@ -89,15 +110,10 @@ def stock_metrics(pred, obs, top, bottom) -> pd.DataFrame:
     for t, b in sorted(set(zip(top[ok].tolist(), bottom[ok].tolist()))):
         m = ok & (top == t) & (bottom == b)
         p, o = pred[m] / 1000.0, obs[m] / 1000.0
-        r = regression_metrics(p, o)
-        rho = (
-            float(spearmanr(p, o).statistic)
-            if len(p) > 2 and p.std() > 0 and o.std() > 0
-            else np.nan
-        )
+        r = skill_metrics(p, o)
         rows[interval_label(t, b)] = {
-            "n": r["n"], "r2": r["r2"], "spearman": rho, "nse": r["nse"],
-            "bias_kg_m2": float((p - o).mean()), "rmse_kg_m2": r["rmse"], "mae_kg_m2": r["mae"],
+            "n": r["n"], "r2": r["r2"], "spearman": r["spearman"], "nse": r["nse"],
+            "bias_kg_m2": r["bias"], "rmse_kg_m2": r["rmse"], "mae_kg_m2": r["mae"],
         }  # fmt: skip
     cols = ["n", "r2", "spearman", "nse", "bias_kg_m2", "rmse_kg_m2", "mae_kg_m2"]
     df = pd.DataFrame.from_dict(rows, orient="index", columns=cols)

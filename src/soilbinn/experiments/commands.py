@@ -6,6 +6,7 @@ Examples::
     soilbinn experiment recovery --sites 1000 --epochs 50 --proda-sites 50
     soilbinn experiment compare --out runs/compare --proda-iterations 20000 50000
     soilbinn experiment efficiency --out runs/efficiency
+    soilbinn experiment realeval --data real.nc --out runs/realeval   # real data, held-out regions
     soilbinn report runs/recovery runs/compare runs/efficiency --out report.html
 """
 
@@ -61,9 +62,68 @@ def _configure_experiment(p: argparse.ArgumentParser) -> None:
     c.add_argument("--grid-resolution", type=float, default=2.0, help="map grid, degrees")
     e = sub.add_parser("efficiency", help="compute of PRODA vs BINN, extrapolated")
     _common(e, 40, None)
+    _configure_realeval(sub)
+
+
+def _configure_realeval(sub) -> None:
+    from soilbinn.experiments.realeval import MODELS, SCHEMES
+
+    r = sub.add_parser(
+        "realeval",
+        help="real data: leave-region-out and 2-degree block CV of BINN, pure NN, gradient "
+        "boosting and the training mean, trained and scored on the same folds",
+    )
+    r.add_argument("--data", required=True, help="dataset NetCDF (e.g. from `prepare real`)")
+    r.add_argument(
+        "--out", default=None, help="new output directory (default runs/realeval-<time>)"
+    )
+    r.add_argument("--config", default="real", help="BINN config (packaged name or YAML); "
+                   "the pure NN uses it with model.kind=nn")  # fmt: skip
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for BINN and NN (repeatable)")  # fmt: skip
+    r.add_argument("--models", default=",".join(MODELS), help=f"subset of {','.join(MODELS)}")
+    r.add_argument("--schemes", default=",".join(SCHEMES), help=f"subset of {','.join(SCHEMES)}")
+    r.add_argument("--region-folds", type=int, default=None,
+                   help="deal whole regions to this many folds (default: one fold per region)")  # fmt: skip
+    r.add_argument("--block-folds", type=int, default=5, help="folds of the 2-degree block CV")
+    r.add_argument("--max-sites", type=int, default=None, help="random subsample (seeded)")
+    r.add_argument("--epochs", type=int, default=None, help="override train.epochs")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--threads", type=int, default=1, help="torch threads")
+
+
+def _run_realeval(args: argparse.Namespace) -> int:
+    import torch
+
+    from soilbinn.experiments.common import ExperimentError
+    from soilbinn.experiments.realeval import RealEvalConfig, comparison_table, run_realeval
+    from soilbinn.training.config import ConfigError
+
+    torch.set_num_threads(max(1, args.threads))
+    cfg = RealEvalConfig(
+        data=args.data, config=args.config, overrides=list(args.overrides),
+        models=tuple(m.strip() for m in args.models.split(",") if m.strip()),
+        schemes=tuple(s.strip() for s in args.schemes.split(",") if s.strip()),
+        region_folds=args.region_folds, block_folds=args.block_folds, max_sites=args.max_sites,
+        epochs=args.epochs, seed=args.seed,
+    )  # fmt: skip
+    try:
+        path = run_realeval(cfg, args.out)
+    except (ExperimentError, ConfigError, ValueError, FileNotFoundError) as e:
+        print(f"soilbinn experiment realeval: error: {e}", file=sys.stderr)
+        return 2
+    import pandas as pd
+
+    table = comparison_table(pd.read_csv(Path(path) / "metrics.csv"))
+    with pd.option_context("display.width", 160, "display.max_rows", 200):
+        print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    print(f"realeval: wrote {path} (metrics.csv, predictions.nc, figures/)")
+    return 0
 
 
 def _run_experiment(args: argparse.Namespace) -> int:
+    if args.experiment == "realeval":
+        return _run_realeval(args)
     import torch
 
     from soilbinn.experiments.common import ExperimentError

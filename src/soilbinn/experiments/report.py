@@ -43,7 +43,11 @@ def _section(run: Path) -> str:
                 parts.append(
                     f"<h3>{key}</h3><pre>{html.escape(json.dumps(meta[key], indent=1))}</pre>"
                 )
+    if meta_p.exists() and json.loads(meta_p.read_text()).get("experiment") == "realeval":
+        parts.append(_realeval_section(run))
     for csv in sorted(run.glob("*.csv")):
+        if csv.name == "metrics.csv" and (run / "predictions.nc").exists():
+            continue  # realeval: summarised above (the full table stays in the CSV)
         df = pd.read_csv(csv)
         parts.append(f"<h3>{html.escape(csv.name)}</h3>")
         parts.append(df.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0))
@@ -52,6 +56,28 @@ def _section(run: Path) -> str:
         parts.append(f"<h3>{html.escape(png.name)}</h3><img alt='{html.escape(png.stem)}' "
                      f"src='data:image/png;base64,{b64}'>")  # fmt: skip
     return "\n".join(parts)
+
+
+_REALEVAL_NOTE = (
+    "Every site is predicted by models that never saw its region (scheme <i>region</i>) or "
+    "its 2-degree block fold (<i>block2</i>). spearman: Spearman rank correlation; nse: "
+    "1 - SSE/SS, the R<sup>2</sup> of an out-of-sample prediction (negative: worse than the "
+    "observed mean); r2: squared Pearson r; bias and rmse in kg C m<sup>-2</sup> for stocks, "
+    "g C m<sup>-3</sup> for layer SOC (profile); coverage90: share of observed stocks inside "
+    "the predicted 5-95 % interval (ensembles only); *_grp: median over held-out regions "
+    "with at least 20 observations. Full table: metrics.csv."
+)
+
+
+def _realeval_section(run: Path) -> str:
+    from soilbinn.experiments.realeval import comparison_table
+
+    table = comparison_table(pd.read_csv(run / "metrics.csv")).reset_index()
+    return (
+        "<h3>Held-out skill: BINN against the pure NN, gradient boosting and the training "
+        f"mean</h3><p>{_REALEVAL_NOTE}</p>"
+        + table.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0)
+    )
 
 
 def make_report(runs: list[str | Path], out: str | Path, title: str = "soilbinn report") -> Path:

@@ -64,6 +64,8 @@ def _run_train(args: argparse.Namespace) -> int:
             cfg = load_config(args.config, args.overrides)
         if not Path(args.data).exists():
             raise FileNotFoundError(f"dataset {args.data} not found")
+        if cfg.train.ensemble > 1 and not args.resume:
+            return _train_ensemble(cfg, args)
         res = train(cfg, args.data, run_dir=args.resume or args.run_dir,
                     resume=bool(args.resume), runs_root=args.runs_root)  # fmt: skip
         is_main = current().is_main
@@ -79,6 +81,24 @@ def _run_train(args: argparse.Namespace) -> int:
     if res.stock_metrics is not None:
         print("stocks (kg m-2):")
         print(res.stock_metrics.to_string(float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def _train_ensemble(cfg, args: argparse.Namespace) -> int:
+    """``train.ensemble`` members in one run directory (soilbinn.training.ensemble)."""
+    from soilbinn.training.ensemble import train_ensemble
+
+    ds = _open(args.data, ("forcing", "covariates", "observations")).load()
+    run_dir = args.run_dir or str(
+        Path(args.runs_root) / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    res = train_ensemble(cfg, ds, run_dir)
+    print(f"run directory: {res.run_dir} ({len(res.members)} members)")
+    print("observation error (sd of log obs/pred): " +
+          ", ".join(f"{k} {v:.3f}" for k, v in res.obs_error.items()))  # fmt: skip
+    for i, m in enumerate(res.members):
+        row = m.metrics.loc[(slice(None), "all"), ["nse", "r2", "rmse", "n"]]
+        print(f"member {i}: best epoch {m.best_epoch}\n{row.to_string()}")
     return 0
 
 
@@ -200,12 +220,14 @@ def _predict_sites(args: argparse.Namespace) -> int:
         pred = predict_dataset(args.run, ds, source=args.sites)
         nc = out.with_suffix(".nc")
         save_prediction(pred, nc)
-        table = pd.DataFrame({
-            "site": pred["site"].values.astype(str), "lat": pred["lat"].values,
-            "lon": pred["lon"].values,
-            "soc_stock_0_30cm_kg_m2": pred["soc_stock_0_30cm"].values / 1000.0,
-            "soc_stock_0_100cm_kg_m2": pred["soc_stock_0_100cm"].values / 1000.0,
-        })  # fmt: skip
+        cols = {"site": pred["site"].values.astype(str), "lat": pred["lat"].values,
+                "lon": pred["lon"].values}  # fmt: skip
+        for var in ("soc_stock_0_30cm", "soc_stock_0_100cm"):
+            cols[f"{var}_kg_m2"] = pred[var].values / 1000.0
+            for q in ("p05", "p95"):  # ensembles: predictive percentiles beside the column
+                if f"{var}_{q}" in pred:
+                    cols[f"{var}_kg_m2_{q}"] = pred[f"{var}_{q}"].values / 1000.0
+        table = pd.DataFrame(cols)
         write_csv(table, out, index=False)
         print(f"predicted {len(table)} of {n_req} sites -> {out} (profiles: {nc})")
     return 0

@@ -67,6 +67,7 @@ class ModelConfig:
     preset: str = "binn2025"
     transport: str = "clm5"
     solver: str = "structured"
+    bedrock: str = "proda"  # proda | conservative (transport below bedrock, process_model.md)
     learned: list[str] | str = "all"
     fixed: dict[str, float] = field(default_factory=dict)  # unit scale [0, 1]
     fixed_physical: dict[str, float] = field(default_factory=dict)  # physical units
@@ -151,6 +152,7 @@ class TrainConfig:
     # cores) and lose a lot when cores are shared. None: torch's default.
     num_threads: int | None = 1
     device: str = "cpu"  # cpu | cuda | auto
+    ensemble: int = 1  # members stored in one run (soilbinn.training.ensemble); 1 = one model
 
 
 @dataclass
@@ -174,6 +176,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.preset": ("binn2025", "proda2023"),
     "model.transport": ("clm5", "simple", "simple2"),
     "model.solver": ("structured", "dense"),
+    "model.bedrock": ("proda", "conservative"),
     "model.activation": ("leaky_relu", "relu", "gelu", "tanh", "silu"),
     "loss.kind": ("smooth_l1", "mse", "l1", "log_mse", "nse"),
     "loss.depth_weighting": ("none", "thickness", "inverse_depth", "bins"),
@@ -204,6 +207,7 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("train.water_relaxation.sharpness_start", lambda v: v is None or v > 0, "must be > 0"),
     ("train.water_relaxation.sharpness_end", lambda v: v > 0, "must be > 0"),
     ("train.water_relaxation.fraction", lambda v: 0 <= v <= 1, "must be in [0, 1]"),
+    ("train.ensemble", lambda v: v >= 1, "must be >= 1"),
 ]
 
 

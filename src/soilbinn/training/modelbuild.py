@@ -23,8 +23,9 @@ def default_process_model(cfg: Config) -> nn.Module:
     from soilbinn.process.model import CLM5Model
 
     return CLM5Model(
-        preset=cfg.model.preset, transport=cfg.model.transport, solver=cfg.model.solver
-    )
+        preset=cfg.model.preset, transport=cfg.model.transport, solver=cfg.model.solver,
+        bedrock=cfg.model.bedrock,
+    )  # fmt: skip
 
 
 def resolve_parameters(cfg: Config, space) -> tuple[list[str], dict[str, float], list[str]]:

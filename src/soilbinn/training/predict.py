@@ -82,6 +82,10 @@ def predict_dataset(
     -------
     xarray.Dataset with dims site, layer, pool, param (see module docstring).
     """
+    from soilbinn.training.ensemble import is_ensemble, predict_ensemble
+
+    if is_ensemble(run_or_dir):  # mean, sd and percentiles over members
+        return predict_ensemble(run_or_dir, ds, batch_size, source)
     run = _as_run(run_or_dir)
     cfg, meta, model = run.config, run.meta, run.model
     model.eval()

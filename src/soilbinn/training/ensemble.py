@@ -1,0 +1,231 @@
+"""Ensembles: several members stored in one run, predictive intervals meant to cover data.
+
+``train.ensemble = M`` (> 1) makes ``soilbinn train`` train ``M`` members into one run
+directory::
+
+    RUN/
+      ensemble.json          members, observation-error terms, how they were estimated
+      config.yaml            the configuration
+      members/m00 ... m{M-1} ordinary run directories (each loadable on its own)
+
+Members differ in their seed (``train.seed + i``: initialisation and batch order) and in
+their validation sites: the sites available for fitting (everything but the test split)
+are re-split per member into training and validation by whole 2 degree blocks, so each
+member early-stops on, and never trains on, a different part of the map.
+
+**Observation-error term.** The spread of the members is model (epistemic) uncertainty
+only; observations scatter around any model. For each output that is observed (SOC layer
+densities and the 0-30 / 0-100 cm stocks) the log-scale residual of every member on its
+own validation sites, ``log(obs) - log(pred)``, gives ``sigma_obs`` (root mean square, so
+bias widens it). The predictive distribution of a site is the equal-weight mixture over
+members of ``pred_m * exp(sigma_obs * z)``, z standard normal, whose quantiles are solved
+exactly (deterministic); ``_p05`` / ``_p95`` are its 5th / 95th percentiles, so
+90 % intervals are meant to cover observations. Parameters and processes are not observed:
+their ``_sd``, ``_p05``, ``_p95`` are over members only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from soilbinn.training.config import Config, dump_config
+from soilbinn.training.rundir import RunDirError, atomic_write_text
+
+#: observed outputs that get an observation-error term (log-normal)
+OBSERVED = ("soc_layer", "soc_stock_0_30cm", "soc_stock_0_100cm")
+#: quantiles of the predictive distribution written as ``<var>_pXX``
+QUANTILES = {"p05": 0.05, "p95": 0.95}
+_TINY = 1e-9
+
+
+@dataclass
+class EnsembleResult:
+    """What :func:`train_ensemble` returns (``members``: their TrainResults)."""
+
+    run_dir: Path
+    members: list
+    obs_error: dict[str, float]
+
+    @property
+    def model(self):  # the first member, for code that wants one model
+        return self.members[0].model
+
+
+def is_ensemble(obj) -> bool:
+    """True for an :class:`EnsembleResult` or a run directory with ``ensemble.json``."""
+    if isinstance(obj, EnsembleResult):
+        return True
+    return isinstance(obj, (str, Path)) and (Path(obj) / "ensemble.json").exists()
+
+
+def _member_split(lat, lon, fit_idx, val_fraction, seed):
+    from soilbinn.training.sitedata import split_indices
+
+    tr, val, _ = split_indices(lat[fit_idx], lon[fit_idx], val_fraction, 0.0, seed, "spatial", 2.0)
+    if len(tr) < 2 or len(val) < 1:
+        tr, val, _ = split_indices(lat[fit_idx], lon[fit_idx], val_fraction, 0.0, seed, "random")
+    return np.sort(fit_idx[tr]), np.sort(fit_idx[val])
+
+
+def _log_residuals(pred: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(pred) & np.isfinite(obs) & (pred > 0) & (obs > 0)
+    return np.log(obs[ok]) - np.log(pred[ok])
+
+
+def train_ensemble(
+    cfg: Config, ds: xr.Dataset, run_dir: str | Path, train_idx=None, val_idx=None,
+    test_idx=None, process_model_factory=None,
+) -> EnsembleResult:  # fmt: skip
+    """Train ``cfg.train.ensemble`` members into ``run_dir`` (see the module docstring).
+
+    Parameters
+    ----------
+    cfg : Config with ``train.ensemble >= 1``
+    ds : in-memory dataset with observations
+    run_dir : new directory
+    train_idx, val_idx, test_idx : optional site positions; members fit on
+        ``train ∪ val`` (re-split per member), ``test`` is never used for fitting. By
+        default the split of ``cfg.data``.
+    """
+    from soilbinn.evaluation.observed import observed_stocks
+    from soilbinn.training.predict import predict_dataset
+    from soilbinn.training.trainer import _split, interpolate, train
+
+    run_dir = Path(run_dir)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise RunDirError(f"run directory {run_dir} exists and is not empty")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if train_idx is None:
+        train_idx, val_idx, test_idx = _split(cfg, ds, None, None, None)
+    test_idx = np.asarray([] if test_idx is None else test_idx, dtype=np.int64)
+    fit = np.sort(np.concatenate([np.asarray(train_idx, np.int64),
+                                  np.asarray([] if val_idx is None else val_idx, np.int64)]))  # fmt: skip
+    lat, lon = np.asarray(ds["lat"].values), np.asarray(ds["lon"].values)
+    obs_st = observed_stocks(ds)
+    members, resid = [], {k: [] for k in OBSERVED}
+    m_count = int(cfg.train.ensemble)
+    for i in range(m_count):
+        mcfg = replace(cfg, train=replace(cfg.train, seed=cfg.train.seed + i))
+        if m_count > 1:
+            tr, val = _member_split(lat, lon, fit, cfg.data.val_fraction, cfg.data.split_seed + i)
+        else:
+            tr, val = np.asarray(train_idx), np.asarray(val_idx if val_idx is not None else [])
+        res = train(mcfg, ds, run_dir=run_dir / "members" / f"m{i:02d}", train_idx=tr,
+                    val_idx=val, test_idx=test_idx, process_model_factory=process_model_factory,
+                    figures=False)  # fmt: skip
+        members.append(res)
+        if len(val):
+            v = ds.isel(site=val)
+            p = predict_dataset(res, v)
+            for k in OBSERVED[1:]:
+                resid[k].append(_log_residuals(p[k].values, obs_st[k].values[val]))
+            if "obs_depth" in v.variables:
+                import torch
+
+                depth = torch.as_tensor(
+                    np.asarray(v["obs_depth"].transpose("site", ...).values, float)
+                )
+                at = interpolate(torch.as_tensor(p["soc_layer"].values), depth).numpy()
+                resid["soc_layer"].append(
+                    _log_residuals(at, v["soc"].transpose("site", ...).values)
+                )
+    obs_error, counts = {}, {}
+    for k, parts in resid.items():
+        r = np.concatenate(parts) if parts else np.zeros(0)
+        counts[k] = int(r.size)
+        obs_error[k] = float(np.sqrt(np.mean(r**2))) if r.size >= 10 else 0.0
+    info = {
+        "members": [f"members/m{i:02d}" for i in range(m_count)],
+        "obs_error_log_sd": obs_error,
+        "obs_error_n": counts,
+        "obs_error_method": "root mean square of log(obs/pred) of each member on its own "
+        "validation sites (whole 2-degree blocks it did not train on)",
+        "n_fit_sites": int(len(fit)),
+        "n_test_sites": int(len(test_idx)),
+    }
+    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+    atomic_write_text(run_dir / "ensemble.json", json.dumps(info, indent=2))
+    return EnsembleResult(run_dir, members, obs_error)
+
+
+def _members(ens) -> tuple[list, dict[str, float]]:
+    if isinstance(ens, EnsembleResult):
+        return ens.members, ens.obs_error
+    root = Path(ens)
+    info = json.loads((root / "ensemble.json").read_text())
+    return [root / m for m in info["members"]], info["obs_error_log_sd"]
+
+
+def mixture_quantiles(
+    values: np.ndarray, sigma: float, qs: dict[str, float], iterations: int = 50
+) -> dict[str, np.ndarray]:
+    """Quantiles of the equal mixture over members (axis 0) of ``v * exp(sigma z)``.
+
+    Solved exactly (bisection on the mixture CDF in log space, bracketed by the members'
+    own quantiles); ``values`` (M, ...) are clipped at 1e-9 (log-normal). ``sigma = 0``
+    gives the plain quantiles over members (linear interpolation).
+    """
+    from scipy.stats import norm
+
+    v = np.asarray(values, dtype=np.float64)
+    if not sigma > 0:
+        return {k: np.quantile(v, q, axis=0) for k, q in qs.items()}
+    logv = np.log(np.clip(v, _TINY, None))
+    out = {}
+    for k, q in qs.items():
+        zq = float(norm.ppf(q))
+        lo, hi = logv.min(0) + sigma * zq, logv.max(0) + sigma * zq
+        for _ in range(iterations):
+            mid = 0.5 * (lo + hi)
+            cdf = norm.cdf((mid[None] - logv) / sigma).mean(0)
+            below = cdf < q
+            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+        out[k] = np.exp(0.5 * (lo + hi))
+    return out
+
+
+def predict_ensemble(
+    ens, ds: xr.Dataset, batch_size: int = 2048, source: str = "dataset"
+) -> xr.Dataset:
+    """Ensemble mean of every member output, plus ``_sd``, ``_p05``, ``_p95`` per site.
+
+    Variables as :func:`soilbinn.training.predict.predict_dataset` (the mean under the
+    plain name); the observed outputs' percentiles include the observation error.
+    """
+    from soilbinn.training.predict import predict_dataset
+
+    members, obs_error = _members(ens)
+    preds = [predict_dataset(m, ds, batch_size, source) for m in members]
+    out = preds[0].copy()
+    stack = xr.concat(preds, dim="member")
+    for name in preds[0].data_vars:
+        da = stack[name]
+        if not np.issubdtype(da.dtype, np.floating) or "site" not in da.dims:
+            continue
+        vals = da.values
+        attrs = dict(da.attrs)
+        out[name] = (da.dims[1:], vals.mean(0), attrs)
+        out[f"{name}_sd"] = (da.dims[1:], vals.std(0, ddof=1) if len(members) > 1 else
+                             np.zeros_like(vals[0]), {**attrs, "long_name": f"ensemble sd of {name}"})  # fmt: skip
+        sigma = obs_error.get(name, 0.0) if name in OBSERVED else 0.0
+        for k, arr in mixture_quantiles(vals, sigma, QUANTILES).items():
+            what = "predictive" if sigma > 0 else "ensemble"
+            out[f"{name}_{k}"] = (da.dims[1:], arr, {**attrs, "long_name": f"{k[1:]}th percentile "
+                                  f"({what}) of {name}"})  # fmt: skip
+    out.attrs.update({"ensemble_members": len(members),
+                      "obs_error_log_sd": json.dumps(obs_error)})  # fmt: skip
+    return out
+
+
+__all__ = [
+    "train_ensemble",
+    "predict_ensemble",
+    "is_ensemble",
+    "EnsembleResult",
+    "mixture_quantiles",
+]
