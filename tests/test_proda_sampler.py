@@ -88,21 +88,111 @@ def test_faithful_mode_tempers_the_posterior():
     assert torch.all(dr.reshape(S, -1, D).std(1).mean(0) < 0.6 * SD)
 
 
-def test_schedule_uniform_restart_then_gaussian_phase():
-    cfg = KernelConfig(mode="metropolis", n_uniform=20, n_gaussian=10, min_accept_uniform=50)
+@pytest.mark.parametrize("exhausted", ["restart_chain", "continue"])
+def test_schedule_uniform_restart_then_gaussian_phase(exhausted):
+    cfg = KernelConfig(mode="metropolis", n_uniform=20, n_gaussian=10, min_accept_uniform=50,
+                       uniform_exhausted=exhausted)  # fmt: skip
     p0 = torch.full((2, D), 0.5, dtype=torch.float64)
     rows_c = torch.tensor([0, 0])
     gen = torch.Generator().manual_seed(0)
     state, _ = init(p0, lambda x, r: gauss_cost(x, rows_c[r]), cfg)
     allow0 = state.allow.clone()
-    restarted = 0
-    for _ in range(20 * 4):
+    restarted = chain = 0
+    for i in range(20 * 4):
         state, info = step(state, lambda x, r: gauss_cost(x, rows_c[r]), cfg, gen)
         restarted += int(info["restarted_uniform"].sum())
-    # fewer than 50 acceptances in 20 steps: 3 restarts with 1.1x smaller steps, then on
-    assert restarted == 2 * 3
-    assert torch.allclose(state.allow, allow0 * 1.1**3)
+        chain += int(info["restarted_chain"].sum())
+        if exhausted == "restart_chain" and i == 20 * 3 - 1:
+            # PRODA: the third failed uniform phase restarts the chain from p0 at step
+            # size allow0, and the restarted chain's uniform phase is not checked again
+            assert torch.equal(state.position, p0) and torch.equal(state.allow, allow0)
+            assert not bool(state.uniform_checked.any())
+    # fewer than 50 acceptances in 20 steps
+    if exhausted == "restart_chain":
+        assert (restarted, chain) == (2 * 2, 2)
+        assert torch.equal(state.allow, allow0)
+    else:  # 3 restarts with 1.1x smaller steps, then on
+        assert (restarted, chain) == (2 * 3, 0)
+        assert torch.allclose(state.allow, allow0 * 1.1**3)
     assert bool((state.phase == GAUSSIAN).all())
+
+
+def test_stuck_redraw_restarts_the_chain():
+    """PRODA restarts a chain whose Gaussian phase accepted nothing and cannot propose."""
+
+    def far(x, rows):
+        return 0.5 * (((x - 0.5) / 0.05) ** 2).sum(-1)
+
+    cfg = KernelConfig(n_uniform=10, n_gaussian=50, max_redraws=8, max_stuck_restarts=2,
+                       min_accept_uniform=0)  # fmt: skip
+    state, _ = init(torch.full((2, 2), 0.5, dtype=torch.float64), far, cfg)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(10):
+        state, _ = step(state, far, cfg, gen)
+    assert bool((state.phase == GAUSSIAN).all())
+    state.chol[:] = 50.0 * torch.eye(2, dtype=torch.float64)  # every proposal leaves the box
+    state, info = step(state, far, cfg, gen)
+    assert bool(info["stuck"].all()) and bool(info["restarted_chain"].all())
+    assert bool((state.phase == 1).all()) and torch.equal(
+        state.stuck_restarts, torch.ones(2).long()
+    )
+    state.phase[:] = GAUSSIAN
+    state.stuck_restarts[:] = 2  # cap reached: the step is rejected instead
+    state.chol[:] = 50.0 * torch.eye(2, dtype=torch.float64)
+    before = state.position.clone()
+    state, info = step(state, far, cfg, gen)
+    assert bool(info["stuck"].all()) and not bool(info["restarted_chain"].any())
+    assert torch.equal(state.position, before)
+    cfg_r = KernelConfig(n_uniform=10, n_gaussian=50, max_redraws=8, stuck_redraw="reject")
+    state.chol[:] = 50.0 * torch.eye(2, dtype=torch.float64)
+    state.stuck_restarts[:] = 0
+    state, info = step(state, far, cfg_r, gen)
+    assert bool(info["stuck"].all()) and not bool(info["restarted_chain"].any())
+
+
+def test_uniform_proposals_inside_the_box_are_uniform():
+    """Redrawn uniform proposals = uniform on the box's intersection (PRODA's redraw)."""
+    from soilbinn.proda.kernels import propose
+
+    cfg = KernelConfig()
+    x = torch.tensor([[0.05, 0.5]], dtype=torch.float64).expand(20000, 2).contiguous()
+    state, _ = init(x, lambda p, r: torch.zeros(len(r), dtype=torch.float64), cfg)
+    prop, inside = propose(state, torch.arange(20000), cfg, torch.Generator().manual_seed(0))
+    assert bool(inside.all())
+    # coordinate 0: uniform on (0, 0.15); coordinate 1: uniform on (0.4, 0.6)
+    assert abs(float(prop[:, 0].mean()) - 0.075) < 0.002 and float(prop[:, 0].max()) < 0.15
+    assert abs(float(prop[:, 0].std()) - 0.15 / 12**0.5) < 0.002
+    assert abs(float(prop[:, 1].mean()) - 0.5) < 0.002
+
+
+def test_rank_one_cholesky_update_matches_refactorisation():
+    from soilbinn.proda.kernels import cholesky_rank1_update
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(5, 6, 6, generator=g, dtype=torch.float64)
+    cov = a @ a.transpose(1, 2) + 0.1 * torch.eye(6, dtype=torch.float64)
+    v = torch.randn(5, 6, generator=g, dtype=torch.float64)
+    w = torch.rand(5, generator=g, dtype=torch.float64) + 0.5
+    got = cholesky_rank1_update(torch.linalg.cholesky(cov), w, v)
+    want = torch.linalg.cholesky(w[:, None, None] * cov + v[:, :, None] * v[:, None, :])
+    assert torch.allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_adaptive_factor_tracks_the_history_covariance():
+    """After many rank-one updates the factor still equals chol(s cov(history))."""
+    cfg = KernelConfig(mode="metropolis", n_uniform=50, n_gaussian=10_000, adapt_start=20,
+                       refactor_every=10_000)  # fmt: skip
+    p0 = torch.full((S * C, D), 0.5, dtype=torch.float64)
+    state, _ = init(p0, gauss_cost, cfg)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(50 + 400):
+        state, _ = step(state, gauss_cost, cfg, gen)
+    assert bool(state.chol_exact.all())
+    n = state.hist_n[:, None, None]
+    want = state.sd_factor[:, None, None] / D * state.hist_m2 / (n - 1)
+    got = state.chol @ state.chol.transpose(1, 2)
+    scale = want.abs().amax((1, 2), keepdim=True)
+    assert torch.allclose(got / scale, want / scale, rtol=0, atol=1e-9)
 
 
 def test_out_of_box_proposals_are_redrawn_or_rejected():

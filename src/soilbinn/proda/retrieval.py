@@ -58,7 +58,9 @@ class RetrievalConfig:
     the dataset variable ``fixed_from``. ``summary``: ``best_chain`` | ``pooled`` | None
     (by mode). ``obs_error``: relative observation error of the cost (PRODA: 0.6).
     ``site_batch``: sites per batched run (bounds memory: ~0.5 MB per site at n_keep=1000).
-    ``n_keep``: recorded samples per chain (thinned evenly).
+    ``n_keep``: recorded samples per chain (thinned evenly). ``max_gaussian_restarts``,
+    ``uniform_exhausted``, ``stuck_redraw``, ``gaussian_start_cost``: see
+    :class:`~soilbinn.proda.kernels.KernelConfig` (defaults: PRODA's behaviour).
     """
 
     mode: str = "faithful"
@@ -79,6 +81,10 @@ class RetrievalConfig:
     obs_error: float = 0.6
     checkpoint_every: int = 5000
     site_batch: int = 256
+    max_gaussian_restarts: int = 5
+    uniform_exhausted: str = "restart_chain"
+    stuck_redraw: str = "restart_chain"
+    gaussian_start_cost: str = "current"
 
     @classmethod
     def from_dict(cls, d: dict) -> RetrievalConfig:
@@ -98,6 +104,10 @@ class RetrievalConfig:
             n_gaussian=self.n_gaussian,
             adapt_start=self.adapt_start,
             adapt_every=self.adapt_every,
+            max_gaussian_restarts=self.max_gaussian_restarts,
+            uniform_exhausted=self.uniform_exhausted,
+            stuck_redraw=self.stuck_redraw,
+            gaussian_start_cost=self.gaussian_start_cost,
         )
 
     def summary_rule(self) -> str:
@@ -122,9 +132,12 @@ class SiteCost:
     free : Tensor (d,) int64, indices of the sampled parameters
     n_chains : int
 
-    As in PRODA (which adds 100 to the cost when the linear solve warns), a proposal whose
-    steady state is ill-conditioned (reciprocal condition number below machine epsilon,
-    ``CLM5Model`` output ``ill_conditioned``) is rejected: its cost is ``+inf``.
+    As in PRODA (which adds 100 to the cost when MATLAB's solve warns that the matrix is
+    singular or nearly singular, i.e. LAPACK's reciprocal condition estimate is below
+    machine epsilon), a proposal whose steady state is ill-conditioned (exact 1-norm
+    reciprocal condition number below machine epsilon, ``CLM5Model`` output
+    ``ill_conditioned``, always computed) is rejected: its cost is ``+inf``.
+    ``n_ill`` (rows,) counts the ill-conditioned proposals of each row.
     """
 
     def __init__(
@@ -136,6 +149,7 @@ class SiteCost:
         self._rows: Tensor | None = None
         self._cache = None
         self.n_calls = 0
+        self.n_ill = torch.zeros(len(obs.soc) * n_chains, dtype=torch.int64)
 
     def _select(self, rows: Tensor):
         if self._rows is None or not torch.equal(self._rows, rows):
@@ -159,8 +173,9 @@ class SiteCost:
         self.n_calls += 1
         depth = torch.where(torch.isnan(obs.depth), torch.full_like(obs.depth, 0.5), obs.depth)
         at = interpolate_to_depths(out["soc_layer"], depth, method=self.interpolation)
-        if "ill_conditioned" in out:  # rejected, as PRODA does
-            at = torch.where(out["ill_conditioned"][:, None], torch.full_like(at, torch.inf), at)
+        ill = out["ill_conditioned"]  # rejected, as PRODA does
+        self.n_ill.index_add_(0, rows, ill.long())
+        at = torch.where(ill[:, None], torch.full_like(at, torch.inf), at)
         return torch.where(torch.isnan(obs.depth), torch.full_like(at, float("nan")), at)
 
     def __call__(self, x: Tensor, rows: Tensor) -> Tensor:
@@ -246,34 +261,17 @@ def retrieve(
     return out
 
 
-def retrieve_batch(
-    ds: xr.Dataset,
-    config: RetrievalConfig = RetrievalConfig(),  # noqa: B008 (frozen dataclass)
-    checkpoint: str | os.PathLike | None = None,
-    stop_after: int | None = None,
-    progress: bool | None = None,
-) -> xr.Dataset | None:
-    """Run PRODA's retrieval on every site of ``ds`` (forcing + observations) at once.
+def build_cost(ds: xr.Dataset, config: RetrievalConfig):
+    """PRODA's batched cost for the sites of ``ds``.
 
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        soilbinn dataset with forcing and observations (``soc``, ``obs_depth``).
-    config : RetrievalConfig
-    checkpoint : path, optional
-        Resume from / write to this file (see :func:`soilbinn.proda.sampler.run_chains`).
-    stop_after : int, optional
-        Stop after this many MCMC steps (checkpoint written), returning ``None``.
-
-    Returns
-    -------
-    xarray.Dataset of posterior summaries and diagnostics (module docstring).
+    Returns ``(cost, space, free_names, obs)``: a :class:`SiteCost` over ``sites x
+    chains`` rows (row ``i`` is site ``i // n_chains``), the parameter space, the names of
+    the sampled parameters and the prepared :class:`Observations`.
     """
     from soilbinn.data.schema import check_dataset, forcing_from_dataset, observations_from_dataset
     from soilbinn.process.model import CLM5Model
 
     check_dataset(ds, ("forcing", "observations"))
-    t0 = time.perf_counter()
     preset = config.preset or (
         ds["params"].attrs.get("preset", "proda2023") if "params" in ds else "proda2023"
     )
@@ -297,7 +295,7 @@ def retrieve_batch(
     else:
         base = torch.full((n_sites, space.n), 0.5, dtype=torch.float64)
 
-    model = CLM5Model(space=space, transport=config.transport, check_conditioning=False)
+    model = CLM5Model(space=space, transport=config.transport, check_conditioning=True)
     forcing = forcing_from_dataset(ds)
     prepared = model.prepare(forcing)
     soc, depth = observations_from_dataset(ds)
@@ -306,6 +304,37 @@ def retrieve_batch(
         model, prepared, obs, base, free, n_chains, config.interpolation, config.obs_error
     )
 
+    return cost, space, free_names, obs
+
+
+def retrieve_batch(
+    ds: xr.Dataset,
+    config: RetrievalConfig = RetrievalConfig(),  # noqa: B008 (frozen dataclass)
+    checkpoint: str | os.PathLike | None = None,
+    stop_after: int | None = None,
+    progress: bool | None = None,
+) -> xr.Dataset | None:
+    """Run PRODA's retrieval on every site of ``ds`` (forcing + observations) at once.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        soilbinn dataset with forcing and observations (``soc``, ``obs_depth``).
+    config : RetrievalConfig
+    checkpoint : path, optional
+        Resume from / write to this file (see :func:`soilbinn.proda.sampler.run_chains`).
+    stop_after : int, optional
+        Stop after this many MCMC steps (checkpoint written), returning ``None``.
+
+    Returns
+    -------
+    xarray.Dataset of posterior summaries and diagnostics (module docstring).
+    """
+    t0 = time.perf_counter()
+    cost, space, free_names, obs = build_cost(ds, config)
+    n_sites, n_chains = ds.sizes["site"], config.n_chains
+    site_ids = [str(x) for x in ds["site"].values]
+    preset = space.preset
     d = len(free_names)
     p0 = torch.full((n_sites * n_chains, d), config.p0, dtype=torch.float64)
     key = json.dumps({"sites": site_ids, "free": free_names, "preset": preset})
@@ -334,6 +363,7 @@ def summarise(
     """Posterior summaries, diagnostics and fit of a finished retrieval (see module doc)."""
     n_sites, n_chains = ds.sizes["site"], config.n_chains
     d = len(free_names)
+    n_ill = cost.n_ill.numpy().reshape(n_sites, n_chains).sum(1)
     halves = res.second_half()
     # per-chain means of the second half -> best chain by RMSE of the fit at that mean
     chain_mean = torch.stack(
@@ -467,6 +497,12 @@ def summarise(
         evals.astype(np.int64),
         {**unit, "long_name": "process-model evaluations spent on the site (all chains)"},
     )
+    out["ill_conditioned_proposals"] = (
+        "site",
+        n_ill.astype(np.int64),
+        {**unit, "long_name": "proposals rejected as ill-conditioned (rcond < machine "
+         "epsilon), all chains, counted by the process that finished the run"},
+    )  # fmt: skip
     out["soc_fit"] = (
         ("site", "obs"),
         fit,
