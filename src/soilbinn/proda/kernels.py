@@ -110,9 +110,7 @@ class KernelConfig:
     the chain from ``p0`` (at most ``max_stuck_restarts`` times; otherwise the step is
     rejected); ``reject`` rejects the step. ``gaussian_start_cost``: ``current`` (the cost
     of the Gaussian phase's starting point) or ``p0`` (PRODA's code, which starts the
-    phase with the cost of ``p0``). ``refactor_every``: the adaptive proposal's Cholesky
-    factor is updated by exact rank-one updates after each step and recomputed from the
-    history every this many steps (bounds round-off; the covariance is PRODA's).
+    phase with the cost of ``p0``).
     """
 
     mode: str = "faithful"
@@ -135,7 +133,6 @@ class KernelConfig:
     stuck_redraw: str = "restart_chain"
     max_stuck_restarts: int = 10
     gaussian_start_cost: str = "current"
-    refactor_every: int = 1000
 
     def __post_init__(self) -> None:
         if self.mode not in ACCEPTANCE_RULES:
@@ -189,7 +186,6 @@ class AMState:
     chol : (B, d, d), Cholesky factor of the current Gaussian proposal covariance
     uniform_restarts, gaussian_restarts : (B,) int64
     p0 : (B, d), restart point; cost0 : (B,), its cost
-    chol_exact : (B,) bool, ``chol`` is the exact factor of the current history (no jitter)
     uniform_checked : (B,) bool, the uniform phase's acceptance is checked (PRODA drops
         the check after ``max_uniform_restarts`` failures)
     stuck_restarts : (B,) int64, chain restarts after a stuck redraw
@@ -210,7 +206,6 @@ class AMState:
     gaussian_restarts: Tensor
     p0: Tensor
     cost0: Tensor
-    chol_exact: Tensor
     uniform_checked: Tensor
     stuck_restarts: Tensor
 
@@ -258,7 +253,6 @@ def init(p0: Tensor, cost_fn: CostFn, config: KernelConfig) -> tuple[AMState, in
         gaussian_restarts=zi.clone(),
         p0=p0.clone(),
         cost0=cost.clone(),
-        chol_exact=torch.zeros(b, dtype=torch.bool),
         uniform_checked=torch.ones(b, dtype=torch.bool),
         stuck_restarts=zi.clone(),
     )
@@ -324,59 +318,38 @@ def propose(
 
 
 # --------------------------------------------------------------------------- adaptation
-def _proposal_cholesky(cov: Tensor, scale: Tensor, jitter: float) -> tuple[Tensor, Tensor]:
-    """Cholesky factor of ``scale * cov`` (m, d, d) and whether it is exact (m,).
+def _proposal_cholesky(c: Tensor, jitter: float, out: Tensor | None = None) -> Tensor:
+    """Cholesky factor of the proposal covariance ``c`` (m, d, d), written to ``out``.
 
-    Where ``scale * cov`` is not positive definite, jitter is added (growing 100x per
-    try, relative to the mean variance); a degenerate history gets small isotropic steps.
+    Where ``c`` is not positive definite, jitter is added (growing 100x per try, relative
+    to the mean variance); a degenerate history (chain never moved) gets small isotropic
+    steps.
     """
-    d = cov.shape[-1]
-    eye = torch.eye(d, dtype=cov.dtype)
-    c = scale[:, None, None] * cov
-    chol, info = torch.linalg.cholesky_ex(c)
+    d = c.shape[-1]
+    eye = torch.eye(d, dtype=c.dtype)
+    if out is None:
+        out = torch.empty_like(c)
+    _, info = torch.linalg.cholesky_ex(c, out=(out, torch.empty(0, dtype=torch.int32)))
     bad = info != 0
-    exact = ~bad
     eps = jitter
     for _ in range(12):
         if not bool(bad.any()):
-            return chol, exact
+            return out
         idx = torch.nonzero(bad).flatten()
         level = torch.diagonal(c[idx], dim1=-2, dim2=-1).abs().mean(-1).clamp_min(1e-8)
         cf, inf = torch.linalg.cholesky_ex(c[idx] + (eps * level)[:, None, None] * eye)
-        chol[idx] = cf
+        out[idx] = cf
         bad[idx] = inf != 0
         eps *= 100.0
-    if bool(bad.any()):  # degenerate history (chain never moved): small isotropic steps
-        chol[bad] = 1e-3 * eye
-    return chol, exact
+    if bool(bad.any()):
+        out[bad] = 1e-3 * eye
+    return out
 
 
-def cholesky_rank1_update(chol: Tensor, a: Tensor, v: Tensor) -> Tensor:
-    """Factor of ``a L L^T + v v^T`` from ``L`` (m, d, d), a (m,) > 0 and v (m, d).
-
-    The classical rank-one update (Golub and Van Loan, sec. 6.5.4), O(d^2) per row
-    instead of a new O(d^3) factorisation; ``chol`` is modified in place and returned.
-    """
-    chol.mul_(torch.sqrt(a)[:, None, None])
-    v = v.clone()
-    d = chol.shape[-1]
-    for k in range(d):
-        lkk = chol[:, k, k]
-        vk = v[:, k]
-        r = torch.sqrt(lkk * lkk + vk * vk)
-        c = r / lkk
-        s = vk / lkk
-        chol[:, k, k] = r
-        if k < d - 1:
-            col = (chol[:, k + 1 :, k] + s[:, None] * v[:, k + 1 :]) / c[:, None]
-            chol[:, k + 1 :, k] = col
-            v[:, k + 1 :] = c[:, None] * v[:, k + 1 :] - s[:, None] * col
-    return chol
-
-
-def _history_cov(state: AMState, rows: Tensor) -> Tensor:
+def _history_cov(state: AMState, rows: Tensor | slice, scale: Tensor | float = 1.0) -> Tensor:
+    """``scale * cov`` of the phase's history (one record per step) for ``rows``."""
     n = state.hist_n[rows].clamp_min(2.0)
-    return state.hist_m2[rows] / (n - 1.0)[:, None, None]
+    return state.hist_m2[rows] * (scale / (n - 1.0))[:, None, None]
 
 
 def _reset_history(state: AMState, rows: Tensor) -> None:
@@ -385,11 +358,13 @@ def _reset_history(state: AMState, rows: Tensor) -> None:
     state.hist_m2[rows] = 0.0
 
 
-def _refactor(state: AMState, rows: Tensor, config: KernelConfig) -> None:
-    scale = state.sd_factor[rows] / state.dim
-    chol, exact = _proposal_cholesky(_history_cov(state, rows), scale, config.jitter)
-    state.chol[rows] = chol
-    state.chol_exact[rows] = exact
+def _refactor(state: AMState, rows: Tensor | slice, config: KernelConfig) -> None:
+    """Proposal factor ``chol(sd_factor / d * cov(history))`` of ``rows`` (PRODA's)."""
+    c = _history_cov(state, rows, state.sd_factor[rows] / state.dim)
+    if isinstance(rows, slice):
+        _proposal_cholesky(c, config.jitter, out=state.chol)
+    else:
+        state.chol[rows] = _proposal_cholesky(c, config.jitter)
 
 
 def _restart_chain(state: AMState, rows: Tensor, config: KernelConfig) -> None:
@@ -401,7 +376,6 @@ def _restart_chain(state: AMState, rows: Tensor, config: KernelConfig) -> None:
     state.accepted[rows] = 0
     state.allow[rows] = config.allow0
     state.uniform_restarts[rows] = 0
-    state.chol_exact[rows] = False
     _reset_history(state, rows)
 
 
@@ -462,24 +436,7 @@ def step(
             & (s % config.adapt_every == 0)
         )
         if bool(adapt.any()):
-            # exact rank-one update of the factor where it tracks the history step by step
-            r1 = (
-                adapt
-                & state.chol_exact[sel]
-                & (s > config.adapt_after + 1)
-                & ((s - config.adapt_after - 1) % config.refactor_every != 0)
-            )
-            if config.adapt_every == 1 and bool(r1.any()):
-                r = active[r1]
-                nn = n[r1]
-                scale = state.sd_factor[r] / state.dim
-                v = dx[r1] * torch.sqrt(scale / nn)[:, None]
-                state.chol[r] = cholesky_rank1_update(state.chol[r], (nn - 2.0) / (nn - 1.0), v)
-                full = adapt & ~r1
-            else:
-                full = adapt
-            if bool(full.any()):
-                _refactor(state, active[full], config)
+            _refactor(state, sel if bool(adapt.all()) else active[adapt], config)
         # a stuck redraw: PRODA restarts the chain if its Gaussian phase accepted nothing yet
         if config.stuck_redraw == "restart_chain" and bool(stuck.any()):
             st = (
@@ -546,7 +503,6 @@ def _schedule(state: AMState, config: KernelConfig) -> dict[str, Tensor]:
         g = torch.nonzero(go).flatten()
         if g.numel():  # start the Gaussian phase from the uniform phase's covariance
             _refactor(state, g, config)
-            state.chol_exact[g] = False  # the Gaussian phase's own history starts now
             state.phase[g] = GAUSSIAN
             state.step[g] = 0
             state.accepted[g] = 0
