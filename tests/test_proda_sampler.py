@@ -165,6 +165,24 @@ def test_uniform_proposals_inside_the_box_are_uniform():
     assert abs(float(prop[:, 1].mean()) - 0.5) < 0.002
 
 
+def test_adaptive_factor_is_prodas_history_covariance():
+    """In the adaptive phase the proposal is N(x, sd_factor / d * cov(phase history))."""
+    cfg = KernelConfig(mode="metropolis", n_uniform=50, n_gaussian=10_000, adapt_start=20)
+    state, _ = init(torch.full((S * C, D), 0.5, dtype=torch.float64), gauss_cost, cfg)
+    gen = torch.Generator().manual_seed(0)
+    hist = []
+    for i in range(50 + 200):
+        state, _ = step(state, gauss_cost, cfg, gen)
+        if i >= 50:
+            hist.append(state.position.clone())
+    h = torch.stack(hist, 1)  # (B, 200, d): every step's state of the Gaussian phase
+    cov = torch.einsum("bni,bnj->bij", h - h.mean(1, keepdim=True), h - h.mean(1, keepdim=True))
+    want = state.sd_factor[:, None, None] / D * cov / (h.shape[1] - 1)
+    got = state.chol @ state.chol.transpose(1, 2)
+    scale = want.abs().amax((1, 2), keepdim=True)
+    assert torch.allclose(got / scale, want / scale, rtol=0, atol=1e-9)
+
+
 def test_checkpoint_resume_gives_identical_chains(tmp_path):
     cfg = KernelConfig(mode="faithful", n_uniform=60, n_gaussian=120, adapt_start=20)
     p0 = torch.full((S * C, D), 0.5, dtype=torch.float64)
