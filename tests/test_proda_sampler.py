@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -221,3 +223,46 @@ def test_rhat_and_ess_known_cases():
     assert np.all(np.abs(diagnostics.ess(ar) / expected - 1) < 0.25)
     assert np.all(diagnostics.ess(np.ones((2, 3, 10))) == 30)
     assert np.allclose(diagnostics.acceptance_rate([1, 0], [4, 0]), [0.25, np.nan], equal_nan=True)
+
+
+def test_progress_counts_stay_within_total_and_log_without_terminal(capsys):
+    from soilbinn.proda.sampler import Progress
+
+    seen = []
+
+    class Spy(Progress):
+        def update(self, done, total, force=False):
+            seen.append((done, total))
+            super().update(done, total, force)
+
+    # restarts (acceptance outside 10-50% in short phases) make the total grow
+    cfg = KernelConfig(mode="faithful", n_uniform=30, n_gaussian=40, adapt_start=5)
+    p0 = torch.full((S * C, D), 0.5, dtype=torch.float64)
+    run_chains(p0, gauss_cost, cfg, seed=2, n_keep=20, progress=Spy("t", every=0.0, bar=False))
+    done, total = np.array(seen).T
+    assert np.all(done <= total) and np.all(np.diff(done) >= 0)
+    assert done[-1] == total[-1] >= S * C * 70
+    err = capsys.readouterr().err
+    assert "chain-steps" in err and "ETA" in err and "steps/s" in err
+
+
+def test_interrupt_writes_checkpoint_and_says_how_to_resume(tmp_path):
+    from soilbinn.proda.sampler import Interrupted
+
+    cfg = KernelConfig(mode="faithful", n_uniform=30, n_gaussian=60, adapt_start=10)
+    p0 = torch.full((S * C, D), 0.5, dtype=torch.float64)
+    full = run_chains(p0, gauss_cost, cfg, seed=4, n_keep=20, progress=False)
+    calls = [0]
+
+    def flaky(x, rows):
+        calls[0] += 1
+        if calls[0] == 50:  # Ctrl-C in the middle of a step
+            os.kill(os.getpid(), signal.SIGINT)
+        return gauss_cost(x, rows)
+
+    ck = tmp_path / "c.pt"
+    with pytest.raises(Interrupted, match="rerun the same command"):
+        run_chains(p0, flaky, cfg, seed=4, n_keep=20, checkpoint=ck, progress=False)
+    assert ck.exists()
+    resumed = run_chains(p0, gauss_cost, cfg, seed=4, n_keep=20, checkpoint=ck, progress=False)
+    assert torch.allclose(resumed.samples, full.samples, equal_nan=True, rtol=0, atol=0)

@@ -68,7 +68,9 @@ def _configure_retrieve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, default=5000)
     p.add_argument("--site-batch", type=int, default=256, help="sites per batched run (memory)")
     p.add_argument("--stop-after", type=int, default=None, help="stop after N steps (resume later)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress on stderr (default on: a bar on a terminal, a log line "
+                   "every 5 s otherwise)")  # fmt: skip
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 is fastest for MCMC's many small operations)")  # fmt: skip
 
@@ -96,11 +98,17 @@ def _run_retrieve(args: argparse.Namespace) -> int:
     (out / "config.json").write_text(
         json.dumps({"data": str(args.data), "sites": args.sites, **cfg.__dict__}, indent=2)
     )
-    res = retrieve(ds, cfg, checkpoint=out / "checkpoint.pt", stop_after=args.stop_after,
-                   progress=args.progress)  # fmt: skip
+    try:
+        res = retrieve(ds, cfg, checkpoint=out / "checkpoint.pt", stop_after=args.stop_after,
+                       progress=args.progress)  # fmt: skip
+    except KeyboardInterrupt as e:
+        print(f"soilbinn proda retrieve: {e or 'interrupted'}; rerun the same command to "
+              "resume from the last checkpoint", file=sys.stderr)  # fmt: skip
+        return 130
     if res is None:
         print(
-            f"stopped after {args.stop_after} steps; resume with the same command", file=sys.stderr
+            f"stopped after {args.stop_after} steps; rerun the same command to resume",
+            file=sys.stderr,
         )
         return 0
     save_retrieval(res, result)

@@ -217,7 +217,7 @@ def retrieve(
     config: RetrievalConfig = RetrievalConfig(),  # noqa: B008 (frozen dataclass)
     checkpoint: str | os.PathLike | None = None,
     stop_after: int | None = None,
-    progress: bool | None = None,
+    progress=None,
 ) -> xr.Dataset | None:
     """Run PRODA's retrieval on every site of ``ds``, ``site_batch`` sites per batch.
 
@@ -243,7 +243,13 @@ def retrieve(
             if done.exists():
                 parts.append(xr.load_dataset(done))
                 continue
-        res = retrieve_batch(sub, cfg, ck, stop_after, progress)
+        prog = progress
+        if progress is not False:
+            from soilbinn.proda.sampler import Progress
+
+            prog = Progress(f"proda batch {i + 1}/{-(-n // size)} (sites {start + 1}-"
+                            f"{min(start + size, n)} of {n})")  # fmt: skip
+        res = retrieve_batch(sub, cfg, ck, stop_after, prog)
         if res is None:
             return None
         if done is not None:
@@ -312,7 +318,7 @@ def retrieve_batch(
     config: RetrievalConfig = RetrievalConfig(),  # noqa: B008 (frozen dataclass)
     checkpoint: str | os.PathLike | None = None,
     stop_after: int | None = None,
-    progress: bool | None = None,
+    progress=None,
 ) -> xr.Dataset | None:
     """Run PRODA's retrieval on every site of ``ds`` (forcing + observations) at once.
 
@@ -325,6 +331,8 @@ def retrieve_batch(
         Resume from / write to this file (see :func:`soilbinn.proda.sampler.run_chains`).
     stop_after : int, optional
         Stop after this many MCMC steps (checkpoint written), returning ``None``.
+    progress : bool or :class:`~soilbinn.proda.sampler.Progress`, optional
+        Progress on stderr (default on: a bar on a terminal, log lines otherwise).
 
     Returns
     -------
