@@ -101,7 +101,9 @@ def test_cli_retrieve_network_predict(synth, tmp_path):
     assert res["params"].attrs["units"] == "1"
     assert (run / "sites.csv").exists()
     assert main(args) == 2  # never overwrites a run
-    assert main(["proda", "network", str(run), str(data), "--epochs", "5"]) == 0
+    assert main(["proda", "network", str(run), str(data), "--epochs", "5"]) == 2  # PRODA filter
+    assert main(["proda", "network", str(run), str(data), "--epochs", "5",
+                 "--site-filter", "none"]) == 0  # fmt: skip
     assert main(["proda", "predict", str(run), str(data), "--out", str(tmp_path / "p.nc")]) == 0
     pred = xr.load_dataset(tmp_path / "p.nc")
     for v in ("params", "soc_layer", "carbon_input", "cue", "vertical_transport"):
@@ -140,3 +142,19 @@ def test_faithful_retrieval_never_records_ill_conditioned_samples():
         res = model(x, prep.select(torch.from_numpy(site)))
     assert not bool(res["ill_conditioned"].any())
     assert np.isfinite(out["soc_fit"].values[np.isfinite(out["soc_obs"].values)]).all()
+
+
+def test_fit_r2_definitions_and_prodas_profile_checks():
+    from soilbinn.proda.retrieval import _fit_stats, profile_shape_ok
+
+    obs = np.array([[4.0, 3.0, 2.0, np.nan], [1.0, 2.0, 3.0, 4.0]])
+    mod = np.array([[3.5, 3.0, 2.5, np.nan], [1.0, 2.0, 3.0, 5.0]])
+    r2, rmse, r2p = _fit_stats(mod, obs)
+    # row 0: SSres = 0.5; SStot about the observed mean = 2; about the model mean = 0.5
+    assert r2[0] == pytest.approx(1 - 0.5 / 2) and r2p[0] == pytest.approx(1 - 0.5 / 0.5)
+    assert rmse[0] == pytest.approx(np.sqrt(0.5 / 3))
+    depth = np.array([[0.1, 0.3, 0.6, np.nan], [0.1, 0.3, 0.6, 1.0]])
+    # row 0 decreases with depth: kept; row 1 increases: dropped; single layer: dropped
+    ok = profile_shape_ok(np.vstack([obs, [[5.0, np.nan, np.nan, np.nan]]]),
+                          np.vstack([depth, [[0.1, np.nan, np.nan, np.nan]]]))  # fmt: skip
+    assert ok.tolist() == [True, False, False]

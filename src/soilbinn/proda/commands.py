@@ -150,7 +150,9 @@ def _configure_network(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="network file (default RUN/network.pt)")
     p.add_argument("--epochs", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only-converged", action="store_true", help="PRODA's site filter")
+    p.add_argument("--site-filter", choices=("proda", "converged", "none"), default="proda",
+                   help="sites to train on: PRODA's filter (R2 > 0.75, Gelman-Rubin < 1.05, "
+                   "depth > 50 cm, shape checks), R-hat < 1.05, or all")  # fmt: skip
 
 
 def _run_network(args: argparse.Namespace) -> int:
@@ -166,7 +168,7 @@ def _run_network(args: argparse.Namespace) -> int:
         raise ProdaCommandError(f"{out} exists: not overwritten")
     ret = xr.load_dataset(rpath)
     ds = load_dataset(args.data, require=("covariates",))
-    cfg = NetworkConfig(epochs=args.epochs, seed=args.seed, only_converged=args.only_converged)
+    cfg = NetworkConfig(epochs=args.epochs, seed=args.seed, site_filter=args.site_filter)
     _, meta = train_network(ds, ret, cfg, out)
     print(f"PRODA network: {meta['n_train_sites']} train / {meta['n_val_sites']} val sites, "
           f"validation MSE {meta['val_mse']:.4g}; wrote {out}")  # fmt: skip

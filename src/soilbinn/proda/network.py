@@ -33,6 +33,11 @@ class NetworkConfigError(ValueError):
     """Unknown or invalid network settings."""
 
 
+#: sites the network is trained on: ``proda`` (PRODA's filter, the retrieval's
+#: ``proda_filter``), ``converged`` (mean R-hat < 1.05) or ``none`` (all with finite means)
+SITE_FILTERS = ("proda", "converged", "none")
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
     """MLP and training settings of PRODA's network step."""
@@ -46,7 +51,13 @@ class NetworkConfig:
     val_fraction: float = 0.2
     patience: int = 30
     seed: int = 0
-    only_converged: bool = False
+    site_filter: str = "proda"
+
+    def __post_init__(self) -> None:
+        if self.site_filter not in SITE_FILTERS:
+            raise NetworkConfigError(
+                f"site_filter must be one of {SITE_FILTERS}, got {self.site_filter!r}"
+            )
 
     @classmethod
     def from_dict(cls, d: dict) -> NetworkConfig:
@@ -124,7 +135,7 @@ def train_network(
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Fit covariates (``ds``) -> posterior means (``retrieval["params"]``).
 
-    Sites are matched by id; ``only_converged`` keeps PRODA's filtered sites only.
+    Sites are matched by id; ``site_filter`` selects them (:data:`SITE_FILTERS`).
     Returns the model (eval mode) and ``meta`` (scaling, parameter names, preset, losses);
     both are saved to ``path`` when given.
     """
@@ -135,12 +146,19 @@ def train_network(
     if missing:
         raise ValueError(f"retrieved sites not in the covariate dataset: {missing[:10]}")
     keep = np.ones(len(rids), bool)
-    if config.only_converged and "converged" in retrieval:
-        keep = retrieval["converged"].values.astype(bool)
+    var = {"proda": "proda_filter", "converged": "converged"}.get(config.site_filter)
+    if var is not None:
+        if var not in retrieval:
+            raise ValueError(f"the retrieval has no variable {var!r} for site_filter "
+                             f"{config.site_filter!r}: rerun `soilbinn proda retrieve`")  # fmt: skip
+        keep = retrieval[var].values.astype(bool)
     y_all = retrieval["params"].transpose("site", "param").values
     keep &= np.isfinite(y_all).all(1)
     if keep.sum() < 2:
-        raise ValueError("fewer than 2 retrieved sites usable to train PRODA's network")
+        raise ValueError(
+            f"fewer than 2 retrieved sites usable to train PRODA's network ({int(keep.sum())} of "
+            f"{len(keep)} pass site_filter={config.site_filter!r})"
+        )
     rows = np.array([pos[s] for s in np.asarray(rids)[keep]])
     y = torch.tensor(y_all[keep], dtype=torch.float32)
     g = torch.Generator().manual_seed(config.seed)

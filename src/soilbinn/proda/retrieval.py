@@ -7,10 +7,12 @@ diagnostics:
 
 - ``params`` (site, param): posterior mean on the unit scale (what PRODA's network is
   trained on), ``params_std``, ``params_mode`` (kernel-density mode; PRODA fits a GEV),
-  ``rhat`` (split R-hat across chains), ``ess`` (effective sample size);
+  ``rhat`` (split R-hat across chains), ``gelman_rubin`` (PRODA's, not split), ``ess``
+  (effective sample size);
 - ``samples`` (site, chain, draw, param): the recorded second-half samples;
 - ``acceptance_rate``, ``gaussian_restarts``, ``uniform_restarts`` (site, chain);
-- ``best_chain``, ``fit_r2``, ``fit_rmse``, ``cost_at_mean``, ``converged``,
+- ``best_chain``, ``fit_r2``, ``proda_r2``, ``fit_rmse``, ``cost_at_mean``, ``converged``,
+  ``proda_filter``, ``profile_shape_ok``, ``ill_conditioned_proposals``,
   ``n_evaluations`` (site); ``soc_fit`` (site, obs) at the posterior mean.
 
 Summaries (:data:`SUMMARIES`): ``best_chain`` is PRODA's rule (the chain whose posterior
@@ -19,8 +21,12 @@ simulated profiles, we evaluate the model at each chain's mean parameters), ``po
 uses all chains (the right summary of a proper posterior sampler). The default is
 ``best_chain`` for ``faithful`` and ``pooled`` for ``metropolis`` mode. Samples are the
 *accepted* proposals of the Gaussian phase in ``faithful`` mode (as PRODA) and the chain
-states in ``metropolis`` mode. ``converged`` is PRODA's site filter: mean R-hat < 1.05 and
-fit R2 > 0.
+states in ``metropolis`` mode. ``converged``: mean split R-hat < 1.05 over the sampled
+parameters. ``proda_filter``: PRODA's site filter before its network step
+(:data:`PRODA_SITE_FILTER`: ``proda_r2`` > 0.75, mean ``gelman_rubin`` < 1.05, deepest
+observation > 0.5 m, ``profile_shape_ok``). ``fit_r2`` is the usual coefficient of
+determination at the posterior mean; ``proda_r2`` PRODA's own statistic (see
+:func:`_fit_stats`). ``ill_conditioned_proposals`` counts the rejected singular proposals.
 """
 
 from __future__ import annotations
@@ -45,6 +51,11 @@ from soilbinn.proda.sampler import ChainResult, run_chains
 Tensor = torch.Tensor
 
 
+#: PRODA's site filter before its network step (``data_cleansing_before_nn.m``): PRODA's R2
+#: above 0.75, mean Gelman-Rubin below 1.05, profile deeper than 50 cm, SOC shape checks
+PRODA_SITE_FILTER = {"r2": 0.75, "gelman_rubin": 1.05, "depth_m": 0.5, "shape": True}
+
+
 class RetrievalConfigError(ValueError):
     """Invalid retrieval settings (unknown key, parameter name or value)."""
 
@@ -61,6 +72,8 @@ class RetrievalConfig:
     ``n_keep``: recorded samples per chain (thinned evenly). ``max_gaussian_restarts``,
     ``uniform_exhausted``, ``stuck_redraw``, ``gaussian_start_cost``: see
     :class:`~soilbinn.proda.kernels.KernelConfig` (defaults: PRODA's behaviour).
+    ``site_filter``: thresholds of PRODA's site filter (:data:`PRODA_SITE_FILTER`; keys
+    ``r2``, ``gelman_rubin``, ``depth_m``, ``shape``), written as ``proda_filter``.
     """
 
     mode: str = "faithful"
@@ -85,6 +98,15 @@ class RetrievalConfig:
     uniform_exhausted: str = "restart_chain"
     stuck_redraw: str = "restart_chain"
     gaussian_start_cost: str = "current"
+    site_filter: dict | None = None
+
+    def __post_init__(self) -> None:
+        f = dict(PRODA_SITE_FILTER)
+        unknown = set(self.site_filter or {}) - set(f)
+        if unknown:
+            raise RetrievalConfigError(f"unknown site_filter key(s): {sorted(unknown)}")
+        f.update(self.site_filter or {})
+        object.__setattr__(self, "site_filter", f)
 
     @classmethod
     def from_dict(cls, d: dict) -> RetrievalConfig:
@@ -198,8 +220,15 @@ def _kde_mode(samples: np.ndarray, grid_n: int = 201) -> np.ndarray:
     return g[np.argmax(dens, axis=0)]
 
 
-def _fit_stats(model_at_obs: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """R2 (PRODA's: 1 - SSres/SStot about the *model* mean) and RMSE per row."""
+def _fit_stats(model_at_obs: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Fit statistics per row of (n, obs) arrays (NaN-padded observations).
+
+    Returns ``(r2, rmse, r2_proda)``: ``r2 = 1 - SSres / SStot`` with ``SStot`` about the
+    mean of the *observations* (the coefficient of determination); ``r2_proda`` is PRODA's
+    statistic, the same with ``SStot`` about the mean of the *model* values (its MCMC
+    driver computes it so, and its network step keeps sites with ``r2_proda > 0.75``);
+    ``rmse`` over the valid observations.
+    """
     valid = np.isfinite(obs)
     m = np.where(valid, model_at_obs, np.nan)
     o = np.where(valid, obs, np.nan)
@@ -208,8 +237,30 @@ def _fit_stats(model_at_obs: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, n
         rmse = np.sqrt(np.nansum((o - m) ** 2, 1) / n)
         ss_res = np.nansum((m - o) ** 2, 1)
         ss_tot = np.nansum((o - np.nanmean(o, 1, keepdims=True)) ** 2, 1)
+        ss_mod = np.nansum((m - np.nanmean(m, 1, keepdims=True)) ** 2, 1)
         r2 = np.where(ss_tot > 0, 1.0 - ss_res / ss_tot, np.nan)
-    return r2, rmse
+        r2_proda = np.where(ss_mod > 0, 1.0 - ss_res / ss_mod, np.nan)
+    bad = ~np.isfinite(ss_res)
+    return np.where(bad, np.nan, r2), np.where(bad, np.nan, rmse), np.where(bad, np.nan, r2_proda)
+
+
+def profile_shape_ok(soc: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """PRODA's profile checks before its network step (``data_cleansing_before_nn.m``).
+
+    A profile (row of NaN-padded SOC g m-3 and depth m) is kept when it has at least two
+    valid layers, SOC does not correlate positively with depth, the largest SOC is not in
+    the deepest layer and the first layer's SOC exceeds the last layer's. Returns (n,) bool.
+    """
+    out = np.zeros(soc.shape[0], bool)
+    for i in range(soc.shape[0]):
+        v = np.isfinite(soc[i]) & np.isfinite(depth[i])
+        o, z = soc[i, v], depth[i, v]
+        if len(o) < 2:
+            continue
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.corrcoef(o, z)[0, 1]
+        out[i] = not (r > 0) and int(np.argmax(o)) != len(o) - 1 and o[0] > o[-1]
+    return out
 
 
 def retrieve(
@@ -380,8 +431,12 @@ def summarise(
     rows = torch.arange(n_sites * n_chains)
     soc_obs = obs.soc.numpy()
     chain_fit = cost.simulate(chain_mean, rows).numpy()
-    _, chain_rmse = _fit_stats(chain_fit, np.repeat(soc_obs, n_chains, axis=0))
+    _, chain_rmse, chain_r2p = _fit_stats(chain_fit, np.repeat(soc_obs, n_chains, axis=0))
     chain_rmse = np.where(np.isfinite(chain_rmse), chain_rmse, np.inf).reshape(n_sites, n_chains)
+    chain_r2p = chain_r2p.reshape(n_sites, n_chains)
+    with np.errstate(all="ignore"):
+        r2_proda = np.where(np.isfinite(chain_r2p).any(1), np.nanmax(
+            np.where(np.isfinite(chain_r2p), chain_r2p, -np.inf), 1), np.nan)  # fmt: skip
     best = np.argmin(chain_rmse, axis=1)
     rule = config.summary_rule()
 
@@ -389,6 +444,7 @@ def summarise(
     std = np.full((n_sites, d), np.nan)
     mode = np.full((n_sites, d), np.nan)
     rh = np.full((n_sites, d), np.nan)
+    gr = np.full((n_sites, d), np.nan)
     es = np.full((n_sites, d), np.nan)
     n_draw = max(1, max(h.shape[0] for h in halves))
     samples = np.full((n_sites, n_chains, n_draw, d), np.nan, dtype=np.float32)
@@ -406,6 +462,7 @@ def summarise(
             dr = np.stack([h[h.shape[0] - n_common :] for h in hs])  # (C, n, d)
             dr = np.moveaxis(dr, -1, 0)  # (d, C, n)
             rh[s] = diagnostics.rhat(dr)
+            gr[s] = diagnostics.gelman_rubin_proda(dr)
             es[s] = diagnostics.ess(dr)
     free_idx = cost.free
     full_mean = cost.base.clone()
@@ -414,7 +471,7 @@ def summarise(
                         torch.arange(n_sites) * n_chains)  # fmt: skip
     # simulate() selects by row // n_chains; rows s * n_chains give site s
     fit = fit.numpy()
-    r2, rmse = _fit_stats(fit, soc_obs)
+    r2, rmse, _ = _fit_stats(fit, soc_obs)
     cost_mean = proda_cost(torch.from_numpy(fit), obs, config.obs_error).numpy()
 
     def full(a: np.ndarray) -> np.ndarray:
@@ -479,8 +536,9 @@ def summarise(
     out["fit_r2"] = (
         "site",
         r2,
-        {**unit, "long_name": "R2 of SOC at the posterior mean (PRODA's definition)"},
-    )
+        {**unit, "long_name": "R2 of SOC at the posterior mean (1 - SSres/SStot, SStot about "
+         "the observed mean)"},
+    )  # fmt: skip
     out["fit_rmse"] = (
         "site",
         rmse,
@@ -491,14 +549,42 @@ def summarise(
         cost_mean,
         {**unit, "long_name": "PRODA cost J at the posterior mean"},
     )
-    n_fin = np.isfinite(rh).sum(1)
-    mean_rhat = np.where(n_fin > 0, np.nansum(rh, 1) / np.maximum(n_fin, 1), np.nan)
-    conv = (mean_rhat < 1.05) & (r2 > 0)
+
+    def mean_over_params(a: np.ndarray) -> np.ndarray:
+        k = np.isfinite(a).sum(1)
+        return np.where(k > 0, np.nansum(a, 1) / np.maximum(k, 1), np.nan)
+
+    mean_rhat = mean_over_params(rh)
+    mean_gr = mean_over_params(gr)
+    conv = mean_rhat < 1.05
     out["converged"] = (
         "site",
         conv.astype(np.int8),
-        {**unit, "long_name": "mean R-hat < 1.05 and fit R2 > 0 (PRODA's filter)"},
+        {**unit, "long_name": "mean split R-hat over the sampled parameters < 1.05"},
     )
+    out["gelman_rubin"] = (("site", "param"), full(gr),
+                           {**unit, "long_name": "PRODA's Gelman-Rubin statistic (not split)"})  # fmt: skip
+    out["proda_r2"] = (
+        "site",
+        r2_proda,
+        {**unit, "long_name": "PRODA's R2 (SStot about the model mean), best chain"},
+    )
+    depth_obs = obs.depth.numpy()
+    max_depth = np.nanmax(np.where(np.isfinite(depth_obs), depth_obs, -np.inf), 1)
+    shape = profile_shape_ok(soc_obs, depth_obs)
+    f = config.site_filter
+    keep = (r2_proda > f["r2"]) & (mean_gr < f["gelman_rubin"]) & (max_depth > f["depth_m"])
+    if f["shape"]:
+        keep &= shape
+    out["profile_shape_ok"] = ("site", shape.astype(np.int8),
+                               {**unit, "long_name": "passes PRODA's SOC profile shape checks"})  # fmt: skip
+    out["proda_filter"] = (
+        "site",
+        keep.astype(np.int8),
+        {**unit, "long_name": "kept by PRODA's site filter before its network step",
+         "rule": f"proda_r2 > {f['r2']}, mean gelman_rubin < {f['gelman_rubin']}, "
+                 f"deepest observation > {f['depth_m']} m" + (", shape checks" if f["shape"] else "")},
+    )  # fmt: skip
     evals = res.n_evaluations.numpy().reshape(n_sites, n_chains).sum(1)
     out["n_evaluations"] = (
         "site",
