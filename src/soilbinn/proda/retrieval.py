@@ -68,7 +68,7 @@ class RetrievalConfig:
     ``free_params``: names to sample (None: all); the others are fixed at the values of
     the dataset variable ``fixed_from``. ``summary``: ``best_chain`` | ``pooled`` | None
     (by mode). ``obs_error``: relative observation error of the cost (PRODA: 0.6).
-    ``site_batch``: sites per batched run (bounds memory: ~0.5 MB per site at n_keep=1000).
+    ``site_batch``: sites per batched run (bounds memory: ~0.3 MB per site at n_keep=1000).
     ``n_keep``: recorded samples per chain (thinned evenly). ``max_gaussian_restarts``,
     ``uniform_exhausted``, ``stuck_redraw``, ``gaussian_start_cost``: see
     :class:`~soilbinn.proda.kernels.KernelConfig` (defaults: PRODA's behaviour).

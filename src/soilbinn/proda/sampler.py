@@ -48,7 +48,7 @@ class ChainResult:
 
     Attributes
     ----------
-    samples : Tensor (B, n_keep, d) float64, NaN after ``n_recorded``
+    samples : Tensor (B, n_keep, d) float32 (unit scale, to halve memory), NaN after ``n_recorded``
     sample_cost : Tensor (B, n_keep) float64
     n_recorded : Tensor (B,) int64
     state : AMState, final state (acceptance counts of the last Gaussian phase etc.)
@@ -69,11 +69,11 @@ class ChainResult:
         return self.state.accepted.double() / self.state.step.clamp_min(1).double()
 
     def second_half(self) -> list[Tensor]:
-        """Per chain, the second half of its recorded samples (list of (k_b, d))."""
+        """Per chain, the second half of its recorded samples (list of (k_b, d) float64)."""
         out = []
         for b in range(self.samples.shape[0]):
             n = int(self.n_recorded[b])
-            out.append(self.samples[b, n // 2 : n])
+            out.append(self.samples[b, n // 2 : n].double())
         return out
 
 
@@ -244,7 +244,7 @@ def run_chains(
         generator = torch.Generator().manual_seed(seed)
         state, _ = init(p0, cost_fn, config)
         buf = {
-            "samples": torch.full((b, n_keep, d), float("nan"), dtype=torch.float64),
+            "samples": torch.full((b, n_keep, d), float("nan"), dtype=torch.float32),
             "sample_cost": torch.full((b, n_keep), float("nan"), dtype=torch.float64),
             "n_recorded": torch.zeros(b, dtype=torch.int64),
             "candidates": torch.zeros(b, dtype=torch.int64),
@@ -341,7 +341,7 @@ def _advance(state, cost_fn, config, generator, buf, record_accepted, rows_all, 
         rec = cand & (k % buf["stride"] == 0)
         r = rows_all[rec]
         slot = buf["n_recorded"][r]
-        buf["samples"][r, slot] = state.position[r]
+        buf["samples"][r, slot] = state.position[r].float()
         buf["sample_cost"][r, slot] = state.cost[r]
         buf["n_recorded"][r] += 1
         buf["candidates"][cand] += 1
