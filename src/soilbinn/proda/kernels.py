@@ -4,8 +4,9 @@ Every chain of every site is one row of a flat batch of ``B = sites x chains`` r
 state is explicit (:class:`AMState`, a bag of tensors) and all randomness comes from an
 explicit :class:`torch.Generator`, so a run is reproducible and can be checkpointed and
 resumed bit for bit. The kernel is ``init(...) -> state`` and
-``step(state, cost_fn, config, generator) -> (state, info)``; ``cost_fn`` is called once
-per step on all active rows (one batched process-model call).
+``step(state, cost_fn, config, generator) -> (state, info)`` (the state is updated in
+place); ``cost_fn`` is called once per step on all active rows (one batched process-model
+call).
 
 Schedule of one chain (PRODA's, read from its public code; see binn_and_proda.md):
 
@@ -13,8 +14,9 @@ Schedule of one chain (PRODA's, read from its public code; see binn_and_proda.md
    parameter with ``allow = 5`` (steps of +-0.1 on the unit scale). If fewer than
    ``min_accept_uniform`` (50; by default scaled by ``n_uniform / 20,000`` for shorter
    runs) proposals were accepted, the phase restarts from the
-   current point with ``allow *= 1.1``; after ``max_uniform_restarts`` (3) restarts the
-   next uniform phase is kept whatever its acceptance.
+   current point with ``allow *= 1.1``; the ``max_uniform_restarts``-th (3rd) failure
+   restarts the chain from ``p0`` with ``allow = 5`` and no further check of its uniform
+   phase (PRODA; ``uniform_exhausted="continue"`` keeps the next phase instead).
 2. **Adaptive Gaussian phase** (``n_gaussian`` = 50,000 steps): ``x' ~ N(x, s C)`` with
    ``C`` the covariance of the uniform phase's history (one record per step), replaced
    after ``adapt_start`` (4,000) steps by the covariance of the Gaussian phase's own
@@ -34,14 +36,13 @@ Acceptance rules (:data:`ACCEPTANCE_RULES`):
   ``exp(-J)`` with a uniform prior on the unit box.
 
 Out-of-box proposals (:data:`BOUNDARY_RULES`): PRODA redraws them (``redraw``, used in
-``faithful`` mode; at most ``max_redraws`` tries, then the step is rejected). A redraw makes
+``faithful`` mode; after ``max_redraws`` tries the chain restarts if its Gaussian phase
+has accepted nothing yet, as PRODA does, else the step is rejected). A redraw makes
 the proposal density position-dependent, which breaks detailed balance, so ``metropolis``
 mode rejects them instead (``reject``: the prior density is zero outside the box).
 
-Differences from the MATLAB original, on purpose: a failed evaluation costs ``+inf``
-(always rejected) instead of ``J_old + 100``; the Gaussian phase starts from the true cost
-of its starting point (the original restarts with the cost of ``p0``); restarts are per
-chain (the original shares ``sd_factor`` between a site's chains).
+Every difference from the MATLAB original is listed in ``soilbinn/proda/README.md``
+(e.g. a failed evaluation costs ``+inf`` instead of ``J_old + 100``; restarts are per chain).
 """
 
 from __future__ import annotations
