@@ -102,7 +102,7 @@ def test_cli_retrieve_network_predict(synth, tmp_path):
     assert (run / "sites.csv").exists()
     assert main(args) == 2  # never overwrites a run
     assert main(["proda", "network", str(run), str(data), "--epochs", "5"]) == 2  # PRODA filter
-    assert main(["proda", "network", str(run), str(data), "--epochs", "5",
+    assert main(["proda", "network", str(run), str(data), "--epochs", "5", "--members", "2",
                  "--site-filter", "none"]) == 0  # fmt: skip
     assert main(["proda", "predict", str(run), str(data), "--out", str(tmp_path / "p.nc")]) == 0
     pred = xr.load_dataset(tmp_path / "p.nc")
@@ -158,3 +158,30 @@ def test_fit_r2_definitions_and_prodas_profile_checks():
     ok = profile_shape_ok(np.vstack([obs, [[5.0, np.nan, np.nan, np.nan]]]),
                           np.vstack([depth, [[0.1, np.nan, np.nan, np.nan]]]))  # fmt: skip
     assert ok.tolist() == [True, False, False]
+
+
+def test_prodas_network_step_architecture_loss_and_ensemble(synth):
+    from soilbinn.proda.network import (
+        NetworkConfig,
+        _loss,
+        predict_ensemble,
+        train_network,
+    )
+
+    y = torch.tensor([[0.5, 0.2]])
+    p = torch.tensor([[0.4, 0.3]])
+    # PRODA's joint loss: (500 MSE) x (25 mean |relative error|)
+    assert float(_loss("joint", p, y)) == pytest.approx(500 * 0.01 * 25 * (0.2 + 0.5) / 2)
+    ret = xr.Dataset(
+        {"params": (("site", "param"), synth["true_params"].values, {"preset": "binn2025"})},
+        coords={"site": synth["site"].values, "param": synth["param"].values},
+    )
+    cfg = NetworkConfig(epochs=3, members=3, site_filter="none", seed=1)
+    model, meta = train_network(synth, ret, cfg)
+    sizes = [m.out_features for m in model.members[0].net if isinstance(m, torch.nn.Linear)]
+    assert sizes == [256, 512, 512, 256, 21] and meta["n_members"] == 3
+    assert isinstance(model.members[0].net[1], torch.nn.ReLU)
+    mean, std = predict_ensemble(model, meta, synth)
+    assert mean.shape == (3, 21) and (std > 0).all()  # bootstrap members differ
+    with pytest.raises(ValueError, match="style"):
+        NetworkConfig(style="keras")

@@ -63,6 +63,7 @@ class CompareConfig:
     proda_site_filter: str = "proda"
     grid_resolution: float = 2.0
     network_epochs: int = 300
+    network_members: int = 10
 
 
 #: PRODA must have converged at this fraction of the compared sites, else the run warns
@@ -159,7 +160,8 @@ def run_compare(config: CompareConfig, out: str | Path | None = None) -> Path:
     map_skipped = None
     try:
         net, meta = train_network(ds, ret, NetworkConfig(epochs=config.network_epochs,
-                                  seed=config.seed, site_filter=config.proda_site_filter),
+                                  members=config.network_members, seed=config.seed,
+                                  site_filter=config.proda_site_filter),
                                   run.sub("proda_network.pt"))  # fmt: skip
     except ValueError as e:
         map_skipped = f"PRODA's network not trained: {e}"

@@ -62,6 +62,7 @@ class EfficiencyConfig:
     epochs: int = 150
     patience: int = 25
     network_epochs: int = 300
+    network_members: int = 10
     reference: str | None = None
 
 
@@ -98,7 +99,8 @@ def _measure(config: EfficiencyConfig, n_sites: int, run: RunDirectory) -> dict:
     )  # fmt: skip
     ret, proda_s = _cpu(lambda: retrieve(ds, rcfg, progress=False))
     chain_steps = int(ret["n_evaluations"].sum()) - n * config.proda_chains  # minus starts
-    net_cfg = NetworkConfig(epochs=config.network_epochs, seed=config.seed, site_filter="none")
+    net_cfg = NetworkConfig(epochs=config.network_epochs, members=config.network_members,
+                            seed=config.seed, site_filter="none")  # fmt: skip
     _, net_s = _cpu(lambda: train_network(ds, ret, net_cfg, run.sub(f"proda_network_{n}.pt")))
     rng = np.random.default_rng(config.seed)
     perm = rng.permutation(n)
@@ -146,7 +148,8 @@ def run_efficiency(config: EfficiencyConfig, out: str | Path | None = None) -> P
             {"method": "PRODA (soilbinn)", "component": "network", "sites": n,
              "cpu_s": m["proda_network_cpu_s"], "cpu_s_per_site": m["proda_network_cpu_s"] / n,
              "model_evaluations": 0, "cpu_s_per_site_extrapolated": m["proda_network_cpu_s"] / n,
-             "note": f"{config.network_epochs} epochs"},
+             "note": f"PRODA's network, {config.network_members} bootstrap members x <= "
+                     f"{config.network_epochs} epochs (PRODA: 200 x <= 6000)"},
             {"method": "PRODA (soilbinn)", "component": "total", "sites": n,
              "cpu_s": m["proda_mcmc_cpu_s"] + m["proda_network_cpu_s"],
              "cpu_s_per_site": (m["proda_mcmc_cpu_s"] + m["proda_network_cpu_s"]) / n,

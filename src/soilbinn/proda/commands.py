@@ -148,7 +148,12 @@ def _configure_network(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="PRODA run directory (with retrieval.nc)")
     p.add_argument("data", help="dataset with the covariates of the retrieved sites")
     p.add_argument("--out", default=None, help="network file (default RUN/network.pt)")
-    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--style", choices=("proda", "small"), default="proda",
+                   help="proda: PRODA's network step (256-512-512-256 ReLU, joint loss, "
+                   "Adadelta, 200 bootstrap members: CPU-hours); small: a cheap MLP")  # fmt: skip
+    p.add_argument("--epochs", type=int, default=None, help="default: the style's (PRODA 6000)")
+    p.add_argument("--members", type=int, default=None,
+                   help="bootstrap members (default: the style's; PRODA 200)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--site-filter", choices=("proda", "converged", "none"), default="proda",
                    help="sites to train on: PRODA's filter (R2 > 0.75, Gelman-Rubin < 1.05, "
@@ -168,10 +173,11 @@ def _run_network(args: argparse.Namespace) -> int:
         raise ProdaCommandError(f"{out} exists: not overwritten")
     ret = xr.load_dataset(rpath)
     ds = load_dataset(args.data, require=("covariates",))
-    cfg = NetworkConfig(epochs=args.epochs, seed=args.seed, site_filter=args.site_filter)
+    cfg = NetworkConfig(style=args.style, epochs=args.epochs, members=args.members,
+                        seed=args.seed, site_filter=args.site_filter)  # fmt: skip
     _, meta = train_network(ds, ret, cfg, out)
-    print(f"PRODA network: {meta['n_train_sites']} train / {meta['n_val_sites']} val sites, "
-          f"validation MSE {meta['val_mse']:.4g}; wrote {out}")  # fmt: skip
+    print(f"PRODA network ({meta['style']}, {meta['n_members']} member(s)) on {meta['n_sites']} "
+          f"sites, mean validation loss {meta['val_loss']:.4g}; wrote {out}")  # fmt: skip
     return 0
 
 
