@@ -1,10 +1,20 @@
-"""Throughput of batched PRODA: MCMC steps/s and model evaluations/s vs batch size.
+"""CPU cost of PRODA's retrieval per site, with the conditioning check on, vs batch size.
 
-    python benchmarks/bench_proda.py [--sites 1 8 32] [--steps 200] [--threads 1]
+    python benchmarks/bench_proda.py [--sites 20 100 256] [--steps 300] [--threads 1]
 
-Each MCMC step is one process-model call for all sites x chains; the per-call overhead is
-shared by the whole batch, so evaluations/s grow with the number of sites. Prints a table
-and compares with PRODA's MATLAB model (0.0793 s per evaluation in Octave).
+For each batch of N sites (x 3 chains, one batched process-model call per MCMC step) the
+benchmark runs ``--steps`` steps of the uniform phase and ``--steps`` steps of the adaptive
+Gaussian phase (adaptation on, as after PRODA's step 4,000) and measures the **process
+time** (CPU seconds of this process, one torch thread) of each. From the per-step costs it
+extrapolates PRODA's full schedule, 20,000 uniform + 50,000 Gaussian steps per chain:
+
+    CPU-s per site = (20,000 t_uniform + 50,000 t_gaussian) / N
+
+This is the cost of the schedule itself; chain restarts (acceptance outside 10-50%, failed
+uniform phases) repeat it for the restarted chains and are counted by ``proda retrieve``
+(``n_evaluations``), not here. The extrapolation is linear in the number of steps, which
+is exact for a fixed batch (every step does the same work); ``--check`` runs a second
+size to show it.
 """
 
 from __future__ import annotations
@@ -15,36 +25,78 @@ import time
 import torch
 
 
+def _time_phase(state, cost, cfg, gen, steps: int) -> float:
+    from soilbinn.proda.kernels import step
+
+    t = time.process_time()
+    for _ in range(steps):
+        state, _ = step(state, cost, cfg, gen)
+    return (time.process_time() - t) / steps
+
+
+def measure(ds, steps: int, chains: int = 3, seed: int = 0) -> dict:
+    """Process time per MCMC step of each phase for all sites of ``ds`` at once."""
+    from dataclasses import replace
+
+    from soilbinn.proda.kernels import GAUSSIAN, KernelConfig, init, step
+    from soilbinn.proda.retrieval import RetrievalConfig, build_cost
+
+    cfg_r = RetrievalConfig(n_chains=chains, preset="proda2023")
+    cost, _, names, _ = build_cost(ds, cfg_r)
+    n = ds.sizes["site"] * chains
+    p0 = torch.full((n, len(names)), 0.5, dtype=torch.float64)
+    big = 10**9
+    # uniform phase: never ends within the measurement
+    cfg = KernelConfig(n_uniform=big, n_gaussian=big)
+    gen = torch.Generator().manual_seed(seed)
+    state, _ = init(p0, cost, cfg)
+    warm = max(10, steps // 10)
+    for _ in range(warm):
+        state, _ = step(state, cost, cfg, gen)
+    t_u = _time_phase(state, cost, cfg, gen, steps)
+    # Gaussian phase with adaptation every step (PRODA after its step 4,000)
+    cfg_g = replace(cfg, n_uniform=warm, adapt_start=warm, min_accept_uniform=0)
+    state, _ = init(p0, cost, cfg_g)
+    for _ in range(3 * warm):
+        state, _ = step(state, cost, cfg_g, gen)
+    assert bool((state.phase == GAUSSIAN).all())
+    t_g = _time_phase(state, cost, cfg_g, gen, steps)
+    sites = ds.sizes["site"]
+    return {
+        "sites": sites,
+        "rows": n,
+        "ms_step_uniform": 1e3 * t_u,
+        "ms_step_gaussian": 1e3 * t_g,
+        "us_eval_uniform": 1e6 * t_u / n,
+        "us_eval_gaussian": 1e6 * t_g / n,
+        "cpu_s_per_site_full_schedule": (20_000 * t_u + 50_000 * t_g) / sites,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sites", type=int, nargs="+", default=[1, 8, 32])
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--sites", type=int, nargs="+", default=[20, 100, 256])
+    ap.add_argument("--steps", type=int, default=300, help="measured steps per phase")
     ap.add_argument("--chains", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--mode", default="faithful")
+    ap.add_argument("--check", action="store_true", help="also measure at 2x steps")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     from soilbinn.inputs.synth import make_synthetic
-    from soilbinn.proda.retrieval import RetrievalConfig, retrieve
 
     ds = make_synthetic(max(args.sites), seed=0, noise=0.1)
-    half = args.steps // 2
-    print(f"{'sites':>6} {'chains':>6} {'steps':>6} {'evals':>9} {'seconds':>8} "
-          f"{'steps/s':>8} {'evals/s':>9} {'ms/eval':>8} {'vs Octave':>9}")  # fmt: skip
+    print(f"process time, {torch.get_num_threads()} thread(s), conditioning check on, "
+          f"{args.steps} steps per phase")  # fmt: skip
+    print(f"{'sites':>6} {'rows':>6} {'ms/step U':>10} {'ms/step G':>10} {'us/eval U':>10} "
+          f"{'us/eval G':>10} {'CPU-s/site (20k+50k)':>21}")  # fmt: skip
     for n in args.sites:
-        cfg = RetrievalConfig(mode=args.mode, n_uniform=half, n_gaussian=args.steps - half,
-                              n_chains=args.chains, n_keep=100)  # fmt: skip
-        sub = ds.isel(site=slice(0, n))
-        t = time.perf_counter()
-        out = retrieve(sub, cfg, progress=False)
-        sec = out.attrs["sampling_time_s"]
-        evals = out.attrs["n_model_evaluations"]
-        steps = evals / (n * args.chains)
-        total = time.perf_counter() - t
-        print(f"{n:>6} {args.chains:>6} {steps:>6.0f} {evals:>9} {sec:>8.2f} {steps / sec:>8.1f} "
-              f"{evals / sec:>9.0f} {1000 * sec / evals:>8.3f} {0.0793 * evals / sec:>8.0f}x"
-              f"   (total incl. setup {total:.1f} s)")  # fmt: skip
+        for steps in [args.steps, 2 * args.steps] if args.check else [args.steps]:
+            r = measure(ds.isel(site=slice(0, n)), steps, args.chains)
+            print(f"{r['sites']:>6} {r['rows']:>6} {r['ms_step_uniform']:>10.2f} "
+                  f"{r['ms_step_gaussian']:>10.2f} {r['us_eval_uniform']:>10.2f} "
+                  f"{r['us_eval_gaussian']:>10.2f} {r['cpu_s_per_site_full_schedule']:>21.2f}"
+                  + (f"   ({steps} steps)" if args.check else ""))  # fmt: skip
 
 
 if __name__ == "__main__":

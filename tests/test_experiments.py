@@ -60,24 +60,38 @@ def test_recovery_compare_efficiency_and_report(tmp_path):
                  "--proda-sites", "3", "--grid-resolution", "5", *TINY]) == 0  # fmt: skip
     res = json.loads((cmp_ / "experiment.json").read_text())["results"]
     site = pd.read_csv(cmp_ / "site_correlations.csv")
-    proc = site[site.kind == "process"]["r"]
-    assert res["mean_process_r_sites"] == pytest.approx(proc.mean())
-    assert len(pd.read_csv(cmp_ / "map_correlations.csv")) == 6 + 21
+    proc = site[site.kind == "process"].set_index("quantity")["r"]
+    # headline without carbon input (forcing, r = 1 by construction), reported apart
+    assert res["mean_process_r_sites"] == pytest.approx(proc.drop("carbon_input").mean())
+    assert res["carbon_input_r_sites"] == pytest.approx(proc["carbon_input"])
+    assert res["compared_sites_held_out_from_binn"] and res["n_sites_compared"] == 3
+    # 10 + 20 steps cannot converge: the run says so loudly
+    assert any("PRODA NOT CONVERGED" in w for w in res["warnings"])
+    assert len(pd.read_csv(cmp_ / "proda_sites.csv")) == 3
+    if "map_skipped" not in res:
+        assert len(pd.read_csv(cmp_ / "map_correlations.csv")) == 6 + 21
 
     eff = tmp_path / "eff"
     assert main(["experiment", "efficiency", "--out", str(eff), "--sites", "6", *TINY]) == 0
     table = pd.read_csv(eff / "efficiency.csv")
-    proda = table.iloc[0]
-    # our PRODA spends at least chains x steps evaluations per site
-    assert proda["evaluations_per_site"] >= 3 * 30
+    mcmc = table[(table.method == "PRODA (soilbinn)") & (table.component == "MCMC")]
+    # two sizes; at least chains x steps per site (failed uniform phases add steps)
+    assert mcmc["sites"].tolist() == [6, 12]
+    assert (mcmc["model_evaluations"].to_numpy() >= [6 * 3 * 30, 12 * 3 * 30]).all()
+    assert set(table.component) >= {"MCMC", "network", "training", "prediction", "total"}
+    assert (table.dropna(subset=["cpu_s"])["cpu_s"] > 0).all()
     info = json.loads((eff / "experiment.json").read_text())["results"]
-    assert info["ratio_evaluations_proda_over_binn"] == pytest.approx(210_003 / 51)
+    assert info["ratio_proda_over_binn_cpu"] == pytest.approx(
+        info["proda_cpu_s_per_site"] / info["binn_cpu_s_per_site"]
+    )
+    assert len(info["linearity_check_per_site_cpu"]["BINN"]) == 2
 
     html = tmp_path / "report.html"
     assert main(["report", str(rec), str(cmp_), str(eff), "--out", str(html)]) == 0
     page = html.read_text()
     assert page.count("data:image/png;base64,") >= 5 and "efficiency.csv" in page
     assert "http://" not in page and "https://" not in page  # opens offline
+    assert "class='warn'>WARNING: PRODA NOT CONVERGED" in page
     assert main(["report", str(tmp_path / "missing"), "--out", str(html)]) == 2
     # a run directory is never overwritten
     assert main(["experiment", "efficiency", "--out", str(eff), "--sites", "6", *TINY]) == 2

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -89,55 +91,99 @@ def test_faithful_mode_tempers_the_posterior():
     assert torch.all(dr.reshape(S, -1, D).std(1).mean(0) < 0.6 * SD)
 
 
-def test_schedule_uniform_restart_then_gaussian_phase():
-    cfg = KernelConfig(mode="metropolis", n_uniform=20, n_gaussian=10, min_accept_uniform=50)
+@pytest.mark.parametrize("exhausted", ["restart_chain", "continue"])
+def test_schedule_uniform_restart_then_gaussian_phase(exhausted):
+    cfg = KernelConfig(mode="metropolis", n_uniform=20, n_gaussian=10, min_accept_uniform=50,
+                       uniform_exhausted=exhausted)  # fmt: skip
     p0 = torch.full((2, D), 0.5, dtype=torch.float64)
     rows_c = torch.tensor([0, 0])
     gen = torch.Generator().manual_seed(0)
     state, _ = init(p0, lambda x, r: gauss_cost(x, rows_c[r]), cfg)
     allow0 = state.allow.clone()
-    restarted = 0
-    for _ in range(20 * 4):
+    restarted = chain = 0
+    for i in range(20 * 4):
         state, info = step(state, lambda x, r: gauss_cost(x, rows_c[r]), cfg, gen)
         restarted += int(info["restarted_uniform"].sum())
-    # fewer than 50 acceptances in 20 steps: 3 restarts with 1.1x smaller steps, then on
-    assert restarted == 2 * 3
-    assert torch.allclose(state.allow, allow0 * 1.1**3)
+        chain += int(info["restarted_chain"].sum())
+        if exhausted == "restart_chain" and i == 20 * 3 - 1:
+            # PRODA: the third failed uniform phase restarts the chain from p0 at step
+            # size allow0, and the restarted chain's uniform phase is not checked again
+            assert torch.equal(state.position, p0) and torch.equal(state.allow, allow0)
+            assert not bool(state.uniform_checked.any())
+    # fewer than 50 acceptances in 20 steps
+    if exhausted == "restart_chain":
+        assert (restarted, chain) == (2 * 2, 2)
+        assert torch.equal(state.allow, allow0)
+    else:  # 3 restarts with 1.1x smaller steps, then on
+        assert (restarted, chain) == (2 * 3, 0)
+        assert torch.allclose(state.allow, allow0 * 1.1**3)
     assert bool((state.phase == GAUSSIAN).all())
 
 
-def test_out_of_box_proposals_are_redrawn_or_rejected():
-    # target outside the box pulls chains onto the boundary; positions must stay inside
-    def edge(x, rows):
-        return 0.5 * (((x - 1.2) / 0.05) ** 2).sum(-1)
+def test_stuck_redraw_restarts_the_chain():
+    """PRODA restarts a chain whose Gaussian phase accepted nothing and cannot propose."""
 
-    for mode in ("faithful", "metropolis"):
-        cfg = KernelConfig(mode=mode, n_uniform=60, n_gaussian=60, max_gaussian_restarts=0)
-        res = run_chains(
-            torch.full((6, 2), 0.5, dtype=torch.float64), edge, cfg, seed=0, progress=False
-        )
-        x = res.samples[~torch.isnan(res.samples)]
-        assert bool(((x > 0) & (x < 1)).all())
-        assert float(x.mean()) > 0.9
-    with pytest.raises(ValueError, match="unit box"):
-        init(torch.tensor([[0.0, 0.5]]), edge, cfg)
-    with pytest.raises(ValueError, match="acceptance mode"):
-        KernelConfig(mode="tempered")
+    def far(x, rows):
+        return 0.5 * (((x - 0.5) / 0.05) ** 2).sum(-1)
+
+    cfg = KernelConfig(n_uniform=10, n_gaussian=50, max_redraws=8, max_stuck_restarts=2,
+                       min_accept_uniform=0)  # fmt: skip
+    state, _ = init(torch.full((2, 2), 0.5, dtype=torch.float64), far, cfg)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(10):
+        state, _ = step(state, far, cfg, gen)
+    assert bool((state.phase == GAUSSIAN).all())
+    state.chol[:] = 50.0 * torch.eye(2, dtype=torch.float64)  # every proposal leaves the box
+    state, info = step(state, far, cfg, gen)
+    assert bool(info["stuck"].all()) and bool(info["restarted_chain"].all())
+    assert bool((state.phase == 1).all()) and torch.equal(
+        state.stuck_restarts, torch.ones(2).long()
+    )
+    state.phase[:] = GAUSSIAN
+    state.stuck_restarts[:] = 2  # cap reached: the step is rejected instead
+    state.chol[:] = 50.0 * torch.eye(2, dtype=torch.float64)
+    before = state.position.clone()
+    state, info = step(state, far, cfg, gen)
+    assert bool(info["stuck"].all()) and not bool(info["restarted_chain"].any())
+    assert torch.equal(state.position, before)
+    cfg_r = KernelConfig(n_uniform=10, n_gaussian=50, max_redraws=8, stuck_redraw="reject")
+    state.chol[:] = 50.0 * torch.eye(2, dtype=torch.float64)
+    state.stuck_restarts[:] = 0
+    state, info = step(state, far, cfg_r, gen)
+    assert bool(info["stuck"].all()) and not bool(info["restarted_chain"].any())
 
 
-def test_failed_evaluations_are_rejected():
-    """A cost of +inf (failed model evaluation) is never accepted."""
+def test_uniform_proposals_inside_the_box_are_uniform():
+    """Redrawn uniform proposals = uniform on the box's intersection (PRODA's redraw)."""
+    from soilbinn.proda.kernels import propose
 
-    def holes(x, rows):
-        c = gauss_cost(x, rows)
-        return torch.where(x[:, 0] > MU[rows // C, 0], torch.full_like(c, math.inf), c)
+    cfg = KernelConfig()
+    x = torch.tensor([[0.05, 0.5]], dtype=torch.float64).expand(20000, 2).contiguous()
+    state, _ = init(x, lambda p, r: torch.zeros(len(r), dtype=torch.float64), cfg)
+    prop, inside = propose(state, torch.arange(20000), cfg, torch.Generator().manual_seed(0))
+    assert bool(inside.all())
+    # coordinate 0: uniform on (0, 0.15); coordinate 1: uniform on (0.4, 0.6)
+    assert abs(float(prop[:, 0].mean()) - 0.075) < 0.002 and float(prop[:, 0].max()) < 0.15
+    assert abs(float(prop[:, 0].std()) - 0.15 / 12**0.5) < 0.002
+    assert abs(float(prop[:, 1].mean()) - 0.5) < 0.002
 
-    cfg = KernelConfig(mode="metropolis", n_uniform=200, n_gaussian=300)
-    res = run_chains(torch.full((S * C, D), 0.2, dtype=torch.float64), holes, cfg, progress=False)
-    x = res.samples[:, :, 0]
-    lim = MU[torch.arange(S * C) // C, 0][:, None]
-    assert bool((x[~torch.isnan(x)] <= lim.expand_as(x)[~torch.isnan(x)]).all())
-    assert bool(torch.isfinite(res.state.cost).all())
+
+def test_adaptive_factor_is_prodas_history_covariance():
+    """In the adaptive phase the proposal is N(x, sd_factor / d * cov(phase history))."""
+    cfg = KernelConfig(mode="metropolis", n_uniform=50, n_gaussian=10_000, adapt_start=20)
+    state, _ = init(torch.full((S * C, D), 0.5, dtype=torch.float64), gauss_cost, cfg)
+    gen = torch.Generator().manual_seed(0)
+    hist = []
+    for i in range(50 + 200):
+        state, _ = step(state, gauss_cost, cfg, gen)
+        if i >= 50:
+            hist.append(state.position.clone())
+    h = torch.stack(hist, 1)  # (B, 200, d): every step's state of the Gaussian phase
+    cov = torch.einsum("bni,bnj->bij", h - h.mean(1, keepdim=True), h - h.mean(1, keepdim=True))
+    want = state.sd_factor[:, None, None] / D * cov / (h.shape[1] - 1)
+    got = state.chol @ state.chol.transpose(1, 2)
+    scale = want.abs().amax((1, 2), keepdim=True)
+    assert torch.allclose(got / scale, want / scale, rtol=0, atol=1e-9)
 
 
 def test_checkpoint_resume_gives_identical_chains(tmp_path):
@@ -178,3 +224,46 @@ def test_rhat_and_ess_known_cases():
     assert np.all(np.abs(diagnostics.ess(ar) / expected - 1) < 0.25)
     assert np.all(diagnostics.ess(np.ones((2, 3, 10))) == 30)
     assert np.allclose(diagnostics.acceptance_rate([1, 0], [4, 0]), [0.25, np.nan], equal_nan=True)
+
+
+def test_progress_counts_stay_within_total_and_log_without_terminal(capsys):
+    from soilbinn.proda.sampler import Progress
+
+    seen = []
+
+    class Spy(Progress):
+        def update(self, done, total, force=False):
+            seen.append((done, total))
+            super().update(done, total, force)
+
+    # restarts (acceptance outside 10-50% in short phases) make the total grow
+    cfg = KernelConfig(mode="faithful", n_uniform=30, n_gaussian=40, adapt_start=5)
+    p0 = torch.full((S * C, D), 0.5, dtype=torch.float64)
+    run_chains(p0, gauss_cost, cfg, seed=2, n_keep=20, progress=Spy("t", every=0.0, bar=False))
+    done, total = np.array(seen).T
+    assert np.all(done <= total) and np.all(np.diff(done) >= 0)
+    assert done[-1] == total[-1] >= S * C * 70
+    err = capsys.readouterr().err
+    assert "chain-steps" in err and "ETA" in err and "steps/s" in err
+
+
+def test_interrupt_writes_checkpoint_and_says_how_to_resume(tmp_path):
+    from soilbinn.proda.sampler import Interrupted
+
+    cfg = KernelConfig(mode="faithful", n_uniform=30, n_gaussian=60, adapt_start=10)
+    p0 = torch.full((S * C, D), 0.5, dtype=torch.float64)
+    full = run_chains(p0, gauss_cost, cfg, seed=4, n_keep=20, progress=False)
+    calls = [0]
+
+    def flaky(x, rows):
+        calls[0] += 1
+        if calls[0] == 50:  # Ctrl-C in the middle of a step
+            os.kill(os.getpid(), signal.SIGINT)
+        return gauss_cost(x, rows)
+
+    ck = tmp_path / "c.pt"
+    with pytest.raises(Interrupted, match="rerun the same command"):
+        run_chains(p0, flaky, cfg, seed=4, n_keep=20, checkpoint=ck, progress=False)
+    assert ck.exists()
+    resumed = run_chains(p0, gauss_cost, cfg, seed=4, n_keep=20, checkpoint=ck, progress=False)
+    assert torch.allclose(resumed.samples, full.samples, equal_nan=True, rtol=0, atol=0)

@@ -135,7 +135,7 @@ def _run_experiment(args: argparse.Namespace) -> int:
     }  # fmt: skip
     if args.epochs is not None:
         common["epochs"] = args.epochs
-    if args.patience is not None and args.experiment != "efficiency":
+    if args.patience is not None:
         common["patience"] = args.patience
     try:
         if args.experiment == "recovery":

@@ -22,6 +22,7 @@ table{border-collapse:collapse;font-size:0.8em;margin:0.5em 0}
 td,th{border:1px solid #ddd;padding:2px 6px;text-align:right}
 th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee;margin:0.5em 0}
 pre{background:#f7f7f7;padding:0.5em;font-size:0.8em;overflow-x:auto}
+.warn{background:#fde8e8;border:2px solid #c00;color:#900;padding:0.6em;font-weight:bold}
 """
 
 
@@ -38,6 +39,8 @@ def _section(run: Path) -> str:
                      f"soilbinn {html.escape(str(meta.get('soilbinn_version')))}, "
                      f"commit {html.escape(str(meta.get('git_commit'))[:12])}, "
                      f"finished {html.escape(str(meta.get('finished')))}</p>")  # fmt: skip
+        for w in meta.get("results", {}).get("warnings", []):
+            parts.append(f"<p class='warn'>WARNING: {html.escape(str(w))}</p>")
         for key in ("results", "timings_s", "settings"):
             if key in meta:
                 parts.append(

@@ -17,31 +17,59 @@ import torch
 from soilbinn.process.system import SteadyStateSystem
 
 
-def thomas(lower: torch.Tensor, diag: torch.Tensor, upper: torch.Tensor, rhs: torch.Tensor):
-    """Batched scalar tridiagonal solve along the last axis.
+def thomas_factor(lower: torch.Tensor, diag: torch.Tensor, upper: torch.Tensor):
+    """LU factors of a batched scalar tridiagonal matrix, layer axis first.
 
     ``lower[..., j]`` multiplies ``x[..., j-1]`` (``lower[..., 0]`` unused) and
     ``upper[..., j]`` multiplies ``x[..., j+1]``; all arguments broadcast together.
-    Internally the layer axis is moved first so every step works on contiguous memory.
+    Returns ``(lo, inv, cp)``, each (L, ...): ``M = L U`` with ``L`` lower bidiagonal
+    (diagonal ``1 / inv``, sub-diagonal ``lo``) and ``U`` unit upper bidiagonal
+    (super-diagonal ``cp``). Used by :func:`thomas_solve` for ``M x = r`` and
+    ``M^T y = r`` without refactorising.
     """
-    shape = torch.broadcast_shapes(lower.shape, diag.shape, upper.shape, rhs.shape)
-    lo, dg, up, r = (t.expand(shape).movedim(-1, 0).contiguous() for t in (lower, diag, upper, rhs))
+    shape = torch.broadcast_shapes(lower.shape, diag.shape, upper.shape)
+    lo, dg, up = (t.expand(shape).movedim(-1, 0).contiguous() for t in (lower, diag, upper))
     L = shape[-1]
-    cp, dp = [], []
+    inv = torch.empty_like(dg)
+    cp = torch.zeros_like(dg)
     for j in range(L):
-        if j == 0:
-            inv = 1.0 / dg[0]
-            d_j = r[0] * inv
-        else:
-            inv = 1.0 / (dg[j] - lo[j] * cp[-1])
-            d_j = (r[j] - lo[j] * dp[-1]) * inv
-        cp.append(up[j] * inv if j < L - 1 else None)
-        dp.append(d_j)
+        inv[j] = 1.0 / (dg[0] if j == 0 else dg[j] - lo[j] * cp[j - 1])
+        if j < L - 1:
+            cp[j] = up[j] * inv[j]
+    return lo, inv, cp
+
+
+def thomas_solve(factors, rhs: torch.Tensor, transpose: bool = False) -> torch.Tensor:
+    """Solve ``M x = rhs`` (or ``M^T x = rhs``) with :func:`thomas_factor`'s factors.
+
+    rhs (..., L) broadcastable to the factors' batch shape; returns (..., L).
+    """
+    lo, inv, cp = factors
+    L = inv.shape[0]
+    r = rhs.expand(inv.shape[1:] + (L,)).movedim(-1, 0)
     x = [None] * L
-    x[L - 1] = dp[L - 1]
-    for j in range(L - 2, -1, -1):
-        x[j] = dp[j] - cp[j] * x[j + 1]
+    if not transpose:  # L d = r, then U x = d
+        d = [r[0] * inv[0]]
+        for j in range(1, L):
+            d.append((r[j] - lo[j] * d[-1]) * inv[j])
+        x[L - 1] = d[L - 1]
+        for j in range(L - 2, -1, -1):
+            x[j] = d[j] - cp[j] * x[j + 1]
+    else:  # U^T z = r, then L^T x = z
+        z = [r[0]]
+        for j in range(1, L):
+            z.append(r[j] - cp[j - 1] * z[-1])
+        x[L - 1] = z[L - 1] * inv[L - 1]
+        for j in range(L - 2, -1, -1):
+            x[j] = (z[j] - lo[j + 1] * x[j + 1]) * inv[j]
     return torch.stack(x, dim=-1)
+
+
+def thomas(lower: torch.Tensor, diag: torch.Tensor, upper: torch.Tensor, rhs: torch.Tensor):
+    """Batched scalar tridiagonal solve along the last axis (see :func:`thomas_factor`)."""
+    shape = torch.broadcast_shapes(lower.shape, diag.shape, upper.shape, rhs.shape)
+    factors = thomas_factor(lower.expand(shape), diag.expand(shape), upper.expand(shape))
+    return thomas_solve(factors, rhs)
 
 
 # Packed 3x3 blocks: a block is a (9, n) tensor, entry (i, k) at row 3 i + k, so that one
@@ -93,10 +121,8 @@ def _mv3(m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return (m.view(3, 3, -1) * v.unsqueeze(0)).sum(1)
 
 
-def block_thomas(
-    lower: torch.Tensor, blocks: torch.Tensor, upper: torch.Tensor, rhs: torch.Tensor
-) -> torch.Tensor:
-    """Block-tridiagonal solve with 3x3 diagonal blocks and scalar off-diagonal blocks.
+def block_thomas_factor(lower: torch.Tensor, blocks: torch.Tensor, upper: torch.Tensor):
+    """Block LU factors of a block-tridiagonal matrix with 3x3 diagonal blocks.
 
     Parameters
     ----------
@@ -104,29 +130,59 @@ def block_thomas(
         Scalar couplings to the layer above / below (times the 3x3 identity).
     blocks : Tensor (20, 9, n)
         Packed diagonal blocks (entry (i, k) at 3 i + k).
-    rhs : Tensor (20, 3, n)
 
     Returns
     -------
-    Tensor (20, 3, n)
+    ``(lower, inv, cp)``: packed inverses of the eliminated diagonal blocks ``B'_j``
+    (20, 9, n) and ``cp_j = B'_j^-1 upper_j`` (20, 9, n); ``M = L U`` with ``L`` block
+    lower bidiagonal (``B'_j``, ``lower_j I``) and ``U`` unit upper (``cp_j``).
     """
     L = lower.shape[0]
-    cp, dp = [], []
+    inv = torch.empty_like(blocks)
+    cp = torch.zeros_like(blocks)
     for j in range(L):
-        if j == 0:
-            b, r = blocks[0], rhs[0]
-        else:
-            b = blocks[j] - lower[j] * cp[-1]
-            r = rhs[j] - lower[j] * dp[-1]
-        inv = _inv3(b)
-        dp.append(_mv3(inv, r))
+        b = blocks[0] if j == 0 else blocks[j] - lower[j] * cp[j - 1]
+        inv[j] = _inv3(b)
         if j < L - 1:
-            cp.append(inv * upper[j])
+            cp[j] = inv[j] * upper[j]
+    return lower, inv, cp
+
+
+def _mv3t(m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Transposed packed (9, n) matrices times (3, n) vectors."""
+    return (m.view(3, 3, -1) * v.unsqueeze(1)).sum(0)
+
+
+def block_thomas_solve(factors, rhs: torch.Tensor, transpose: bool = False) -> torch.Tensor:
+    """Solve ``M x = rhs`` (or ``M^T x = rhs``) with :func:`block_thomas_factor`'s factors.
+
+    rhs, x: Tensor (20, 3, n).
+    """
+    lower, inv, cp = factors
+    L = inv.shape[0]
     x = [None] * L
-    x[L - 1] = dp[L - 1]
-    for j in range(L - 2, -1, -1):
-        x[j] = dp[j] - _mv3(cp[j], x[j + 1])
+    if not transpose:
+        d = [_mv3(inv[0], rhs[0])]
+        for j in range(1, L):
+            d.append(_mv3(inv[j], rhs[j] - lower[j] * d[-1]))
+        x[L - 1] = d[L - 1]
+        for j in range(L - 2, -1, -1):
+            x[j] = d[j] - _mv3(cp[j], x[j + 1])
+    else:
+        z = [rhs[0]]
+        for j in range(1, L):
+            z.append(rhs[j] - _mv3t(cp[j - 1], z[-1]))
+        x[L - 1] = _mv3t(inv[L - 1], z[L - 1])
+        for j in range(L - 2, -1, -1):
+            x[j] = _mv3t(inv[j], z[j] - lower[j + 1] * x[j + 1])
     return torch.stack(x)
+
+
+def block_thomas(
+    lower: torch.Tensor, blocks: torch.Tensor, upper: torch.Tensor, rhs: torch.Tensor
+) -> torch.Tensor:
+    """Block-tridiagonal solve (20, 3, n) (see :func:`block_thomas_factor`)."""
+    return block_thomas_solve(block_thomas_factor(lower, blocks, upper), rhs)
 
 
 def _som_blocks(K: torch.Tensor, f: torch.Tensor, vdiag: torch.Tensor, transpose: bool):
@@ -145,58 +201,79 @@ def _som_blocks(K: torch.Tensor, f: torch.Tensor, vdiag: torch.Tensor, transpose
     return torch.stack([e for row in rows for e in row], dim=1)
 
 
+class StructuredFactors:
+    """Factors of ``P`` by the pool cascade, for solves with ``P`` and with ``P^T``.
+
+    CWD is diagonal, the three litter pools are scalar tridiagonal in layers
+    (:func:`thomas_factor`) and the SOM pools block tridiagonal with 3x3 blocks
+    (:func:`block_thomas_factor`). Factorising once and solving both ``P x = u`` and
+    ``P^T y = 1`` (the exact reciprocal condition number) halves the work of a checked
+    forward pass.
+    """
+
+    def __init__(self, system: SteadyStateSystem) -> None:
+        K, f, V = system.K, system.f, system.V
+        self.K, self.f = K, f
+        lo, dg, up = V[:, 0], V[:, 1], V[:, 2]
+        shape = K[:, 1:4].shape
+        self.litter = thomas_factor(
+            lo[:, None].expand(shape), K[:, 1:4] + dg[:, None], up[:, None].expand(shape)
+        )
+        self.som = block_thomas_factor(
+            lo.T.contiguous(), _som_blocks(K, f, dg, transpose=False), up.T.contiguous()
+        )
+
+    def solve(self, rhs: torch.Tensor) -> torch.Tensor:
+        """``P x = rhs``; rhs, x (n, 7, 20)."""
+        K, f = self.K, self.f
+        x_cwd = rhs[:, 0] / K[:, 0]
+        flux_cwd = K[:, 0] * x_cwd
+        r_lit = torch.stack(
+            [rhs[:, 1], rhs[:, 2] + f[:, 0:1] * flux_cwd, rhs[:, 3] + (1.0 - f[:, 0:1]) * flux_cwd],
+            dim=1,
+        )
+        x_lit = thomas_solve(self.litter, r_lit)  # (n, 3, 20)
+        flux = K[:, 1:4] * x_lit
+        r_som = torch.stack(
+            [
+                rhs[:, 4] + f[:, 1:2] * flux[:, 0] + f[:, 2:3] * flux[:, 1],
+                rhs[:, 5] + f[:, 3:4] * flux[:, 2],
+                rhs[:, 6],
+            ],
+            dim=0,
+        ).permute(2, 0, 1)  # (20, 3, n)
+        x_som = block_thomas_solve(self.som, r_som).permute(2, 1, 0)  # (n, 3, 20)
+        return torch.cat([x_cwd[:, None], x_lit, x_som], dim=1)
+
+    def solve_transposed(self, rhs: torch.Tensor) -> torch.Tensor:
+        """``P^T y = rhs`` (reverse cascade: SOM, then litter, then CWD); (n, 7, 20)."""
+        K, f = self.K, self.f
+        y_som = block_thomas_solve(self.som, rhs[:, 4:7].permute(2, 1, 0), transpose=True).permute(
+            2, 1, 0
+        )  # (n, 3, 20)
+        r_lit = torch.stack(
+            [
+                rhs[:, 1] + f[:, 1:2] * K[:, 1] * y_som[:, 0],
+                rhs[:, 2] + f[:, 2:3] * K[:, 2] * y_som[:, 0],
+                rhs[:, 3] + f[:, 3:4] * K[:, 3] * y_som[:, 1],
+            ],
+            dim=1,
+        )
+        y_lit = thomas_solve(self.litter, r_lit, transpose=True)
+        y_cwd = (
+            rhs[:, 0] + K[:, 0] * (f[:, 0:1] * y_lit[:, 1] + (1.0 - f[:, 0:1]) * y_lit[:, 2])
+        ) / K[:, 0]
+        return torch.cat([y_cwd[:, None], y_lit, y_som], dim=1)
+
+
 def solve_structured_raw(system: SteadyStateSystem, rhs: torch.Tensor) -> torch.Tensor:
     """Solve ``P x = rhs`` by the pool cascade; rhs, x (n, 7, 20). No custom gradient."""
-    K, f, V = system.K, system.f, system.V
-    lo, dg, up = V[:, 0], V[:, 1], V[:, 2]
-    x_cwd = rhs[:, 0] / K[:, 0]
-    flux_cwd = K[:, 0] * x_cwd
-    r_lit = torch.stack(
-        [rhs[:, 1], rhs[:, 2] + f[:, 0:1] * flux_cwd, rhs[:, 3] + (1.0 - f[:, 0:1]) * flux_cwd],
-        dim=1,
-    )
-    x_lit = thomas(lo[:, None], K[:, 1:4] + dg[:, None], up[:, None], r_lit)  # (n, 3, 20)
-    flux = K[:, 1:4] * x_lit
-    r_som = torch.stack(
-        [
-            rhs[:, 4] + f[:, 1:2] * flux[:, 0] + f[:, 2:3] * flux[:, 1],
-            rhs[:, 5] + f[:, 3:4] * flux[:, 2],
-            rhs[:, 6],
-        ],
-        dim=0,
-    ).permute(2, 0, 1)  # (20, 3, n)
-    x_som = block_thomas(
-        lo.T.contiguous(), _som_blocks(K, f, dg, transpose=False), up.T.contiguous(), r_som
-    ).permute(2, 1, 0)  # (n, 3, 20)
-    return torch.cat([x_cwd[:, None], x_lit, x_som], dim=1)
+    return StructuredFactors(system).solve(rhs)
 
 
 def solve_structured_transposed(system: SteadyStateSystem, rhs: torch.Tensor) -> torch.Tensor:
-    """Solve ``P^T y = rhs`` (reverse cascade: SOM, then litter, then CWD); (n, 7, 20)."""
-    K, f, V = system.K, system.f, system.V
-    lo, dg, up = V[:, 0], V[:, 1], V[:, 2]
-    # transposed tridiagonal: lower'_j = upper_{j-1}, upper'_j = lower_{j+1}
-    lo_t = torch.cat([torch.zeros_like(up[:, :1]), up[:, :-1]], dim=1)
-    up_t = torch.cat([lo[:, 1:], torch.zeros_like(lo[:, :1])], dim=1)
-    y_som = block_thomas(
-        lo_t.T.contiguous(),
-        _som_blocks(K, f, dg, transpose=True),
-        up_t.T.contiguous(),
-        rhs[:, 4:7].permute(2, 1, 0),
-    ).permute(2, 1, 0)  # (n, 3, 20)
-    r_lit = torch.stack(
-        [
-            rhs[:, 1] + f[:, 1:2] * K[:, 1] * y_som[:, 0],
-            rhs[:, 2] + f[:, 2:3] * K[:, 2] * y_som[:, 0],
-            rhs[:, 3] + f[:, 3:4] * K[:, 3] * y_som[:, 1],
-        ],
-        dim=1,
-    )
-    y_lit = thomas(lo_t[:, None], K[:, 1:4] + dg[:, None], up_t[:, None], r_lit)
-    y_cwd = (rhs[:, 0] + K[:, 0] * (f[:, 0:1] * y_lit[:, 1] + (1.0 - f[:, 0:1]) * y_lit[:, 2])) / K[
-        :, 0
-    ]
-    return torch.cat([y_cwd[:, None], y_lit, y_som], dim=1)
+    """Solve ``P^T y = rhs``; (n, 7, 20) (see :class:`StructuredFactors`)."""
+    return StructuredFactors(system).solve_transposed(rhs)
 
 
 class _StructuredSolve(torch.autograd.Function):
@@ -285,15 +362,19 @@ SOLVERS: dict[str, Callable[[SteadyStateSystem], torch.Tensor]] = {
 }
 
 
-def reciprocal_condition(system: SteadyStateSystem) -> torch.Tensor:
+def reciprocal_condition(
+    system: SteadyStateSystem, factors: StructuredFactors | None = None
+) -> torch.Tensor:
     """Exact 1-norm reciprocal condition number of ``P`` (n,), like LAPACK's rcond.
 
     ``P`` is a non-singular M-matrix, so ``P^-1 >= 0`` elementwise and
-    ``||P^-1||_1 = max(P^-T 1)``: one transposed structured solve.
+    ``||P^-1||_1 = max(P^-T 1)``: one transposed solve, reusing ``factors`` of ``P``
+    when given.
     """
     with torch.no_grad():
         ones = torch.ones_like(system.K)
-        y = solve_structured_transposed(system, ones)
+        f = factors if factors is not None else StructuredFactors(system)
+        y = f.solve_transposed(ones)
         inv_norm = y.flatten(1).amax(dim=1)
         rc = 1.0 / (system.column_norm() * inv_norm)
         return torch.where(torch.isfinite(rc) & (inv_norm > 0), rc, torch.zeros_like(rc))

@@ -73,7 +73,8 @@ def _configure_retrieve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--site-batch", type=int, default=256, help="sites per batched run (memory)")
     p.add_argument("--stop-after", type=int, default=None, help="stop after N steps (resume later)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="show progress (default: on a terminal, off when CI is set)")  # fmt: skip
+                   help="progress on stderr (default on: a bar on a terminal, a log line "
+                   "every 5 s otherwise)")  # fmt: skip
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1 is fastest for MCMC's many small operations)")  # fmt: skip
 
@@ -107,7 +108,8 @@ def _run_retrieve(args: argparse.Namespace) -> int:
                           command_line(argv=getattr(args, "command_argv", sys.argv[1:]))) from None  # fmt: skip
     if res is None:
         print(
-            f"stopped after {args.stop_after} steps; resume with the same command", file=sys.stderr
+            f"stopped after {args.stop_after} steps; rerun the same command to resume",
+            file=sys.stderr,
         )
         return 0
     save_retrieval(res, result)
@@ -147,9 +149,16 @@ def _configure_network(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="PRODA run directory (with retrieval.nc)")
     p.add_argument("data", help="dataset with the covariates of the retrieved sites")
     p.add_argument("--out", default=None, help="network file (default RUN/network.pt)")
-    p.add_argument("--epochs", type=int, default=300, help="training epochs")
+    p.add_argument("--style", choices=("proda", "small"), default="proda",
+                   help="proda: PRODA's network step (256-512-512-256 ReLU, joint loss, "
+                   "Adadelta, 200 bootstrap members: CPU-hours); small: a cheap MLP")  # fmt: skip
+    p.add_argument("--epochs", type=int, default=None, help="default: the style's (PRODA 6000)")
+    p.add_argument("--members", type=int, default=None,
+                   help="bootstrap members (default: the style's; PRODA 200)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--only-converged", action="store_true", help="PRODA's site filter")
+    p.add_argument("--site-filter", choices=("proda", "converged", "none"), default="proda",
+                   help="sites to train on: PRODA's filter (R2 > 0.75, Gelman-Rubin < 1.05, "
+                   "depth > 50 cm, shape checks), R-hat < 1.05, or all")  # fmt: skip
 
 
 def _run_network(args: argparse.Namespace) -> int:
@@ -163,10 +172,11 @@ def _run_network(args: argparse.Namespace) -> int:
     out = check_output(Path(args.out) if args.out else run / "network.pt", args.overwrite)
     ret = xr.load_dataset(rpath)
     ds = load_dataset(args.data, require=("covariates",))
-    cfg = NetworkConfig(epochs=args.epochs, seed=args.seed, only_converged=args.only_converged)
+    cfg = NetworkConfig(style=args.style, epochs=args.epochs, members=args.members,
+                        seed=args.seed, site_filter=args.site_filter)  # fmt: skip
     _, meta = train_network(ds, ret, cfg, out)
-    print(f"PRODA network: {meta['n_train_sites']} train / {meta['n_val_sites']} val sites, "
-          f"validation MSE {meta['val_mse']:.4g}; wrote {out}")  # fmt: skip
+    print(f"PRODA network ({meta['style']}, {meta['n_members']} member(s)) on {meta['n_sites']} "
+          f"sites, mean validation loss {meta['val_loss']:.4g}; wrote {out}")  # fmt: skip
     return 0
 
 

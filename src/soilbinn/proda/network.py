@@ -1,15 +1,19 @@
 """PRODA step 2: a network from site covariates to the per-site posterior means.
 
 PRODA (Tao et al. 2020, 2023) trains fully connected networks on the retrieved posterior
-means (unit scale) and predicts parameters where there are no observations; processes
-are then computed from the predicted parameters and forcing. Here: numeric covariates
-min-max scaled with the training sites' range (clipped), categorical covariates one-hot
-(missing = all zeros), an MLP with sigmoid outputs, MSE on the unit scale, Adam, early
-stopping on a validation split. :func:`predict_params` + :func:`simulate_dataset` write
+means (unit scale) of the sites its filter keeps and predicts parameters where there are
+no observations; processes are then computed from the predicted parameters and forcing.
+``style="proda"`` (default) is PRODA's public network step (:data:`STYLES`: 256-512-512-256
+ReLU, linear output, joint loss, Adadelta, batch 32, 6,000 epochs, patience 1,200 on the
+last 10% of rows, 200 bootstrap members whose spread is the uncertainty, see
+:func:`predict_ensemble`); ``style="small"`` a cheap alternative. Inputs: numeric
+covariates min-max scaled with the training sites' range (clipped; PRODA uses the global
+grid's range), categorical covariates one-hot (missing = all zeros; PRODA scales the
+codes as numbers). :func:`predict_params` + :func:`simulate_dataset` write
 the same variables as BINN's prediction (``params``, ``soc_layer``, ``pools``, stocks and
 the six processes).
 
-Checkpoints: ``torch.save`` of ``{"model": state_dict, "meta": plain dict}``, loaded with
+Checkpoints: ``torch.save`` of ``{"model": state_dict of the ensemble, "meta": plain dict}``, loaded with
 ``weights_only=True``.
 """
 
@@ -33,20 +37,60 @@ class NetworkConfigError(ValueError):
     """Unknown or invalid network settings."""
 
 
+#: sites the network is trained on: ``proda`` (PRODA's filter, the retrieval's
+#: ``proda_filter``), ``converged`` (mean R-hat < 1.05) or ``none`` (all with finite means)
+SITE_FILTERS = ("proda", "converged", "none")
+
+
+#: PRODA's network step (``SRC_NN/ensemble_neural_networking_bootstrap.py``): dense
+#: 256-512-512-256 ReLU with a linear output, the joint loss, Keras' Adadelta, batch 32,
+#: up to 6,000 epochs with patience 1,200 on the last 10% of the training rows, and a
+#: 200-member bootstrap ensemble. ``small``: soilbinn's cheap alternative.
+STYLES: dict[str, dict[str, Any]] = {
+    "proda": {"hidden": (256, 512, 512, 256), "activation": "relu", "output": "linear",
+              "loss": "joint", "optimizer": "adadelta", "lr": 1e-3, "batch_size": 32,
+              "epochs": 6000, "patience": 1200, "val_fraction": 0.1, "val_split": "last",
+              "members": 200},
+    "small": {"hidden": (64, 64), "activation": "leaky_relu", "output": "sigmoid",
+              "loss": "mse", "optimizer": "adamw", "lr": 3e-3, "batch_size": 64,
+              "epochs": 300, "patience": 30, "val_fraction": 0.2, "val_split": "random",
+              "members": 1},
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
-    """MLP and training settings of PRODA's network step."""
+    """Settings of PRODA's network step: a ``style`` (:data:`STYLES`, default PRODA's own)
+    and overrides of its sizes (``None``: the style's value).
 
-    hidden: int = 64
-    depth: int = 2
-    epochs: int = 300
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 64
-    val_fraction: float = 0.2
-    patience: int = 30
+    ``members`` > 1 trains a bootstrap ensemble (sites resampled with replacement, as
+    PRODA's ``bootstrap_sampling.m``); its spread is PRODA's uncertainty. PRODA's own
+    setting (200 members x up to 6,000 epochs) costs CPU-hours; pass fewer members or
+    epochs for quick runs and say so.
+    """
+
+    style: str = "proda"
+    epochs: int | None = None
+    patience: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    members: int | None = None
+    val_fraction: float | None = None
     seed: int = 0
-    only_converged: bool = False
+    site_filter: str = "proda"
+
+    def __post_init__(self) -> None:
+        if self.site_filter not in SITE_FILTERS:
+            raise NetworkConfigError(
+                f"site_filter must be one of {SITE_FILTERS}, got {self.site_filter!r}"
+            )
+        if self.style not in STYLES:
+            raise NetworkConfigError(f"style must be one of {sorted(STYLES)}, got {self.style!r}")
+
+    def get(self, name: str):
+        """The setting ``name``: the override if given, else the style's value."""
+        v = getattr(self, name, None)
+        return STYLES[self.style][name] if v is None else v
 
     @classmethod
     def from_dict(cls, d: dict) -> NetworkConfig:
@@ -57,18 +101,41 @@ class NetworkConfig:
 
 
 class _MLP(nn.Module):
-    def __init__(self, n_in: int, n_out: int, hidden: int, depth: int) -> None:
+    def __init__(self, n_in: int, n_out: int, hidden, activation: str, output: str) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = n_in
-        for _ in range(depth):
-            layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.3)]
-            width = hidden
+        for h in hidden:
+            act = nn.ReLU() if activation == "relu" else nn.LeakyReLU(0.3)
+            layers += [nn.Linear(width, int(h)), act]
+            width = int(h)
         layers.append(nn.Linear(width, n_out))
         self.net = nn.Sequential(*layers)
+        self.output = output
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.net(x))
+        z = self.net(x)
+        return torch.sigmoid(z) if self.output == "sigmoid" else z
+
+
+class Ensemble(nn.Module):
+    """Members of a (bootstrap) ensemble; ``forward`` gives (members, n, n_out)."""
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.members])
+
+
+def _loss(kind: str, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    if kind == "mse":
+        return ((pred - y) ** 2).mean()
+    # PRODA's joint loss: (500 MSE) x (25 mean |relative error|), a product
+    mse = ((pred - y) ** 2).mean()
+    ratio = ((y - pred) / y).abs().mean()
+    return (500.0 * mse) * (25.0 * ratio)
 
 
 def _features(ds: xr.Dataset, meta: dict[str, Any]) -> torch.Tensor:
@@ -116,6 +183,52 @@ def _meta_from(ds: xr.Dataset, train: np.ndarray) -> dict[str, Any]:
     }
 
 
+def _fit_one(x: torch.Tensor, y: torch.Tensor, config: NetworkConfig, seed: int, g):
+    """Train one member on rows (x, y); returns (model, best validation loss, n_val)."""
+    n = len(x)
+    frac = float(config.get("val_fraction"))
+    n_val = max(1, int(round(frac * n))) if n >= 5 else 0
+    if config.get("val_split") == "last":  # Keras' validation_split: the last rows
+        tr_i, val_i = np.arange(n - n_val), np.arange(n - n_val, n)
+    else:
+        perm = torch.randperm(n, generator=g).numpy()
+        val_i, tr_i = perm[:n_val], perm[n_val:]
+    torch.manual_seed(seed)
+    model = _MLP(x.shape[1], y.shape[1], config.get("hidden"), config.get("activation"),
+                 config.get("output"))  # fmt: skip
+    lr = float(config.get("lr"))
+    if config.get("optimizer") == "adadelta":  # Keras' defaults: rho 0.95, epsilon 1e-7
+        opt = torch.optim.Adadelta(model.parameters(), lr=lr, rho=0.95, eps=1e-7)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    kind = config.get("loss")
+    bs = int(config.get("batch_size"))
+    best, best_state, wait = float("inf"), None, 0
+    xt, yt = x[tr_i], y[tr_i]
+    vx, vy = (x[val_i], y[val_i]) if n_val else (xt, yt)
+    for _epoch in range(int(config.get("epochs"))):
+        model.train()
+        order = torch.randperm(len(tr_i), generator=g)
+        for s0 in range(0, len(order), bs):
+            b = order[s0 : s0 + bs]
+            opt.zero_grad()
+            _loss(kind, model(xt[b]), yt[b]).backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            v = float(_loss(kind, model(vx), vy))
+        if v < best:
+            best, wait = v, 0
+            best_state = {k: t.clone() for k, t in model.state_dict().items()}
+        else:
+            wait += 1
+            if wait >= int(config.get("patience")):
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return model.eval(), best, n_val
+
+
 def train_network(
     ds: xr.Dataset,
     retrieval: xr.Dataset,
@@ -124,7 +237,7 @@ def train_network(
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Fit covariates (``ds``) -> posterior means (``retrieval["params"]``).
 
-    Sites are matched by id; ``only_converged`` keeps PRODA's filtered sites only.
+    Sites are matched by id; ``site_filter`` selects them (:data:`SITE_FILTERS`).
     Returns the model (eval mode) and ``meta`` (scaling, parameter names, preset, losses);
     both are saved to ``path`` when given.
     """
@@ -135,58 +248,46 @@ def train_network(
     if missing:
         raise ValueError(f"retrieved sites not in the covariate dataset: {missing[:10]}")
     keep = np.ones(len(rids), bool)
-    if config.only_converged and "converged" in retrieval:
-        keep = retrieval["converged"].values.astype(bool)
+    var = {"proda": "proda_filter", "converged": "converged"}.get(config.site_filter)
+    if var is not None:
+        if var not in retrieval:
+            raise ValueError(f"the retrieval has no variable {var!r} for site_filter "
+                             f"{config.site_filter!r}: rerun `soilbinn proda retrieve`")  # fmt: skip
+        keep = retrieval[var].values.astype(bool)
     y_all = retrieval["params"].transpose("site", "param").values
     keep &= np.isfinite(y_all).all(1)
     if keep.sum() < 2:
-        raise ValueError("fewer than 2 retrieved sites usable to train PRODA's network")
+        raise ValueError(
+            f"fewer than 2 retrieved sites usable to train PRODA's network ({int(keep.sum())} of "
+            f"{len(keep)} pass site_filter={config.site_filter!r})"
+        )
     rows = np.array([pos[s] for s in np.asarray(rids)[keep]])
     y = torch.tensor(y_all[keep], dtype=torch.float32)
     g = torch.Generator().manual_seed(config.seed)
-    perm = torch.randperm(len(rows), generator=g).numpy()
-    n_val = max(1, int(round(config.val_fraction * len(rows)))) if len(rows) >= 5 else 0
-    val_i, tr_i = perm[:n_val], perm[n_val:]
-    meta = _meta_from(ds, rows[tr_i])
+    meta = _meta_from(ds, rows)
     x = _features(ds.isel(site=rows), meta)
-    torch.manual_seed(config.seed)
-    model = _MLP(x.shape[1], y.shape[1], config.hidden, config.depth)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    best, best_state, wait, losses = float("inf"), None, 0, []
-    xt, yt = x[tr_i], y[tr_i]
-    for _epoch in range(config.epochs):
-        model.train()
-        order = torch.randperm(len(tr_i), generator=g)
-        for s in range(0, len(order), config.batch_size):
-            b = order[s : s + config.batch_size]
-            opt.zero_grad()
-            loss = ((model(xt[b]) - yt[b]) ** 2).mean()
-            loss.backward()
-            opt.step()
-        model.eval()
-        with torch.no_grad():
-            vx, vy = (x[val_i], y[val_i]) if n_val else (xt, yt)
-            v = float(((model(vx) - vy) ** 2).mean())
-        losses.append(v)
-        if v < best - 1e-7:
-            best, wait = v, 0
-            best_state = {k: t.clone() for k, t in model.state_dict().items()}
+    n_members = int(config.get("members"))
+    members, best_losses, n_val = [], [], 0
+    for k in range(n_members):
+        if n_members > 1:  # bootstrap sample of the sites, sorted (PRODA's)
+            sample = np.sort(torch.randint(len(rows), (len(rows),), generator=g).numpy())
         else:
-            wait += 1
-            if wait >= config.patience:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
+            sample = np.arange(len(rows))
+        model, best, n_val = _fit_one(x[sample], y[sample], config, config.seed + k, g)
+        members.append(model)
+        best_losses.append(best)
+    model = Ensemble(members).eval()
     meta.update({
         "param_names": [str(p) for p in retrieval["param"].values],
         "preset": str(retrieval["params"].attrs.get("preset", "proda2023")),
         "transport": str(retrieval.attrs.get("transport", "clm5")),
         "n_features": int(x.shape[1]),
         "config": asdict(config),
-        "val_mse": best,
-        "n_train_sites": int(len(tr_i)),
-        "n_val_sites": int(n_val),
+        "val_loss": float(np.mean(best_losses)),
+        "n_members": n_members,
+        "n_sites": int(len(rows)),
+        "n_val_rows": int(n_val),
+        "style": config.style,
         "acceptance_mode": str(retrieval.attrs.get("acceptance_mode", "")),
     })  # fmt: skip
     if path is not None:
@@ -195,6 +296,7 @@ def train_network(
 
 
 def save_network(model: nn.Module, meta: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write the network (an :class:`Ensemble`) and ``meta`` atomically."""
     from soilbinn.io import save_torch
 
     return save_torch({"model": model.state_dict(), "meta": meta}, path)
@@ -209,17 +311,35 @@ def load_network(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
             f"{str(err).strip()[:100] or type(err).__name__})"
         ) from None
     meta = ckpt["meta"]
-    c = meta["config"]
-    model = _MLP(meta["n_features"], len(meta["param_names"]), c["hidden"], c["depth"])
+    c = NetworkConfig.from_dict(meta["config"])
+    members = [
+        _MLP(meta["n_features"], len(meta["param_names"]), c.get("hidden"), c.get("activation"),
+             c.get("output"))
+        for _ in range(int(meta["n_members"]))
+    ]  # fmt: skip
+    model = Ensemble(members)
     model.load_state_dict(ckpt["model"])
     model.eval()
     return model, meta
 
 
 @torch.no_grad()
+def predict_ensemble(
+    model: nn.Module, meta: dict[str, Any], ds: xr.Dataset
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ensemble mean and standard deviation of the unit-scale parameters (n, n_params).
+
+    The spread over bootstrap members is PRODA's uncertainty (0 for a single member).
+    """
+    out = model(_features(ds, meta)).double().numpy()  # (members, n, p)
+    std = out.std(0, ddof=1) if out.shape[0] > 1 else np.zeros(out.shape[1:])
+    return out.mean(0), std
+
+
 def predict_params(model: nn.Module, meta: dict[str, Any], ds: xr.Dataset) -> np.ndarray:
-    """Unit-scale parameters (n, n_params) predicted from the covariates of ``ds``."""
-    return model(_features(ds, meta)).double().numpy()
+    """Unit-scale parameters (n, n_params) predicted from the covariates of ``ds``
+    (ensemble mean; PRODA's linear outputs are clipped to [0, 1] when simulated)."""
+    return predict_ensemble(model, meta, ds)[0]
 
 
 @torch.no_grad()

@@ -7,10 +7,12 @@ diagnostics:
 
 - ``params`` (site, param): posterior mean on the unit scale (what PRODA's network is
   trained on), ``params_std``, ``params_mode`` (kernel-density mode; PRODA fits a GEV),
-  ``rhat`` (split R-hat across chains), ``ess`` (effective sample size);
+  ``rhat`` (split R-hat across chains), ``gelman_rubin`` (PRODA's, not split), ``ess``
+  (effective sample size);
 - ``samples`` (site, chain, draw, param): the recorded second-half samples;
 - ``acceptance_rate``, ``gaussian_restarts``, ``uniform_restarts`` (site, chain);
-- ``best_chain``, ``fit_r2``, ``fit_rmse``, ``cost_at_mean``, ``converged``,
+- ``best_chain``, ``fit_r2``, ``proda_r2``, ``fit_rmse``, ``cost_at_mean``, ``converged``,
+  ``proda_filter``, ``profile_shape_ok``, ``ill_conditioned_proposals``,
   ``n_evaluations`` (site); ``soc_fit`` (site, obs) at the posterior mean.
 
 Summaries (:data:`SUMMARIES`): ``best_chain`` is PRODA's rule (the chain whose posterior
@@ -19,8 +21,12 @@ simulated profiles, we evaluate the model at each chain's mean parameters), ``po
 uses all chains (the right summary of a proper posterior sampler). The default is
 ``best_chain`` for ``faithful`` and ``pooled`` for ``metropolis`` mode. Samples are the
 *accepted* proposals of the Gaussian phase in ``faithful`` mode (as PRODA) and the chain
-states in ``metropolis`` mode. ``converged`` is PRODA's site filter: mean R-hat < 1.05 and
-fit R2 > 0.
+states in ``metropolis`` mode. ``converged``: mean split R-hat < 1.05 over the sampled
+parameters. ``proda_filter``: PRODA's site filter before its network step
+(:data:`PRODA_SITE_FILTER`: ``proda_r2`` > 0.75, mean ``gelman_rubin`` < 1.05, deepest
+observation > 0.5 m, ``profile_shape_ok``). ``fit_r2`` is the usual coefficient of
+determination at the posterior mean; ``proda_r2`` PRODA's own statistic (see
+:func:`_fit_stats`). ``ill_conditioned_proposals`` counts the rejected singular proposals.
 """
 
 from __future__ import annotations
@@ -44,6 +50,11 @@ from soilbinn.proda.sampler import ChainResult, run_chains
 Tensor = torch.Tensor
 
 
+#: PRODA's site filter before its network step (``data_cleansing_before_nn.m``): PRODA's R2
+#: above 0.75, mean Gelman-Rubin below 1.05, profile deeper than 50 cm, SOC shape checks
+PRODA_SITE_FILTER = {"r2": 0.75, "gelman_rubin": 1.05, "depth_m": 0.5, "shape": True}
+
+
 class RetrievalConfigError(ValueError):
     """Invalid retrieval settings (unknown key, parameter name or value)."""
 
@@ -56,8 +67,12 @@ class RetrievalConfig:
     ``free_params``: names to sample (None: all); the others are fixed at the values of
     the dataset variable ``fixed_from``. ``summary``: ``best_chain`` | ``pooled`` | None
     (by mode). ``obs_error``: relative observation error of the cost (PRODA: 0.6).
-    ``site_batch``: sites per batched run (bounds memory: ~0.5 MB per site at n_keep=1000).
-    ``n_keep``: recorded samples per chain (thinned evenly).
+    ``site_batch``: sites per batched run (bounds memory: ~0.3 MB per site at n_keep=1000).
+    ``n_keep``: recorded samples per chain (thinned evenly). ``max_gaussian_restarts``,
+    ``uniform_exhausted``, ``stuck_redraw``, ``gaussian_start_cost``: see
+    :class:`~soilbinn.proda.kernels.KernelConfig` (defaults: PRODA's behaviour).
+    ``site_filter``: thresholds of PRODA's site filter (:data:`PRODA_SITE_FILTER`; keys
+    ``r2``, ``gelman_rubin``, ``depth_m``, ``shape``), written as ``proda_filter``.
     """
 
     mode: str = "faithful"
@@ -78,6 +93,19 @@ class RetrievalConfig:
     obs_error: float = 0.6
     checkpoint_every: int = 5000
     site_batch: int = 256
+    max_gaussian_restarts: int = 5
+    uniform_exhausted: str = "restart_chain"
+    stuck_redraw: str = "restart_chain"
+    gaussian_start_cost: str = "current"
+    site_filter: dict | None = None
+
+    def __post_init__(self) -> None:
+        f = dict(PRODA_SITE_FILTER)
+        unknown = set(self.site_filter or {}) - set(f)
+        if unknown:
+            raise RetrievalConfigError(f"unknown site_filter key(s): {sorted(unknown)}")
+        f.update(self.site_filter or {})
+        object.__setattr__(self, "site_filter", f)
 
     @classmethod
     def from_dict(cls, d: dict) -> RetrievalConfig:
@@ -97,6 +125,10 @@ class RetrievalConfig:
             n_gaussian=self.n_gaussian,
             adapt_start=self.adapt_start,
             adapt_every=self.adapt_every,
+            max_gaussian_restarts=self.max_gaussian_restarts,
+            uniform_exhausted=self.uniform_exhausted,
+            stuck_redraw=self.stuck_redraw,
+            gaussian_start_cost=self.gaussian_start_cost,
         )
 
     def summary_rule(self) -> str:
@@ -121,9 +153,12 @@ class SiteCost:
     free : Tensor (d,) int64, indices of the sampled parameters
     n_chains : int
 
-    As in PRODA (which adds 100 to the cost when the linear solve warns), a proposal whose
-    steady state is ill-conditioned (reciprocal condition number below machine epsilon,
-    ``CLM5Model`` output ``ill_conditioned``) is rejected: its cost is ``+inf``.
+    As in PRODA (which adds 100 to the cost when MATLAB's solve warns that the matrix is
+    singular or nearly singular, i.e. LAPACK's reciprocal condition estimate is below
+    machine epsilon), a proposal whose steady state is ill-conditioned (exact 1-norm
+    reciprocal condition number below machine epsilon, ``CLM5Model`` output
+    ``ill_conditioned``, always computed) is rejected: its cost is ``+inf``.
+    ``n_ill`` (rows,) counts the ill-conditioned proposals of each row.
     """
 
     def __init__(
@@ -135,6 +170,7 @@ class SiteCost:
         self._rows: Tensor | None = None
         self._cache = None
         self.n_calls = 0
+        self.n_ill = torch.zeros(len(obs.soc) * n_chains, dtype=torch.int64)
 
     def _select(self, rows: Tensor):
         if self._rows is None or not torch.equal(self._rows, rows):
@@ -158,8 +194,9 @@ class SiteCost:
         self.n_calls += 1
         depth = torch.where(torch.isnan(obs.depth), torch.full_like(obs.depth, 0.5), obs.depth)
         at = interpolate_to_depths(out["soc_layer"], depth, method=self.interpolation)
-        if "ill_conditioned" in out:  # rejected, as PRODA does
-            at = torch.where(out["ill_conditioned"][:, None], torch.full_like(at, torch.inf), at)
+        ill = out["ill_conditioned"]  # rejected, as PRODA does
+        self.n_ill.index_add_(0, rows, ill.long())
+        at = torch.where(ill[:, None], torch.full_like(at, torch.inf), at)
         return torch.where(torch.isnan(obs.depth), torch.full_like(at, float("nan")), at)
 
     def __call__(self, x: Tensor, rows: Tensor) -> Tensor:
@@ -182,8 +219,15 @@ def _kde_mode(samples: np.ndarray, grid_n: int = 201) -> np.ndarray:
     return g[np.argmax(dens, axis=0)]
 
 
-def _fit_stats(model_at_obs: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """R2 (PRODA's: 1 - SSres/SStot about the *model* mean) and RMSE per row."""
+def _fit_stats(model_at_obs: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Fit statistics per row of (n, obs) arrays (NaN-padded observations).
+
+    Returns ``(r2, rmse, r2_proda)``: ``r2 = 1 - SSres / SStot`` with ``SStot`` about the
+    mean of the *observations* (the coefficient of determination); ``r2_proda`` is PRODA's
+    statistic, the same with ``SStot`` about the mean of the *model* values (its MCMC
+    driver computes it so, and its network step keeps sites with ``r2_proda > 0.75``);
+    ``rmse`` over the valid observations.
+    """
     valid = np.isfinite(obs)
     m = np.where(valid, model_at_obs, np.nan)
     o = np.where(valid, obs, np.nan)
@@ -192,8 +236,30 @@ def _fit_stats(model_at_obs: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, n
         rmse = np.sqrt(np.nansum((o - m) ** 2, 1) / n)
         ss_res = np.nansum((m - o) ** 2, 1)
         ss_tot = np.nansum((o - np.nanmean(o, 1, keepdims=True)) ** 2, 1)
+        ss_mod = np.nansum((m - np.nanmean(m, 1, keepdims=True)) ** 2, 1)
         r2 = np.where(ss_tot > 0, 1.0 - ss_res / ss_tot, np.nan)
-    return r2, rmse
+        r2_proda = np.where(ss_mod > 0, 1.0 - ss_res / ss_mod, np.nan)
+    bad = ~np.isfinite(ss_res)
+    return np.where(bad, np.nan, r2), np.where(bad, np.nan, rmse), np.where(bad, np.nan, r2_proda)
+
+
+def profile_shape_ok(soc: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """PRODA's profile checks before its network step (``data_cleansing_before_nn.m``).
+
+    A profile (row of NaN-padded SOC g m-3 and depth m) is kept when it has at least two
+    valid layers, SOC does not correlate positively with depth, the largest SOC is not in
+    the deepest layer and the first layer's SOC exceeds the last layer's. Returns (n,) bool.
+    """
+    out = np.zeros(soc.shape[0], bool)
+    for i in range(soc.shape[0]):
+        v = np.isfinite(soc[i]) & np.isfinite(depth[i])
+        o, z = soc[i, v], depth[i, v]
+        if len(o) < 2:
+            continue
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.corrcoef(o, z)[0, 1]
+        out[i] = not (r > 0) and int(np.argmax(o)) != len(o) - 1 and o[0] > o[-1]
+    return out
 
 
 def retrieve(
@@ -201,7 +267,7 @@ def retrieve(
     config: RetrievalConfig = RetrievalConfig(),  # noqa: B008 (frozen dataclass)
     checkpoint: str | os.PathLike | None = None,
     stop_after: int | None = None,
-    progress: bool | None = None,
+    progress=None,
 ) -> xr.Dataset | None:
     """Run PRODA's retrieval on every site of ``ds``, ``site_batch`` sites per batch.
 
@@ -227,7 +293,13 @@ def retrieve(
             if done.exists():
                 parts.append(xr.load_dataset(done))
                 continue
-        res = retrieve_batch(sub, cfg, ck, stop_after, progress)
+        prog = progress
+        if progress is not False:
+            from soilbinn.proda.sampler import Progress
+
+            prog = Progress(f"proda batch {i + 1}/{-(-n // size)} (sites {start + 1}-"
+                            f"{min(start + size, n)} of {n})")  # fmt: skip
+        res = retrieve_batch(sub, cfg, ck, stop_after, prog)
         if res is None:
             return None
         if done is not None:
@@ -245,34 +317,17 @@ def retrieve(
     return out
 
 
-def retrieve_batch(
-    ds: xr.Dataset,
-    config: RetrievalConfig = RetrievalConfig(),  # noqa: B008 (frozen dataclass)
-    checkpoint: str | os.PathLike | None = None,
-    stop_after: int | None = None,
-    progress: bool | None = None,
-) -> xr.Dataset | None:
-    """Run PRODA's retrieval on every site of ``ds`` (forcing + observations) at once.
+def build_cost(ds: xr.Dataset, config: RetrievalConfig):
+    """PRODA's batched cost for the sites of ``ds``.
 
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        soilbinn dataset with forcing and observations (``soc``, ``obs_depth``).
-    config : RetrievalConfig
-    checkpoint : path, optional
-        Resume from / write to this file (see :func:`soilbinn.proda.sampler.run_chains`).
-    stop_after : int, optional
-        Stop after this many MCMC steps (checkpoint written), returning ``None``.
-
-    Returns
-    -------
-    xarray.Dataset of posterior summaries and diagnostics (module docstring).
+    Returns ``(cost, space, free_names, obs)``: a :class:`SiteCost` over ``sites x
+    chains`` rows (row ``i`` is site ``i // n_chains``), the parameter space, the names of
+    the sampled parameters and the prepared :class:`Observations`.
     """
     from soilbinn.data.schema import check_dataset, forcing_from_dataset, observations_from_dataset
     from soilbinn.process.model import CLM5Model
 
     check_dataset(ds, ("forcing", "observations"))
-    t0 = time.perf_counter()
     preset = config.preset or (
         ds["params"].attrs.get("preset", "proda2023") if "params" in ds else "proda2023"
     )
@@ -296,7 +351,7 @@ def retrieve_batch(
     else:
         base = torch.full((n_sites, space.n), 0.5, dtype=torch.float64)
 
-    model = CLM5Model(space=space, transport=config.transport, check_conditioning=False)
+    model = CLM5Model(space=space, transport=config.transport, check_conditioning=True)
     forcing = forcing_from_dataset(ds)
     prepared = model.prepare(forcing)
     soc, depth = observations_from_dataset(ds)
@@ -305,6 +360,39 @@ def retrieve_batch(
         model, prepared, obs, base, free, n_chains, config.interpolation, config.obs_error
     )
 
+    return cost, space, free_names, obs
+
+
+def retrieve_batch(
+    ds: xr.Dataset,
+    config: RetrievalConfig = RetrievalConfig(),  # noqa: B008 (frozen dataclass)
+    checkpoint: str | os.PathLike | None = None,
+    stop_after: int | None = None,
+    progress=None,
+) -> xr.Dataset | None:
+    """Run PRODA's retrieval on every site of ``ds`` (forcing + observations) at once.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        soilbinn dataset with forcing and observations (``soc``, ``obs_depth``).
+    config : RetrievalConfig
+    checkpoint : path, optional
+        Resume from / write to this file (see :func:`soilbinn.proda.sampler.run_chains`).
+    stop_after : int, optional
+        Stop after this many MCMC steps (checkpoint written), returning ``None``.
+    progress : bool or :class:`~soilbinn.proda.sampler.Progress`, optional
+        Progress on stderr (default on: a bar on a terminal, log lines otherwise).
+
+    Returns
+    -------
+    xarray.Dataset of posterior summaries and diagnostics (module docstring).
+    """
+    t0 = time.perf_counter()
+    cost, space, free_names, obs = build_cost(ds, config)
+    n_sites, n_chains = ds.sizes["site"], config.n_chains
+    site_ids = [str(x) for x in ds["site"].values]
+    preset = space.preset
     d = len(free_names)
     p0 = torch.full((n_sites * n_chains, d), config.p0, dtype=torch.float64)
     key = json.dumps({"sites": site_ids, "free": free_names, "preset": preset})
@@ -333,6 +421,7 @@ def summarise(
     """Posterior summaries, diagnostics and fit of a finished retrieval (see module doc)."""
     n_sites, n_chains = ds.sizes["site"], config.n_chains
     d = len(free_names)
+    n_ill = cost.n_ill.numpy().reshape(n_sites, n_chains).sum(1)
     halves = res.second_half()
     # per-chain means of the second half -> best chain by RMSE of the fit at that mean
     chain_mean = torch.stack(
@@ -341,8 +430,12 @@ def summarise(
     rows = torch.arange(n_sites * n_chains)
     soc_obs = obs.soc.numpy()
     chain_fit = cost.simulate(chain_mean, rows).numpy()
-    _, chain_rmse = _fit_stats(chain_fit, np.repeat(soc_obs, n_chains, axis=0))
+    _, chain_rmse, chain_r2p = _fit_stats(chain_fit, np.repeat(soc_obs, n_chains, axis=0))
     chain_rmse = np.where(np.isfinite(chain_rmse), chain_rmse, np.inf).reshape(n_sites, n_chains)
+    chain_r2p = chain_r2p.reshape(n_sites, n_chains)
+    with np.errstate(all="ignore"):
+        r2_proda = np.where(np.isfinite(chain_r2p).any(1), np.nanmax(
+            np.where(np.isfinite(chain_r2p), chain_r2p, -np.inf), 1), np.nan)  # fmt: skip
     best = np.argmin(chain_rmse, axis=1)
     rule = config.summary_rule()
 
@@ -350,6 +443,7 @@ def summarise(
     std = np.full((n_sites, d), np.nan)
     mode = np.full((n_sites, d), np.nan)
     rh = np.full((n_sites, d), np.nan)
+    gr = np.full((n_sites, d), np.nan)
     es = np.full((n_sites, d), np.nan)
     n_draw = max(1, max(h.shape[0] for h in halves))
     samples = np.full((n_sites, n_chains, n_draw, d), np.nan, dtype=np.float32)
@@ -367,6 +461,7 @@ def summarise(
             dr = np.stack([h[h.shape[0] - n_common :] for h in hs])  # (C, n, d)
             dr = np.moveaxis(dr, -1, 0)  # (d, C, n)
             rh[s] = diagnostics.rhat(dr)
+            gr[s] = diagnostics.gelman_rubin_proda(dr)
             es[s] = diagnostics.ess(dr)
     free_idx = cost.free
     full_mean = cost.base.clone()
@@ -375,7 +470,7 @@ def summarise(
                         torch.arange(n_sites) * n_chains)  # fmt: skip
     # simulate() selects by row // n_chains; rows s * n_chains give site s
     fit = fit.numpy()
-    r2, rmse = _fit_stats(fit, soc_obs)
+    r2, rmse, _ = _fit_stats(fit, soc_obs)
     cost_mean = proda_cost(torch.from_numpy(fit), obs, config.obs_error).numpy()
 
     def full(a: np.ndarray) -> np.ndarray:
@@ -440,8 +535,9 @@ def summarise(
     out["fit_r2"] = (
         "site",
         r2,
-        {**unit, "long_name": "R2 of SOC at the posterior mean (PRODA's definition)"},
-    )
+        {**unit, "long_name": "R2 of SOC at the posterior mean (1 - SSres/SStot, SStot about "
+         "the observed mean)"},
+    )  # fmt: skip
     out["fit_rmse"] = (
         "site",
         rmse,
@@ -452,20 +548,54 @@ def summarise(
         cost_mean,
         {**unit, "long_name": "PRODA cost J at the posterior mean"},
     )
-    n_fin = np.isfinite(rh).sum(1)
-    mean_rhat = np.where(n_fin > 0, np.nansum(rh, 1) / np.maximum(n_fin, 1), np.nan)
-    conv = (mean_rhat < 1.05) & (r2 > 0)
+
+    def mean_over_params(a: np.ndarray) -> np.ndarray:
+        k = np.isfinite(a).sum(1)
+        return np.where(k > 0, np.nansum(a, 1) / np.maximum(k, 1), np.nan)
+
+    mean_rhat = mean_over_params(rh)
+    mean_gr = mean_over_params(gr)
+    conv = mean_rhat < 1.05
     out["converged"] = (
         "site",
         conv.astype(np.int8),
-        {**unit, "long_name": "mean R-hat < 1.05 and fit R2 > 0 (PRODA's filter)"},
+        {**unit, "long_name": "mean split R-hat over the sampled parameters < 1.05"},
     )
+    out["gelman_rubin"] = (("site", "param"), full(gr),
+                           {**unit, "long_name": "PRODA's Gelman-Rubin statistic (not split)"})  # fmt: skip
+    out["proda_r2"] = (
+        "site",
+        r2_proda,
+        {**unit, "long_name": "PRODA's R2 (SStot about the model mean), best chain"},
+    )
+    depth_obs = obs.depth.numpy()
+    max_depth = np.nanmax(np.where(np.isfinite(depth_obs), depth_obs, -np.inf), 1)
+    shape = profile_shape_ok(soc_obs, depth_obs)
+    f = config.site_filter
+    keep = (r2_proda > f["r2"]) & (mean_gr < f["gelman_rubin"]) & (max_depth > f["depth_m"])
+    if f["shape"]:
+        keep &= shape
+    out["profile_shape_ok"] = ("site", shape.astype(np.int8),
+                               {**unit, "long_name": "passes PRODA's SOC profile shape checks"})  # fmt: skip
+    out["proda_filter"] = (
+        "site",
+        keep.astype(np.int8),
+        {**unit, "long_name": "kept by PRODA's site filter before its network step",
+         "rule": f"proda_r2 > {f['r2']}, mean gelman_rubin < {f['gelman_rubin']}, "
+                 f"deepest observation > {f['depth_m']} m" + (", shape checks" if f["shape"] else "")},
+    )  # fmt: skip
     evals = res.n_evaluations.numpy().reshape(n_sites, n_chains).sum(1)
     out["n_evaluations"] = (
         "site",
         evals.astype(np.int64),
         {**unit, "long_name": "process-model evaluations spent on the site (all chains)"},
     )
+    out["ill_conditioned_proposals"] = (
+        "site",
+        n_ill.astype(np.int64),
+        {**unit, "long_name": "proposals rejected as ill-conditioned (rcond < machine "
+         "epsilon), all chains, counted by the process that finished the run"},
+    )  # fmt: skip
     out["soc_fit"] = (
         ("site", "obs"),
         fit,

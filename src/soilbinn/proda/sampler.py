@@ -21,9 +21,19 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from soilbinn.proda.kernels import DONE, GAUSSIAN, AMState, CostFn, KernelConfig, init, step
+from soilbinn.proda.kernels import (
+    DONE,
+    GAUSSIAN,
+    UNIFORM,
+    AMState,
+    CostFn,
+    KernelConfig,
+    init,
+    step,
+)
 
 Tensor = torch.Tensor
 
@@ -38,7 +48,7 @@ class ChainResult:
 
     Attributes
     ----------
-    samples : Tensor (B, n_keep, d) float64, NaN after ``n_recorded``
+    samples : Tensor (B, n_keep, d) float32 (unit scale, to halve memory), NaN after ``n_recorded``
     sample_cost : Tensor (B, n_keep) float64
     n_recorded : Tensor (B,) int64
     state : AMState, final state (acceptance counts of the last Gaussian phase etc.)
@@ -59,16 +69,106 @@ class ChainResult:
         return self.state.accepted.double() / self.state.step.clamp_min(1).double()
 
     def second_half(self) -> list[Tensor]:
-        """Per chain, the second half of its recorded samples (list of (k_b, d))."""
+        """Per chain, the second half of its recorded samples (list of (k_b, d) float64)."""
         out = []
         for b in range(self.samples.shape[0]):
             n = int(self.n_recorded[b])
-            out.append(self.samples[b, n // 2 : n])
+            out.append(self.samples[b, n // 2 : n].double())
         return out
 
 
-def _quiet() -> bool:
-    return bool(os.environ.get("CI")) or not sys.stderr.isatty()
+class Progress:
+    """Progress of a batched MCMC run in chain-steps: total, rate and ETA.
+
+    ``done`` counts the chain-steps taken; ``total`` is ``done`` plus the steps each chain
+    still has to take in its current schedule, so ``done <= total`` always and the total
+    grows only when a chain restarts. On a terminal a tqdm bar is drawn; otherwise a log
+    line is printed to stderr every ``every`` seconds.
+    """
+
+    def __init__(self, label: str = "proda", every: float = 5.0, bar: bool | None = None):
+        self.label, self.every = label, every
+        self.bar_mode = sys.stderr.isatty() and not os.environ.get("CI") if bar is None else bar
+        self.t0 = time.perf_counter()
+        self.last = self.t0
+        self.done0: int | None = None
+        self._bar = None
+
+    @staticmethod
+    def counts(state: AMState, config: KernelConfig, steps_taken: int) -> tuple[int, int]:
+        """(done, total) chain-steps for a state; ``steps_taken`` = sum of steps so far."""
+        rest = torch.where(
+            state.phase == UNIFORM,
+            config.n_uniform - state.step + config.n_gaussian,
+            torch.where(state.phase == GAUSSIAN, config.n_gaussian - state.step, 0),
+        )
+        return steps_taken, steps_taken + int(rest.clamp_min(0).sum())
+
+    def update(self, done: int, total: int, force: bool = False) -> None:
+        now = time.perf_counter()
+        if self.done0 is None:
+            self.done0 = done
+        if self.bar_mode:
+            if self._bar is None:
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=total, initial=done, unit="step", desc=self.label,
+                                 dynamic_ncols=True, smoothing=0.05)  # fmt: skip
+            self._bar.total = total
+            self._bar.update(done - self._bar.n)
+            return
+        if not force and now - self.last < self.every:
+            return
+        self.last = now
+        rate = (done - self.done0) / max(now - self.t0, 1e-9)
+        eta = (total - done) / rate if rate > 0 else float("nan")
+        print(f"{self.label}: {done}/{total} chain-steps ({100 * done / max(total, 1):.1f}%), "
+              f"{rate:.0f} steps/s, ETA {_hms(eta)}", file=sys.stderr, flush=True)  # fmt: skip
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _hms(sec: float) -> str:
+    if not np.isfinite(sec):
+        return "?"
+    sec = int(round(sec))
+    return f"{sec // 3600}:{sec % 3600 // 60:02d}:{sec % 60:02d}"
+
+
+class _DeferredInterrupt:
+    """Within the block, a first Ctrl-C (SIGINT) only sets ``requested``, so that the
+    current MCMC step finishes and a consistent checkpoint can be written; a second one
+    interrupts at once. Only active in the main thread."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old = None
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: the checkpoint (if any) was written; rerun to resume."""
 
 
 def _atomic_save(obj: dict, path: Path) -> None:
@@ -86,7 +186,7 @@ def run_chains(
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int = 5000,
     stop_after: int | None = None,
-    progress: bool | None = None,
+    progress: bool | Progress | None = None,
     run_key: str = "",
 ) -> ChainResult | None:
     """Run chains from ``p0`` until every chain has finished its schedule.
@@ -107,15 +207,17 @@ def run_chains(
     stop_after : int, optional
         Stop (after writing the checkpoint) once this many global steps are done; returns
         ``None``. For splitting long runs over jobs, and for tests of resumption.
-    progress : bool, optional
-        Print progress to stderr (default: only on a terminal and without ``CI``).
+    progress : bool or Progress, optional
+        Report progress (chain-steps done of the total, rate, ETA) on stderr: a bar on a
+        terminal, a log line every few seconds otherwise. Default on; ``False`` silent.
     run_key : str
         Extra identity stored in the checkpoint (e.g. a hash of the data); a mismatch on
         resume raises :class:`CheckpointError`.
     """
     if n_keep < 4 or n_keep % 2:
         raise ValueError("n_keep must be an even number >= 4")
-    progress = (not _quiet()) if progress is None else progress
+    if progress is None or progress is True:
+        progress = Progress()
     p0 = p0.to(torch.float64)
     b, d = p0.shape
     identity = json.dumps(
@@ -142,11 +244,12 @@ def run_chains(
         generator = torch.Generator().manual_seed(seed)
         generator.set_state(saved["generator"])
         global_step = int(saved["global_step"])
+        steps_taken = int(saved.get("steps_taken", torch.tensor(0)))
     else:
         generator = torch.Generator().manual_seed(seed)
         state, _ = init(p0, cost_fn, config)
         buf = {
-            "samples": torch.full((b, n_keep, d), float("nan"), dtype=torch.float64),
+            "samples": torch.full((b, n_keep, d), float("nan"), dtype=torch.float32),
             "sample_cost": torch.full((b, n_keep), float("nan"), dtype=torch.float64),
             "n_recorded": torch.zeros(b, dtype=torch.int64),
             "candidates": torch.zeros(b, dtype=torch.int64),
@@ -154,9 +257,9 @@ def run_chains(
             "n_evaluations": torch.ones(b, dtype=torch.int64),  # init evaluates p0
         }
         global_step = 0
+        steps_taken = 0
     record_accepted = config.mode == "faithful"
     rows_all = torch.arange(b)
-    last_print = time.perf_counter()
 
     def save() -> None:
         if ckpt is not None:
@@ -167,56 +270,49 @@ def run_chains(
                     "buffers": buf,
                     "generator": generator.get_state(),
                     "global_step": torch.tensor(global_step),
+                    "steps_taken": torch.tensor(steps_taken),
                 },
                 ckpt,
             )
 
-    while bool((state.phase != DONE).any()):
-        if stop_after is not None and global_step >= stop_after:
-            save()
-            return None
-        state, info = step(state, cost_fn, config, generator)
-        global_step += 1
-        buf["n_evaluations"] += info["evaluated"].long()
-        # reset the buffers of chains restarted from p0
-        rs = info["restarted_chain"]
-        if bool(rs.any()):
-            buf["samples"][rs] = float("nan")
-            buf["sample_cost"][rs] = float("nan")
-            buf["n_recorded"][rs] = 0
-            buf["candidates"][rs] = 0
-            buf["stride"][rs] = 1
-        in_g = (info["phase"] == GAUSSIAN) & info["evaluated"] & ~rs
-        cand = in_g & info["accepted"] if record_accepted else in_g
-        if bool(cand.any()):
-            k = buf["candidates"]
-            rec = cand & (k % buf["stride"] == 0)
-            r = rows_all[rec]
-            slot = buf["n_recorded"][r]
-            buf["samples"][r, slot] = state.position[r]
-            buf["sample_cost"][r, slot] = state.cost[r]
-            buf["n_recorded"][r] += 1
-            buf["candidates"][cand] += 1
-            full = buf["n_recorded"] >= n_keep
-            if bool(full.any()):
-                f = rows_all[full]
-                half = n_keep // 2
-                buf["samples"][f, :half] = buf["samples"][f, 0::2].clone()
-                buf["samples"][f, half:] = float("nan")
-                buf["sample_cost"][f, :half] = buf["sample_cost"][f, 0::2].clone()
-                buf["sample_cost"][f, half:] = float("nan")
-                buf["n_recorded"][f] = half
-                buf["stride"][f] *= 2
-        if ckpt is not None and checkpoint_every > 0 and global_step % checkpoint_every == 0:
-            save()
-        if progress and time.perf_counter() - last_print > 10:
-            last_print = time.perf_counter()
-            active = int((state.phase != DONE).sum())
-            print(
-                f"proda: step {global_step}, {active}/{b} chains running, "
-                f"{int(buf['n_evaluations'].sum())} evaluations",
-                file=sys.stderr,
-            )
+    stop = _DeferredInterrupt()
+    try:
+        with stop:
+            while bool((state.phase != DONE).any()):
+                if stop_after is not None and global_step >= stop_after:
+                    save()
+                    return None
+                state, info, global_step, steps_taken = _advance(
+                    state, cost_fn, config, generator, buf, record_accepted, rows_all, n_keep,
+                    global_step, steps_taken,
+                )  # fmt: skip
+                if stop.requested:  # Ctrl-C: finish the step, write the checkpoint, stop
+                    raise KeyboardInterrupt
+                if (
+                    ckpt is not None
+                    and checkpoint_every > 0
+                    and global_step % checkpoint_every == 0
+                ):
+                    save()
+                if progress:
+                    progress.update(*Progress.counts(state, config, steps_taken))
+    except KeyboardInterrupt as e:
+        if progress:
+            progress.close()
+        if ckpt is not None:
+            if stop.requested:  # the state is consistent (between two steps)
+                save()
+                where = f"after {global_step} steps"
+            else:
+                where = "at the last checkpoint"
+            raise Interrupted(
+                f"interrupted; the run resumes {where} from {ckpt}: rerun the same command "
+                "to resume"
+            ) from e
+        raise
+    if progress:
+        progress.update(*Progress.counts(state, config, steps_taken), force=True)
+        progress.close()
     save()
     return ChainResult(
         samples=buf["samples"],
@@ -226,3 +322,42 @@ def run_chains(
         n_evaluations=buf["n_evaluations"],
         wall_time=time.perf_counter() - t0,
     )
+
+
+def _advance(state, cost_fn, config, generator, buf, record_accepted, rows_all, n_keep,
+             global_step, steps_taken):  # fmt: skip
+    """One kernel step plus sample recording (see :func:`run_chains`)."""
+    steps_taken += int((state.phase != DONE).sum())
+    state, info = step(state, cost_fn, config, generator)
+    global_step += 1
+    buf["n_evaluations"] += info["evaluated"].long()
+    # reset the buffers of chains restarted from p0
+    rs = info["restarted_chain"]
+    if bool(rs.any()):
+        buf["samples"][rs] = float("nan")
+        buf["sample_cost"][rs] = float("nan")
+        buf["n_recorded"][rs] = 0
+        buf["candidates"][rs] = 0
+        buf["stride"][rs] = 1
+    in_g = (info["phase"] == GAUSSIAN) & info["evaluated"] & ~rs
+    cand = in_g & info["accepted"] if record_accepted else in_g
+    if bool(cand.any()):
+        k = buf["candidates"]
+        rec = cand & (k % buf["stride"] == 0)
+        r = rows_all[rec]
+        slot = buf["n_recorded"][r]
+        buf["samples"][r, slot] = state.position[r].float()
+        buf["sample_cost"][r, slot] = state.cost[r]
+        buf["n_recorded"][r] += 1
+        buf["candidates"][cand] += 1
+        full = buf["n_recorded"] >= n_keep
+        if bool(full.any()):
+            f = rows_all[full]
+            half = n_keep // 2
+            buf["samples"][f, :half] = buf["samples"][f, 0::2].clone()
+            buf["samples"][f, half:] = float("nan")
+            buf["sample_cost"][f, :half] = buf["sample_cost"][f, 0::2].clone()
+            buf["sample_cost"][f, half:] = float("nan")
+            buf["n_recorded"][f] = half
+            buf["stride"][f] *= 2
+    return state, info, global_step, steps_taken
