@@ -72,6 +72,16 @@ def _fail(path, problem: str, rows=None, sites=None) -> None:
     raise StockTableError(f"{path}: {problem}{where}")
 
 
+def _read_csv(path: Path, what: str, dtype: dict) -> pd.DataFrame:
+    """A stock CSV as a DataFrame; a missing or unreadable file is one line naming it."""
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {path} not found")
+    try:
+        return pd.read_csv(path, dtype=dtype)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
+        raise StockTableError(f"{path}: cannot read as CSV: {err}") from None
+
+
 def read_stock_table(path: str | os.PathLike, source: str = "user") -> pd.DataFrame:
     """Read a long-format stock CSV (module docstring) into the canonical table.
 
@@ -87,12 +97,7 @@ def read_stock_table(path: str | os.PathLike, source: str = "user") -> pd.DataFr
         range, an interval repeated for one site, one site at two locations.
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"stock table {path} not found")
-    try:
-        df = pd.read_csv(path, dtype={"site_id": str, "region": str, "land_use": str})
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
-        raise StockTableError(f"{path}: cannot read as CSV: {err}") from None
+    df = _read_csv(path, "stock table", {"site_id": str, "region": str, "land_use": str})
     cols = set(df.columns)
     stock_cols = [c for c in df.columns if str(c).lower().startswith("stock")]
     known = [c for c in stock_cols if c in STOCK_COLUMNS]
@@ -174,12 +179,7 @@ def raca_stock_table(path: str | os.PathLike) -> pd.DataFrame:
     check ``prepare check-stocks`` both use it).
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"RaCA pedon stocks {path} not found")
-    try:
-        df = pd.read_csv(path, dtype={"pedon_id": str, "site_id": str, "land_use": str})
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
-        raise StockTableError(f"{path}: cannot read as CSV: {err}") from None
+    df = _read_csv(path, "RaCA pedon stocks", {"pedon_id": str, "site_id": str, "land_use": str})
     need = {"pedon_id", "site_id", "lat", "lon", "MO", "land_use", *RACA_COLUMNS}
     if need - set(df.columns):
         _fail(path, f"missing column(s) {', '.join(sorted(need - set(df.columns)))}")
