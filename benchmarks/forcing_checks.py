@@ -44,7 +44,12 @@ from soilbinn.inputs.dataset import conus_land_mask
 from soilbinn.inputs.grids import default_shared_path
 from soilbinn.inputs.profiles import harmonise_profiles
 from soilbinn.inputs.regions import CONUS_BBOX
-from soilbinn.inputs.sampling import fine_fields, forcing_arrays, sample_inputs
+from soilbinn.inputs.sampling import (
+    bucket_water_scalar,
+    fine_fields,
+    forcing_arrays,
+    sample_inputs,
+)
 from soilbinn.process.grid import ZISOI, ZSOI, ZTOP
 
 REGIONS = {
@@ -64,13 +69,9 @@ def in_box(lat, lon, box):
 
 
 def old_bucket_scalar(inp):
-    """The former single-bucket scalar (n, 20, 12), exactly as forcing_arrays made it."""
+    """The former single-bucket scalar (n, 20, 12) (``forcing_arrays(water="bucket")``)."""
     temp = np.nan_to_num(inp["temp"])
-    cap = fx.bucket_capacity(np.nan_to_num(inp["whc"], nan=100.0))
-    cap = np.where(cap > 0, cap, 1.0)
-    pet = fx.thornthwaite_pet(temp, inp.lat)
-    rel = fx.bucket_relative_water(np.nan_to_num(inp["prec"]), pet, temp, cap)
-    return fx.water_scalar(rel)
+    return bucket_water_scalar(inp, temp, fx.thornthwaite_pet(temp, inp.lat))
 
 
 def summary(inp, f, w_old):

@@ -209,3 +209,11 @@ def test_forcing_arrays_uses_the_layered_scalar_and_fills_loam():
     assert np.ptp(f["water_scalar"], axis=1).max() > 0.1
     psi = f["soil_water_potential"]
     assert np.all((psi <= 0.0) & (psi >= wt.PSI_CLAMP))
+
+    # the earlier single bucket, kept for before/after comparisons: one value for all layers
+    vals["whc"] = np.full((n, 2), 150.0)
+    b = forcing_arrays(inp, water="bucket")["water_scalar"]
+    assert b.shape == (n, 20, 12) and np.ptp(b, axis=1).max() == 0.0
+    assert not np.allclose(b, f["water_scalar"])
+    with pytest.raises(ValueError, match="water scalar 'wet'"):
+        forcing_arrays(inp, water="wet")

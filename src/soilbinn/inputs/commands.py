@@ -11,7 +11,7 @@ from pathlib import Path
 
 from soilbinn.cli import Command
 from soilbinn.inputs import forcing as fx
-from soilbinn.inputs.sampling import MAX_DISTANCE_KM
+from soilbinn.inputs.sampling import MAX_DISTANCE_KM, WATER_SCALARS
 from soilbinn.io import add_overwrite_argument, check_output, write_text
 
 
@@ -67,6 +67,13 @@ def _configure(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="add HWSD topsoil organic carbon as a covariate (off by default: it is itself "
         "a map of SOC, from the same soil surveys as many target pedons)",
+    )
+    r.add_argument(
+        "--water-scalar",
+        choices=WATER_SCALARS,
+        default="clm5",
+        help="clm5: CLM5's form from a multi-layer soil water balance; bucket: the earlier "
+        "single bucket, only to measure what the change did (predictions use clm5)",
     )
     r.add_argument(
         "--no-raca-stocks",
@@ -126,6 +133,7 @@ def _run(args: argparse.Namespace) -> int:
                 args.shared, max_profiles=args.max_profiles, raca=args.raca,
                 land_use=args.land_use, max_km=args.max_km, nitrogen=args.nitrogen,
                 seed=args.seed, raca_vnir=args.raca_vnir, hwsd_oc=args.hwsd_oc,
+                water=args.water_scalar,
                 raca_stocks=not args.no_raca_stocks, stock_tables=tables,
             )  # fmt: skip
         else:

@@ -64,6 +64,7 @@ def attach_inputs(
     land_use: np.ndarray | None = None,
     hwsd_oc: bool = True,
     footprint=None,
+    water: str = "clm5",
 ) -> tuple[xr.Dataset, np.ndarray, np.ndarray]:
     """Add forcing and covariates at the sites of ``ds``.
 
@@ -78,6 +79,9 @@ def attach_inputs(
         Add the ``topsoil_oc`` covariate (see :func:`~soilbinn.inputs.covariates.covariate_arrays`).
     footprint : (lat_edges, lon_edges), optional
         Grid cells: average the fine covariate grids over these cells.
+    water : {"clm5", "bucket"}
+        Water scalar (:data:`~soilbinn.inputs.sampling.WATER_SCALARS`); ``bucket`` only to
+        compare with the earlier forcing (predictions always use ``clm5``).
 
     Returns
     -------
@@ -93,7 +97,7 @@ def attach_inputs(
         land_use = np.asarray(land_use)[ok]
     if ds.sizes["site"] == 0:
         return ds, ok, missing
-    f = forcing_arrays(inp, nitrogen=nitrogen, kappa=kappa)
+    f = forcing_arrays(inp, nitrogen=nitrogen, kappa=kappa, water=water)
     ds = add_forcing(ds, f, dtype=np.float32)
     num, cat = covariate_arrays(inp, hwsd_oc=hwsd_oc)
     ds = add_covariates(ds, num, NUMERIC_UNITS, LONG_NAMES)
@@ -111,6 +115,7 @@ def attach_inputs(
          "cell has a value, else the distance to the centre of the nearest cell with one"},
     )  # fmt: skip
     ds.attrs["forcing_method"] = FORCING_METHOD.format(kappa=kappa, nitrogen=nitrogen)
+    ds.attrs["water_scalar_method"] = water
     ds.attrs["max_grid_distance_km"] = float(max_km)
     ds.attrs["soilbinn_version"] = __version__
     return ds, ok, missing
@@ -147,6 +152,7 @@ def build_real_dataset(
     raca_stocks: bool = True,
     stock_tables=(),
     hwsd_oc: bool = False,
+    water: str = "clm5",
 ) -> tuple[xr.Dataset, dict]:
     """Observed CONUS SOC profiles (and pedon stocks) with derived forcing and covariates.
 
@@ -212,7 +218,7 @@ def build_real_dataset(
     ds = _observations(ds, h.layers, {s: i for i, s in enumerate(sites.index)}, n_obs)
     lu = land_use_codes(sites.land_use.tolist()) if land_use else None
     ds, ok, missing = attach_inputs(ds, shared, max_km=max_km, nitrogen=nitrogen, land_use=lu,
-                                    hwsd_oc=hwsd_oc)  # fmt: skip
+                                    hwsd_oc=hwsd_oc, water=water)  # fmt: skip
     t2 = time.perf_counter()
     report = dict(h.report)
     for fields in np.unique(missing[~ok]):
@@ -226,7 +232,7 @@ def build_real_dataset(
 
         ds, report["stocks"] = add_raca_stocks(ds, shared, land_use=land_use, raca=raca_stocks,
                                                extra_tables=stock_tables, max_km=max_km,
-                                               nitrogen=nitrogen, hwsd_oc=hwsd_oc, max_pedons=max_profiles,
+                                               nitrogen=nitrogen, hwsd_oc=hwsd_oc, water=water, max_pedons=max_profiles,
                                                seed=seed)  # fmt: skip
     soc = ds["soc"].values
     report["kept"] = {
@@ -262,6 +268,7 @@ def build_point_dataset(
     land_use: np.ndarray | None = None,
     footprint=None,
     hwsd_oc: bool = True,
+    water: str = "clm5",
 ) -> tuple[xr.Dataset, np.ndarray]:
     """Forcing and covariates at arbitrary points (prediction sites, pedons, grid cells).
 
@@ -287,7 +294,7 @@ def build_point_dataset(
         np.asarray(site_ids).astype(str), np.asarray(lat, float), np.asarray(lon, float)
     )
     ds, ok, _ = attach_inputs(ds, shared, max_km=max_km, nitrogen=nitrogen, land_use=land_use,
-                              hwsd_oc=hwsd_oc, footprint=footprint)  # fmt: skip
+                              hwsd_oc=hwsd_oc, footprint=footprint, water=water)  # fmt: skip
     return ds, ok
 
 

@@ -230,10 +230,16 @@ def sample_inputs(
     return GriddedInputs(lat, lon, ok, dist, missing, vals)
 
 
+#: water-scalar derivations of :func:`forcing_arrays` (``bucket``: the earlier single
+#: bucket, the same in every layer, kept only to measure what the CLM5 form changed)
+WATER_SCALARS = ("clm5", "bucket")
+
+
 def forcing_arrays(
     inp: GriddedInputs,
     nitrogen: float = fx.NITROGEN_SCALAR,
     kappa: float = fx.THERMAL_DIFFUSIVITY,
+    water: str = "clm5",
 ) -> dict[str, np.ndarray]:
     """The schema's forcing variables from sampled inputs (only meaningful where ``ok``).
 
@@ -262,12 +268,28 @@ def forcing_arrays(
     pet = fx.thornthwaite_pet(temp, inp.lat)
     nan = np.full(n, np.nan)
     clay, sand, filled = wt.fill_texture(inp.values.get("clay", nan), inp.values.get("sand", nan))
+    if water not in WATER_SCALARS:
+        raise ValueError(f"water scalar {water!r}: expected one of {', '.join(WATER_SCALARS)}")
     wb = wt.soil_water_balance(np.nan_to_num(inp["prec"]), pet, temp, out["soil_temperature"],
                                clay, sand, out["nbedrock"])  # fmt: skip
-    out["water_scalar"] = wb.w
+    out["water_scalar"] = wb.w if water == "clm5" else bucket_water_scalar(inp, temp, pet)
     out["oxygen_scalar"] = fx.oxygen_scalar(np.nan_to_num(inp["o_scalar"], nan=1.0))
     out["nitrogen_scalar"] = fx.nitrogen_scalar(n, nitrogen)
     out["pet"] = pet
     out["soil_water_potential"] = wb.psi
     out["clay"], out["sand"], out["texture_filled"] = clay, sand, filled
     return out
+
+
+def bucket_water_scalar(inp: GriddedInputs, temp: np.ndarray, pet: np.ndarray) -> np.ndarray:
+    """The earlier single-bucket water scalar (n, 20, 12), the same in every layer.
+
+    BIOME4 water-holding capacity fills one bucket that monthly rain and snowmelt recharge
+    and Thornthwaite PET drains; its relative water is the scalar, floored at
+    ``forcing.WATER_SCALAR_MIN``. Kept only to measure what the CLM5 form changed
+    (``prepare real --water-scalar bucket``).
+    """
+    cap = fx.bucket_capacity(np.nan_to_num(inp["whc"], nan=100.0))
+    cap = np.where(cap > 0, cap, 1.0)
+    rel = fx.bucket_relative_water(np.nan_to_num(inp["prec"]), pet, temp, cap)
+    return fx.water_scalar(rel)
