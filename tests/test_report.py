@@ -141,7 +141,7 @@ def test_report_of_real_data_evidence(realeval_run, prediction_nc, explain_dir, 
                  "--out", str(out)]) == 0  # fmt: skip
     page = out.read_text()
     imgs = _images(page)
-    assert "{\"" not in page and "<pre>" not in page  # no raw JSON anywhere
+    assert '{"' not in page and "<pre>" not in page  # no raw JSON anywhere
     assert "http://" not in page and "https://" not in page  # opens offline
 
     # comparison table: BINN and GBM rows of the pooled 0-30 cm stock
@@ -168,7 +168,10 @@ def test_report_of_real_data_evidence(realeval_run, prediction_nc, explain_dir, 
     for title in ("SOC stock 0-30 cm (kg C m-2)", "carbon use (transfer) efficiency (1)"):
         assert imgs[title][:4] == b"\x89PNG"
         assert imgs[f"90% interval width of {title}"][:4] == b"\x89PNG"
-    assert imgs["SOC stock 0-30 cm (kg C m-2)"] != imgs["90% interval width of SOC stock 0-30 cm (kg C m-2)"]
+    assert (
+        imgs["SOC stock 0-30 cm (kg C m-2)"]
+        != imgs["90% interval width of SOC stock 0-30 cm (kg C m-2)"]
+    )
     summary = _rows(page, "soc_stock_0_30cm")[0]
     assert summary[2] == "kg C m-2"
     assert float(summary[3]) == pytest.approx(np.median(stock) / 1000, rel=1e-3)
@@ -207,3 +210,30 @@ def test_report_refuses_existing_output_and_unknown_input(
         with pytest.raises(ReportError):
             make_report([p], tmp_path / "r.html")
     assert not (tmp_path / "r.html").exists()
+
+
+def test_report_of_training_runs_and_single_model_prediction(prediction_nc, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "ensemble.json").write_text(json.dumps({
+        "members": ["members/m00", "members/m01"], "obs_error_log_sd": {"soc_stock_0_30cm": 0.5},
+        "obs_error_n": {"soc_stock_0_30cm": 40}, "obs_error_method": "rms of log(obs/pred)"}))  # fmt: skip
+    pd.DataFrame({"site": np.arange(200), "split": "train"}).to_csv(run / "split.csv", index=False)
+    path, _ = prediction_nc
+    with xr.open_dataset(path) as ds:  # the same file from a single model: no intervals
+        single = ds.drop_vars([v for v in ds.data_vars if v.endswith(("_p05", "_p95", "_sd"))])
+        single.attrs = {}
+        single.load().to_netcdf(tmp_path / "single.nc")
+    page = make_report([run, tmp_path / "single.nc"], tmp_path / "r.html").read_text()
+    assert _rows(page, "SOC stock 0-30 cm")[0][1:] == [
+        "0.5",
+        f"{np.exp(2 * 1.6449 * 0.5):.4g}",
+        "40",
+    ]
+    assert "Ensemble: 2 members" in page
+    assert "first 20 of 200 rows" in page and len(_rows(page, "train")) == 0  # site column first
+    assert len(re.findall(r"<tr>\s*<td>\d+</td>\s*<td>train</td>", page)) == 20
+    imgs = _images(page)
+    assert "SOC stock 0-30 cm (kg C m-2)" in imgs
+    assert not [a for a in imgs if a.startswith("90% interval width")]
+    assert "no intervals in this file" in page

@@ -89,7 +89,9 @@ def _configure_realeval(sub) -> None:
     r.add_argument("--block-folds", type=int, default=5, help="folds of the 2-degree block CV")
     r.add_argument("--max-sites", type=int, default=None, help="random subsample (seeded)")
     r.add_argument("--epochs", type=int, default=None, help="override train.epochs")
-    r.add_argument("--seed", type=int, default=0, help="seed of the site subsample, folds and training")
+    r.add_argument(
+        "--seed", type=int, default=0, help="seed of the site subsample, folds and training"
+    )
     r.add_argument("--threads", type=int, default=1, help="torch threads")
 
 

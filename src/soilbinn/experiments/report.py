@@ -25,6 +25,7 @@ import io
 import json
 import re
 import tempfile
+import warnings
 from datetime import datetime
 from pathlib import Path
 
@@ -50,7 +51,8 @@ _MODEL_LABELS = {"binn": "BINN", "nn": "pure NN", "gbm": "gradient boosting",
                  "mean": "training mean"}  # fmt: skip
 _SCHEME_LABELS = {"region": "leave-region-out", "block2": "2-degree block CV"}
 _TARGET_LABELS = {"soc_stock_0_30cm": "SOC stock 0-30 cm", "soc_stock_0_100cm":
-                  "SOC stock 0-100 cm", "profile": "layer SOC density"}  # fmt: skip
+                  "SOC stock 0-100 cm", "profile": "layer SOC density",
+                  "soc_layer": "layer SOC density"}  # fmt: skip
 
 
 class ReportError(ValueError):
@@ -134,15 +136,45 @@ def _section(run: Path) -> str:
             parts.append("<h3>Timings</h3>" + _kv_table(meta["timings_s"], ("step", "seconds")))
         if meta.get("settings"):
             parts.append("<h3>Settings</h3>" + _kv_table(meta["settings"], ("setting", "value")))
+    if (run / "ensemble.json").exists():
+        parts.append(_ensemble_table(run / "ensemble.json"))
     realeval = meta.get("experiment") == "realeval"
     for csv in sorted(run.glob("*.csv")):
         if realeval and csv.name == "metrics.csv":
             continue  # summarised above (the full table stays in the CSV)
-        parts.append(f"<h3>{_esc(csv.name)}</h3>" + _table(pd.read_csv(csv)))
+        parts.append(_csv_table(csv))
     for png in sorted((run / "figures").glob("*.png")):
         title = _realeval_figure_title(png.stem) if realeval else png.name
         parts.append(f"<h3>{_esc(title)}</h3>" + _img(png.read_bytes(), title))
     return "\n".join(parts)
+
+
+def _csv_table(csv: Path, max_rows: int = 50) -> str:
+    """A CSV as a table; long ones (per-site tables) as their first rows."""
+    try:
+        df = pd.read_csv(csv)
+    except (OSError, ValueError) as e:
+        raise ReportError(f"{csv}: not readable as CSV ({' '.join(str(e).split())})") from None
+    head = f"<h3>{_esc(csv.name)}</h3>"
+    if len(df) > max_rows:
+        head += f"<p class='note'>first 20 of {len(df)} rows; the full table is {_esc(csv)}</p>"
+        df = df.head(20)
+    return head + _table(df)
+
+
+def _ensemble_table(path: Path) -> str:
+    """Members and observation-error terms of an ensemble run (``ensemble.json``)."""
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ReportError(f"{path}: not readable as JSON ({e})") from None
+    sig, n = info.get("obs_error_log_sd", {}), info.get("obs_error_n", {})
+    rows = [{"output": _TARGET_LABELS.get(k, k.replace("_", " ")), "log-scale sd": v,
+             "factor p95 / p05 from it alone": float(np.exp(2 * 1.6449 * v)),
+             "validation observations": n.get(k, "")} for k, v in sig.items()]  # fmt: skip
+    return (f"<h3>Ensemble: {len(info.get('members', []))} members</h3>"
+            "<p class='note'>Observation-error terms of the predictive intervals: "
+            f"{_esc(info.get('obs_error_method', ''))}.</p>" + _table(pd.DataFrame(rows)))  # fmt: skip
 
 
 _REALEVAL_NOTE = (
@@ -306,13 +338,21 @@ def _calibration_section(pred_path: Path, min_n: int = 20) -> str:
 
 # ----------------------------------------------------------------------------- predictions
 def _is_prediction(ds) -> bool:
-    return "lat" in ds.variables and "lon" in ds.variables and any(
-        v in ds.variables for v in (*_STOCKS, *_PROCESSES)
+    return (
+        "lat" in ds.variables
+        and "lon" in ds.variables
+        and any(v in ds.variables for v in (*_STOCKS, *_PROCESSES))
     )
 
 
 def _prediction_section(path: Path, ds) -> str:
     """Maps of stocks, processes and their 90 % interval width of a ``predict`` NetCDF."""
+    with warnings.catch_warnings():  # all-NaN variables: NaN summaries, empty maps
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _prediction_body(path, ds)
+
+
+def _prediction_body(path: Path, ds) -> str:
     from soilbinn.evaluation.figures import maps_of_prediction
 
     ds = ds.copy()
@@ -325,16 +365,21 @@ def _prediction_section(path: Path, ds) -> str:
     names = [v for v in (*_STOCKS, *_PROCESSES) if v in ds.variables]
     ens = all(f"{v}_p05" in ds.variables and f"{v}_p95" in ds.variables for v in names)
     n = ds.sizes.get("site", len(np.atleast_1d(ds["lat"].values)))
-    parts = [f"<h2>{_esc(path.name)}: predicted stocks and processes</h2>",
-             f"<p>{n} grid cells or sites"
-             + (f"; ensemble of {_esc(ds.attrs['ensemble_members'])} members: maps of the "
-                "mean and of the 90 % interval width (p95 - p05; for stocks the predictive "
-                "interval, observation error included; for processes the spread of the "
-                "members)" if ens and "ensemble_members" in ds.attrs else
-                "; no intervals in this file (a single model): maps of the prediction only")
-             + ".</p>"]  # fmt: skip
+    members = ds.attrs.get("ensemble_members")
+    if ens:
+        what = (f"an ensemble of {_esc(members)} members" if members else "intervals") + (
+            ": maps of the mean and of the 90 % interval width (p95 - p05; for stocks the "
+            "predictive interval, observation error included; for processes the spread of "
+            "the members)"
+        )
+    else:
+        what = "no intervals in this file (a single model): maps of the prediction only"
+    parts = [
+        f"<h2>{_esc(path.name)}: predicted stocks and processes</h2>",
+        f"<p>{n} grid cells or sites; {what}.</p>",
+    ]
     rows = []
-    for v in names:
+    for v in names:  # all-NaN variables give NaN (no warning)
         a = ds[v].attrs
         vals = np.asarray(ds[v].values, float)
         row = {"variable": v, "description": a.get("long_name", v), "units": a.get("units", ""),
@@ -395,7 +440,8 @@ def _explain_section(folder: Path) -> str:
         for i, r in enumerate(g.head(5).itertuples(), 1):
             sd = getattr(r, "importance_sd", np.nan)
             row[str(i)] = f"{r.covariate} {r.importance:.2f}" + (
-                f" ± {sd:.2f}" if np.isfinite(sd) else "")
+                f" ± {sd:.2f}" if np.isfinite(sd) else ""
+            )
         rows.append((order.get(str(kind), 3), row))
     rows.sort(key=lambda x: x[0])
     table = pd.DataFrame([r for _, r in rows]).fillna("")
@@ -427,9 +473,7 @@ def _input_section(p: Path) -> str:
             if isinstance(e, ReportError):
                 raise
             raise ReportError(f"{p}: not a readable NetCDF ({' '.join(str(e).split())})") from None
-    raise ReportError(
-        f"{p}: not a run directory, explain folder or prediction NetCDF (.nc)"
-    )
+    raise ReportError(f"{p}: not a run directory, explain folder or prediction NetCDF (.nc)")
 
 
 def make_report(
