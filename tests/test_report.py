@@ -202,7 +202,10 @@ def test_report_refuses_existing_output_and_unknown_input(
     bad.write_text("hello")
     other_nc = tmp_path / "other.nc"
     xr.Dataset({"x": ("a", [1.0])}).to_netcdf(other_nc)
+    broken_nc = tmp_path / "broken.nc"
+    broken_nc.write_bytes(b"CDF\x01 not really")
     for p, msg in ((bad, "not a run directory"), (other_nc, "no lat/lon"),
+                   (broken_nc, "not a readable NetCDF"),
                    (tmp_path / "missing", "not found")):  # fmt: skip
         assert main(["report", str(p), "--out", str(tmp_path / "r.html")]) == 2
         err = capsys.readouterr().err.strip().splitlines()

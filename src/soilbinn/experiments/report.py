@@ -149,12 +149,26 @@ def _section(run: Path) -> str:
     return "\n".join(parts)
 
 
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError) as e:
+        raise ReportError(f"{path}: not readable as CSV ({' '.join(str(e).split())})") from None
+
+
+def _open_netcdf(path: Path):
+    import xarray as xr
+
+    try:
+        with xr.open_dataset(path) as ds:
+            return ds.load()
+    except (OSError, ValueError) as e:
+        raise ReportError(f"{path}: not a readable NetCDF ({' '.join(str(e).split())})") from None
+
+
 def _csv_table(csv: Path, max_rows: int = 50) -> str:
     """A CSV as a table; long ones (per-site tables) as their first rows."""
-    try:
-        df = pd.read_csv(csv)
-    except (OSError, ValueError) as e:
-        raise ReportError(f"{csv}: not readable as CSV ({' '.join(str(e).split())})") from None
+    df = _read_csv(csv)
     head = f"<h3>{_esc(csv.name)}</h3>"
     if len(df) > max_rows:
         head += f"<p class='note'>first 20 of {len(df)} rows; the full table is {_esc(csv)}</p>"
@@ -211,7 +225,12 @@ def _realeval_figure_title(stem: str) -> str:
 def _realeval_section(run: Path, results: dict) -> str:
     from soilbinn.experiments.realeval import comparison_table
 
-    table = comparison_table(pd.read_csv(run / "metrics.csv")).reset_index()
+    metrics = _read_csv(run / "metrics.csv")
+    need = {"scheme", "model", "group", "target", "spearman", "nse", "n"}
+    if not need <= set(metrics.columns):
+        raise ReportError(f"{run / 'metrics.csv'}: lacks columns {sorted(need - set(metrics.columns))}; "
+                          "not a realeval metrics table")  # fmt: skip
+    table = comparison_table(metrics).reset_index()
     parts = [
         "<h3>Held-out skill: BINN against the pure NN, gradient boosting and the training "
         f"mean</h3><p class='note'>{_REALEVAL_NOTE}</p>",
@@ -244,10 +263,8 @@ def _calibration_section(pred_path: Path, min_n: int = 20) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import xarray as xr
 
-    with xr.open_dataset(pred_path) as pred:
-        pred = pred.load()
+    pred = _open_netcdf(pred_path)
     targets = [t for t in _STOCKS if f"pred_{t}_p05" in pred and f"pred_{t}_p95" in pred]
     if not targets:
         return ("<h3>Calibration of the 90 % intervals</h3><p>No model of this run has "
@@ -417,7 +434,7 @@ def _output_label(name: str, kind: str) -> str:
 
 def _explain_section(folder: Path) -> str:
     """The importance figure and the top 5 covariates of every output of ``explain``."""
-    df = pd.read_csv(folder / "importance.csv")
+    df = _read_csv(folder / "importance.csv")
     need = {"output", "output_kind", "covariate", "importance"}
     if not need <= set(df.columns):
         raise ReportError(f"{folder / 'importance.csv'}: lacks columns "
@@ -459,20 +476,13 @@ def _input_section(p: Path) -> str:
     if not p.exists():
         raise ReportError(f"{p}: not found")
     if p.suffix.lower() in (".nc", ".nc4", ".netcdf"):
-        import xarray as xr
-
-        try:
-            with xr.open_dataset(p) as ds:
-                if not _is_prediction(ds):
-                    raise ReportError(
-                        f"{p}: no lat/lon with predicted stocks or processes; expected the "
-                        "output of soilbinn predict --data"
-                    )
-                return _prediction_section(p, ds.load())
-        except (OSError, ValueError) as e:
-            if isinstance(e, ReportError):
-                raise
-            raise ReportError(f"{p}: not a readable NetCDF ({' '.join(str(e).split())})") from None
+        ds = _open_netcdf(p)
+        if not _is_prediction(ds):
+            raise ReportError(
+                f"{p}: no lat/lon with predicted stocks or processes; expected the "
+                "output of soilbinn predict --data"
+            )
+        return _prediction_section(p, ds)
     raise ReportError(f"{p}: not a run directory, explain folder or prediction NetCDF (.nc)")
 
 
