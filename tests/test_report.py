@@ -145,17 +145,21 @@ def test_report_of_real_data_evidence(realeval_run, prediction_nc, explain_dir, 
     assert "http://" not in page and "https://" not in page  # opens offline
 
     # comparison table: BINN and GBM rows of the pooled 0-30 cm stock
-    rows = _rows(page, "region")
-    assert any(r[1] == "soc_stock_0_30cm" and r[2] == "binn" for r in rows)
+    rows = [r for r in _rows(page, "leave-region-out") if len(r) == 14]
+    assert sorted(r[1:3] for r in rows) == [
+        [t, m] for t in ("SOC stock 0-100 cm", "SOC stock 0-30 cm")
+        for m in ("BINN", "gradient boosting")
+    ]  # fmt: skip
+    assert {r[2]: r[8] for r in rows} == {"BINN": "0.500", "gradient boosting": ""}  # coverage90
     # calibration: a drawn figure and the hand-computed pooled coverage / misses of BINN
     calib = [a for a in imgs if a.startswith("Calibration of the 90 % intervals")]
     assert calib and imgs[calib[0]][:4] == b"\x89PNG" and len(imgs[calib[0]]) > 5000
-    binn = [r for r in _rows(page, "leave-region-out") if r[2] == "BINN"]
+    binn = [r for r in _rows(page, "leave-region-out") if r[2] == "BINN" and len(r) == 8]
     assert [r[1] for r in binn] == ["SOC stock 0-30 cm", "SOC stock 0-100 cm"]
     n, cover, below, above = (float(x) for x in binn[0][3:7])
     assert (n, cover) == (60, 0.5)
     assert below == pytest.approx(1 / 3, abs=1e-3) and above == pytest.approx(1 / 6, abs=1e-3)
-    assert not [r for r in _rows(page, "leave-region-out") if r[2] == "gradient boosting"]
+    assert not [r for r in _rows(page, "leave-region-out") if len(r) == 8 and r[2] != "BINN"]
     assert "only the 5th and 95th percentiles" in page  # says why there is no PIT curve
     # realeval's own figures, with readable titles
     assert "SOC stock 0-30 cm: Spearman rho per held-out region (leave-region-out)" in imgs
@@ -179,7 +183,7 @@ def test_report_of_real_data_evidence(realeval_run, prediction_nc, explain_dir, 
 
     # explain: the figure and the top covariates in order
     assert "covariate importance (share of each output)" in imgs
-    top = _rows(page, "SOC stock 0-30 cm (g m-2)")[0]
+    top = _rows(page, "SOC stock 0-30 cm")[0]
     assert top[1:5] == ["stock", "mat 0.60 ± 0.01", "clay 0.30 ± 0.01", "npp 0.10 ± 0.01"]
     assert _rows(page, "parameter q10")[0][2] == "npp 0.70 ± 0.01"
 

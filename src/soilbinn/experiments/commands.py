@@ -173,9 +173,9 @@ def _run_experiment(args: argparse.Namespace) -> int:
 def _configure_report(p: argparse.ArgumentParser) -> None:
     p.epilog = (
         "Each input is recognised by its contents: an experiment run directory "
-        "(experiment.json; a realeval run adds the comparison table, the 90%% interval "
+        "(experiment.json; a realeval run adds the comparison table, the 90% interval "
         "calibration and its figures), a 'soilbinn predict --data' NetCDF (maps of stocks, "
-        "processes and their 90%% interval width), a 'soilbinn explain' folder (importance "
+        "processes and their 90% interval width), a 'soilbinn explain' folder (importance "
         "figure and top-5 table), or any folder with *.csv and figures/*.png. Example: "
         "soilbinn report runs/realeval pred.nc explain/ --out report.html"
     )

@@ -112,6 +112,7 @@ def _kv_table(obj, head=("item", "value")) -> str:
 
 # ----------------------------------------------------------------------------- runs
 def _section(run: Path) -> str:
+    """An experiment run directory, or any directory with ``*.csv`` and ``figures/``."""
     parts = [f"<h2>{_esc(run.name)}</h2>"]
     meta_p = run / "experiment.json"
     meta = {}
@@ -127,8 +128,7 @@ def _section(run: Path) -> str:
         results = dict(meta.get("results", {}))
         for w in results.pop("warnings", []):
             parts.append(f"<p class='warn'>WARNING: {_esc(w)}</p>")
-        realeval = meta.get("experiment") == "realeval"
-        if realeval:
+        if meta.get("experiment") == "realeval":
             parts.append(_realeval_section(run, results))
         elif results:
             parts.append("<h3>Results</h3>" + _kv_table(results, ("result", "value")))
@@ -192,11 +192,11 @@ def _ensemble_table(path: Path) -> str:
 
 
 _REALEVAL_NOTE = (
-    "Every site is predicted by models that never saw its region (scheme <i>region</i>) or "
-    "its 2-degree block fold (<i>block2</i>). spearman: Spearman rank correlation; nse: "
+    "Every site is predicted by models that never saw its region (leave-region-out) or "
+    "its 2-degree block fold (2-degree block CV). spearman: Spearman rank correlation; nse: "
     "1 - SSE/SS, the R<sup>2</sup> of an out-of-sample prediction (negative: worse than the "
     "observed mean); r2: squared Pearson r; bias and rmse in kg C m<sup>-2</sup> for stocks, "
-    "g C m<sup>-3</sup> for layer SOC (profile); coverage90: share of observed stocks inside "
+    "g C m<sup>-3</sup> for layer SOC density; coverage90: share of observed stocks inside "
     "the predicted 5-95 % interval (ensembles only); *_grp: median over held-out regions "
     "with at least 20 observations. Full table: metrics.csv."
 )
@@ -231,6 +231,9 @@ def _realeval_section(run: Path, results: dict) -> str:
         raise ReportError(f"{run / 'metrics.csv'}: lacks columns {sorted(need - set(metrics.columns))}; "
                           "not a realeval metrics table")  # fmt: skip
     table = comparison_table(metrics).reset_index()
+    for col, labels in (("scheme", _SCHEME_LABELS), ("target", _TARGET_LABELS),
+                        ("model", _MODEL_LABELS)):  # fmt: skip
+        table[col] = [labels.get(v, v) for v in table[col]]
     parts = [
         "<h3>Held-out skill: BINN against the pure NN, gradient boosting and the training "
         f"mean</h3><p class='note'>{_REALEVAL_NOTE}</p>",
@@ -426,9 +429,8 @@ def _output_label(name: str, kind: str) -> str:
 
     if kind == "parameter":
         return f"parameter {name}"
-    if name in OUTPUT_ATTRS:
-        units, long = OUTPUT_ATTRS[name]
-        return f"{long} ({units})"
+    if name in OUTPUT_ATTRS:  # the shares are unitless: the long name only
+        return OUTPUT_ATTRS[name][1]
     return name.replace("_", " ")
 
 
