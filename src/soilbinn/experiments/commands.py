@@ -8,6 +8,7 @@ Examples::
     soilbinn experiment efficiency --out runs/efficiency
     soilbinn experiment realeval --data real.nc --out runs/realeval   # real data, held-out regions
     soilbinn report runs/recovery runs/compare runs/efficiency --out report.html
+    soilbinn report runs/realeval pred.nc explain/ --out real.html   # real-data evidence
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ def _configure_realeval(sub) -> None:
     r.add_argument("--block-folds", type=int, default=5, help="folds of the 2-degree block CV")
     r.add_argument("--max-sites", type=int, default=None, help="random subsample (seeded)")
     r.add_argument("--epochs", type=int, default=None, help="override train.epochs")
-    r.add_argument("--seed", type=int, default=0, help="seed of the site subsample, folds and training")
+    r.add_argument(
+        "--seed", type=int, default=0, help="seed of the site subsample, folds and training"
+    )
     r.add_argument("--threads", type=int, default=1, help="torch threads")
 
 
@@ -168,20 +171,30 @@ def _run_experiment(args: argparse.Namespace) -> int:
 
 
 def _configure_report(p: argparse.ArgumentParser) -> None:
-    p.add_argument("runs", nargs="+", help="run directories")
-    p.add_argument("--out", default="report.html", help="HTML file")
+    p.epilog = (
+        "Each input is recognised by its contents: an experiment run directory "
+        "(experiment.json; a realeval run adds the comparison table, the 90% interval "
+        "calibration and its figures), a 'soilbinn predict --data' NetCDF (maps of stocks, "
+        "processes and their 90% interval width), a 'soilbinn explain' folder (importance "
+        "figure and top-5 table), or any folder with *.csv and figures/*.png. Example: "
+        "soilbinn report runs/realeval pred.nc explain/ --out report.html"
+    )
+    p.add_argument("runs", nargs="+", metavar="INPUT",
+                   help="run directories, prediction NetCDF files, explain folders")  # fmt: skip
+    p.add_argument("--out", default="report.html", help="HTML file (default report.html)")
     p.add_argument("--title", default="soilbinn report", help="page title")
     add_overwrite_argument(p)
 
 
 def _run_report(args: argparse.Namespace) -> int:
     from soilbinn.experiments.report import ReportError, make_report
+    from soilbinn.io import OutputError
 
     try:
         check_output(args.out, args.overwrite)
-        out = make_report(args.runs, args.out, args.title)
-    except ReportError as e:
-        print(f"soilbinn report: error: {e}", file=sys.stderr)
+        out = make_report(args.runs, args.out, args.title, overwrite=args.overwrite)
+    except (ReportError, OutputError) as e:
+        print(f"soilbinn report: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     print(f"wrote {out}")
     return 0
