@@ -152,7 +152,7 @@ def test_realeval_holds_regions_out_and_scores_by_hand(tiny, tmp_path):
     from soilbinn.experiments.report import make_report
 
     page = make_report([out], tmp_path / "report.html").read_text()
-    assert "Held-out skill" in page and "soc_stock_0_30cm" in page
+    assert "Held-out skill" in page and "SOC stock 0-30 cm" in page
 
 
 def test_bedrock_config_reaches_process_model():
