@@ -87,14 +87,13 @@ for _i in range(3):
         _ADJ_A.append(_p[0]), _ADJ_B.append(_p[1]), _ADJ_C.append(_q[0]), _ADJ_D.append(_q[1])
 
 
-_INDEX_CACHE: dict[torch.device, tuple[torch.Tensor, ...]] = {}
+_INDEX_CACHE: dict[torch.device, torch.Tensor] = {}
 
 
-def _adj_index(device: torch.device) -> tuple[torch.Tensor, ...]:
+def _adj_index(device: torch.device) -> torch.Tensor:
+    """The four cofactor operand indices, concatenated (36,): one gather for all four."""
     if device not in _INDEX_CACHE:
-        _INDEX_CACHE[device] = tuple(
-            torch.tensor(ix, device=device) for ix in (_ADJ_A, _ADJ_B, _ADJ_C, _ADJ_D)
-        )
+        _INDEX_CACHE[device] = torch.tensor(_ADJ_A + _ADJ_B + _ADJ_C + _ADJ_D, device=device)
     return _INDEX_CACHE[device]
 
 
@@ -105,12 +104,10 @@ def _inv3(b: torch.Tensor) -> torch.Tensor:
     1e-170 d-1 would otherwise underflow the determinant.
     """
     n = b.shape[-1]
-    s = 1.0 / b[0::4]  # diagonal (3, n)
+    s = b[0::4].reciprocal()  # 1 / diagonal (3, n)
     m = (b.view(3, 3, n) * s.unsqueeze(1)).view(9, n)
-    ia, ib, ic, id_ = _adj_index(b.device)
-    adj = m.index_select(0, ia) * m.index_select(0, ib) - m.index_select(0, ic) * m.index_select(
-        0, id_
-    )
+    g = m.index_select(0, _adj_index(b.device)).view(4, 9, n)
+    adj = g[0] * g[1] - g[2] * g[3]
     det = (m[0:3] * adj[0::3]).sum(0)
     # (S B)^-1 S: scale column k by s_k
     return (adj.view(3, 3, n) * (s / det).unsqueeze(0)).view(9, n)
