@@ -69,3 +69,24 @@ def test_gradient(method):
         return torch.nan_to_num(out, nan=0.0)
 
     assert torch.autograd.gradcheck(fn, (soc,), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["linear", "pchip"])
+def test_depth_interpolator_equals_interpolate_to_depths(method):
+    """The precomputed interpolator gives bit-identical values (PRODA's sampler uses it)."""
+    from soilbinn.process.observation import DepthInterpolator
+
+    g = torch.Generator().manual_seed(1)
+    soc = torch.rand(6, 20, generator=g, dtype=torch.float64) * 1e4
+    soc[2] = soc[2].sort(descending=True).values  # monotone profile
+    depths = torch.rand(6, 5, generator=g, dtype=torch.float64) * 3.0
+    depths[0, 0] = 0.0  # above the first node
+    depths[1, 1] = 8.6  # below the last node
+    depths[3, 3:] = float("nan")
+    interp = DepthInterpolator(depths, method)
+    expected = interpolate_to_depths(soc, depths, method=method)
+    got = interp(soc)
+    assert torch.equal(torch.isnan(got), torch.isnan(depths))
+    assert torch.equal(torch.nan_to_num(got), torch.nan_to_num(expected))
+    with pytest.raises(ValueError):
+        interp(soc[:3])

@@ -149,6 +149,18 @@ def test_chunk_size_and_order_do_not_change_results(forcing):
     torch.testing.assert_close(c, a[perm], rtol=1e-13, atol=0)
 
 
+@pytest.mark.parametrize("chunk_size", [100000, 7])
+def test_steady_state_is_forward_without_summaries(forcing, chunk_size):
+    m = CLM5Model("proda2023", chunk_size=chunk_size)
+    p = random_parameters(len(forcing), m.space, seed=43)
+    full, lean = m(p, forcing), m.steady_state(p, forcing)
+    assert set(lean) == {"pools", "rcond", "ill_conditioned"}
+    for k, v in lean.items():
+        assert torch.equal(v, full[k]), k
+    with pytest.raises(ParameterError):
+        m.steady_state(p[:3], forcing)
+
+
 def test_stocks_are_consistent(forcing):
     m = CLM5Model("binn2025")
     out = m(random_parameters(len(forcing), m.space, seed=1), forcing)

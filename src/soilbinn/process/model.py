@@ -228,6 +228,20 @@ class CLM5Model(torch.nn.Module):
             :func:`implausible_state`); ``rcond`` (n,) and ``ill_conditioned`` (n,) bool
             when ``check_conditioning``.
         """
+        out = self.steady_state(p_unit, forcing)
+        out.update(stocks(out["pools"]))
+        out["implausible"] = implausible_state(out["pools"], out["soc_stock"])
+        return out
+
+    def steady_state(
+        self, p_unit: torch.Tensor, forcing: Forcing | PreparedForcing
+    ) -> dict[str, torch.Tensor]:
+        """The steady state only: ``pools`` (and ``rcond``, ``ill_conditioned`` when
+        ``check_conditioning``), without the stocks and flags of :meth:`forward`.
+
+        For callers that evaluate the model many times and need only the pools (PRODA's
+        sampler); same values as :meth:`forward`'s.
+        """
         prepared = self.prepare(forcing)
         n = len(prepared)
         if p_unit.shape[0] != n:
@@ -236,15 +250,13 @@ class CLM5Model(torch.nn.Module):
             )
         self.check_parameters(p_unit, prepared.forcing.site_ids)
         p64 = p_unit.to(device=prepared.forcing.device, dtype=torch.float64)
+        if n <= self.chunk_size:
+            return self._solve_chunk(p64, prepared)
         parts = []
         for start in range(0, n, self.chunk_size):
             sl = slice(start, min(start + self.chunk_size, n))
-            chunk = prepared if (start == 0 and sl.stop == n) else prepared.select(sl)
-            parts.append(self._solve_chunk(p64[sl], chunk))
-        out = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-        out.update(stocks(out["pools"]))
-        out["implausible"] = implausible_state(out["pools"], out["soc_stock"])
-        return out
+            parts.append(self._solve_chunk(p64[sl], prepared.select(sl)))
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
     def processes(
         self,

@@ -89,6 +89,58 @@ def _pchip(soc: torch.Tensor, depths: torch.Tensor) -> torch.Tensor:
     return h00 * y0 + h10 * h * m0 + h01 * y1 + h11 * h * m1
 
 
+class DepthInterpolator:
+    """:func:`interpolate_to_depths` for fixed ``depths``, with the setup done once.
+
+    The interval of every depth and the Hermite basis weights depend only on the depths,
+    so repeated calls (an MCMC evaluating the same sites at every step) only compute the
+    slopes and the weighted sum. Gives the same floating-point result as
+    :func:`interpolate_to_depths` (same operations in the same order).
+
+    Parameters
+    ----------
+    depths : Tensor (n, obs), m, NaN-padded
+    method : {"linear", "pchip"}
+    """
+
+    def __init__(
+        self, depths: torch.Tensor, method: str = "linear", dtype=torch.float64, site_ids=None
+    ) -> None:
+        if method not in INTERPOLATORS:
+            raise ValueError(
+                f"unknown interpolation {method!r}; choose from {sorted(INTERPOLATORS)}"
+            )
+        if depths.ndim != 2:
+            raise ValueError(f"depths must be (n, obs), got {tuple(depths.shape)}")
+        _check_depths(depths, site_ids)
+        self.method = method
+        self.nan = torch.isnan(depths)
+        self.nodes = grid.as_tensor(grid.ZSOI, depths.device, dtype)
+        _, k, h, t = _locate(depths.to(dtype), self.nodes)
+        self.k, self.k1 = k, k + 1
+        if method == "linear":
+            self.t = t
+        else:
+            t2, t3 = t * t, t * t * t
+            self.h00 = 2 * t3 - 3 * t2 + 1
+            self.h10h = (t3 - 2 * t2 + t) * h
+            self.h01 = -2 * t3 + 3 * t2
+            self.h11h = (t3 - t2) * h
+
+    def __call__(self, soc: torch.Tensor) -> torch.Tensor:
+        """SOC (n, 20) at the depths (n, obs); NaN where a depth is NaN."""
+        if soc.shape[0] != self.k.shape[0]:
+            raise ValueError(f"soc has {soc.shape[0]} rows, the depths {self.k.shape[0]}")
+        y0, y1 = torch.gather(soc, 1, self.k), torch.gather(soc, 1, self.k1)
+        if self.method == "linear":
+            out = y0 + self.t * (y1 - y0)
+        else:
+            slopes = pchip_slopes(soc, self.nodes)
+            m0, m1 = torch.gather(slopes, 1, self.k), torch.gather(slopes, 1, self.k1)
+            out = self.h00 * y0 + self.h10h * m0 + self.h01 * y1 + self.h11h * m1
+        return out.masked_fill(self.nan, float("nan"))
+
+
 #: registry of interpolation methods
 INTERPOLATORS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "linear": _linear,

@@ -32,11 +32,22 @@ def thomas_factor(lower: torch.Tensor, diag: torch.Tensor, upper: torch.Tensor):
     L = shape[-1]
     inv = torch.empty_like(dg)
     cp = torch.zeros_like(dg)
-    for j in range(L):
-        inv[j] = 1.0 / (dg[0] if j == 0 else dg[j] - lo[j] * cp[j - 1])
+    if _tracked(lo, dg, up):  # autograd through the sweep: no out= (same values)
+        for j in range(L):
+            inv[j] = 1.0 / (dg[0] if j == 0 else dg[j] - lo[j] * cp[j - 1])
+            if j < L - 1:
+                cp[j] = up[j] * inv[j]
+        return lo, inv, cp
+    for j in range(L):  # results written in place (out=): no temporaries to copy
+        torch.reciprocal(dg[0] if j == 0 else dg[j] - lo[j] * cp[j - 1], out=inv[j])
         if j < L - 1:
-            cp[j] = up[j] * inv[j]
+            torch.mul(up[j], inv[j], out=cp[j])
     return lo, inv, cp
+
+
+def _tracked(*tensors: torch.Tensor) -> bool:
+    """Autograd records operations on some of ``tensors`` (``out=`` is not allowed)."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 def thomas_solve(factors, rhs: torch.Tensor, transpose: bool = False) -> torch.Tensor:
@@ -87,33 +98,33 @@ for _i in range(3):
         _ADJ_A.append(_p[0]), _ADJ_B.append(_p[1]), _ADJ_C.append(_q[0]), _ADJ_D.append(_q[1])
 
 
-_INDEX_CACHE: dict[torch.device, tuple[torch.Tensor, ...]] = {}
+_INDEX_CACHE: dict[torch.device, torch.Tensor] = {}
 
 
-def _adj_index(device: torch.device) -> tuple[torch.Tensor, ...]:
+def _adj_index(device: torch.device) -> torch.Tensor:
+    """The four cofactor operand indices, concatenated (36,): one gather for all four."""
     if device not in _INDEX_CACHE:
-        _INDEX_CACHE[device] = tuple(
-            torch.tensor(ix, device=device) for ix in (_ADJ_A, _ADJ_B, _ADJ_C, _ADJ_D)
-        )
+        _INDEX_CACHE[device] = torch.tensor(_ADJ_A + _ADJ_B + _ADJ_C + _ADJ_D, device=device)
     return _INDEX_CACHE[device]
 
 
-def _inv3(b: torch.Tensor) -> torch.Tensor:
-    """Inverse of packed 3x3 matrices (9, n).
+def _inv3(b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Inverse of packed 3x3 matrices (9, n), written to ``out`` (9, n) when given.
 
     Rows are first scaled by their diagonal (Jacobi scaling): decomposition rates down to
     1e-170 d-1 would otherwise underflow the determinant.
     """
     n = b.shape[-1]
-    s = 1.0 / b[0::4]  # diagonal (3, n)
+    s = b[0::4].reciprocal()  # 1 / diagonal (3, n)
     m = (b.view(3, 3, n) * s.unsqueeze(1)).view(9, n)
-    ia, ib, ic, id_ = _adj_index(b.device)
-    adj = m.index_select(0, ia) * m.index_select(0, ib) - m.index_select(0, ic) * m.index_select(
-        0, id_
-    )
+    g = m.index_select(0, _adj_index(b.device)).view(4, 9, n)
+    adj = g[0] * g[1] - g[2] * g[3]
     det = (m[0:3] * adj[0::3]).sum(0)
     # (S B)^-1 S: scale column k by s_k
-    return (adj.view(3, 3, n) * (s / det).unsqueeze(0)).view(9, n)
+    if out is None:
+        return (adj.view(3, 3, n) * (s / det).unsqueeze(0)).view(9, n)
+    torch.mul(adj.view(3, 3, n), (s / det).unsqueeze(0), out=out.view(3, 3, n))
+    return out
 
 
 def _mv3(m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -140,11 +151,18 @@ def block_thomas_factor(lower: torch.Tensor, blocks: torch.Tensor, upper: torch.
     L = lower.shape[0]
     inv = torch.empty_like(blocks)
     cp = torch.zeros_like(blocks)
+    if _tracked(lower, blocks, upper):  # autograd through the sweep: no out= (same values)
+        for j in range(L):
+            b = blocks[0] if j == 0 else blocks[j] - lower[j] * cp[j - 1]
+            inv[j] = _inv3(b)
+            if j < L - 1:
+                cp[j] = inv[j] * upper[j]
+        return lower, inv, cp
     for j in range(L):
         b = blocks[0] if j == 0 else blocks[j] - lower[j] * cp[j - 1]
-        inv[j] = _inv3(b)
+        _inv3(b, out=inv[j])  # in place (out=): no temporaries to copy
         if j < L - 1:
-            cp[j] = inv[j] * upper[j]
+            torch.mul(inv[j], upper[j], out=cp[j])
     return lower, inv, cp
 
 

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from soilbinn.process.observation import DepthInterpolator
 from soilbinn.process.parameters import ParameterSpace
 from soilbinn.proda import diagnostics
 from soilbinn.proda.cost import Observations, prepare_observations, proda_cost
@@ -175,8 +176,10 @@ class SiteCost:
     def _select(self, rows: Tensor):
         if self._rows is None or not torch.equal(self._rows, rows):
             site = rows // self.n_chains
+            obs = self.obs.select(site)
+            interp = DepthInterpolator(obs.depth, self.interpolation)
             self._rows = rows.clone()
-            self._cache = (self.prepared.select(site), self.obs.select(site), self.base[site])
+            self._cache = (self.prepared.select(site), obs, self.base[site], interp)
         return self._cache
 
     def full_params(self, x: Tensor, base: Tensor) -> Tensor:
@@ -186,21 +189,18 @@ class SiteCost:
 
     def simulate(self, x: Tensor, rows: Tensor) -> Tensor:
         """Model SOC at the observed depths (m, obs) for free values ``x`` (m, d)."""
-        from soilbinn.process.observation import interpolate_to_depths
-
-        prepared, obs, base = self._select(rows)
+        prepared, obs, base, interp = self._select(rows)
         with torch.no_grad():
-            out = self.model(self.full_params(x, base), prepared)
-        self.n_calls += 1
-        depth = torch.where(torch.isnan(obs.depth), torch.full_like(obs.depth, 0.5), obs.depth)
-        at = interpolate_to_depths(out["soc_layer"], depth, method=self.interpolation)
-        ill = out["ill_conditioned"]  # rejected, as PRODA does
-        self.n_ill.index_add_(0, rows, ill.long())
-        at = torch.where(ill[:, None], torch.full_like(at, torch.inf), at)
-        return torch.where(torch.isnan(obs.depth), torch.full_like(at, float("nan")), at)
+            out = self.model.steady_state(self.full_params(x, base), prepared)
+            self.n_calls += 1
+            at = interp(out["pools"][:, 4:7].sum(dim=1))  # SOC = S1 + S2 + S3
+            ill = out["ill_conditioned"]  # rejected, as PRODA does
+            self.n_ill.index_add_(0, rows, ill.long())
+            at = at.masked_fill(ill[:, None], torch.inf)
+            return at.masked_fill(interp.nan, float("nan"))
 
     def __call__(self, x: Tensor, rows: Tensor) -> Tensor:
-        _, obs, _ = self._select(rows)
+        _, obs, _, _ = self._select(rows)
         return proda_cost(self.simulate(x, rows), obs, self.obs_error)
 
 
