@@ -86,8 +86,10 @@ def main() -> None:
     from soilbinn.inputs.synth import make_synthetic
 
     ds = make_synthetic(max(args.sites), seed=0, noise=0.1)
+    from soilbinn.process import native
+
     print(f"process time, {torch.get_num_threads()} thread(s), conditioning check on, "
-          f"{args.steps} steps per phase")  # fmt: skip
+          f"{args.steps} steps per phase; structured solve: {native.status()}")  # fmt: skip
     print(f"{'sites':>6} {'rows':>6} {'ms/step U':>10} {'ms/step G':>10} {'us/eval U':>10} "
           f"{'us/eval G':>10} {'CPU-s/site (20k+50k)':>21}")  # fmt: skip
     for n in args.sites:

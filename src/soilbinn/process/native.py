@@ -1,0 +1,165 @@
+"""Optional compiled kernel of the structured steady-state solve (``structured.c``).
+
+At a few hundred sites per call (PRODA's sampler: sites x chains rows per MCMC step) the
+torch path of :mod:`soilbinn.process.solvers` spends its time in the overhead of ~900
+small operations, not in arithmetic. ``structured.c`` does the same arithmetic,
+operation for operation and in the same order, one site at a time, so its results are
+bit-identical to the torch path's (tested in ``tests/test_process_native.py``).
+
+It is compiled on first use with the system's C compiler (``$CC``, else ``cc``; no
+``-ffast-math``, ``-ffp-contract=off``: no fused multiply-add, so every operation rounds
+as torch's does) into a cache directory (``$SOILBINN_CACHE_DIR``, else
+``$XDG_CACHE_HOME/soilbinn`` or ``~/.cache/soilbinn``), keyed by a hash of the source,
+compiler and flags, and loaded with :mod:`ctypes`. When there is no compiler, the build
+fails or ``SOILBINN_NATIVE=0`` is set, :func:`available` is False and the solvers use the
+torch path (same results, slower). :func:`status` says which.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+_SOURCE = Path(__file__).with_name("structured.c")
+_FLAGS = ["-O2", "-fPIC", "-shared", "-ffp-contract=off", "-fno-fast-math"]
+_VERSION = 2
+
+_lib: ctypes.CDLL | None = None
+_status: str | None = None
+
+
+def _cache_dir() -> Path:
+    env = os.environ.get("SOILBINN_CACHE_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "soilbinn"
+
+
+def _build() -> ctypes.CDLL:
+    if sys.platform == "win32":
+        raise RuntimeError("not built on Windows")
+    cc = os.environ.get("CC", "cc")
+    if shutil.which(cc) is None:
+        raise RuntimeError(f"no C compiler ({cc!r} not found)")
+    src = _SOURCE.read_bytes()
+    key = hashlib.sha256(
+        b"\0".join([src, cc.encode(), " ".join(_FLAGS).encode(), platform.machine().encode()])
+    ).hexdigest()[:16]
+    target = _cache_dir() / f"structured-{key}.so"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+        os.close(fd)
+        try:
+            proc = subprocess.run(
+                [cc, *_FLAGS, "-o", tmp, str(_SOURCE)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            if proc.returncode != 0:
+                raise RuntimeError(f"{cc} failed: {proc.stderr.strip()[:500]}")
+            os.replace(tmp, target)  # atomic: concurrent builds are harmless
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    lib = ctypes.CDLL(str(target))
+    if lib.soilbinn_structured_version() != _VERSION:
+        raise RuntimeError(f"{target} is not version {_VERSION}")
+    p = ctypes.c_void_p
+    lib.soilbinn_structured_solve.argtypes = [ctypes.c_int64, p, p, p, p, p, p, p, p]
+    lib.soilbinn_structured_solve.restype = None
+    return lib
+
+
+def library() -> ctypes.CDLL | None:
+    """The compiled kernel, built on first call; ``None`` when unavailable."""
+    global _lib, _status
+    if _status is None:
+        if os.environ.get("SOILBINN_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
+            _status = "torch (SOILBINN_NATIVE=0)"
+        else:
+            try:
+                _lib = _build()
+                _status = "native (compiled structured.c)"
+            except Exception as err:  # no compiler, failed build, unloadable library
+                _lib = None
+                _status = f"torch (native kernel unavailable: {err})"
+                log.info("soilbinn: %s", _status)
+    return _lib
+
+
+def available() -> bool:
+    """Whether the compiled kernel can be used."""
+    return library() is not None
+
+
+def status() -> str:
+    """Which implementation the structured solve uses, and why (one line)."""
+    library()
+    return str(_status)
+
+
+def _ptr(t: torch.Tensor | None):
+    return None if t is None else ctypes.c_void_p(t.data_ptr())
+
+
+def usable(*tensors: torch.Tensor) -> bool:
+    """The kernel is available and these tensors suit it (CPU float64, no autograd)."""
+    return (
+        all(t.device.type == "cpu" and t.dtype == torch.float64 for t in tensors)
+        and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+        and available()
+    )
+
+
+def structured_solve(
+    K: torch.Tensor,
+    f: torch.Tensor,
+    V: torch.Tensor,
+    rhs: torch.Tensor | None,
+    rhs_t: torch.Tensor | None = None,
+    transposed: bool = True,
+    rcond: bool = False,
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """``x = P^-1 rhs``, ``y = P^-T rhs_t`` (each (n, 7, 20)) and ``rcond`` (n,).
+
+    One factorisation per site. ``rhs=None`` skips ``x``; ``transposed=False`` skips
+    ``y``; ``rhs_t=None`` means all ones (``max(y) = ||P^-1||_1``); ``rcond=True`` also
+    returns the exact 1-norm reciprocal condition number (needs ``rhs_t=None``). Same
+    values as :class:`~soilbinn.process.solvers.StructuredFactors`'s ``solve`` and
+    ``solve_transposed`` and :func:`~soilbinn.process.solvers.reciprocal_condition`.
+    Call only when :func:`usable`.
+    """
+    lib = library()
+    if lib is None:
+        raise RuntimeError(status())
+    if rcond and rhs_t is not None:
+        raise ValueError("rcond needs the transposed solve with all ones (rhs_t=None)")
+    K, f, V = (t.detach().contiguous() for t in (K, f, V))
+    n = K.shape[0]
+    if K.shape[1:] != (7, 20) or f.shape != (n, 9) or V.shape != (n, 3, 20):
+        raise ValueError(f"shapes K {tuple(K.shape)}, f {tuple(f.shape)}, V {tuple(V.shape)}")
+    rhs = None if rhs is None else rhs.detach().expand(n, 7, 20).contiguous()
+    rhs_t = None if rhs_t is None else rhs_t.detach().expand(n, 7, 20).contiguous()
+    x = torch.empty_like(K) if rhs is not None else None
+    y = torch.empty_like(K) if transposed else None
+    rc = K.new_empty(n) if rcond else None
+    if n:
+        lib.soilbinn_structured_solve(
+            n, _ptr(K), _ptr(f), _ptr(V), _ptr(rhs), _ptr(rhs_t), _ptr(x), _ptr(y), _ptr(rc)
+        )
+    return x, y, rc
