@@ -3,14 +3,15 @@
 At a few hundred sites per call (PRODA's sampler: sites x chains rows per MCMC step) the
 torch path of :mod:`soilbinn.process.solvers` spends its time in the overhead of ~900
 small operations, not in arithmetic. ``structured.c`` does the same arithmetic,
-operation for operation and in the same order, one site at a time, so its results are
-bit-identical to the torch path's (tested in ``tests/test_process_native.py``).
+operation for operation and in the same order (8 sites side by side, so that the
+compiler vectorises across sites), so its results are bit-identical to the torch path's
+(tested in ``tests/test_process_native.py``).
 
-It is compiled on first use with the system's C compiler (``$CC``, else ``cc``; no
-``-ffast-math``, ``-ffp-contract=off``: no fused multiply-add, so every operation rounds
-as torch's does) into a cache directory (``$SOILBINN_CACHE_DIR``, else
-``$XDG_CACHE_HOME/soilbinn`` or ``~/.cache/soilbinn``), keyed by a hash of the source,
-compiler and flags, and loaded with :mod:`ctypes`. When there is no compiler, the build
+It is compiled on first use with the system's C compiler (``$CC``, else ``cc``; ``-O3``
+without ``-ffast-math`` and with ``-ffp-contract=off``: IEEE arithmetic, no fused
+multiply-add, so every operation rounds as torch's does) into a cache directory
+(``$SOILBINN_CACHE_DIR``, else ``$XDG_CACHE_HOME/soilbinn`` or ``~/.cache/soilbinn``),
+keyed by a hash of the source, compiler and flags, and loaded with :mod:`ctypes`. When there is no compiler, the build
 fails or ``SOILBINN_NATIVE=0`` is set, :func:`available` is False and the solvers use the
 torch path (same results, slower). :func:`status` says which.
 """
@@ -33,8 +34,8 @@ import torch
 log = logging.getLogger(__name__)
 
 _SOURCE = Path(__file__).with_name("structured.c")
-_FLAGS = ["-O2", "-fPIC", "-shared", "-ffp-contract=off", "-fno-fast-math"]
-_VERSION = 2
+_FLAGS = ["-O3", "-fPIC", "-shared", "-ffp-contract=off", "-fno-fast-math"]
+_VERSION = 3
 
 _lib: ctypes.CDLL | None = None
 _status: str | None = None

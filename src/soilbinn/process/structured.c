@@ -1,16 +1,16 @@
-/* Structured steady-state solve of the CLM5 matrix model, one site at a time, in C.
+/* Structured steady-state solve of the CLM5 matrix model, in C.
  *
  * The same arithmetic, operation for operation and in the same order, as the torch path
  * of soilbinn.process.solvers (StructuredFactors: thomas_factor, block_thomas_factor with
- * the Jacobi-scaled adjugate inverse _inv3, solve, solve_transposed), so both give
- * bit-identical results. It exists because, at a few hundred sites per call, the torch
- * path's cost is the per-operation overhead of its ~900 small operations, not arithmetic.
- * Compile without -ffast-math and with -ffp-contract=off (no fused multiply-add): see
- * soilbinn/process/native.py.
+ * the Jacobi-scaled adjugate inverse _inv3, solve, solve_transposed; reciprocal_condition
+ * with SteadyStateSystem.column_norm), so both give bit-identical results. It exists
+ * because, at a few hundred sites per call, the torch path's cost is the per-operation
+ * overhead of its ~900 small operations, not arithmetic. Compile without -ffast-math and
+ * with -ffp-contract=off (no fused multiply-add): see soilbinn/process/native.py.
  *
  * Layout (C-contiguous float64): K (n, 7, 20), f (n, 9), V (n, 3, 20) (lower, main,
  * upper), rhs (n, 7, 20); outputs x = P^-1 rhs and y = P^-T rhs_t (n, 7, 20), where
- * rhs_t is (n, 7, 20) or NULL for all ones (the exact 1-norm condition number).
+ * rhs_t is (n, 7, 20) or NULL for all ones, and rcond (n,).
  */
 #include <math.h>
 #include <stddef.h>
@@ -25,191 +25,213 @@ static const int ADJ_B[9] = {8, 7, 5, 6, 8, 3, 7, 6, 4};
 static const int ADJ_C[9] = {5, 1, 2, 3, 2, 0, 4, 0, 1};
 static const int ADJ_D[9] = {7, 8, 4, 8, 6, 5, 6, 7, 3};
 
-/* packed 3x3 inverse with Jacobi row scaling (solvers._inv3) */
-static void inv3(const double *b, double *out)
+/* GB sites are solved together, the site index innermost in every array, so that the
+ * compiler can vectorise across sites and the sequential recurrences of different sites
+ * overlap (the per-site arithmetic is unchanged: every site's result is bit-identical
+ * to solving it alone). */
+#define GB 8
+#define FOR_B for (int b = 0; b < GB; b++)
+
+/* packed 3x3 inverses with Jacobi row scaling (solvers._inv3), for GB sites */
+static void inv3(const double b_[9][GB], double out[9][GB])
 {
-    double s[3], m[9], adj[9];
+    double s[3][GB], m[9][GB], adj[9][GB], det[GB], q[3][GB];
     for (int i = 0; i < 3; i++)
-        s[i] = 1.0 / b[4 * i];
+        FOR_B s[i][b] = 1.0 / b_[4 * i][b];
     for (int e = 0; e < 9; e++)
-        m[e] = b[e] * s[e / 3];
+        FOR_B m[e][b] = b_[e][b] * s[e / 3][b];
     for (int e = 0; e < 9; e++)
-        adj[e] = m[ADJ_A[e]] * m[ADJ_B[e]] - m[ADJ_C[e]] * m[ADJ_D[e]];
-    double det = m[0] * adj[0];
-    det = det + m[1] * adj[3];
-    det = det + m[2] * adj[6];
-    double q[3];
+        FOR_B adj[e][b] = m[ADJ_A[e]][b] * m[ADJ_B[e]][b] - m[ADJ_C[e]][b] * m[ADJ_D[e]][b];
+    FOR_B
+    {
+        double d = m[0][b] * adj[0][b];
+        d = d + m[1][b] * adj[3][b];
+        det[b] = d + m[2][b] * adj[6][b];
+    }
     for (int k = 0; k < 3; k++)
-        q[k] = s[k] / det;
+        FOR_B q[k][b] = s[k][b] / det[b];
     for (int e = 0; e < 9; e++)
-        out[e] = adj[e] * q[e % 3];
+        FOR_B out[e][b] = adj[e][b] * q[e % 3][b];
 }
 
 /* (m v)_i = sum_k m[3i+k] v_k, summed in order k = 0, 1, 2 */
-static inline void mv3(const double *m, const double *v, double *out)
+static inline void mv3(const double m[9][GB], const double v[3][GB], double out[3][GB])
 {
-    for (int i = 0; i < 3; i++) {
-        double a = m[3 * i] * v[0];
-        a = a + m[3 * i + 1] * v[1];
-        out[i] = a + m[3 * i + 2] * v[2];
-    }
+    for (int i = 0; i < 3; i++)
+        FOR_B
+        {
+            double a = m[3 * i][b] * v[0][b];
+            a = a + m[3 * i + 1][b] * v[1][b];
+            out[i][b] = a + m[3 * i + 2][b] * v[2][b];
+        }
 }
 
 /* (m^T v)_k = sum_i m[3i+k] v_i, summed in order i = 0, 1, 2 */
-static inline void mv3t(const double *m, const double *v, double *out)
+static inline void mv3t(const double m[9][GB], const double v[3][GB], double out[3][GB])
 {
-    for (int k = 0; k < 3; k++) {
-        double a = m[k] * v[0];
-        a = a + m[3 + k] * v[1];
-        out[k] = a + m[6 + k] * v[2];
-    }
+    for (int k = 0; k < 3; k++)
+        FOR_B
+        {
+            double a = m[k][b] * v[0][b];
+            a = a + m[3 + k][b] * v[1][b];
+            out[k][b] = a + m[6 + k][b] * v[2][b];
+        }
 }
 
-static void site(const double *K, const double *f, const double *V, const double *rhs,
-                 const double *rhs_t, double *x, double *y)
+/* GB sites; K (7, NL, GB), f (9, GB), V (3, NL, GB), rhs / rhs_t (7, NL, GB) or NULL
+ * (rhs_t NULL: all ones); x, y (7, NL, GB) or NULL (that solve skipped) */
+static void group(const double K[7][NL][GB], const double f[9][GB], const double V[3][NL][GB],
+                  const double (*rhs)[NL][GB], const double (*rhs_t)[NL][GB],
+                  double (*x)[NL][GB], double (*y)[NL][GB])
 {
-    const double *lo = V, *dg = V + NL, *up = V + 2 * NL;
-    double linv[3][NL], lcp[3][NL];
-    double sinv[NL][9], scp[NL][9];
+    const double(*lo)[GB] = V[0], (*dg)[GB] = V[1], (*up)[GB] = V[2];
+    double linv[3][NL][GB], lcp[3][NL][GB];
+    double sinv[NL][9][GB], scp[NL][9][GB];
 
     /* litter: three scalar tridiagonal factorisations (thomas_factor) */
     for (int p = 0; p < 3; p++) {
-        const double *Kp = K + (1 + p) * NL;
-        for (int j = 0; j < NL; j++) {
-            double d = Kp[j] + dg[j];
-            if (j > 0)
-                d = d - lo[j] * lcp[p][j - 1];
-            linv[p][j] = 1.0 / d;
-            lcp[p][j] = (j < NL - 1) ? up[j] * linv[p][j] : 0.0;
-        }
+        for (int j = 0; j < NL; j++)
+            FOR_B
+            {
+                double d = K[1 + p][j][b] + dg[j][b];
+                if (j > 0)
+                    d = d - lo[j][b] * lcp[p][j - 1][b];
+                linv[p][j][b] = 1.0 / d;
+                lcp[p][j][b] = (j < NL - 1) ? up[j][b] * linv[p][j][b] : 0.0;
+            }
     }
     /* SOM: block tridiagonal with 3x3 blocks (_som_blocks, block_thomas_factor) */
-    {
-        const double *k1 = K + 4 * NL, *k2 = K + 5 * NL, *k3 = K + 6 * NL;
-        const double fs1s2 = f[4], fs1s3 = f[5], fs2s1 = f[6], fs2s3 = f[7], fs3s1 = f[8];
-        for (int j = 0; j < NL; j++) {
-            double b[9];
-            b[0] = k1[j] + dg[j];
-            b[1] = (-fs2s1) * k2[j];
-            b[2] = (-fs3s1) * k3[j];
-            b[3] = (-fs1s2) * k1[j];
-            b[4] = k2[j] + dg[j];
-            b[5] = 0.0;
-            b[6] = (-fs1s3) * k1[j];
-            b[7] = (-fs2s3) * k2[j];
-            b[8] = k3[j] + dg[j];
-            if (j > 0)
-                for (int e = 0; e < 9; e++)
-                    b[e] = b[e] - lo[j] * scp[j - 1][e];
-            inv3(b, sinv[j]);
-            for (int e = 0; e < 9; e++)
-                scp[j][e] = (j < NL - 1) ? sinv[j][e] * up[j] : 0.0;
+    for (int j = 0; j < NL; j++) {
+        double bl[9][GB];
+        FOR_B
+        {
+            const double k1 = K[4][j][b], k2 = K[5][j][b], k3 = K[6][j][b], v = dg[j][b];
+            bl[0][b] = k1 + v;
+            bl[1][b] = (-f[6][b]) * k2; /* fs2s1 */
+            bl[2][b] = (-f[8][b]) * k3; /* fs3s1 */
+            bl[3][b] = (-f[4][b]) * k1; /* fs1s2 */
+            bl[4][b] = k2 + v;
+            bl[5][b] = 0.0;
+            bl[6][b] = (-f[5][b]) * k1; /* fs1s3 */
+            bl[7][b] = (-f[7][b]) * k2; /* fs2s3 */
+            bl[8][b] = k3 + v;
         }
+        if (j > 0)
+            for (int e = 0; e < 9; e++)
+                FOR_B bl[e][b] = bl[e][b] - lo[j][b] * scp[j - 1][e][b];
+        inv3((const double(*)[GB])bl, sinv[j]);
+        for (int e = 0; e < 9; e++)
+            FOR_B scp[j][e][b] = (j < NL - 1) ? sinv[j][e][b] * up[j][b] : 0.0;
     }
 
     /* forward: P x = rhs, by the cascade CWD -> litter -> SOM (StructuredFactors.solve) */
     if (x != NULL) {
-        const double f0 = f[0], g0 = 1.0 - f[0];
-        double xl[3][NL];
-        for (int j = 0; j < NL; j++) {
-            double xc = rhs[j] / K[j];
-            x[j] = xc;
-            double flux = K[j] * xc;
-            xl[0][j] = rhs[NL + j];
-            xl[1][j] = rhs[2 * NL + j] + f0 * flux;
-            xl[2][j] = rhs[3 * NL + j] + g0 * flux;
-        }
+        double xl[3][NL][GB];
+        for (int j = 0; j < NL; j++)
+            FOR_B
+            {
+                double xc = rhs[0][j][b] / K[0][j][b];
+                x[0][j][b] = xc;
+                double flux = K[0][j][b] * xc;
+                xl[0][j][b] = rhs[1][j][b];
+                xl[1][j][b] = rhs[2][j][b] + f[0][b] * flux;
+                xl[2][j][b] = rhs[3][j][b] + (1.0 - f[0][b]) * flux;
+            }
         for (int p = 0; p < 3; p++) { /* thomas_solve, in place on the rhs */
-            double *r = xl[p];
-            r[0] = r[0] * linv[p][0];
+            double(*r)[GB] = xl[p];
+            FOR_B r[0][b] = r[0][b] * linv[p][0][b];
             for (int j = 1; j < NL; j++)
-                r[j] = (r[j] - lo[j] * r[j - 1]) * linv[p][j];
+                FOR_B r[j][b] = (r[j][b] - lo[j][b] * r[j - 1][b]) * linv[p][j][b];
             for (int j = NL - 2; j >= 0; j--)
-                r[j] = r[j] - lcp[p][j] * r[j + 1];
+                FOR_B r[j][b] = r[j][b] - lcp[p][j][b] * r[j + 1][b];
             for (int j = 0; j < NL; j++)
-                x[(1 + p) * NL + j] = r[j];
+                FOR_B x[1 + p][j][b] = r[j][b];
         }
-        double d[NL][3];
+        double d[NL][3][GB];
         for (int j = 0; j < NL; j++) {
-            double r[3], t[3];
-            double fl0 = K[NL + j] * xl[0][j], fl1 = K[2 * NL + j] * xl[1][j],
-                   fl2 = K[3 * NL + j] * xl[2][j];
-            r[0] = (rhs[4 * NL + j] + f[1] * fl0) + f[2] * fl1;
-            r[1] = rhs[5 * NL + j] + f[3] * fl2;
-            r[2] = rhs[6 * NL + j];
+            double r[3][GB], t[3][GB];
+            FOR_B
+            {
+                double fl0 = K[1][j][b] * xl[0][j][b], fl1 = K[2][j][b] * xl[1][j][b],
+                       fl2 = K[3][j][b] * xl[2][j][b];
+                r[0][b] = (rhs[4][j][b] + f[1][b] * fl0) + f[2][b] * fl1;
+                r[1][b] = rhs[5][j][b] + f[3][b] * fl2;
+                r[2][b] = rhs[6][j][b];
+            }
             if (j == 0) {
-                mv3(sinv[0], r, d[0]);
+                mv3((const double(*)[GB])sinv[0], (const double(*)[GB])r, d[0]);
             } else {
                 for (int c = 0; c < 3; c++)
-                    t[c] = r[c] - lo[j] * d[j - 1][c];
-                mv3(sinv[j], t, d[j]);
+                    FOR_B t[c][b] = r[c][b] - lo[j][b] * d[j - 1][c][b];
+                mv3((const double(*)[GB])sinv[j], (const double(*)[GB])t, d[j]);
             }
         }
         for (int j = NL - 2; j >= 0; j--) {
-            double t[3];
-            mv3(scp[j], d[j + 1], t);
+            double t[3][GB];
+            mv3((const double(*)[GB])scp[j], (const double(*)[GB])d[j + 1], t);
             for (int c = 0; c < 3; c++)
-                d[j][c] = d[j][c] - t[c];
+                FOR_B d[j][c][b] = d[j][c][b] - t[c][b];
         }
         for (int c = 0; c < 3; c++)
             for (int j = 0; j < NL; j++)
-                x[(4 + c) * NL + j] = d[j][c];
+                FOR_B x[4 + c][j][b] = d[j][c][b];
     }
 
     /* transposed: P^T y = rhs_t (ones when NULL), SOM -> litter -> CWD
      * (StructuredFactors.solve_transposed) */
     if (y != NULL) {
-        double z[NL][3];
-        for (int j = 0; j < NL; j++) {
-            double r[3];
+        double z[NL][3][GB];
+        for (int c = 0; c < 3; c++)
+            FOR_B z[0][c][b] = rhs_t ? rhs_t[4 + c][0][b] : 1.0;
+        for (int j = 1; j < NL; j++) {
+            double t[3][GB];
+            mv3t((const double(*)[GB])scp[j - 1], (const double(*)[GB])z[j - 1], t);
             for (int c = 0; c < 3; c++)
-                r[c] = rhs_t ? rhs_t[(4 + c) * NL + j] : 1.0;
-            if (j == 0) {
-                for (int c = 0; c < 3; c++)
-                    z[0][c] = r[c];
-            } else {
-                double t[3];
-                mv3t(scp[j - 1], z[j - 1], t);
-                for (int c = 0; c < 3; c++)
-                    z[j][c] = r[c] - t[c];
-            }
+                FOR_B z[j][c][b] = (rhs_t ? rhs_t[4 + c][j][b] : 1.0) - t[c][b];
         }
         {
-            double w[3] = {z[NL - 1][0], z[NL - 1][1], z[NL - 1][2]};
-            mv3t(sinv[NL - 1], w, z[NL - 1]);
+            double w[3][GB];
+            for (int c = 0; c < 3; c++)
+                FOR_B w[c][b] = z[NL - 1][c][b];
+            mv3t((const double(*)[GB])sinv[NL - 1], (const double(*)[GB])w, z[NL - 1]);
         }
         for (int j = NL - 2; j >= 0; j--) {
-            double w[3];
+            double w[3][GB];
             for (int c = 0; c < 3; c++)
-                w[c] = z[j][c] - lo[j + 1] * z[j + 1][c];
-            mv3t(sinv[j], w, z[j]);
+                FOR_B w[c][b] = z[j][c][b] - lo[j + 1][b] * z[j + 1][c][b];
+            mv3t((const double(*)[GB])sinv[j], (const double(*)[GB])w, z[j]);
         }
         for (int c = 0; c < 3; c++)
             for (int j = 0; j < NL; j++)
-                y[(4 + c) * NL + j] = z[j][c];
-        double rl[3][NL];
-        for (int j = 0; j < NL; j++) {
-            double r1 = rhs_t ? rhs_t[NL + j] : 1.0, r2 = rhs_t ? rhs_t[2 * NL + j] : 1.0,
-                   r3 = rhs_t ? rhs_t[3 * NL + j] : 1.0;
-            rl[0][j] = r1 + (f[1] * K[NL + j]) * z[j][0];
-            rl[1][j] = r2 + (f[2] * K[2 * NL + j]) * z[j][0];
-            rl[2][j] = r3 + (f[3] * K[3 * NL + j]) * z[j][1];
-        }
+                FOR_B y[4 + c][j][b] = z[j][c][b];
+        double rl[3][NL][GB];
+        for (int j = 0; j < NL; j++)
+            FOR_B
+            {
+                double r1 = rhs_t ? rhs_t[1][j][b] : 1.0, r2 = rhs_t ? rhs_t[2][j][b] : 1.0,
+                       r3 = rhs_t ? rhs_t[3][j][b] : 1.0;
+                rl[0][j][b] = r1 + (f[1][b] * K[1][j][b]) * z[j][0][b];
+                rl[1][j][b] = r2 + (f[2][b] * K[2][j][b]) * z[j][0][b];
+                rl[2][j][b] = r3 + (f[3][b] * K[3][j][b]) * z[j][1][b];
+            }
         for (int p = 0; p < 3; p++) { /* transposed thomas_solve, in place */
-            double *r = rl[p];
+            double(*r)[GB] = rl[p];
             for (int j = 1; j < NL; j++)
-                r[j] = r[j] - lcp[p][j - 1] * r[j - 1];
-            r[NL - 1] = r[NL - 1] * linv[p][NL - 1];
+                FOR_B r[j][b] = r[j][b] - lcp[p][j - 1][b] * r[j - 1][b];
+            FOR_B r[NL - 1][b] = r[NL - 1][b] * linv[p][NL - 1][b];
             for (int j = NL - 2; j >= 0; j--)
-                r[j] = (r[j] - lo[j + 1] * r[j + 1]) * linv[p][j];
+                FOR_B r[j][b] = (r[j][b] - lo[j + 1][b] * r[j + 1][b]) * linv[p][j][b];
             for (int j = 0; j < NL; j++)
-                y[(1 + p) * NL + j] = r[j];
+                FOR_B y[1 + p][j][b] = r[j][b];
         }
-        const double f0 = f[0], g0 = 1.0 - f[0];
-        for (int j = 0; j < NL; j++) {
-            double r0 = rhs_t ? rhs_t[j] : 1.0;
-            y[j] = (r0 + K[j] * (f0 * rl[1][j] + g0 * rl[2][j])) / K[j];
-        }
+        for (int j = 0; j < NL; j++)
+            FOR_B
+            {
+                double r0 = rhs_t ? rhs_t[0][j][b] : 1.0;
+                y[0][j][b] = (r0 + K[0][j][b] * (f[0][b] * rl[1][j][b] +
+                                                 (1.0 - f[0][b]) * rl[2][j][b])) /
+                             K[0][j][b];
+            }
     }
 }
 
@@ -264,6 +286,27 @@ static double rcond_from(const double *K, const double *f, const double *V, cons
     return (isfinite(rc) && inv_norm > 0) ? rc : 0.0;
 }
 
+/* gather sites i0.. of a (n, m) array into a (m, GB) block (the last site repeated
+ * to fill a short group) and back */
+static void gather(const double *a, int64_t n, int64_t i0, int m, double *out)
+{
+    for (int b = 0; b < GB; b++) {
+        int64_t i = i0 + b < n ? i0 + b : n - 1;
+        const double *src = a + i * m;
+        for (int e = 0; e < m; e++)
+            out[e * GB + b] = src[e];
+    }
+}
+
+static void scatter(const double *blk, int64_t n, int64_t i0, int m, double *a)
+{
+    for (int b = 0; b < GB && i0 + b < n; b++) {
+        double *dst = a + (i0 + b) * m;
+        for (int e = 0; e < m; e++)
+            dst[e] = blk[e * GB + b];
+    }
+}
+
 /* n sites; x or y may be NULL (that solve is skipped); rhs_t NULL means all ones;
  * rcond (n,) when not NULL: the exact 1-norm reciprocal condition number (needs
  * rhs_t == NULL; y may then be NULL) */
@@ -271,15 +314,34 @@ void soilbinn_structured_solve(int64_t n, const double *K, const double *f, cons
                                const double *rhs, const double *rhs_t, double *x, double *y,
                                double *rcond)
 {
-    double ybuf[7 * NL];
-    for (int64_t i = 0; i < n; i++) {
-        const double *Ki = K + i * 7 * NL, *fi = f + i * 9, *Vi = V + i * 3 * NL;
-        double *yi = y ? y + i * 7 * NL : (rcond ? ybuf : NULL);
-        site(Ki, fi, Vi, rhs ? rhs + i * 7 * NL : NULL, rhs_t ? rhs_t + i * 7 * NL : NULL,
-             x ? x + i * 7 * NL : NULL, yi);
+    static _Thread_local double Kg[7][NL][GB], fg[9][GB], Vg[3][NL][GB], rg[7][NL][GB],
+        rtg[7][NL][GB], xg[7][NL][GB], yg[7][NL][GB];
+    const int m = 7 * NL;
+    int want_y = (y != NULL) || (rcond != NULL);
+    for (int64_t i0 = 0; i0 < n; i0 += GB) {
+        gather(K, n, i0, m, &Kg[0][0][0]);
+        gather(f, n, i0, 9, &fg[0][0]);
+        gather(V, n, i0, 3 * NL, &Vg[0][0][0]);
+        if (rhs)
+            gather(rhs, n, i0, m, &rg[0][0][0]);
+        if (rhs_t)
+            gather(rhs_t, n, i0, m, &rtg[0][0][0]);
+        group((const double(*)[NL][GB])Kg, (const double(*)[GB])fg,
+              (const double(*)[NL][GB])Vg, rhs ? (const double(*)[NL][GB])rg : NULL,
+              rhs_t ? (const double(*)[NL][GB])rtg : NULL, x ? xg : NULL, want_y ? yg : NULL);
+        if (x)
+            scatter(&xg[0][0][0], n, i0, m, x);
+        if (y)
+            scatter(&yg[0][0][0], n, i0, m, y);
         if (rcond)
-            rcond[i] = rcond_from(Ki, fi, Vi, yi);
+            for (int b = 0; b < GB && i0 + b < n; b++) {
+                double yb[7 * NL];
+                for (int e = 0; e < m; e++)
+                    yb[e] = (&yg[0][0][0])[e * GB + b];
+                int64_t i = i0 + b;
+                rcond[i] = rcond_from(K + i * m, f + i * 9, V + i * 3 * NL, yb);
+            }
     }
 }
 
-int soilbinn_structured_version(void) { return 2; }
+int soilbinn_structured_version(void) { return 3; }
