@@ -103,3 +103,13 @@ def test_not_used_with_autograd():
     assert not native.usable(torch.ones(2, 7, 20, dtype=torch.float32))
     with torch.no_grad():
         assert native.usable(K)
+
+
+def test_retain_freed_memory_is_idempotent_and_can_be_switched_off():
+    first = native.retain_freed_memory()
+    assert isinstance(first, bool) and native.retain_freed_memory() is first
+    env = dict(os.environ, SOILBINN_RETAIN_MEMORY="0")
+    code = "from soilbinn.process import native; print(native.retain_freed_memory())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
