@@ -6,6 +6,9 @@ O(20) work per site, no pivoting needed because ``P`` is an M-matrix. Its backwa
 solves the transposed system with the same structure (implicit-function gradient), so no
 intermediate of the sweep is stored. ``dense`` assembles the 140x140 matrix and calls
 ``torch.linalg.solve``: the reference the structured solver is tested against.
+:func:`solve_with_condition` (the steady state and the exact rcond, no autograd: PRODA's
+sampler, checked forward passes) runs the same arithmetic as compiled C when
+:mod:`soilbinn.process.native` can build it (bit-identical results).
 """
 
 from __future__ import annotations
