@@ -113,3 +113,16 @@ def test_retain_freed_memory_is_idempotent_and_can_be_switched_off():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+@needs_native
+def test_first_use_check_rejects_a_kernel_that_differs():
+    native._self_check(native.library())  # the real kernel passes
+
+    class Wrong:  # leaves its outputs as they are (uninitialised or zero)
+        @staticmethod
+        def soilbinn_structured_solve(*args):
+            return None
+
+    with pytest.raises(RuntimeError, match="differs from the torch path"):
+        native._self_check(Wrong())

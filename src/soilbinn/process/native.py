@@ -12,8 +12,9 @@ without ``-ffast-math`` and with ``-ffp-contract=off``: IEEE arithmetic, no fuse
 multiply-add, so every operation rounds as torch's does) into a cache directory
 (``$SOILBINN_CACHE_DIR``, else ``$XDG_CACHE_HOME/soilbinn`` or ``~/.cache/soilbinn``),
 keyed by a hash of the source, compiler and flags, and loaded with :mod:`ctypes`. When there is no compiler, the build
-fails or ``SOILBINN_NATIVE=0`` is set, :func:`available` is False and the solvers use the
-torch path (same results, slower). :func:`status` says which.
+fails, its first-use check against the torch path finds a difference on this machine, or
+``SOILBINN_NATIVE=0`` is set, :func:`available` is False and the solvers use the torch
+path (same results, slower). :func:`status` says which.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import hashlib
 import logging
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -52,12 +54,14 @@ def _cache_dir() -> Path:
 def _build() -> ctypes.CDLL:
     if sys.platform == "win32":
         raise RuntimeError("not built on Windows")
-    cc = os.environ.get("CC", "cc")
-    if shutil.which(cc) is None:
-        raise RuntimeError(f"no C compiler ({cc!r} not found)")
+    if platform.machine().lower() in ("i386", "i486", "i586", "i686", "x86"):
+        raise RuntimeError("not built on 32-bit x86 (x87 extended precision)")
+    cc = shlex.split(os.environ.get("CC", "cc")) or ["cc"]
+    if shutil.which(cc[0]) is None:
+        raise RuntimeError(f"no C compiler ({cc[0]!r} not found)")
     src = _SOURCE.read_bytes()
     key = hashlib.sha256(
-        b"\0".join([src, cc.encode(), " ".join(_FLAGS).encode(), platform.machine().encode()])
+        b"\0".join([src, " ".join(cc + _FLAGS).encode(), platform.machine().encode()])
     ).hexdigest()[:16]
     target = _cache_dir() / f"structured-{key}.so"
     if not target.exists():
@@ -66,13 +70,13 @@ def _build() -> ctypes.CDLL:
         os.close(fd)
         try:
             proc = subprocess.run(
-                [cc, *_FLAGS, "-o", tmp, str(_SOURCE)],
+                [*cc, *_FLAGS, "-o", tmp, str(_SOURCE)],
                 capture_output=True,
                 text=True,
                 timeout=120,
             )
             if proc.returncode != 0:
-                raise RuntimeError(f"{cc} failed: {proc.stderr.strip()[:500]}")
+                raise RuntimeError(f"{cc[0]} failed: {proc.stderr.strip()[:500]}")
             os.replace(tmp, target)  # atomic: concurrent builds are harmless
         finally:
             if os.path.exists(tmp):
@@ -86,6 +90,42 @@ def _build() -> ctypes.CDLL:
     return lib
 
 
+def _self_check(lib: ctypes.CDLL) -> None:
+    """Raise unless the kernel reproduces the torch path bit for bit on this machine.
+
+    A fixed random system with rates from 1e-300 to 1 d-1 (underflowing, ill-conditioned
+    and ordinary rows), solved both ways: ``x``, ``y = P^-T 1`` and rcond must be equal.
+    """
+    from soilbinn.process.solvers import StructuredFactors, _rcond
+    from soilbinn.process.system import SteadyStateSystem
+
+    g = torch.Generator().manual_seed(12)
+    n = 64
+
+    def rand(*shape):
+        return torch.rand(*shape, generator=g, dtype=torch.float64)
+
+    K = 10.0 ** (-12.0 * rand(n, 7, 20))
+    K[:8, 4:, 10:] = 1e-300  # SOM rates underflowing at depth
+    K[8:16, :, 10:] = 1e-300  # and every rate, with no transport: ill-conditioned
+    f = 0.9 * rand(n, 9)
+    scale = 10.0 ** (-8.0 * rand(n, 1, 20))
+    scale[8:16, :, 9:] = 1e-300
+    V = torch.cat([-rand(n, 1, 20), rand(n, 1, 20), -rand(n, 1, 20)], dim=1) * scale
+    u = rand(n, 4, 20)
+    u[16:18] = 1e300  # overflow: non-finite steady states
+    system = SteadyStateSystem(K=K, f=f, V=V, u=u)
+    fa = StructuredFactors(system)
+    want = (fa.solve(system.rhs()), fa.solve_transposed(torch.ones_like(K)))
+    want = (*want, _rcond(system, want[1]))
+    args = (K, f, V, system.rhs(), None)
+    x, y, rc = (torch.empty_like(K), torch.empty_like(K), K.new_empty(n))
+    lib.soilbinn_structured_solve(n, *(_ptr(t) for t in (*args, x, y, rc)))
+    for name, a, b in zip(("x", "y", "rcond"), want, (x, y, rc)):
+        if not bool(((a == b) | (torch.isnan(a) & torch.isnan(b))).all()):
+            raise RuntimeError(f"its {name} differs from the torch path's on this machine")
+
+
 def library() -> ctypes.CDLL | None:
     """The compiled kernel, built on first call; ``None`` when unavailable."""
     global _lib, _status
@@ -94,7 +134,9 @@ def library() -> ctypes.CDLL | None:
             _status = "torch (SOILBINN_NATIVE=0)"
         else:
             try:
-                _lib = _build()
+                lib = _build()
+                _self_check(lib)
+                _lib = lib
                 _status = "native (compiled structured.c)"
             except Exception as err:  # no compiler, failed build, unloadable library
                 _lib = None
