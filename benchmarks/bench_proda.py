@@ -10,6 +10,11 @@ extrapolates PRODA's full schedule, 20,000 uniform + 50,000 Gaussian steps per c
 
     CPU-s per site = (20,000 t_uniform + 50,000 t_gaussian) / N
 
+The structured solve and the allocator are set up as ``proda retrieve`` sets them up
+(the compiled kernel of :mod:`soilbinn.process.native` when it can be built, and
+:func:`~soilbinn.process.native.retain_freed_memory`); the first output line says which.
+``SOILBINN_NATIVE=0`` / ``SOILBINN_RETAIN_MEMORY=0`` measure without them.
+
 This is the cost of the schedule itself; chain restarts (acceptance outside 10-50%, failed
 uniform phases) repeat it for the restarted chains and are counted by ``proda retrieve``
 (``n_evaluations``), not here. The extrapolation is linear in the number of steps, which
@@ -86,8 +91,12 @@ def main() -> None:
     from soilbinn.inputs.synth import make_synthetic
 
     ds = make_synthetic(max(args.sites), seed=0, noise=0.1)
+    from soilbinn.process import native
+
+    retained = native.retain_freed_memory()  # as proda retrieve (run_chains) does
     print(f"process time, {torch.get_num_threads()} thread(s), conditioning check on, "
-          f"{args.steps} steps per phase")  # fmt: skip
+          f"{args.steps} steps per phase; structured solve: {native.status()}; "
+          f"freed memory retained (glibc): {retained}")  # fmt: skip
     print(f"{'sites':>6} {'rows':>6} {'ms/step U':>10} {'ms/step G':>10} {'us/eval U':>10} "
           f"{'us/eval G':>10} {'CPU-s/site (20k+50k)':>21}")  # fmt: skip
     for n in args.sites:

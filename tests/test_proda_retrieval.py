@@ -106,6 +106,11 @@ def test_cli_retrieve_network_predict(synth, tmp_path):
     assert main(["proda", "network", str(run), str(data), "--epochs", "5"]) == 2  # PRODA filter
     assert main(["proda", "network", str(run), str(data), "--epochs", "5", "--members", "2",
                  "--site-filter", "none"]) == 0  # fmt: skip
+    assert main(["proda", "network", str(run), str(data), "--epochs", "2", "--members", "2",
+                 "--site-filter", "none", "--ensemble", "best_guess", "--out",
+                 str(tmp_path / "bg.pt")]) == 0  # fmt: skip
+    assert main(["proda", "network", str(run), str(data), "--members", "0", "--site-filter",
+                 "none", "--out", str(tmp_path / "m0.pt")]) == 2  # fmt: skip
     assert main(["proda", "predict", str(run), str(data), "--out", str(tmp_path / "p.nc")]) == 0
     pred = xr.load_dataset(tmp_path / "p.nc")
     for v in ("params", "soc_layer", "carbon_input", "cue", "vertical_transport"):
@@ -187,3 +192,42 @@ def test_prodas_network_step_architecture_loss_and_ensemble(synth):
     assert mean.shape == (3, 21) and (std > 0).all()  # bootstrap members differ
     with pytest.raises(ValueError, match="style"):
         NetworkConfig(style="keras")
+
+
+def test_prodas_best_guess_runs_train_on_all_sites_with_their_own_seeds(synth, monkeypatch):
+    from soilbinn.proda import network
+    from soilbinn.proda.network import NetworkConfig, NetworkConfigError, predict_ensemble
+
+    ret = xr.Dataset(
+        {"params": (("site", "param"), synth["true_params"].values, {"preset": "binn2025"})},
+        coords={"site": synth["site"].values, "param": synth["param"].values},
+    )
+    seen = []
+    fit = network._fit_one
+
+    def spy(x, y, config, seed, g):
+        seen.append((x.clone(), y.clone(), seed))
+        return fit(x, y, config, seed, g)
+
+    monkeypatch.setattr(network, "_fit_one", spy)
+    cfg = NetworkConfig(epochs=2, members=3, site_filter="none", seed=4, ensemble="best_guess")
+    model, meta = network.train_network(synth, ret, cfg)
+    assert meta["n_members"] == 3 and meta["ensemble"] == "best_guess"
+    y_all = torch.tensor(synth["true_params"].values, dtype=torch.float32)
+    for x, y, _ in seen:  # every run: all sites, in their order (no bootstrap sample)
+        assert torch.equal(y, y_all) and torch.equal(x, seen[0][0])
+    assert [s for *_, s in seen] == [4, 5, 6]
+    mean, std = predict_ensemble(model, meta, synth)
+    assert (std > 0).all()  # the runs differ by their seeds only
+    np.testing.assert_allclose(mean, network.predict_params(model, meta, synth))
+    # the bootstrap ensemble resamples the sites
+    seen.clear()
+    network.train_network(synth, ret, NetworkConfig(epochs=1, members=2, site_filter="none"))
+    assert not all(torch.equal(y, y_all) for _, y, _ in seen)
+    # default number of best-guess runs; invalid settings
+    assert NetworkConfig(ensemble="best_guess").get("members") == network.BEST_GUESS_RUNS
+    assert NetworkConfig().get("members") == 200
+    with pytest.raises(NetworkConfigError, match="ensemble"):
+        NetworkConfig(ensemble="bagging")
+    with pytest.raises(NetworkConfigError, match="members"):
+        NetworkConfig(members=0)

@@ -16,7 +16,7 @@ import torch
 from soilbinn.process import grid, rates, transport
 from soilbinn.process.forcing import Forcing
 from soilbinn.process.parameters import ParameterSpace
-from soilbinn.process.solvers import SOLVERS, StructuredFactors, reciprocal_condition
+from soilbinn.process.solvers import SOLVERS, reciprocal_condition, solve_with_condition
 from soilbinn.process.system import TRANSFERS, SteadyStateSystem
 
 
@@ -188,20 +188,20 @@ class CLM5Model(torch.nn.Module):
 
     def _solve_chunk(self, p_unit: torch.Tensor, prepared: PreparedForcing) -> dict:
         system = self.assemble(p_unit, prepared)
-        factors = None
+        rc = None
         grad = torch.is_grad_enabled() and any(
             t.requires_grad for t in (system.K, system.f, system.V, system.u)
         )
         if self.check_conditioning and self.solver == "structured" and not grad:
-            factors = StructuredFactors(system)  # one factorisation for solve and rcond
-            pools = factors.solve(system.rhs())
+            pools, rc = solve_with_condition(system)  # one factorisation for solve and rcond
         else:
             pools = SOLVERS[self.solver](system)
         if self.clip_negative:
             pools = torch.clamp(pools, min=0.0)
         out = {"pools": pools}
         if self.check_conditioning:
-            rc = reciprocal_condition(system, factors)
+            if rc is None:
+                rc = reciprocal_condition(system)
             out["rcond"] = rc
             finite = torch.isfinite(pools).flatten(1).all(dim=1)
             out["ill_conditioned"] = (rc < RCOND_THRESHOLD) | ~finite

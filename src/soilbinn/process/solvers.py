@@ -6,6 +6,9 @@ O(20) work per site, no pivoting needed because ``P`` is an M-matrix. Its backwa
 solves the transposed system with the same structure (implicit-function gradient), so no
 intermediate of the sweep is stored. ``dense`` assembles the 140x140 matrix and calls
 ``torch.linalg.solve``: the reference the structured solver is tested against.
+:func:`solve_with_condition` (the steady state and the exact rcond, no autograd: PRODA's
+sampler, checked forward passes) runs the same arithmetic as compiled C when
+:mod:`soilbinn.process.native` can build it (bit-identical results).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable
 
 import torch
 
+from soilbinn.process import native
 from soilbinn.process.system import SteadyStateSystem
 
 
@@ -392,7 +396,27 @@ def reciprocal_condition(
     with torch.no_grad():
         ones = torch.ones_like(system.K)
         f = factors if factors is not None else StructuredFactors(system)
-        y = f.solve_transposed(ones)
-        inv_norm = y.flatten(1).amax(dim=1)
-        rc = 1.0 / (system.column_norm() * inv_norm)
-        return torch.where(torch.isfinite(rc) & (inv_norm > 0), rc, torch.zeros_like(rc))
+        return _rcond(system, f.solve_transposed(ones))
+
+
+def _rcond(system: SteadyStateSystem, y: torch.Tensor) -> torch.Tensor:
+    """rcond from ``y = P^-T 1`` (n, 7, 20); 0 where it is not finite and positive."""
+    inv_norm = y.flatten(1).amax(dim=1)
+    rc = 1.0 / (system.column_norm() * inv_norm)
+    return torch.where(torch.isfinite(rc) & (inv_norm > 0), rc, torch.zeros_like(rc))
+
+
+def solve_with_condition(system: SteadyStateSystem) -> tuple[torch.Tensor, torch.Tensor]:
+    """Steady state (n, 7, 20) and :func:`reciprocal_condition` (n,), one factorisation.
+
+    No autograd. Uses the compiled kernel (:mod:`soilbinn.process.native`) when it is
+    available, else :class:`StructuredFactors`; both give bit-identical results.
+    """
+    with torch.no_grad():
+        K, f, V, u = system.K, system.f, system.V, system.u
+        if native.usable(K, f, V, u):
+            x, _, rc = native.structured_solve(K, f, V, system.rhs(), transposed=False, rcond=True)
+            return x, rc
+        factors = StructuredFactors(system)
+        x = factors.solve(system.rhs())
+        return x, _rcond(system, factors.solve_transposed(torch.ones_like(K)))

@@ -154,7 +154,12 @@ def _configure_network(p: argparse.ArgumentParser) -> None:
                    "Adadelta, 200 bootstrap members: CPU-hours); small: a cheap MLP")  # fmt: skip
     p.add_argument("--epochs", type=int, default=None, help="default: the style's (PRODA 6000)")
     p.add_argument("--members", type=int, default=None,
-                   help="bootstrap members (default: the style's; PRODA 200)")  # fmt: skip
+                   help="ensemble members (default: the style's, PRODA 200 bootstrap "
+                   "members; with --ensemble best_guess 10 runs)")  # fmt: skip
+    p.add_argument("--ensemble", choices=("bootstrap", "best_guess"), default="bootstrap",
+                   help="bootstrap: each member on a bootstrap sample of the sites (PRODA's "
+                   "uncertainty); best_guess: PRODA's best-guess runs, every run on all the "
+                   "sites with its own seed, predictions averaged")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--site-filter", choices=("proda", "converged", "none"), default="proda",
                    help="sites to train on: PRODA's filter (R2 > 0.75, Gelman-Rubin < 1.05, "
@@ -173,9 +178,11 @@ def _run_network(args: argparse.Namespace) -> int:
     ret = xr.load_dataset(rpath)
     ds = load_dataset(args.data, require=("covariates",))
     cfg = NetworkConfig(style=args.style, epochs=args.epochs, members=args.members,
-                        seed=args.seed, site_filter=args.site_filter)  # fmt: skip
+                        seed=args.seed, site_filter=args.site_filter,
+                        ensemble=args.ensemble)  # fmt: skip
     _, meta = train_network(ds, ret, cfg, out)
-    print(f"PRODA network ({meta['style']}, {meta['n_members']} member(s)) on {meta['n_sites']} "
+    kind = "best-guess run(s)" if meta["ensemble"] == "best_guess" else "member(s)"
+    print(f"PRODA network ({meta['style']}, {meta['n_members']} {kind}) on {meta['n_sites']} "
           f"sites, mean validation loss {meta['val_loss']:.4g}; wrote {out}")  # fmt: skip
     return 0
 

@@ -42,6 +42,16 @@ class NetworkConfigError(ValueError):
 SITE_FILTERS = ("proda", "converged", "none")
 
 
+#: how the members of the ensemble are trained: ``bootstrap`` (PRODA's
+#: ``ensemble_neural_networking_bootstrap.py``: each member on a bootstrap sample of the
+#: sites, sorted) or ``best_guess`` (PRODA's ``ensemble_neural_networking_best_guess.py``:
+#: every run on all the sites in their order, runs differing only in their seed)
+ENSEMBLES = ("bootstrap", "best_guess")
+
+#: runs of the ``best_guess`` ensemble unless ``members`` says otherwise
+BEST_GUESS_RUNS = 10
+
+
 #: PRODA's network step (``SRC_NN/ensemble_neural_networking_bootstrap.py``): dense
 #: 256-512-512-256 ReLU with a linear output, the joint loss, Keras' Adadelta, batch 32,
 #: up to 6,000 epochs with patience 1,200 on the last 10% of the training rows, and a
@@ -63,10 +73,14 @@ class NetworkConfig:
     """Settings of PRODA's network step: a ``style`` (:data:`STYLES`, default PRODA's own)
     and overrides of its sizes (``None``: the style's value).
 
-    ``members`` > 1 trains a bootstrap ensemble (sites resampled with replacement, as
-    PRODA's ``bootstrap_sampling.m``); its spread is PRODA's uncertainty. PRODA's own
-    setting (200 members x up to 6,000 epochs) costs CPU-hours; pass fewer members or
-    epochs for quick runs and say so.
+    ``ensemble="bootstrap"`` (default) with ``members`` > 1 trains a bootstrap ensemble
+    (sites resampled with replacement, as PRODA's ``bootstrap_sampling.m``); its spread is
+    PRODA's uncertainty. PRODA's own setting (200 members x up to 6,000 epochs) costs
+    CPU-hours; pass fewer members or epochs for quick runs and say so.
+    ``ensemble="best_guess"`` trains PRODA's "best guess" runs instead: ``members``
+    (default :data:`BEST_GUESS_RUNS`) networks on all the sites in their order, each with
+    its own seed; the prediction is their mean and their spread only the seed-to-seed
+    variability.
     """
 
     style: str = "proda"
@@ -78,8 +92,13 @@ class NetworkConfig:
     val_fraction: float | None = None
     seed: int = 0
     site_filter: str = "proda"
+    ensemble: str = "bootstrap"
 
     def __post_init__(self) -> None:
+        if self.ensemble not in ENSEMBLES:
+            raise NetworkConfigError(f"ensemble must be one of {ENSEMBLES}, got {self.ensemble!r}")
+        if self.members is not None and int(self.members) < 1:
+            raise NetworkConfigError(f"members must be >= 1, got {self.members}")
         if self.site_filter not in SITE_FILTERS:
             raise NetworkConfigError(
                 f"site_filter must be one of {SITE_FILTERS}, got {self.site_filter!r}"
@@ -88,8 +107,11 @@ class NetworkConfig:
             raise NetworkConfigError(f"style must be one of {sorted(STYLES)}, got {self.style!r}")
 
     def get(self, name: str):
-        """The setting ``name``: the override if given, else the style's value."""
+        """The setting ``name``: the override if given, else the style's value (the number
+        of ``best_guess`` runs: :data:`BEST_GUESS_RUNS`)."""
         v = getattr(self, name, None)
+        if v is None and name == "members" and self.ensemble == "best_guess":
+            return BEST_GUESS_RUNS
         return STYLES[self.style][name] if v is None else v
 
     @classmethod
@@ -269,9 +291,9 @@ def train_network(
     n_members = int(config.get("members"))
     members, best_losses, n_val = [], [], 0
     for k in range(n_members):
-        if n_members > 1:  # bootstrap sample of the sites, sorted (PRODA's)
+        if n_members > 1 and config.ensemble == "bootstrap":  # sites resampled, sorted
             sample = np.sort(torch.randint(len(rows), (len(rows),), generator=g).numpy())
-        else:
+        else:  # all sites in their order (best guess runs; a single member)
             sample = np.arange(len(rows))
         model, best, n_val = _fit_one(x[sample], y[sample], config, config.seed + k, g)
         members.append(model)
@@ -285,6 +307,7 @@ def train_network(
         "config": asdict(config),
         "val_loss": float(np.mean(best_losses)),
         "n_members": n_members,
+        "ensemble": config.ensemble,
         "n_sites": int(len(rows)),
         "n_val_rows": int(n_val),
         "style": config.style,
@@ -329,7 +352,8 @@ def predict_ensemble(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ensemble mean and standard deviation of the unit-scale parameters (n, n_params).
 
-    The spread over bootstrap members is PRODA's uncertainty (0 for a single member).
+    The spread over bootstrap members is PRODA's uncertainty (0 for a single member); over
+    ``best_guess`` runs it is only the seed-to-seed variability of the training.
     """
     out = model(_features(ds, meta)).double().numpy()  # (members, n, p)
     std = out.std(0, ddof=1) if out.shape[0] > 1 else np.zeros(out.shape[1:])

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from soilbinn.process import native
 from soilbinn.proda.kernels import (
     DONE,
     GAUSSIAN,
@@ -216,6 +217,7 @@ def run_chains(
     """
     if n_keep < 4 or n_keep % 2:
         raise ValueError("n_keep must be an even number >= 4")
+    native.retain_freed_memory()  # no page faults for each step's temporaries (glibc)
     if progress is None or progress is True:
         progress = Progress()
     p0 = p0.to(torch.float64)
