@@ -24,6 +24,20 @@ def test_scaling_clips_and_fills_missing():
     assert torch.allclose(s, torch.tensor([[0.5, 0.0], [1.0, 0.0], [0.5, 1.0]]))
 
 
+def test_zscore_scaling_clips_to_training_range_then_standardises():
+    inp = SiteInputs(torch.tensor([0.0, 10.0]), torch.tensor([2.0, 20.0]), [3, 2], 5,
+                     scaling="zscore", numeric_mean=torch.tensor([0.5, 12.0]),
+                     numeric_std=torch.tensor([0.5, 0.0]))  # fmt: skip
+    x = torch.tensor([[1.0, 10.0], [4.0, 5.0], [float("nan"), 30.0]])
+    s = inp.scale(x)
+    # column 2 has sd 0: divided by 1; 4.0 and 30.0 clip to the training maxima first
+    assert torch.allclose(s, torch.tensor([[1.0, -2.0], [3.0, -2.0], [0.0, 8.0]]))
+    assert {"numeric_mean", "numeric_std"} <= set(inp.state_dict())
+    assert "numeric_mean" not in _inputs().state_dict()  # minmax checkpoints unchanged
+    with pytest.raises(ValueError, match="numeric_mean"):
+        SiteInputs(torch.zeros(2), torch.ones(2), scaling="zscore")
+
+
 def test_embeddings_unseen_and_missing_codes_share_index_zero():
     inp = _inputs()
     x = torch.zeros(4, 2)

@@ -195,6 +195,7 @@ def test_ensemble_train_predict_map(tiny, tmp_path):
     info = __import__("json").loads((run / "ensemble.json").read_text())
     assert info["members"] == ["members/m00", "members/m01"]
     assert info["obs_error_log_sd"]["soc_layer"] > 0
+    assert set(info["obs_error_log_location"]) == set(info["obs_error_log_sd"])
     splits = [pd.read_csv(run / m / "split.csv") for m in info["members"]]
     val = [set(s.loc[s.split == "val", "site"]) for s in splits]
     assert val[0] != val[1]  # members early-stop on different blocks
@@ -213,6 +214,25 @@ def test_ensemble_train_predict_map(tiny, tmp_path):
     maps = ["map", str(out), "--out", str(tmp_path / "maps"), "--var", "soc_stock_0_30cm"]
     assert main(maps) == 0
     assert (tmp_path / "maps" / "soc_stock_0_30cm_p90width.png").exists()
+
+
+def test_mixture_quantiles_location_and_old_runs(tmp_path):
+    import json
+
+    from scipy.stats import norm
+
+    from soilbinn.training.ensemble import _members, mixture_quantiles
+
+    q = mixture_quantiles(np.array([[10.0]]), 0.5, {"p05": 0.05, "p95": 0.95}, location=-0.2)
+    assert q["p05"][0] == pytest.approx(10 * np.exp(-0.2 + 0.5 * norm.ppf(0.05)), rel=1e-6)
+    assert q["p95"][0] == pytest.approx(10 * np.exp(-0.2 + 0.5 * norm.ppf(0.95)), rel=1e-6)
+    q = mixture_quantiles(np.array([[1.0], [3.0]]), 0.0, {"p05": 0.05}, location=np.log(2.0))
+    assert q["p05"][0] == pytest.approx(2 * 1.1)
+    # a run written before the location term: location 0, its sd as stored
+    (tmp_path / "ensemble.json").write_text(json.dumps(
+        {"members": ["members/m00"], "obs_error_log_sd": {"soc_layer": 0.7}}))  # fmt: skip
+    members, sd, loc = _members(tmp_path)
+    assert sd == {"soc_layer": 0.7} and loc == {}
 
 
 def test_mixture_quantiles_two_members_cdf():

@@ -234,6 +234,7 @@ def test_report_of_training_runs_and_single_model_prediction(prediction_nc, tmp_
     page = make_report([run, tmp_path / "single.nc"], tmp_path / "r.html").read_text()
     assert _rows(page, "SOC stock 0-30 cm")[0][1:] == [
         "0.5",
+        "0",  # location: 0 for runs written before the term existed
         f"{np.exp(2 * 1.6449 * 0.5):.4g}",
         "40",
     ]

@@ -154,6 +154,28 @@ def test_pure_nn_and_bad_inputs(data, tmp_path):
     assert not any((tmp_path / n).exists() for n in ("w", "x", "y", "z"))
 
 
+def test_zscore_scaling_uses_training_moments_and_reloads(data, tmp_path):
+    import numpy as np
+
+    from soilbinn.training.predict import load_run, predict_dataset
+
+    _, ds = data
+    train_idx = np.arange(40)
+    res = train(load_config(None, [*SMALL, "model.scaling=zscore"]), ds, run_dir=tmp_path / "z",
+                train_idx=train_idx, val_idx=np.arange(40, 50), test_idx=np.arange(50, 60),
+                figures=False)  # fmt: skip
+    inputs = res.model.param_net.inputs
+    x = ds["covariates"].values[train_idx]
+    assert inputs.scaling == "zscore"
+    assert inputs.numeric_mean.numpy() == pytest.approx(np.nanmean(x, 0), rel=1e-4, abs=1e-4)
+    sd = np.nanstd(x, 0)
+    assert inputs.numeric_std.numpy() == pytest.approx(np.where(sd > 0, sd, 1.0), rel=1e-4)
+    reloaded = load_run(res.run_dir)
+    assert reloaded.model.param_net.inputs.scaling == "zscore"
+    a, b = predict_dataset(res, ds), predict_dataset(reloaded, ds)
+    assert a["soc_stock_0_30cm"].values == pytest.approx(b["soc_stock_0_30cm"].values)
+
+
 def test_learned_subset_with_per_site_fixed(data, tmp_path):
     _, ds = data
     over = [*SMALL, "model.learned=[efolding, tau4s3]", "model.fixed_from=true_params",

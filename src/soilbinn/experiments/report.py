@@ -183,7 +183,9 @@ def _ensemble_table(path: Path) -> str:
     except (OSError, ValueError) as e:
         raise ReportError(f"{path}: not readable as JSON ({e})") from None
     sig, n = info.get("obs_error_log_sd", {}), info.get("obs_error_n", {})
+    loc = info.get("obs_error_log_location", {})
     rows = [{"output": _TARGET_LABELS.get(k, k.replace("_", " ")), "log-scale sd": v,
+             "log-scale location": loc.get(k, 0.0),
              "factor p95 / p05 from it alone": float(np.exp(2 * 1.6449 * v)),
              "validation observations": n.get(k, "")} for k, v in sig.items()]  # fmt: skip
     return (f"<h3>Ensemble: {len(info.get('members', []))} members</h3>"

@@ -4,7 +4,9 @@
 
 - numeric covariates min-max scaled with the *training* minima/maxima (stored as buffers,
   hence in every checkpoint, so prediction scales exactly as training did), clipped to [0, 1];
-  NaN (missing) becomes 0.5, the middle of the range;
+  NaN (missing) becomes 0.5, the middle of the range (``scaling="minmax"``, the default);
+  or (``scaling="zscore"``) clipped to the training range and then standardised with the
+  training mean and standard deviation, NaN becoming 0 (the training mean);
 - categorical covariates (integer codes, -1 = missing) through learned embeddings (5-dim
   by default, index 0 reserved for "missing or unseen");
 - optionally (lon, lat) through :class:`LonLatEncoder`, a multi-scale sinusoidal encoding
@@ -69,6 +71,9 @@ class SiteInputs(nn.Module):
         Number of classes of each categorical covariate (codes 0..n-1).
     embedding_dim : int
     lonlat : LonLatEncoder, optional
+    scaling : {"minmax", "zscore"}
+    numeric_mean, numeric_std : Tensor (c,), optional
+        Training means / standard deviations (required for ``zscore``).
     """
 
     def __init__(
@@ -78,10 +83,22 @@ class SiteInputs(nn.Module):
         n_categories: Sequence[int] = (),
         embedding_dim: int = 5,
         lonlat: LonLatEncoder | None = None,
+        scaling: str = "minmax",
+        numeric_mean: torch.Tensor | None = None,
+        numeric_std: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
+        if scaling not in ("minmax", "zscore"):
+            raise ValueError(f"SiteInputs: scaling {scaling!r}; choose minmax or zscore")
+        self.scaling = scaling
         self.register_buffer("numeric_min", torch.as_tensor(numeric_min, dtype=torch.float32))
         self.register_buffer("numeric_max", torch.as_tensor(numeric_max, dtype=torch.float32))
+        if scaling == "zscore":  # buffers only then: minmax checkpoints load unchanged
+            if numeric_mean is None or numeric_std is None:
+                raise ValueError("SiteInputs: zscore scaling needs numeric_mean and numeric_std")
+            std = torch.as_tensor(numeric_std, dtype=torch.float32)
+            self.register_buffer("numeric_mean", torch.as_tensor(numeric_mean, dtype=torch.float32))
+            self.register_buffer("numeric_std", torch.where(std > 0, std, torch.ones_like(std)))
         self.register_buffer("n_categories", torch.tensor(list(n_categories), dtype=torch.int64))
         self.embeddings = nn.ModuleList(nn.Embedding(k + 1, embedding_dim) for k in n_categories)
         self.lonlat = lonlat
@@ -92,7 +109,12 @@ class SiteInputs(nn.Module):
         )
 
     def scale(self, numeric: torch.Tensor) -> torch.Tensor:
-        """Min-max scale (n, c) covariates to [0, 1] (clipped; NaN -> 0.5)."""
+        """Scale (n, c) covariates: min-max to [0, 1] (clipped; NaN -> 0.5), or with
+        ``zscore`` clipped to the training range then standardised (NaN -> 0)."""
+        if self.scaling == "zscore":
+            x = numeric.to(torch.float32)
+            x = torch.minimum(torch.maximum(x, self.numeric_min), self.numeric_max)
+            return torch.nan_to_num((x - self.numeric_mean) / self.numeric_std, nan=0.0)
         span = self.numeric_max - self.numeric_min
         safe = torch.where(span > 0, span, torch.ones_like(span))
         x = ((numeric.to(torch.float32) - self.numeric_min) / safe).clamp(0.0, 1.0)

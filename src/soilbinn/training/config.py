@@ -79,6 +79,9 @@ class ModelConfig:
     negative_slope: float = 0.3
     dropout: float = 0.0
     embedding_dim: int = 5
+    # numeric covariates: minmax (training min/max to [0, 1], clipped) or zscore (clipped
+    # to the training range, then standardised with the training mean and sd)
+    scaling: str = "minmax"
     lonlat_encoding: LonLatEncodingConfig = field(default_factory=LonLatEncodingConfig)
     temperature: TemperatureConfig = field(default_factory=TemperatureConfig)
 
@@ -177,6 +180,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.transport": ("clm5", "simple", "simple2"),
     "model.solver": ("structured", "dense"),
     "model.bedrock": ("proda", "conservative"),
+    "model.scaling": ("minmax", "zscore"),
     "model.activation": ("leaky_relu", "relu", "gelu", "tanh", "silu"),
     "loss.kind": ("smooth_l1", "mse", "l1", "log_mse", "nse"),
     "loss.depth_weighting": ("none", "thickness", "inverse_depth", "bins"),

@@ -63,7 +63,8 @@ def build_model(
     """BINN (``model.kind = binn``) or PureNN (``nn``) for inputs described by ``meta``.
 
     ``meta`` keys: numeric_names, categorical_names, n_categories, numeric_min,
-    numeric_max (lists), soc_scale (float, pure NN only).
+    numeric_max (lists), numeric_mean, numeric_std (lists, ``model.scaling=zscore``),
+    soc_scale (float, pure NN only).
     """
     m = cfg.model
     enc = m.lonlat_encoding
@@ -78,6 +79,9 @@ def build_model(
         meta["n_categories"],
         m.embedding_dim,
         lonlat,
+        scaling=m.scaling,
+        numeric_mean=torch.tensor(meta["numeric_mean"]) if "numeric_mean" in meta else None,
+        numeric_std=torch.tensor(meta["numeric_std"]) if "numeric_std" in meta else None,
     )
     shape = dict(
         hidden=m.hidden, depth=m.depth, batchnorm=m.batchnorm, activation=m.activation,

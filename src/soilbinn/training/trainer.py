@@ -118,6 +118,14 @@ def _input_meta(cfg: Config, train: SiteData) -> dict[str, Any]:
     hi = D.all_reduce(hi if hi is not None else torch.full((c,), -big), "max")
     lo = torch.where(lo > hi, torch.zeros_like(lo), lo)
     hi = torch.where(hi < lo, torch.ones_like(hi), hi)
+    # means and sds over the non-missing training values (zscore scaling)
+    ok = ~torch.isnan(x)
+    x0 = torch.where(ok, x.to(torch.float64), torch.zeros_like(x, dtype=torch.float64))
+    mom = D.all_reduce(torch.cat([ok.sum(0).to(torch.float64), x0.sum(0), (x0**2).sum(0)]))
+    cnt, s1, s2 = mom[:c], mom[c : 2 * c], mom[2 * c :]
+    mu = torch.where(cnt > 0, s1 / cnt.clamp_min(1.0), torch.zeros_like(s1))
+    sd = torch.sqrt((s2 / cnt.clamp_min(1.0) - mu**2).clamp_min(0.0))
+    sd = torch.where(sd > 0, sd, torch.ones_like(sd))
     # layers and the stock increments the loss uses, g m-3
     site_w = stock_site_weights(has_layer_observations(train.soc), cfg.loss)
     obs = observed_densities(train.soc, train.stocks, site_w)
@@ -134,6 +142,8 @@ def _input_meta(cfg: Config, train: SiteData) -> dict[str, Any]:
         "n_categories": list(train.n_categories),
         "numeric_min": lo.tolist(),
         "numeric_max": hi.tolist(),
+        "numeric_mean": mu.tolist(),
+        "numeric_std": sd.tolist(),
         "soc_scale": max(mean, 1e-6),
         "obs_variance": max(var, 1e-12),
     }
@@ -673,7 +683,7 @@ def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, ru
             "seed": cfg.train.seed, "world_size": info.world_size,
             "n_sites": {s: int(len(i)) for s, i in zip(SPLITS, idx)},
             "dataset": source if lazy else getattr(dataset, "encoding", {}).get("source", "in-memory"),
-            "input_meta": {k: v for k, v in meta.items() if k not in ("numeric_min", "numeric_max")},
+            "input_meta": {k: v for k, v in meta.items() if k not in ("numeric_min", "numeric_max", "numeric_mean", "numeric_std")},
         })  # fmt: skip
     D.barrier()
     try:
