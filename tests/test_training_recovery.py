@@ -37,6 +37,17 @@ def test_water_sharpness_schedule():
     assert all(v is None for v in k[n_relaxed:])  # then the exact min
 
 
+def test_polish_options_are_checked():
+    from soilbinn.training.config import ConfigError
+
+    pol = load_config("demo").train.polish
+    assert (pol.method, pol.start, pol.monitor) == ("newton", "last", False)
+    for bad in ("method=adam", "start=first", "monitor_statistic=max", "damping=0",
+                "inner_iterations=0"):  # fmt: skip
+        with pytest.raises(ConfigError, match=f"train.polish.{bad.split('=')[0]}"):
+            load_config("demo", [f"train.polish.{bad}"])
+
+
 def test_smooth_water_scalar_bounds_and_gradient():
     w = torch.linspace(0.05, 1.0, 40, dtype=torch.float64).reshape(1, 40, 1).expand(3, 40, 12)
     ws = torch.tensor([0.5, 2.0, 4.0], dtype=torch.float64, requires_grad=True)

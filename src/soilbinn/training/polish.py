@@ -217,6 +217,7 @@ def newton_polish(
     max_seconds: float | None = None,
     monitor: Callable[[], float] | None = None,
     patience: int = 0,
+    damping: float = 0.1,
 ) -> dict[str, float]:
     """Trust-region Newton steps in the space of the network outputs, fitted by the network.
 
@@ -250,6 +251,8 @@ def newton_polish(
         objective (as in :func:`lbfgs_polish`'s caller).
     monitor, patience, max_seconds
         As in :func:`lbfgs_polish`; the monitor is checked after every accepted step.
+    damping : float
+        Initial ``mu`` relative to the mean diagonal of the per-site Hessians.
 
     Returns
     -------
@@ -276,7 +279,7 @@ def newton_polish(
         total = misfit + float(penalty())
     before = total
     scale = float(torch.diagonal(hess, dim1=1, dim2=2).mean().clamp_min(1e-300))
-    mu = 0.1 * scale
+    mu = damping * scale
     eye = torch.eye(p.shape[1], dtype=torch.float64)
     best = (monitor() if monitor is not None else -before, 0, backup)
     model.eval()

@@ -32,7 +32,12 @@ from soilbinn.evaluation.metrics import depth_binned_metrics
 from soilbinn.interrupt import Interrupted, command_line
 from soilbinn.training import distributed as D
 from soilbinn.training.config import Config
-from soilbinn.training.losses import DEPTH_WEIGHTS, masked_misfit, parameter_regulariser
+from soilbinn.training.losses import (
+    DEPTH_WEIGHTS,
+    LOSSES,
+    masked_misfit,
+    parameter_regulariser,
+)
 from soilbinn.training.modelbuild import build_model
 from soilbinn.training.polish import lbfgs_polish, newton_polish, water_sharpness
 from soilbinn.training.progress import Progress, progress_enabled
@@ -416,6 +421,18 @@ class _Trainer:
             loss = loss + cfg.loss.regulariser_weight * reg / max(learned.numel(), 1)
         return loss
 
+    def site_misfits(self, split: str) -> torch.Tensor:
+        """Per-site mean layer misfit (n,) of the current weights; NaN without layers."""
+        cfg, data = self.cfg, self.data[split]
+        pred = interpolate(self.model(data)["soc_layer"], data.depth)
+        valid = torch.isfinite(data.soc) & torch.isfinite(pred)
+        obs = torch.where(valid, data.soc, torch.zeros_like(data.soc))
+        elem = LOSSES[cfg.loss.kind](torch.where(valid, pred, torch.zeros_like(pred)), obs,
+                                     cfg.loss, self.stats)  # fmt: skip
+        n = valid.sum(1)
+        total = torch.where(valid, elem, torch.zeros_like(elem)).sum(1)
+        return torch.where(n > 0, total / n.clamp_min(1), torch.full_like(total, math.nan))
+
     def objective(self, split: str = "train") -> torch.Tensor:
         """Full-batch objective (misfit + regulariser) of the current weights on a split."""
         cfg, data = self.cfg, self.data[split]
@@ -462,8 +479,16 @@ class _Trainer:
                 v = float(self.objective("val"))
             return -v if math.isfinite(v) else -math.inf
 
+        def val_median() -> float:  # median over sites of the per-site layer misfit
+            with torch.no_grad():
+                v = self.site_misfits("val")
+            v = v[torch.isfinite(v)]
+            return -float(v.median()) if len(v) else val_objective()
+
         has_val = self.positions["n_val_global"] > 0
-        monitor = val_objective if has_val and cfg.monitor else None
+        monitor = None
+        if has_val and cfg.monitor:
+            monitor = val_median if cfg.monitor_statistic == "median" else val_objective
         if cfg.method == "newton" and hasattr(self.model, "param_net"):
             train = self.data["train"]
             net = self.model.param_net
@@ -475,6 +500,7 @@ class _Trainer:
                 self.model, outputs, self.objective_of_learned, cfg.iterations,
                 cfg.inner_iterations, cfg.history_size, cfg.weight_decay,
                 _decay_groups(self.model, 0)[0]["params"], cfg.max_seconds, monitor, cfg.patience,
+                cfg.damping,
             )  # fmt: skip
         else:
             res = lbfgs_polish(self.model, self.objective, cfg.iterations, cfg.history_size,
