@@ -130,6 +130,9 @@ class PolishConfig:
     history_size: int = 20
     max_seconds: float | None = None
     weight_decay: float = 0.0  # L2 on the Linear weights in the polishing objective
+    # plus this divided by the number of training observations (a fixed prior on the
+    # weights against a likelihood that grows with the data: stronger on small datasets)
+    weight_decay_per_obs: float = 0.0
     patience: int = 0  # stop after this many checks (every 10 iterations) without val gain
 
 
@@ -217,6 +220,8 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("train.polish.history_size", lambda v: v >= 1, "must be >= 1"),
     ("train.polish.inner_iterations", lambda v: v >= 1, "must be >= 1"),
     ("train.polish.damping", lambda v: v > 0, "must be > 0"),
+    ("train.polish.weight_decay", lambda v: v >= 0, "must be >= 0"),
+    ("train.polish.weight_decay_per_obs", lambda v: v >= 0, "must be >= 0"),
     ("train.water_relaxation.sharpness_start", lambda v: v is None or v > 0, "must be > 0"),
     ("train.water_relaxation.sharpness_end", lambda v: v > 0, "must be > 0"),
     ("train.water_relaxation.fraction", lambda v: 0 <= v <= 1, "must be in [0, 1]"),

@@ -406,6 +406,18 @@ class _Trainer:
                 f"last: {message}. Check the inputs of these sites or lower the learning rate."
             )
 
+    def polish_weight_decay(self) -> float:
+        """``polish.weight_decay + polish.weight_decay_per_obs / n`` (n: training layer
+        observations and stock increments on all ranks)."""
+        pol = self.cfg.train.polish
+        if pol.weight_decay_per_obs <= 0:
+            return pol.weight_decay
+        train = self.data["train"]
+        site_w = stock_site_weights(has_layer_observations(train.soc), self.cfg.loss)
+        n = D.all_reduce(torch.tensor([float(observed_densities(train.soc, train.stocks,
+                                                                site_w).numel())]))  # fmt: skip
+        return pol.weight_decay + pol.weight_decay_per_obs / max(float(n[0]), 1.0)
+
     def objective_of_learned(self, learned: torch.Tensor) -> torch.Tensor:
         """Training misfit (+ regulariser, no weight decay) as a function of the learned
         parameters (n_train, k) of the training sites: a sum of per-site terms."""
@@ -447,7 +459,7 @@ class _Trainer:
         if learned is not None and cfg.loss.regulariser_weight > 0:
             reg = parameter_regulariser(learned, cfg.loss.regulariser_sharpness)
             loss = loss + cfg.loss.regulariser_weight * reg / max(learned.numel(), 1)
-        wd = cfg.train.polish.weight_decay
+        wd = self.polish_weight_decay()
         if split == "train" and wd > 0:  # L2 on Linear weights (as AdamW's groups)
             sq = sum(
                 (p.to(torch.float64) ** 2).sum() for p in _decay_groups(self.model, 0)[0]["params"]
@@ -498,7 +510,7 @@ class _Trainer:
 
             res = newton_polish(
                 self.model, outputs, self.objective_of_learned, cfg.iterations,
-                cfg.inner_iterations, cfg.history_size, cfg.weight_decay,
+                cfg.inner_iterations, cfg.history_size, self.polish_weight_decay(),
                 _decay_groups(self.model, 0)[0]["params"], cfg.max_seconds, monitor, cfg.patience,
                 cfg.damping,
             )  # fmt: skip
