@@ -20,6 +20,12 @@ Two additions to the Adam epochs of :mod:`soilbinn.training.trainer`, both confi
   (float32 gradients stall the line search near the optimum) and returned in its dtype;
   with validation sites the weights of the lowest validation objective (checked every 10
   iterations) are kept, and only if lower than that of Adam's best epoch.
+- **Newton polishing** (``train.polish.method = newton``, :func:`newton_polish`; the demo's
+  default): Newton steps in the space of the network outputs, per-site gradient and
+  Hessian of the misfit, the network fitted to the local quadratic model. It follows the
+  parameter trade-off ridges that L-BFGS on the weights crawls along (measured in
+  ``docs/recovery_ablation.md``). ``train.polish.start`` chooses the Adam checkpoint it
+  starts from, ``train.polish.monitor`` whether the validation objective picks the step.
 """
 
 from __future__ import annotations
