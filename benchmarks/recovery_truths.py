@@ -10,6 +10,10 @@ process model and adds multiplicative log-normal noise. Two differently written 
   plus a random land-cover offset; squashed into [0.15, 0.85] by a logistic.
 - ``bands``: rank-based (uniform marginals) products and sines of covariates with
   land-cover and climate-zone multipliers, clipped and rescaled into [0.15, 0.85].
+- ``steps``: tree-like: sums of smoothed thresholds (steps of width ~5% of a covariate's
+  spread) at random quantiles of pet, clay, sand, moisture index, bedrock depth, npp and
+  ph, a land-cover x texture-class table, and one threshold-gated linear term; min-max
+  scaled into [0.15, 0.85] (written to check that no setting is tuned to mix and bands).
 
 Usage::
 
@@ -79,7 +83,32 @@ def truth_bands(ds: xr.Dataset, seed: int) -> np.ndarray:
     return out
 
 
-TRUTHS = {"mix": truth_mix, "bands": truth_bands}
+def truth_steps(ds: xr.Dataset, seed: int) -> np.ndarray:
+    """(n, 21) unit-scale truth from thresholds, a land-cover x texture table and a gate."""
+    f, lc, _ = _features(ds)
+    cats = ds["categories"].values.astype(int)
+    tex = cats[:, [str(c) for c in ds["category"].values].index("texture_class")]
+    keys = ["pet", "clay", "sand", "moisture_index", "bedrock_depth", "npp", "ph"]
+    rng = np.random.default_rng([seed, 904])
+    table = rng.normal(0, 0.5, (21, lc.max() + 1, tex.max() + 1))
+    out = np.empty((len(lc), 21))
+    for j in range(21):
+        v = table[j, lc, tex].copy()
+        for k in rng.choice(keys, 3, replace=False):
+            x = f[k]
+            t = np.quantile(x, rng.uniform(0.2, 0.8))
+            width = 0.05 * x.std() + 1e-12
+            v += rng.choice([-1.0, 1.0]) * rng.uniform(0.6, 1.2) / (1 + np.exp(-(x - t) / width))
+        g, k = rng.choice(keys, 2, replace=False)
+        zg = (f[g] - f[g].mean()) / (f[g].std() + 1e-9)
+        zk = (f[k] - f[k].mean()) / (f[k].std() + 1e-9)
+        v += 0.4 * np.where(zg > 0, zk, -0.5 * zk)
+        lo, hi = np.quantile(v, [0.01, 0.99])
+        out[:, j] = 0.15 + 0.7 * np.clip((v - lo) / (hi - lo), 0, 1)
+    return out
+
+
+TRUTHS = {"mix": truth_mix, "bands": truth_bands, "steps": truth_steps}
 
 
 def make_truth_dataset(

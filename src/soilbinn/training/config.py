@@ -121,10 +121,21 @@ class SchedulerConfig:
 class PolishConfig:
     """Full-batch L-BFGS on the network weights after Adam (see ``training.polish``)."""
 
-    iterations: int = 0  # 0: off
+    iterations: int = 0  # 0: off; L-BFGS iterations, or outer iterations of newton
+    method: str = "lbfgs"  # lbfgs | newton (per-site Newton in output space, BINN only)
+    inner_iterations: int = 400  # newton: L-BFGS iterations fitting the network per step
+    damping: float = 0.1  # newton: initial Levenberg-Marquardt damping (x mean Hessian diag)
+    start: str = "best"  # best | last: Adam checkpoint the polishing starts from
+    monitor: bool = True  # keep the weights of the lowest validation objective
+    # mean: the objective over all validation observations; median: the median over
+    # validation sites of each site's mean layer misfit (robust to a few extrapolated sites)
+    monitor_statistic: str = "mean"
     history_size: int = 20
     max_seconds: float | None = None
     weight_decay: float = 0.0  # L2 on the Linear weights in the polishing objective
+    # plus this divided by the number of training observations (a fixed prior on the
+    # weights against a likelihood that grows with the data: stronger on small datasets)
+    weight_decay_per_obs: float = 0.0
     patience: int = 0  # stop after this many checks (every 10 iterations) without val gain
 
 
@@ -185,6 +196,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "loss.kind": ("smooth_l1", "mse", "l1", "log_mse", "nse"),
     "loss.depth_weighting": ("none", "thickness", "inverse_depth", "bins"),
     "train.scheduler.kind": ("none", "cosine", "step", "plateau"),
+    "train.polish.method": ("lbfgs", "newton"),
+    "train.polish.start": ("best", "last"),
+    "train.polish.monitor_statistic": ("mean", "median"),
     "train.progress": ("auto", True, False),
     "train.device": ("cpu", "cuda", "auto"),
 }
@@ -208,6 +222,10 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("train.max_nonfinite_batches", lambda v: v >= 0, "must be >= 0"),
     ("train.polish.iterations", lambda v: v >= 0, "must be >= 0"),
     ("train.polish.history_size", lambda v: v >= 1, "must be >= 1"),
+    ("train.polish.inner_iterations", lambda v: v >= 1, "must be >= 1"),
+    ("train.polish.damping", lambda v: v > 0, "must be > 0"),
+    ("train.polish.weight_decay", lambda v: v >= 0, "must be >= 0"),
+    ("train.polish.weight_decay_per_obs", lambda v: v >= 0, "must be >= 0"),
     ("train.water_relaxation.sharpness_start", lambda v: v is None or v > 0, "must be > 0"),
     ("train.water_relaxation.sharpness_end", lambda v: v > 0, "must be > 0"),
     ("train.water_relaxation.fraction", lambda v: 0 <= v <= 1, "must be in [0, 1]"),

@@ -29,6 +29,15 @@ def run_demo(out: str | Path, n_sites: int = 1500, epochs: int | None = None,
     runs = {}
     for kind in ("binn", "nn"):
         extra = [f"model.kind={kind}", f"name=demo_{kind}", f"train.seed={seed}"]
+        if kind == "binn":  # all 21 parameters learned: a Newton step costs 22 passes
+            extra.append("train.polish.iterations=5")
+        if kind == "nn":  # no parameters to polish: full-batch L-BFGS on the weights
+            extra += [
+                "train.polish.method=lbfgs",
+                "train.polish.iterations=300",
+                "train.polish.start=best",
+                "train.polish.monitor=true",
+            ]
         if epochs is not None:
             extra.append(f"train.epochs={epochs}")
         cfg = load_config("demo", extra)

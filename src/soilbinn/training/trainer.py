@@ -32,9 +32,14 @@ from soilbinn.evaluation.metrics import depth_binned_metrics
 from soilbinn.interrupt import Interrupted, command_line
 from soilbinn.training import distributed as D
 from soilbinn.training.config import Config
-from soilbinn.training.losses import DEPTH_WEIGHTS, masked_misfit, parameter_regulariser
+from soilbinn.training.losses import (
+    DEPTH_WEIGHTS,
+    LOSSES,
+    masked_misfit,
+    parameter_regulariser,
+)
 from soilbinn.training.modelbuild import build_model
-from soilbinn.training.polish import lbfgs_polish, water_sharpness
+from soilbinn.training.polish import lbfgs_polish, newton_polish, water_sharpness
 from soilbinn.training.progress import Progress, progress_enabled
 from soilbinn.training.rundir import RunDir, RunDirError, atomic_torch_save, load_checkpoint
 from soilbinn.training.sitedata import (
@@ -411,6 +416,45 @@ class _Trainer:
                 f"last: {message}. Check the inputs of these sites or lower the learning rate."
             )
 
+    def polish_weight_decay(self) -> float:
+        """``polish.weight_decay + polish.weight_decay_per_obs / n`` (n: training layer
+        observations and stock increments on all ranks)."""
+        pol = self.cfg.train.polish
+        if pol.weight_decay_per_obs <= 0:
+            return pol.weight_decay
+        train = self.data["train"]
+        site_w = stock_site_weights(has_layer_observations(train.soc), self.cfg.loss)
+        n = D.all_reduce(torch.tensor([float(observed_densities(train.soc, train.stocks,
+                                                                site_w).numel())]))  # fmt: skip
+        return pol.weight_decay + pol.weight_decay_per_obs / max(float(n[0]), 1.0)
+
+    def objective_of_learned(self, learned: torch.Tensor) -> torch.Tensor:
+        """Training misfit (+ regulariser, no weight decay) as a function of the learned
+        parameters (n_train, k) of the training sites: a sum of per-site terms."""
+        cfg, data, model = self.cfg, self.data["train"], self.model
+        out = model.process_model(model.assemble(learned, data.fixed_params), data.forcing)
+        pred = interpolate(out["soc_layer"], data.depth)
+        num, den = masked_misfit(pred, data.soc, self.weights, cfg.loss, self.stats)
+        num, den = add_stock_misfit(num, den, out["soc_layer"], data.stocks,
+                                    has_layer_observations(data.soc), cfg.loss, self.stats)  # fmt: skip
+        loss = num / den.detach().clamp_min(1e-12)
+        if cfg.loss.regulariser_weight > 0:
+            reg = parameter_regulariser(learned, cfg.loss.regulariser_sharpness)
+            loss = loss + cfg.loss.regulariser_weight * reg / max(learned.numel(), 1)
+        return loss
+
+    def site_misfits(self, split: str) -> torch.Tensor:
+        """Per-site mean layer misfit (n,) of the current weights; NaN without layers."""
+        cfg, data = self.cfg, self.data[split]
+        pred = interpolate(self.model(data)["soc_layer"], data.depth)
+        valid = torch.isfinite(data.soc) & torch.isfinite(pred)
+        obs = torch.where(valid, data.soc, torch.zeros_like(data.soc))
+        elem = LOSSES[cfg.loss.kind](torch.where(valid, pred, torch.zeros_like(pred)), obs,
+                                     cfg.loss, self.stats)  # fmt: skip
+        n = valid.sum(1)
+        total = torch.where(valid, elem, torch.zeros_like(elem)).sum(1)
+        return torch.where(n > 0, total / n.clamp_min(1), torch.full_like(total, math.nan))
+
     def objective(self, split: str = "train") -> torch.Tensor:
         """Full-batch objective (misfit + regulariser) of the current weights on a split."""
         cfg, data = self.cfg, self.data[split]
@@ -425,7 +469,7 @@ class _Trainer:
         if learned is not None and cfg.loss.regulariser_weight > 0:
             reg = parameter_regulariser(learned, cfg.loss.regulariser_sharpness)
             loss = loss + cfg.loss.regulariser_weight * reg / max(learned.numel(), 1)
-        wd = cfg.train.polish.weight_decay
+        wd = self.polish_weight_decay()
         if split == "train" and wd > 0:  # L2 on Linear weights (as AdamW's groups)
             sq = sum(
                 (p.to(torch.float64) ** 2).sum() for p in _decay_groups(self.model, 0)[0]["params"]
@@ -442,7 +486,8 @@ class _Trainer:
                     "polish: skipped under DDP (full-batch L-BFGS runs on one process)"
                 )
             return None
-        self.model.load_state_dict(load_checkpoint(self.run.best)["model"])
+        start = self.run.last if cfg.start == "last" and self.run.last.exists() else self.run.best
+        self.model.load_state_dict(load_checkpoint(start)["model"])
 
         def val_nse() -> float:
             val, _ = gathered_metrics(
@@ -456,17 +501,40 @@ class _Trainer:
                 v = float(self.objective("val"))
             return -v if math.isfinite(v) else -math.inf
 
+        def val_median() -> float:  # median over sites of the per-site layer misfit
+            with torch.no_grad():
+                v = self.site_misfits("val")
+            v = v[torch.isfinite(v)]
+            return -float(v.median()) if len(v) else val_objective()
+
         has_val = self.positions["n_val_global"] > 0
-        res = lbfgs_polish(self.model, self.objective, cfg.iterations, cfg.history_size,
-                           cfg.max_seconds, val_objective if has_val else None, cfg.patience)  # fmt: skip
+        monitor = None
+        if has_val and cfg.monitor:
+            monitor = val_median if cfg.monitor_statistic == "median" else val_objective
+        if cfg.method == "newton" and hasattr(self.model, "param_net"):
+            train = self.data["train"]
+            net = self.model.param_net
+
+            def outputs() -> torch.Tensor:
+                return net(train.numeric, train.categorical, train.lonlat)
+
+            res = newton_polish(
+                self.model, outputs, self.objective_of_learned, cfg.iterations,
+                cfg.inner_iterations, cfg.history_size, self.polish_weight_decay(),
+                _decay_groups(self.model, 0)[0]["params"], cfg.max_seconds, monitor, cfg.patience,
+                cfg.damping,
+            )  # fmt: skip
+        else:
+            res = lbfgs_polish(self.model, self.objective, cfg.iterations, cfg.history_size,
+                               cfg.max_seconds, monitor, cfg.patience)  # fmt: skip
         score = val_nse() if has_val else -res["loss_after"]
         res["val_nse_before"], res["val_nse_after"] = self.best_score, score
         if res["best_iteration"] > 0 and math.isfinite(score):
             self.best_score = score
             atomic_torch_save(self.state(), self.run.best)
         self.log.info(
-            "polish: L-BFGS %d iterations (%d evaluations) in %.1fs, loss %.5g -> %.5g, "
-            "val NSE %.4f -> %.4f (%s)", res["iterations"], res["evaluations"], res["seconds"],
+            "polish: %s %d iterations (%d evaluations) in %.1fs, loss %.5g -> %.5g, "
+            "val NSE %.4f -> %.4f (%s)", cfg.method, res["iterations"], res["evaluations"], res["seconds"],
             res["loss_before"], res["loss_after"], res["val_nse_before"], score,
             "kept" if res["best_iteration"] > 0 else "discarded",
         )  # fmt: skip
