@@ -23,6 +23,19 @@ def _one_thread():
 TINY = ["--epochs", "2", "--proda-iterations", "10", "20", "--seed", "1"]
 
 
+def _tiny_binn(tmp_path) -> list[str]:
+    """``--binn-config`` of the packaged demo with 2 polishing steps (keeps the run short)."""
+    import yaml
+
+    from soilbinn.training.config import packaged_config_path
+
+    cfg = yaml.safe_load(packaged_config_path("demo").read_text())
+    cfg["train"]["polish"]["iterations"] = 2
+    path = tmp_path / "demo_tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return ["--binn-config", str(path)]
+
+
 def test_scores_reference_values():
     s = scores([1.0, 2.0, 3.0, float("nan")], [1.0, 2.0, 4.0, 5.0])
     assert s["n"] == 3
@@ -36,7 +49,7 @@ def test_scores_reference_values():
 def test_recovery_compare_efficiency_and_report(tmp_path):
     rec = tmp_path / "rec"
     assert main(["experiment", "recovery", "--out", str(rec), "--sites", "16",
-                 "--proda-sites", "2", "--variants", "paper4", *TINY]) == 0  # fmt: skip
+                 "--proda-sites", "2", "--variants", "paper4", *TINY, *_tiny_binn(tmp_path)]) == 0  # fmt: skip
     params = pd.read_csv(rec / "parameters.csv")
     # only the learned parameters are scored, per parameter
     assert set(params.query("method == 'binn'")["parameter"]) == {
@@ -57,7 +70,7 @@ def test_recovery_compare_efficiency_and_report(tmp_path):
 
     cmp_ = tmp_path / "cmp"
     assert main(["experiment", "compare", "--out", str(cmp_), "--sites", "14",
-                 "--proda-sites", "3", "--grid-resolution", "5", *TINY]) == 0  # fmt: skip
+                 "--proda-sites", "3", "--grid-resolution", "5", *TINY, *_tiny_binn(tmp_path)]) == 0  # fmt: skip
     res = json.loads((cmp_ / "experiment.json").read_text())["results"]
     site = pd.read_csv(cmp_ / "site_correlations.csv")
     proc = site[site.kind == "process"].set_index("quantity")["r"]
@@ -73,7 +86,8 @@ def test_recovery_compare_efficiency_and_report(tmp_path):
         assert len(pd.read_csv(cmp_ / "map_correlations.csv")) == 6 + 21
 
     eff = tmp_path / "eff"
-    assert main(["experiment", "efficiency", "--out", str(eff), "--sites", "6", *TINY]) == 0
+    assert main(["experiment", "efficiency", "--out", str(eff), "--sites", "6", *TINY,
+                 *_tiny_binn(tmp_path)]) == 0  # fmt: skip
     table = pd.read_csv(eff / "efficiency.csv")
     mcmc = table[(table.method == "PRODA (soilbinn)") & (table.component == "MCMC")]
     # two sizes; at least chains x steps per site (failed uniform phases add steps)
