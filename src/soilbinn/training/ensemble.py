@@ -40,6 +40,7 @@ written before the location term (``obs_error_log_location`` absent) are read wi
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -188,23 +189,26 @@ def mixture_quantiles(
     Solved exactly (bisection on the mixture CDF in log space, bracketed by the members'
     own quantiles); ``values`` (M, ...) are clipped at 1e-9 (log-normal). ``sigma = 0``
     gives the plain quantiles over members (linear interpolation) times ``exp(location)``.
+    NaN members (left out at that site) are ignored; a site with no member gives NaN.
     """
     from scipy.stats import norm
 
     v = np.asarray(values, dtype=np.float64) * np.exp(location)
-    if not sigma > 0:
-        return {k: np.quantile(v, q, axis=0) for k, q in qs.items()}
-    logv = np.log(np.clip(v, _TINY, None))
-    out = {}
-    for k, q in qs.items():
-        zq = float(norm.ppf(q))
-        lo, hi = logv.min(0) + sigma * zq, logv.max(0) + sigma * zq
-        for _ in range(iterations):
-            mid = 0.5 * (lo + hi)
-            cdf = norm.cdf((mid[None] - logv) / sigma).mean(0)
-            below = cdf < q
-            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-        out[k] = np.exp(0.5 * (lo + hi))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN sites stay NaN
+        if not sigma > 0:
+            return {k: np.nanquantile(v, q, axis=0) for k, q in qs.items()}
+        logv = np.log(np.clip(v, _TINY, None))
+        out = {}
+        for k, q in qs.items():
+            zq = float(norm.ppf(q))
+            lo, hi = np.nanmin(logv, 0) + sigma * zq, np.nanmax(logv, 0) + sigma * zq
+            for _ in range(iterations):
+                mid = 0.5 * (lo + hi)
+                cdf = np.nanmean(norm.cdf((mid[None] - logv) / sigma), 0)
+                below = cdf < q
+                lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+            out[k] = np.exp(0.5 * (lo + hi))
     return out
 
 
@@ -215,6 +219,10 @@ def predict_ensemble(
 
     Variables as :func:`soilbinn.training.predict.predict_dataset` (the mean under the
     plain name); the observed outputs' percentiles include the observation error.
+    A member whose steady state at a site is implausible (a stock above 1,000 kg m-2, a
+    non-finite or negative pool: :func:`soilbinn.process.model.implausible_state`) is left
+    out of that site's mean, sd and percentiles (``implausible_members`` counts them); a
+    site where every member is implausible gets NaN and ``implausible = 1``.
     """
     from soilbinn.training.predict import predict_dataset
 
@@ -222,15 +230,30 @@ def predict_ensemble(
     preds = [predict_dataset(m, ds, batch_size, source) for m in members]
     out = preds[0].copy()
     stack = xr.concat(preds, dim="member")
+    ok = None
+    if "implausible" in stack:  # BINN: a member's steady state no real soil has is left out
+        ok = stack["implausible"] == 0
+        n_ok = ok.sum("member").values
+        out["implausible"] = ("site", (n_ok == 0).astype(np.int8), {"units": "1",
+                              "long_name": "no member has a plausible steady state (outputs NaN)"})  # fmt: skip
+        out["implausible_members"] = ("site", (len(members) - n_ok).astype(np.int16), {"units": "1",
+                                      "long_name": "members left out: steady state no real soil has"})  # fmt: skip
     for name in preds[0].data_vars:
         da = stack[name]
         if not np.issubdtype(da.dtype, np.floating) or "site" not in da.dims:
             continue
-        vals = da.values
         attrs = dict(da.attrs)
-        out[name] = (da.dims[1:], vals.mean(0), attrs)
-        out[f"{name}_sd"] = (da.dims[1:], vals.std(0, ddof=1) if len(members) > 1 else
-                             np.zeros_like(vals[0]), {**attrs, "long_name": f"ensemble sd of {name}"})  # fmt: skip
+        if ok is not None:
+            da = da.where(ok)
+        vals = da.values
+        n = np.sum(np.isfinite(vals), axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN sites stay NaN
+            mean = np.nanmean(vals, axis=0)
+            sd = np.where(n > 1, np.nanstd(vals, axis=0, ddof=1), 0.0)
+        out[name] = (da.dims[1:], mean, attrs)
+        out[f"{name}_sd"] = (da.dims[1:], np.where(n > 0, sd, np.nan),
+                             {**attrs, "long_name": f"ensemble sd of {name}"})  # fmt: skip
         sigma = obs_error.get(name, 0.0) if name in OBSERVED else 0.0
         mu = location.get(name, 0.0) if name in OBSERVED else 0.0
         for k, arr in mixture_quantiles(vals, sigma, QUANTILES, location=mu).items():
