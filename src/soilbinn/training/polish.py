@@ -67,6 +67,37 @@ def _cast(model: nn.Module, names: set[str] | None, dtype: torch.dtype) -> set[s
     return done
 
 
+class _BestWeights:
+    """Early stopping of a polishing run on ``monitor`` (higher is better).
+
+    Holds the best score so far, the iteration it came at and a copy of the weights;
+    :meth:`check` after each accepted iteration says whether ``patience`` iterations
+    in a row brought no improvement, :meth:`restore` puts the best weights back. With
+    ``monitor=None`` it never stops and restores nothing.
+    """
+
+    def __init__(self, model, params, monitor, patience, start_score, backup) -> None:
+        self.model, self.params, self.monitor, self.patience = model, params, monitor, patience
+        self.score, self.iteration, self.weights, self.bad = start_score, 0, backup, 0
+
+    def check(self, done: int) -> bool:
+        if self.monitor is None:
+            return False
+        score = self.monitor()
+        self.model.eval()
+        if score > self.score:
+            self.score, self.iteration, self.bad = score, done, 0
+            self.weights = [q.detach().clone() for q in self.params]
+            return False
+        self.bad += 1
+        return bool(self.patience and self.bad >= self.patience)
+
+    def restore(self) -> None:
+        if self.monitor is not None:
+            for q, b in zip(self.params, self.weights):
+                q.copy_(b)
+
+
 def lbfgs_polish(
     model: nn.Module,
     objective: Callable[[], torch.Tensor],
@@ -132,9 +163,9 @@ def lbfgs_polish(
     chunk = 10
     opt = new_optimizer()
     last = before
-    best = (monitor() if monitor is not None else -before, 0, backup)
+    best = _BestWeights(model, params, monitor, patience,
+                        monitor() if monitor is not None else -before, backup)  # fmt: skip
     model.eval()
-    bad = 0
     while done < iterations:
         n0 = opt.state[params[0]].get("n_iter", 0)
         opt.param_groups[0]["max_iter"] = min(chunk, iterations - done)
@@ -148,21 +179,12 @@ def lbfgs_polish(
                 break
             opt = new_optimizer()  # curvature pairs of a stalled search: drop them
         last = now
-        if monitor is not None:
-            score = monitor()
-            model.eval()
-            if score > best[0]:
-                best, bad = (score, done, [p.detach().clone() for p in params]), 0
-            else:
-                bad += 1
-                if patience and bad >= patience:
-                    break
+        if best.check(done):
+            break
         if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
             break
     with torch.no_grad():
-        if monitor is not None:
-            for p, b in zip(params, best[2]):
-                p.copy_(b)
+        best.restore()
         after = float(objective())
         if not math.isfinite(after) or (monitor is None and after > before):
             for p, b in zip(params, backup):
@@ -173,7 +195,7 @@ def lbfgs_polish(
     return {
         "loss_before": before, "loss_after": after, "iterations": done,
         "evaluations": evals, "seconds": time.perf_counter() - t0,
-        "best_iteration": best[1] if monitor is not None else done,
+        "best_iteration": best.iteration if monitor is not None else done,
     }  # fmt: skip
 
 
@@ -287,9 +309,10 @@ def newton_polish(
     scale = float(torch.diagonal(hess, dim1=1, dim2=2).mean().clamp_min(1e-300))
     mu = damping * scale
     eye = torch.eye(p.shape[1], dtype=torch.float64)
-    best = (monitor() if monitor is not None else -before, 0, backup)
+    best = _BestWeights(model, params, monitor, patience,
+                        monitor() if monitor is not None else -before, backup)  # fmt: skip
     model.eval()
-    bad = done = 0
+    done = 0
     finite = math.isfinite(total)
     while done < iterations and finite:
         done += 1
@@ -337,15 +360,8 @@ def newton_polish(
             evals += 1 + p.shape[1]
             total = new
             mu = mu / 3 if rho > 0.75 else (mu * 2 if rho < 0.25 else mu)
-            if monitor is not None:
-                score = monitor()
-                model.eval()
-                if score > best[0]:
-                    best, bad = (score, done, [q.detach().clone() for q in params]), 0
-                else:
-                    bad += 1
-                    if patience and bad >= patience:
-                        break
+            if best.check(done):
+                break
         else:
             with torch.no_grad():
                 for q, o in zip(params, old):
@@ -356,9 +372,7 @@ def newton_polish(
         if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
             break
     with torch.no_grad():
-        if monitor is not None:
-            for q, b in zip(params, best[2]):
-                q.copy_(b)
+        best.restore()
         after = float(loss_of_outputs(outputs().to(torch.float64))) + float(penalty())
         if not math.isfinite(after) or (monitor is None and after > before):
             for q, b in zip(params, backup):
@@ -368,5 +382,5 @@ def newton_polish(
     return {
         "loss_before": before, "loss_after": after, "iterations": done,
         "evaluations": evals, "seconds": time.perf_counter() - t0,
-        "best_iteration": best[1] if monitor is not None else done,
+        "best_iteration": best.iteration if monitor is not None else done,
     }  # fmt: skip
