@@ -127,8 +127,8 @@ def test_anchors_bring_an_implausible_network_back(states):
 
 
 def test_config_is_strict():
-    cfg = load_config("real")
-    assert cfg.loss.plausibility.ceiling > 0
+    real = load_config("real").loss.plausibility  # on in real only (docs/real_data_evaluation.md)
+    assert real.weight > 0 and real.anchors > 0 and real.ceiling < 1000
     base = load_config(None)
     assert base.loss.plausibility.weight == 0 and base.loss.plausibility.anchors == 0
     for bad, msg in (("loss.plausibility.weight=-1", "must be >= 0"),
