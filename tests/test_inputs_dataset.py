@@ -95,6 +95,9 @@ def test_grid_dataset_covers_conus_and_matches_site_covariates():
 
     g = build_grid_dataset(SHARED, resolution=2.0)
     assert 150 < g.sizes["site"] < 260  # ~8e6 km2 / (2 deg cells)
+    water = g["covariates"].values[:, list(g["covariate"].values).index("lc_water")]
+    assert water.max() <= 0.5 and g.attrs["cells_masked_water"] >= 1  # the Great Lakes
+    assert "not soil" in g.attrs["land_mask"]
     i = 10
     la, lo = g["lat"].values[i], g["lon"].values[i]
     # the same function with the cell as footprint gives the grid's values exactly

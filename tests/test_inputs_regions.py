@@ -20,3 +20,14 @@ def test_in_conus_box_order():
     assert in_conus(np.array([24.55, 45.0, 45.0]), np.array([-81.8, -130.0, -100.0])).tolist() == [
         True, False, True,
     ]  # fmt: skip
+
+
+def test_land_cells_leave_out_mostly_water_cells():
+    from soilbinn.inputs.dataset import LAND_MASK_NOTE, MIN_LAND_FRACTION, land_cells
+
+    water = np.array([0.0, 0.3, 0.5, 0.51, 0.97, 1.0, np.nan])
+    assert land_cells(water).tolist() == [True, True, True, False, False, False, False]
+    # conus: inside the Natural Earth polygon AND mostly land (the polygon includes lakes)
+    inside = np.array([True, False, True, True, True, True, True])
+    assert land_cells(water, inside).tolist() == [True, False, True, False, False, False, False]
+    assert MIN_LAND_FRACTION == 0.5 and "not soil" in LAND_MASK_NOTE

@@ -140,7 +140,9 @@ def _run(args: argparse.Namespace) -> int:
             ds = build_grid_dataset(args.shared, resolution=args.resolution, region=args.region,
                                     max_km=args.max_km, nitrogen=args.nitrogen)  # fmt: skip
             report = {"cells": int(ds.sizes["site"]),
-                      "cells_without_inputs": int(ds.attrs["cells_without_inputs"])}  # fmt: skip
+                      "cells_without_inputs": int(ds.attrs["cells_without_inputs"]),
+                      "cells_masked_water": int(ds.attrs["cells_masked_water"]),
+                      "land_mask": str(ds.attrs["land_mask"])}  # fmt: skip
     except (SharedDataError, StockTableError, RegionError, FileNotFoundError) as e:
         print(f"soilbinn prepare: {e}", file=sys.stderr)
         return 2
@@ -161,7 +163,8 @@ def _summary(report: dict, report_path: Path) -> str:
                 f"{kept.get('source_profiles', '?')} profiles, {kept.get('layers', '?')} layers ({by})")  # fmt: skip
     else:
         head = (f"wrote {report['output']}: {report.get('cells', '?')} grid cells "
-                f"({report.get('cells_without_inputs', '?')} without inputs)")  # fmt: skip
+                f"({report.get('cells_without_inputs', '?')} without inputs; "
+                f"{report.get('cells_masked_water', '?')} mostly water left out)")  # fmt: skip
     lines = [head]
     dropped = report.get("dropped_profiles", {})
     if isinstance(dropped, dict) and dropped:

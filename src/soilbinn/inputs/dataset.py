@@ -39,7 +39,12 @@ from soilbinn.inputs.grids import default_shared_path
 from soilbinn.inputs.naturalearth import country_polygons, inside
 from soilbinn.inputs.profiles import add_layer_flags, harmonise_profiles
 from soilbinn.inputs.regions import CONUS_BBOX, in_box, parse_region
-from soilbinn.inputs.sampling import MAX_DISTANCE_KM, forcing_arrays, sample_inputs
+from soilbinn.inputs.sampling import (
+    MAX_DISTANCE_KM,
+    fine_fields,
+    forcing_arrays,
+    sample_inputs,
+)
 
 FORCING_METHOD = (
     "soilbinn.inputs.forcing: damped-wave soil temperature from BIOME4 air temperature "
@@ -304,9 +309,33 @@ def conus_land_mask(shared: str | os.PathLike, lat: np.ndarray, lon: np.ndarray)
     return in_box(lat, lon, CONUS_BBOX) & inside(rings, lon, lat)
 
 
-#: a cell of a ``global`` or box grid is land when at least this share of its MODIS land
-#: cover is not water
+#: a grid cell is land when at least this share of its MODIS land cover is not water
+#: (every region; a ``conus`` cell must also lie inside the USA of Natural Earth)
 MIN_LAND_FRACTION = 0.5
+
+#: what ``prepare grid`` leaves out, written to the grid's ``land_mask`` attribute
+LAND_MASK_NOTE = (
+    "cells with less than {frac:g} of their MODIS IGBP 2019 land cover (0.05 deg cells "
+    "whose centres fall inside the cell) not water are left out: open water is not soil "
+    "(some such cells also have no CESM2 NPP, hence no carbon input and no soil carbon "
+    "steady state: the middle of Lakes Michigan and Superior, which the CONUS Natural "
+    "Earth polygon includes); cells_masked_water counts them"
+)
+
+
+def land_cells(water_fraction: np.ndarray, inside_region: np.ndarray | None = None) -> np.ndarray:
+    """Grid cells to keep: mostly land (and inside the region's polygons, if given), (n,) bool.
+
+    Parameters
+    ----------
+    water_fraction : (n,) float
+        MODIS IGBP water share of each cell, 0-1; NaN (no land cover at all) counts as
+        water.
+    inside_region : (n,) bool, optional
+        Cells inside the region's polygons (``conus``).
+    """
+    land = np.nan_to_num(1.0 - np.asarray(water_fraction, float), nan=0.0) >= MIN_LAND_FRACTION
+    return land if inside_region is None else land & np.asarray(inside_region, bool)
 
 
 def build_grid_dataset(
@@ -325,8 +354,9 @@ def build_grid_dataset(
         ``lat0 + resolution (i + 1/2)`` inside the region's box.
     region : str
         ``conus`` (cells inside the USA of Natural Earth and the CONUS box), ``global``
-        or ``lon0,lat0,lon1,lat1`` (cells whose MODIS land cover is at least
-        :data:`MIN_LAND_FRACTION` land).
+        or ``lon0,lat0,lon1,lat1``. In every region a cell is kept only when its MODIS
+        land cover is at least :data:`MIN_LAND_FRACTION` land (:func:`land_cells`); the
+        others, open water, are counted in the ``cells_masked_water`` attribute.
 
     Returns
     -------
@@ -348,13 +378,11 @@ def build_grid_dataset(
     glon = 0.5 * (lon_edges[1:] + lon_edges[:-1])
     LA, LO = np.meshgrid(glat, glon, indexing="ij")
     II, JJ = np.meshgrid(np.arange(nlat), np.arange(nlon), indexing="ij")
-    if name == "conus":
-        m = conus_land_mask(shared, LA.ravel(), LO.ravel())
-    else:
-        from soilbinn.inputs.sampling import fine_fields
-
-        water = fine_fields(shared, (lat_edges, lon_edges))["lc_water"].values
-        m = np.nan_to_num(1.0 - water.ravel(), nan=0.0) >= MIN_LAND_FRACTION
+    water = fine_fields(shared, (lat_edges, lon_edges))["lc_water"].values.ravel()
+    region_cells = conus_land_mask(shared, LA.ravel(), LO.ravel()) if name == "conus" else None
+    m = land_cells(water, region_cells)
+    candidates = region_cells if region_cells is not None else np.isfinite(water)
+    n_water = int((candidates & ~m).sum())
     lat, lon = LA.ravel()[m], LO.ravel()[m]
     ids = [f"g{a:.3f}_{b:.3f}" for a, b in zip(lat, lon)]
     ds, ok = build_point_dataset(lat, lon, ids, shared, max_km=max_km, nitrogen=nitrogen,
@@ -371,6 +399,8 @@ def build_grid_dataset(
     ds.attrs["region"] = str(region)
     ds.attrs["grid_resolution_deg"] = float(resolution)
     ds.attrs["cells_without_inputs"] = int((~ok).sum())
+    ds.attrs["cells_masked_water"] = n_water
+    ds.attrs["land_mask"] = LAND_MASK_NOTE.format(frac=MIN_LAND_FRACTION)
     problems = validate_dataset(ds, require=("forcing", "covariates"))
     if problems:
         raise ValueError("grid dataset fails the schema:\n  " + "\n  ".join(problems))

@@ -87,8 +87,18 @@ class ModelConfig:
 
 
 @dataclass
+class PlausibilityConfig:
+    """Penalty on steady states above a plausible column carbon stock, at the batch's
+    sites and at resampled covariate vectors (``training.plausibility``; BINN only)."""
+
+    weight: float = 0.0  # 0: off; relative to one observation's misfit (LOSS_SCALES)
+    ceiling: float = 500.0  # kg m-2, carbon of all pools over 0-8.6 m (flag: 1,000)
+    anchors: int = 0  # covariate vectors resampled per feature, drawn per batch
+
+
+@dataclass
 class LossConfig:
-    """SOC misfit (NaN-masked) plus the parameter regulariser."""
+    """SOC misfit (NaN-masked) plus the parameter regulariser and the plausibility term."""
 
     kind: str = "smooth_l1"  # see soilbinn.training.losses.LOSSES
     smooth_l1_beta: float = 1.0
@@ -100,6 +110,7 @@ class LossConfig:
     # layered pedon: the same measurement twice, scored but not fitted; training/stocks.py)
     stock_weight: float = 1.0
     stock_weight_with_layers: float = 0.0
+    plausibility: PlausibilityConfig = field(default_factory=PlausibilityConfig)
 
 
 @dataclass
@@ -214,6 +225,9 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("model.temperature.min", lambda v: v > 0, "must be > 0"),
     ("loss.stock_weight", lambda v: v >= 0, "must be >= 0"),
     ("loss.stock_weight_with_layers", lambda v: v >= 0, "must be >= 0"),
+    ("loss.plausibility.weight", lambda v: v >= 0, "must be >= 0"),
+    ("loss.plausibility.ceiling", lambda v: 0 < v <= 1000, "must be in (0, 1000] kg m-2"),
+    ("loss.plausibility.anchors", lambda v: v >= 0, "must be >= 0"),
     ("train.epochs", lambda v: v >= 1, "must be >= 1"),
     ("train.batch_size", lambda v: v >= 2, "must be >= 2 (BatchNorm needs 2 sites)"),
     ("train.eval_batch_size", lambda v: v >= 1, "must be >= 1"),
@@ -335,6 +349,9 @@ def validate_config(cfg: Config, source: str = "config") -> Config:
     t = cfg.model.temperature
     if not t.min <= t.init <= t.max:
         raise ConfigError(f"{source}: model.temperature.init must lie in [min, max]")
+    if cfg.loss.plausibility.anchors > 0 and cfg.loss.plausibility.weight == 0:
+        raise ConfigError(f"{source}: loss.plausibility.anchors = "
+                          f"{cfg.loss.plausibility.anchors} needs loss.plausibility.weight > 0")  # fmt: skip
     for k, v in cfg.model.fixed.items():
         if not 0 <= v <= 1:
             raise ConfigError(f"{source}: model.fixed.{k} = {v} is not on the unit scale [0, 1]")

@@ -39,6 +39,7 @@ from soilbinn.training.losses import (
     parameter_regulariser,
 )
 from soilbinn.training.modelbuild import build_model
+from soilbinn.training.plausibility import LOSS_SCALES, AnchorSampler, anchor_excess, stock_excess
 from soilbinn.training.polish import lbfgs_polish, newton_polish, water_sharpness
 from soilbinn.training.progress import Progress, progress_enabled
 from soilbinn.training.rundir import RunDir, RunDirError, atomic_torch_save, load_checkpoint
@@ -335,6 +336,14 @@ class _Trainer:
         w_train = self.weights
         totals = torch.zeros(4, dtype=torch.float64)  # misfit sum, weight, reg sum, reg count
         skipped = ill = 0
+        plaus = cfg.loss.plausibility
+        plaus_on = plaus.weight > 0 and hasattr(self.model, "process_model")
+        # sum of h**2, sites and anchors, sites above, anchors above, anchors not finite
+        plaus_totals = torch.zeros(5, dtype=torch.float64)
+        sampler = None
+        if plaus_on and plaus.anchors > 0:
+            sampler = AnchorSampler(train, (int(cfg.train.seed) * 1_000_003 + epoch) * 64
+                                    + 17 + self.info.rank)  # fmt: skip
         n_steps = self.n_train_global // cfg.train.batch_size + (
             1 if self.n_train_global % cfg.train.batch_size >= 2 else 0
         )
@@ -365,9 +374,18 @@ class _Trainer:
                 )
                 k = learned.shape[1] if learned is not None else 1
                 bad = out["nonfinite"]
+                plaus_sum, n_plaus, above, a_info = None, 0, 0, {"above": 0, "nonfinite": 0}
+                if plaus_on and n and not bool(bad.any()):
+                    h = stock_excess(out["pools"], plaus.ceiling)
+                    plaus_sum, n_plaus, above = (h**2).sum(), n, int((h > 0).sum())
+                    if sampler is not None:
+                        a_sum, a_info = anchor_excess(self.model, sampler.sample(plaus.anchors),
+                                                      plaus.ceiling)  # fmt: skip
+                        plaus_sum, n_plaus = plaus_sum + a_sum, n + plaus.anchors
                 counts = D.all_reduce(
-                    torch.tensor([float(den), float(n * k), float(bad.sum())], dtype=torch.float64)
-                )
+                    torch.tensor([float(den), float(n * k), float(bad.sum()), float(n_plaus)],
+                                 dtype=torch.float64)
+                )  # fmt: skip
                 if counts[2] > 0:
                     sites = self._bad_sites(bad, batch)
                     self._skip(f"non-finite network output or SOC at site(s) {sites[:20]}")
@@ -378,6 +396,13 @@ class _Trainer:
                 loss = num / den_g
                 if learned is not None and cfg.loss.regulariser_weight > 0:
                     loss = loss + cfg.loss.regulariser_weight * reg / counts[1].clamp_min(1.0)
+                if plaus_sum is not None:  # (a DDP rank without sites adds nothing)
+                    scale = LOSS_SCALES[cfg.loss.kind](self.stats)
+                    loss = loss + plaus.weight * scale * plaus_sum / counts[3].clamp_min(1.0)
+                    plaus_totals += torch.tensor(
+                        [float(plaus_sum.detach()), float(n_plaus), float(above),
+                         float(a_info["above"]), float(a_info["nonfinite"])], dtype=torch.float64,
+                    )  # fmt: skip
                 # DDP averages gradients over ranks; the loss above is already global
                 (loss * self.info.world_size).backward()
                 clip = cfg.train.grad_clip if cfg.train.grad_clip is not None else math.inf
@@ -398,13 +423,19 @@ class _Trainer:
         ill_t = D.all_reduce(torch.tensor([float(ill)]))
         misfit = float(totals[0] / totals[1]) if totals[1] > 0 else float("nan")
         reg_mean = float(totals[2] / totals[3]) if totals[3] > 0 else 0.0
-        return {
+        row = {
             "train_loss": misfit + cfg.loss.regulariser_weight * reg_mean,
             "train_misfit": misfit,
             "train_regulariser": reg_mean,
             "skipped_batches": skipped,
             "ill_conditioned_sites": int(ill_t[0]),
         }
+        if plaus_on:  # mean h**2 over sites and anchors; counts above the ceiling
+            pt = D.all_reduce(plaus_totals)
+            row.update({"plausibility_excess": float(pt[0] / pt[1]) if pt[1] > 0 else 0.0,
+                        "sites_above_ceiling": int(pt[2]), "anchors_above_ceiling": int(pt[3]),
+                        "anchors_nonfinite": int(pt[4])})  # fmt: skip
+        return row
 
     def _skip(self, message: str) -> None:
         self.skipped += 1
