@@ -272,6 +272,12 @@ def test_truncated_proda_checkpoint_is_named(data, tmp_path, capsys):
 
 
 # ------------------------------------------------------------------ Ctrl-C during train
+def _default_sigint() -> None:
+    """In the child before exec: a test runner started in the background by a shell ignores
+    SIGINT and children inherit that; Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_ctrl_c_during_train_says_what_was_saved_and_resumes(data, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
@@ -279,7 +285,8 @@ def test_ctrl_c_during_train_says_what_was_saved_and_resumes(data, tmp_path):
     rundir = tmp_path / "run"
     cmd = [sys.executable, "-m", "soilbinn", "train", "--data", str(data), "--run-dir",
            str(rundir), *_sets([*SMALL, "train.epochs=400", "train.patience=400"])]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)  # fmt: skip
     metrics = rundir / "metrics.csv"
     t0 = time.time()
     while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2):
@@ -298,7 +305,8 @@ def test_ctrl_c_during_train_says_what_was_saved_and_resumes(data, tmp_path):
     # the printed command continues: resume and interrupt once more after one more epoch
     done = len(metrics.read_text().splitlines())
     proc = subprocess.Popen([sys.executable, "-m", *resume.split()], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)  # fmt: skip
     while len(metrics.read_text().splitlines()) <= done:
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
