@@ -119,6 +119,13 @@ def make_truth_dataset(
     p = TRUTHS[kind](ds, seed)
     ds["true_params"].values[:] = p
     ds["params"].values[:] = p
+    for var in ("true_params", "params"):  # synth's formulas describe synth's truth, not this one
+        attrs = ds[var].attrs
+        ds[var].attrs = {
+            k: v
+            for k, v in attrs.items()
+            if not k.startswith("function_") and k != "standardised_covariates"
+        }
     ds["true_params"].attrs["truth"] = f"benchmarks/recovery_truths.py:{kind}"
     layer = simulate_soc_layer(p, ds, preset)
     depth = ds["obs_depth"].values
