@@ -73,6 +73,35 @@ def test_param_net_output_in_unit_interval_and_temperature_bounds():
     assert float(fixed.temperature) == pytest.approx(30.0)
 
 
+def test_covariate_trend_starts_at_zero_is_logit_linear_and_escapes_weight_decay():
+    from soilbinn.training.trainer import _decay_groups
+
+    enc = LonLatEncoder(8, 4)
+    torch.manual_seed(0)
+    plain = ParamNet(_inputs(enc), n_out=3, hidden=16, depth=2, batchnorm=False)
+    torch.manual_seed(0)
+    net = ParamNet(_inputs(enc), n_out=3, hidden=16, depth=2, batchnorm=False,
+                   covariate_trend=True)  # fmt: skip
+    assert net.n_cov_features == 2 + 2 * 5  # numeric + two embeddings, not lon/lat (8)
+    x = torch.rand(6, 2) * 20
+    cat = torch.tensor([[0, 1], [1, 0], [2, 1], [0, 0], [1, 1], [2, 0]])
+    ll = torch.rand(6, 2) * 50
+    assert torch.equal(net(x, cat, ll), plain(x, cat, ll))  # zero trend: the same model
+    with torch.no_grad():
+        net.trend.normal_()
+    feats = net.inputs(x, cat, ll)
+    logit = torch.logit(net(x, cat, ll).double()) - torch.logit(plain(x, cat, ll).double())
+    want = feats[:, :12].double() @ net.trend.double()
+    assert torch.allclose(logit, want, atol=1e-4)
+    ll2 = ll + 7.0  # the trend does not see location
+    assert torch.allclose(
+        torch.logit(net(x, cat, ll2).double()) - torch.logit(plain(x, cat, ll2).double()),
+        want, atol=1e-4,
+    )  # fmt: skip
+    decayed = {id(p) for p in _decay_groups(net, 0.1)[0]["params"]}
+    assert id(net.trend) not in decayed and id(net.mlp[0].weight) in decayed
+
+
 def test_global_batchnorm_is_batchnorm_on_one_process():
     torch.manual_seed(0)
     x = torch.randn(10, 4) * 3 + 1

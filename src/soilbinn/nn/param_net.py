@@ -29,6 +29,16 @@ class ParamNet(nn.Module):
     t_init, t_min, t_max : float
         Sigmoid temperature.
     learn_temperature : bool
+    covariate_trend : bool
+        Add a linear trend in logit space from the covariate features (numeric
+        covariates and categorical embeddings, not the lon/lat encoding):
+        ``p = sigmoid(mlp(x) / T + x_cov @ W)``. ``W`` (n_cov, n_out) starts at zero,
+        so the initial outputs are unchanged, and is a plain parameter, not an
+        ``nn.Linear`` weight, so the trainer's weight decay leaves it alone: the prior
+        then lets parameters vary log-linearly with the covariates at no cost and
+        penalises only the departures from that trend. Off by default: on our own
+        truths it helps where the truth is close to logit-linear and hurts badly where
+        it is not (``docs/recovery_ablation.md``, "Priors decide").
 
     ``forward(numeric (n, c), categorical (n, k), lonlat (n, 2)) -> (n, n_out)`` float32.
     """
@@ -47,6 +57,7 @@ class ParamNet(nn.Module):
         t_min: float = 10.0,
         t_max: float = 109.0,
         learn_temperature: bool = True,
+        covariate_trend: bool = False,
     ) -> None:
         super().__init__()
         self.inputs = inputs
@@ -61,11 +72,20 @@ class ParamNet(nn.Module):
             self.temperature_logit = nn.Parameter(s0)
         else:
             self.register_buffer("temperature_logit", s0)
+        self.n_cov_features = inputs.n_features - (
+            inputs.lonlat.n_features if inputs.lonlat is not None else 0
+        )
+        self.trend = (
+            nn.Parameter(torch.zeros(self.n_cov_features, n_out)) if covariate_trend else None
+        )
 
     @property
     def temperature(self) -> torch.Tensor:
         return self.t_min + (self.t_max - self.t_min) * torch.sigmoid(self.temperature_logit)
 
     def forward(self, numeric, categorical=None, lonlat=None) -> torch.Tensor:
-        z = self.mlp(self.inputs(numeric, categorical, lonlat))
-        return torch.sigmoid(z / self.temperature)
+        x = self.inputs(numeric, categorical, lonlat)
+        z = self.mlp(x) / self.temperature
+        if self.trend is not None:
+            z = z + x[:, : self.n_cov_features] @ self.trend.to(x.dtype)
+        return torch.sigmoid(z)

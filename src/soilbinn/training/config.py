@@ -84,6 +84,8 @@ class ModelConfig:
     scaling: str = "minmax"
     lonlat_encoding: LonLatEncodingConfig = field(default_factory=LonLatEncodingConfig)
     temperature: TemperatureConfig = field(default_factory=TemperatureConfig)
+    # BINN: an undecayed logit-linear trend from the covariates (soilbinn.nn.param_net)
+    covariate_trend: bool = False
 
 
 @dataclass

@@ -94,6 +94,6 @@ def build_model(
     t = m.temperature
     net = ParamNet(
         inputs, len(learned), t_init=t.init, t_min=t.min, t_max=t.max,
-        learn_temperature=t.learnable, **shape,
+        learn_temperature=t.learnable, covariate_trend=m.covariate_trend, **shape,
     )  # fmt: skip
     return BINN(net, process, learned, fixed, site_fixed)
