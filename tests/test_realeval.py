@@ -201,6 +201,13 @@ def test_ensemble_train_predict_map(tiny, tmp_path):
     assert val[0] != val[1]  # members early-stop on different blocks
     test = [set(s.loc[s.split == "test", "site"]) for s in splits]
     assert test[0] == test[1] and not (test[0] & val[0])
+    # demo alternates the prior: member 1 has the covariate trend, and it was trained
+    from soilbinn.training.predict import load_run
+
+    trend = [load_run(run / m).config.model.covariate_trend for m in info["members"]]
+    assert trend == [False, True]
+    m1 = load_run(run / "members" / "m01").model
+    assert float(m1.param_net.trend.detach().abs().max()) > 0
     grid = tmp_path / "grid.nc"
     save_dataset(make_synthetic_grid(8.0, seed=1), grid)
     out = tmp_path / "pred.nc"
@@ -211,6 +218,14 @@ def test_ensemble_train_predict_map(tiny, tmp_path):
                 assert f"{v}{suffix}" in p, v + suffix
         lo, mid, hi = (p[f"soc_stock_0_30cm{s}"].values for s in ("_p05", "", "_p95"))
         assert (lo < mid).all() and (mid < hi).all()
+        params = p["params"].values
+        ok = p["implausible_members"].values == 0 if "implausible_members" in p else True
+    from soilbinn.training.predict import predict_dataset
+
+    g = xr.open_dataset(grid).load()
+    each = [predict_dataset(run / m, g)["params"].values for m in info["members"]]
+    mean = np.mean(each, axis=0)  # averaged over the two priors
+    np.testing.assert_allclose(params[ok], mean[ok], rtol=1e-6)
     maps = ["map", str(out), "--out", str(tmp_path / "maps"), "--var", "soc_stock_0_30cm"]
     assert main(maps) == 0
     assert (tmp_path / "maps" / "soc_stock_0_30cm_p90width.png").exists()

@@ -98,3 +98,17 @@ def test_packaged_configs_load():
     assert real.data.split == "spatial"
     demo = load_config("demo")
     assert demo.train.epochs < load_config("binn_paper").train.epochs
+
+
+def test_ensemble_members_alternate_the_prior_only_when_asked():
+    from soilbinn.training.ensemble import member_config
+
+    cfg = load_config("demo", ["train.seed=5"])
+    assert cfg.train.ensemble == 2 and cfg.train.alternate_trend
+    members = [member_config(cfg, i) for i in range(4)]
+    assert [m.train.seed for m in members] == [5, 6, 7, 8]
+    assert [m.model.covariate_trend for m in members] == [False, True, False, True]
+    same = load_config("demo", ["train.alternate_trend=false"])
+    assert [member_config(same, i).model.covariate_trend for i in range(3)] == [False] * 3
+    both = load_config("demo", ["model.covariate_trend=true"])
+    assert all(member_config(both, i).model.covariate_trend for i in range(3))

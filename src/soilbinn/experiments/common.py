@@ -166,15 +166,23 @@ def train_binn(
     config: str = "demo",
     overrides: list[str] | None = None,
 ):
-    """Train BINN with the training engineer's trainer (hook: ``soilbinn.training``).
+    """Train BINN as ``soilbinn train`` would: one model, or with ``train.ensemble`` > 1
+    the members in one run directory (:mod:`soilbinn.training.ensemble`).
 
-    Returns the :class:`TrainResult`.
+    Returns the :class:`TrainResult` (of member 0 for an ensemble; its ``run_dir`` is then
+    set to the ensemble's, which :func:`predict_binn` reads as a whole).
     """
+    from dataclasses import replace
+
     from soilbinn.training.config import load_config
+    from soilbinn.training.ensemble import train_ensemble
     from soilbinn.training.trainer import train
 
     cfg = load_config(config, ["train.progress=false", *(overrides or [])])
     train_idx, val_idx, test_idx = idx
+    if cfg.train.ensemble > 1:
+        ens = train_ensemble(cfg, ds, run_dir, train_idx, val_idx, test_idx)
+        return replace(ens.members[0], run_dir=Path(ens.run_dir))
     return train(cfg, ds, run_dir=run_dir, train_idx=train_idx, val_idx=val_idx,
                  test_idx=test_idx, figures=False)  # fmt: skip
 

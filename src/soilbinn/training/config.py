@@ -180,6 +180,9 @@ class TrainConfig:
     num_threads: int | None = 1
     device: str = "cpu"  # cpu | cuda | auto
     ensemble: int = 1  # members stored in one run (soilbinn.training.ensemble); 1 = one model
+    # with ensemble > 1: odd members use model.covariate_trend=true, even ones the config's
+    # value, so the members average over two priors (soilbinn.training.ensemble)
+    alternate_trend: bool = False
 
 
 @dataclass

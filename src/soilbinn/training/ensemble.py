@@ -11,7 +11,9 @@ directory::
 Members differ in their seed (``train.seed + i``: initialisation and batch order) and in
 their validation sites: the sites available for fitting (everything but the test split)
 are re-split per member into training and validation by whole 2 degree blocks, so each
-member early-stops on, and never trains on, a different part of the map.
+member early-stops on, and never trains on, a different part of the map. With
+``train.alternate_trend`` (on in ``demo``) the odd members also use another prior, the
+network with a logit-linear covariate trend (:func:`member_config`).
 
 **Observation-error term.** The spread of the members is model (epistemic) uncertainty
 only; observations scatter around any model. For each output that is observed (SOC layer
@@ -92,6 +94,22 @@ def _log_residuals(pred: np.ndarray, obs: np.ndarray) -> np.ndarray:
     return np.log(obs[ok]) - np.log(pred[ok])
 
 
+def member_config(cfg: Config, i: int) -> Config:
+    """The configuration of member ``i``: seed ``train.seed + i``; with
+    ``train.alternate_trend`` the odd members also get ``model.covariate_trend = true``.
+
+    Where a site's data say little about a parameter, the network's prior decides its
+    value, and no prior tried is right on every truth (``docs/recovery_ablation.md``,
+    "Priors decide"). Alternating the plain network and the one with a logit-linear
+    covariate trend averages the members over both priors.
+    """
+    train = replace(cfg.train, seed=cfg.train.seed + i)
+    model = cfg.model
+    if cfg.train.alternate_trend and i % 2 == 1:
+        model = replace(model, covariate_trend=True)
+    return replace(cfg, train=train, model=model)
+
+
 def train_ensemble(
     cfg: Config, ds: xr.Dataset, run_dir: str | Path, train_idx=None, val_idx=None,
     test_idx=None, process_model_factory=None,
@@ -125,7 +143,7 @@ def train_ensemble(
     members, resid = [], {k: [] for k in OBSERVED}
     m_count = int(cfg.train.ensemble)
     for i in range(m_count):
-        mcfg = replace(cfg, train=replace(cfg.train, seed=cfg.train.seed + i))
+        mcfg = member_config(cfg, i)
         if m_count > 1:
             tr, val = _member_split(lat, lon, fit, cfg.data.val_fraction, cfg.data.split_seed + i)
         else:
