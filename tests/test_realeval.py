@@ -107,8 +107,13 @@ def test_realeval_holds_regions_out_and_scores_by_hand(tiny, tmp_path):
     from soilbinn.experiments.realeval import RealEvalConfig, run_realeval
 
     path, ds = tiny
-    cfg = RealEvalConfig(data=str(path), config="demo", overrides=TINY, schemes=("region",),
-                         epochs=1)  # fmt: skip
+    cfg = RealEvalConfig(
+        data=str(path),
+        config="demo",
+        overrides=[*TINY, "train.ensemble=1"],
+        schemes=("region",),
+        epochs=1,
+    )  # one model per fold, read by hand below
     out = run_realeval(cfg, tmp_path / "ev")
     regions = ds["region"].values.astype(str)
     ids = ds["site"].values.astype(str)

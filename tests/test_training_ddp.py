@@ -57,7 +57,8 @@ def test_two_processes_match_one(tmp_path):
         "model.hidden=32",
         "train.num_threads=1",
         "train.polish.iterations=0",
-    ]  # fmt: skip  (L-BFGS polishing runs on one process only)
+        "train.ensemble=1",
+    ]  # fmt: skip  (polishing runs on one process only; one model, not demo's two members)
     _train(1, data, tmp_path / "one", ov)
     _train(2, data, tmp_path / "two", ov)
     m1 = pd.read_csv(tmp_path / "one" / "metrics.csv")
