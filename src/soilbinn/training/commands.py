@@ -64,6 +64,10 @@ def _run_train(args: argparse.Namespace) -> int:
             cfg = load_config(args.config, args.overrides)
         if not Path(args.data).exists():
             raise FileNotFoundError(f"dataset {args.data} not found")
+        from soilbinn.training.ensemble import is_ensemble_run
+
+        if args.resume and is_ensemble_run(args.resume):
+            return _train_ensemble(cfg, args, resume=True)
         if cfg.train.ensemble > 1 and not args.resume:
             return _train_ensemble(cfg, args)
         res = train(cfg, args.data, run_dir=args.resume or args.run_dir,
@@ -84,15 +88,17 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_ensemble(cfg, args: argparse.Namespace) -> int:
+def _train_ensemble(cfg, args: argparse.Namespace, resume: bool = False) -> int:
     """``train.ensemble`` members in one run directory (soilbinn.training.ensemble)."""
     from soilbinn.training.ensemble import train_ensemble
 
     ds = _open(args.data, ("forcing", "covariates", "observations")).load()
-    run_dir = args.run_dir or str(
-        Path(args.runs_root) / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = (
+        args.resume
+        or args.run_dir
+        or str(Path(args.runs_root) / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     )
-    res = train_ensemble(cfg, ds, run_dir)
+    res = train_ensemble(cfg, ds, run_dir, resume=resume, data=args.data)
     print(f"run directory: {res.run_dir} ({len(res.members)} members)")
     print("observation error (sd of log obs/pred): " +
           ", ".join(f"{k} {v:.3f}" for k, v in res.obs_error.items()))  # fmt: skip

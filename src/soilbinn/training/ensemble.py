@@ -110,9 +110,36 @@ def member_config(cfg: Config, i: int) -> Config:
     return replace(cfg, train=train, model=model)
 
 
+def is_ensemble_run(path: str | Path) -> bool:
+    """Whether ``path`` is (or was being written as) an ensemble run directory."""
+    return (Path(path) / "members").is_dir() and (Path(path) / "config.yaml").exists()
+
+
+def _finished_member(path: Path):
+    """The :class:`TrainResult` of a member that completed (``evaluation.csv`` written)."""
+    import pandas as pd
+
+    from soilbinn.training.predict import load_run
+    from soilbinn.training.rundir import RunDir, load_checkpoint
+    from soilbinn.training.trainer import TrainResult
+
+    run = RunDir.open(path)
+    loaded = load_run(path)
+    ckpt = load_checkpoint(run.best if run.best.exists() else run.last)
+    stocks = path / "evaluation_stocks.csv"
+    return TrainResult(
+        path, loaded.model, int(ckpt.get("best_epoch", ckpt.get("epoch", 0))),
+        pd.read_csv(path / "evaluation.csv", index_col=[0, 1]),
+        pd.read_csv(run.metrics_path) if run.metrics_path.exists() else pd.DataFrame(),
+        int(ckpt.get("skipped_batches", 0)),
+        extra={"config": loaded.config, "meta": loaded.meta, "resumed": True},
+        stock_metrics=pd.read_csv(stocks, index_col=[0, 1]) if stocks.exists() else None,
+    )  # fmt: skip
+
+
 def train_ensemble(
     cfg: Config, ds: xr.Dataset, run_dir: str | Path, train_idx=None, val_idx=None,
-    test_idx=None, process_model_factory=None,
+    test_idx=None, process_model_factory=None, resume: bool = False, data: str | None = None,
 ) -> EnsembleResult:  # fmt: skip
     """Train ``cfg.train.ensemble`` members into ``run_dir`` (see the module docstring).
 
@@ -120,19 +147,42 @@ def train_ensemble(
     ----------
     cfg : Config with ``train.ensemble >= 1``
     ds : in-memory dataset with observations
-    run_dir : new directory
+    run_dir : new directory, or with ``resume`` an interrupted ensemble run
     train_idx, val_idx, test_idx : optional site positions; members fit on
         ``train ∪ val`` (re-split per member), ``test`` is never used for fitting. By
         default the split of ``cfg.data``.
+    resume : bool
+        Continue ``run_dir``: members that finished are read back, an interrupted member
+        continues from its last checkpoint, the rest are trained. The configuration must
+        be the run's own.
+    data : str, optional
+        The dataset's path, for the resume command printed after Ctrl-C.
+
+    Raises
+    ------
+    Interrupted
+        On Ctrl-C inside a member; its ``resume`` continues the whole ensemble.
     """
     from soilbinn.evaluation.observed import observed_stocks
+    from soilbinn.interrupt import Interrupted, command_line
     from soilbinn.training.predict import predict_dataset
+    from soilbinn.training.rundir import RunDir
     from soilbinn.training.trainer import _split, interpolate, train
 
     run_dir = Path(run_dir)
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise RunDirError(f"run directory {run_dir} exists and is not empty")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        if not is_ensemble_run(run_dir):
+            raise RunDirError(f"cannot resume {run_dir}: not an ensemble run (no members/)")
+        saved = RunDir.open(run_dir).config()
+        if saved.to_dict() != cfg.to_dict():
+            raise RunDirError(f"cannot resume {run_dir} with another configuration "
+                              "(nothing was overwritten)")  # fmt: skip
+    else:
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise RunDirError(f"run directory {run_dir} exists and is not empty")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.yaml", dump_config(cfg))  # resumable from here
+        (run_dir / "members").mkdir()
     if train_idx is None:
         train_idx, val_idx, test_idx = _split(cfg, ds, None, None, None)
     test_idx = np.asarray([] if test_idx is None else test_idx, dtype=np.int64)
@@ -148,9 +198,20 @@ def train_ensemble(
             tr, val = _member_split(lat, lon, fit, cfg.data.val_fraction, cfg.data.split_seed + i)
         else:
             tr, val = np.asarray(train_idx), np.asarray(val_idx if val_idx is not None else [])
-        res = train(mcfg, ds, run_dir=run_dir / "members" / f"m{i:02d}", train_idx=tr,
-                    val_idx=val, test_idx=test_idx, process_model_factory=process_model_factory,
-                    figures=False)  # fmt: skip
+        mdir = run_dir / "members" / f"m{i:02d}"
+        if resume and (mdir / "evaluation.csv").exists():
+            res = _finished_member(mdir)
+        else:
+            again = resume and (mdir / "config.yaml").exists()
+            try:
+                res = train(mcfg, ds, run_dir=mdir, train_idx=tr, val_idx=val,
+                            test_idx=test_idx, process_model_factory=process_model_factory,
+                            figures=False, resume=again)  # fmt: skip
+            except Interrupted as exc:
+                cmd = command_line("train", "--data", data or "DATA", "--resume", str(run_dir))
+                raise Interrupted(
+                    f"{exc.saved}; members before m{i:02d} are complete", cmd
+                ) from None
         members.append(res)
         if len(val):
             v = ds.isel(site=val)
@@ -183,7 +244,6 @@ def train_ensemble(
         "n_fit_sites": int(len(fit)),
         "n_test_sites": int(len(test_idx)),
     }
-    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
     atomic_write_text(run_dir / "ensemble.json", json.dumps(info, indent=2))
     return EnsembleResult(run_dir, members, obs_error, location)
 
