@@ -83,6 +83,8 @@ def main() -> None:
     print(df[["r2", "r", "rmse", "n", "r2_train"]].round(3).to_string())
     if res.extra.get("polish"):
         print("polish:", {k: round(v, 5) for k, v in res.extra["polish"].items()})
+    if res.extra.get("gp_prior"):
+        print("gp_prior:", {k: round(v, 5) for k, v in res.extra["gp_prior"].items()})
     print(f"train {seconds:.1f} s wall, {cpu:.1f} s CPU (one thread), best epoch {res.best_epoch}, test NSE {res.score('test'):.4f}, "
           f"mean R2 {df['r2'].mean():.3f}")  # fmt: skip
 

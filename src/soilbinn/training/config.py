@@ -153,6 +153,22 @@ class PolishConfig:
 
 
 @dataclass
+class GPPriorConfig:
+    """A Gaussian-process prior fitted after the network (``training.gp_fit``, BINN only)."""
+
+    iterations: int = 0  # 0: off; damped Newton steps of the GP posterior mode
+    hyper_steps: int = 40  # L-BFGS iterations on the Laplace evidence (hyperparameters)
+    subset: int = 400  # training sites the evidence is computed on (cost grows as subset^3)
+    lengthscale: float = 3.0  # initial length scale, in training standard deviations
+    # weight of the GP's parameters in the prediction, the rest the network's (an average
+    # over the two priors; 1: the GP alone)
+    blend: float = 1.0
+    # training sites x learned parameters above which the stage is skipped with a warning
+    # (dense matrices of that size squared: 12,000 -> 1.2 GB each)
+    max_values: int = 12000
+
+
+@dataclass
 class WaterRelaxationConfig:
     """Smooth ``min(W w_scaling, 1)`` in early epochs, then exact (``training.polish``)."""
 
@@ -174,6 +190,7 @@ class TrainConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     polish: PolishConfig = field(default_factory=PolishConfig)
     water_relaxation: WaterRelaxationConfig = field(default_factory=WaterRelaxationConfig)
+    gp_prior: GPPriorConfig = field(default_factory=GPPriorConfig)
     progress: bool | str = "auto"  # auto | true | false (YAML reads on/off as booleans)
     # intra-op threads; batches of 32 sites gain nothing from more (use DDP for more
     # cores) and lose a lot when cores are shared. None: torch's default.
@@ -245,6 +262,12 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("train.polish.damping", lambda v: v > 0, "must be > 0"),
     ("train.polish.weight_decay", lambda v: v >= 0, "must be >= 0"),
     ("train.polish.weight_decay_per_obs", lambda v: v >= 0, "must be >= 0"),
+    ("train.gp_prior.iterations", lambda v: v >= 0, "must be >= 0"),
+    ("train.gp_prior.hyper_steps", lambda v: v >= 0, "must be >= 0"),
+    ("train.gp_prior.subset", lambda v: v >= 2, "must be >= 2"),
+    ("train.gp_prior.lengthscale", lambda v: v > 0, "must be > 0"),
+    ("train.gp_prior.max_values", lambda v: v >= 2, "must be >= 2"),
+    ("train.gp_prior.blend", lambda v: 0 < v <= 1, "must be in (0, 1]"),
     ("train.water_relaxation.sharpness_start", lambda v: v is None or v > 0, "must be > 0"),
     ("train.water_relaxation.sharpness_end", lambda v: v > 0, "must be > 0"),
     ("train.water_relaxation.fraction", lambda v: 0 <= v <= 1, "must be in [0, 1]"),
@@ -357,6 +380,9 @@ def validate_config(cfg: Config, source: str = "config") -> Config:
     if cfg.loss.plausibility.anchors > 0 and cfg.loss.plausibility.weight == 0:
         raise ConfigError(f"{source}: loss.plausibility.anchors = "
                           f"{cfg.loss.plausibility.anchors} needs loss.plausibility.weight > 0")  # fmt: skip
+    if cfg.train.gp_prior.iterations > 0 and cfg.model.kind != "binn":
+        raise ConfigError(f"{source}: train.gp_prior is a prior on BINN's parameters; "
+                          f"model.kind = {cfg.model.kind!r} has none")  # fmt: skip
     for k, v in cfg.model.fixed.items():
         if not 0 <= v <= 1:
             raise ConfigError(f"{source}: model.fixed.{k} = {v} is not on the unit scale [0, 1]")

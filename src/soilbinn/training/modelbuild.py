@@ -96,4 +96,10 @@ def build_model(
         inputs, len(learned), t_init=t.init, t_min=t.min, t_max=t.max,
         learn_temperature=t.learnable, covariate_trend=m.covariate_trend, **shape,
     )  # fmt: skip
+    gp = meta.get("gp_prior")
+    if gp is not None:  # a run whose network was replaced by a fitted GP prior
+        from soilbinn.nn.gp_prior import GPPrior
+
+        net = GPPrior(net, gp["n_sites"], gp["n_features"], len(learned), gp["use_lonlat"],
+                      gp.get("blend", 1.0))  # fmt: skip
     return BINN(net, process, learned, fixed, site_fixed)

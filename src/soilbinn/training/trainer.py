@@ -32,6 +32,7 @@ from soilbinn.evaluation.metrics import depth_binned_metrics
 from soilbinn.interrupt import Interrupted, command_line
 from soilbinn.training import distributed as D
 from soilbinn.training.config import Config
+from soilbinn.training.gp_fit import fit_gp_prior
 from soilbinn.training.losses import (
     DEPTH_WEIGHTS,
     LOSSES,
@@ -571,6 +572,52 @@ class _Trainer:
         )  # fmt: skip
         return res
 
+    def fit_gp_prior(self) -> dict[str, float] | None:
+        """Replace the parameter network by a GP prior fitted to the training sites
+        (``train.gp_prior``, see ``training.gp_fit``); best.pt then holds it."""
+        cfg = self.cfg.train.gp_prior
+        model = self.model
+        if cfg.iterations == 0 or not hasattr(model, "param_net"):
+            return None
+        if self.info.enabled:
+            self.log.warning("gp_prior: skipped under DDP (it runs on one process)")
+            return None
+        train = self.data["train"]
+        size = len(train) * len(model.learned_names)
+        if size > cfg.max_values:
+            self.log.warning(
+                "gp_prior: skipped, the network is kept: %d training sites x %d learned "
+                "parameters = %d > train.gp_prior.max_values = %d (dense matrices grow as its "
+                "square)", len(train), len(model.learned_names), size, cfg.max_values,
+            )  # fmt: skip
+            return {"skipped": size}
+        if self.run.best.exists():
+            model.load_state_dict(load_checkpoint(self.run.best)["model"])
+        model.eval()
+        net = model.param_net
+        prior, res = fit_gp_prior(
+            net, (train.numeric, train.categorical, train.lonlat), self.objective_of_learned,
+            int(torch.isfinite(train.soc).sum()), cfg, self.cfg.data.use_lonlat,
+            self.cfg.train.seed, self.log.info,
+        )  # fmt: skip
+        self.log.info(
+            "gp_prior: %d Newton steps accepted in %.1fs, misfit %.5g -> %.5g, log evidence %.1f",
+            res["accepted"], res["seconds"], res["misfit_before"], res["misfit_after"],
+            res["log_evidence"],
+        )  # fmt: skip
+        if prior is None:
+            return res
+        model.param_net = prior
+        self.meta["gp_prior"] = {"n_sites": int(prior.x_train.shape[0]),
+                                 "n_features": int(prior.x_train.shape[1]),
+                                 "use_lonlat": bool(prior.use_lonlat),
+                                 "blend": float(prior.blend)}  # fmt: skip
+        if self.info.is_main:
+            ckpt = load_checkpoint(self.run.best) if self.run.best.exists() else self.state()
+            ckpt["model"], ckpt["meta"] = model.state_dict(), self.meta
+            atomic_torch_save(ckpt, self.run.best)
+        return res
+
     def fit(self) -> None:
         cfg = self.cfg
         while self.epoch < cfg.train.epochs and self.bad_epochs < cfg.train.patience:
@@ -788,6 +835,7 @@ def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, ru
     try:
         trainer.fit()
         polished = trainer.polish()
+        gp = trainer.fit_gp_prior()
     except KeyboardInterrupt:
         raise _interrupted(run, trainer.epoch, source if lazy else None) from None
 
@@ -823,7 +871,7 @@ def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, ru
         h.close()
     return TrainResult(
         run.path, model, trainer.best_epoch, metrics, history, trainer.skipped,
-        extra={"config": cfg, "meta": meta, "polish": polished}, stock_metrics=stock_metrics,
+        extra={"config": cfg, "meta": meta, "polish": polished, "gp_prior": gp}, stock_metrics=stock_metrics,
     )  # fmt: skip
 
 

@@ -1,0 +1,175 @@
+"""A Gaussian-process prior on BINN's learned parameters, hyperparameters from the evidence.
+
+The parameter network's prior (its architecture, weight decay, early stopping) decides the
+parameters where a site's SOC says little about them, and no fixed network prior is right on
+every truth (``docs/recovery_ablation.md``). Here the logits ``z = logit(p)`` of the learned
+parameters are given a Gaussian-process prior over the site inputs,
+
+    z ~ GP(mean, kron(Kx, B)),   Kx(x, x') = exp(-|(x - x') / l|^2 / 2),
+
+with one length scale ``l`` per input feature (automatic relevance determination), a
+``k x k`` covariance ``B`` between the learned parameters and a constant mean per
+parameter. Those hyperparameters are not chosen by hand: they maximise the Laplace
+approximation of the marginal likelihood of the observed SOC (the evidence), so how
+smoothly each parameter varies with each covariate is learned from the data.
+:func:`laplace_step` is the linear algebra of one Newton step and of the evidence, for a
+site-separable likelihood with per-site gradient ``g_i`` and (Gauss-Newton) Hessian
+``H_i`` in logit space (Rasmussen & Williams 2006, ch. 3, for the algorithm);
+:class:`GPPrior` holds the fitted posterior mean and predicts at new sites. The fitting
+loop with the process model is :func:`soilbinn.training.gp_fit.fit_gp_prior`.
+
+Features: the network's scaled numeric covariates, one-hot categories and (lon, lat) in
+units of 10 degrees, standardised over the training sites.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def sqrtm_psd(h: torch.Tensor) -> torch.Tensor:
+    """Symmetric square roots (n, k, k) of positive semi-definite matrices (n, k, k)."""
+    lam, vec = torch.linalg.eigh(h)
+    return vec @ torch.diag_embed(lam.clamp_min(0).sqrt()) @ vec.transpose(1, 2)
+
+
+def rbf(a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor) -> torch.Tensor:
+    """ARD squared-exponential kernel (na, nb) of features a (na, d) and b (nb, d)."""
+    ls = log_lengthscale.exp()
+    a, b = a / ls, b / ls
+    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2 * a @ b.T
+    return torch.exp(-0.5 * d2.clamp_min(0))
+
+
+def laplace_step(
+    kx: torch.Tensor,
+    b_cov: torch.Tensor,
+    c: torch.Tensor,
+    g: torch.Tensor,
+    h: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Evidence and Newton step of a GP prior under a local quadratic likelihood model.
+
+    The negative log likelihood near the current logits ``z`` is ``g.(f - z) + (f - z).H.(f
+    - z) / 2`` summed over sites; the prior is ``f - mean ~ N(0, kron(Kx, B))``.
+
+    Parameters
+    ----------
+    kx : Tensor (n, n)
+        Kernel between the sites.
+    b_cov : Tensor (k, k)
+        Covariance between the learned parameters.
+    c : Tensor (n, k)
+        ``z - mean``.
+    g, h : Tensor (n, k), (n, k, k)
+        Per-site gradient and positive semi-definite Hessian of the negative log
+        likelihood at ``z``.
+
+    Returns
+    -------
+    log_evidence : Tensor ()
+        Laplace log marginal likelihood of the quadratic model, up to a constant.
+    alpha : Tensor (n, k)
+        Coefficients of the posterior mean: ``f - mean = Kx @ alpha @ B``.
+    """
+    n, k = c.shape
+    s = sqrtm_psd(h)
+    u = (s @ torch.linalg.cholesky(b_cov)).reshape(n * k, k)
+    a = (u @ u.T).reshape(n, k, n, k) * kx[:, None, :, None]
+    a = a.reshape(n * k, n * k) + torch.eye(n * k, dtype=c.dtype, device=c.device)
+    chol = torch.linalg.cholesky(a)  # I + S K S, eigenvalues >= 1
+    b = torch.einsum("iab,ib->ia", h, c) - g
+    kb = kx @ b @ b_cov
+    skb = torch.einsum("iab,ib->ia", s, kb).reshape(-1)
+    w = torch.cholesky_solve(skb[:, None], chol)[:, 0].reshape(n, k)
+    alpha = b - torch.einsum("iab,ib->ia", s, w)
+    logdet = 2 * torch.log(torch.diagonal(chol)).sum()
+    quad = (b * kb).sum() - skb @ w.reshape(-1)
+    log_evidence = (
+        -0.5 * logdet + 0.5 * quad - 0.5 * torch.einsum("ia,iab,ib->", c, h, c) + (g * c).sum()
+    )
+    return log_evidence, alpha
+
+
+class GPPrior(nn.Module):
+    """Learned parameters from a fitted GP posterior mean; replaces a ParamNet in BINN.
+
+    Parameters
+    ----------
+    net : ParamNet
+        The trained network; its input scaling (``net.inputs``) makes the features.
+    n_sites, n_features, n_out : int
+        Sizes of the stored posterior (training sites, features, learned parameters).
+    use_lonlat : bool
+        Whether (lon, lat) are features (``data.use_lonlat``).
+    blend : float
+        Weight of the GP posterior mean in the returned parameters (unit scale); the rest
+        is the network's own output: ``p = blend * sigmoid(z_gp) + (1 - blend) * net(x)``,
+        an average over the two priors (``train.gp_prior.blend``).
+
+    ``forward(numeric (n, c), categorical (n, m), lonlat (n, 2)) -> (n, n_out)`` in (0, 1),
+    as :class:`soilbinn.nn.param_net.ParamNet`. The buffers (training features, ``alpha``,
+    hyperparameters) are in the state dict, so a checkpoint rebuilds the prediction.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        n_sites: int,
+        n_features: int,
+        n_out: int,
+        use_lonlat: bool = True,
+        blend: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.net, self.use_lonlat, self.blend = net, use_lonlat, float(blend)
+        f64 = torch.float64
+        self.register_buffer("x_train", torch.zeros(n_sites, n_features, dtype=f64))
+        self.register_buffer("alpha", torch.zeros(n_sites, n_out, dtype=f64))
+        self.register_buffer("log_lengthscale", torch.zeros(n_features, dtype=f64))
+        self.register_buffer("chol_b", torch.eye(n_out, dtype=f64))
+        self.register_buffer("mean", torch.zeros(n_out, dtype=f64))
+        self.register_buffer("feature_mean", torch.zeros(n_features, dtype=f64))
+        self.register_buffer("feature_std", torch.ones(n_features, dtype=f64))
+
+    @property
+    def temperature(self) -> torch.Tensor:
+        return self.net.temperature
+
+    @staticmethod
+    def raw_features(
+        net: nn.Module, numeric, categorical=None, lonlat=None, use_lonlat: bool = True
+    ) -> torch.Tensor:
+        """Unstandardised features (n, d): scaled covariates, one-hot categories, lon/lat/10."""
+        inputs = net.inputs
+        parts = [inputs.scale(numeric).to(torch.float64)]
+        for j, k in enumerate(inputs.n_categories.tolist()):
+            codes = categorical[:, j].long()
+            known = (codes >= 0) & (codes < k)
+            onehot = torch.zeros(len(codes), k, dtype=torch.float64, device=codes.device)
+            onehot[known, codes[known]] = 1.0
+            parts.append(onehot)
+        if use_lonlat:
+            parts.append(torch.nan_to_num(lonlat.to(torch.float64) / 10.0))
+        return torch.cat(parts, dim=1)
+
+    def features(self, numeric, categorical=None, lonlat=None) -> torch.Tensor:
+        x = self.raw_features(self.net, numeric, categorical, lonlat, self.use_lonlat)
+        return (x - self.feature_mean) / self.feature_std
+
+    def b_cov(self) -> torch.Tensor:
+        return self.chol_b @ self.chol_b.T
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Posterior mean logits (n, k) at standardised features x (n, d)."""
+        kx = rbf(x, self.x_train, self.log_lengthscale)
+        return self.mean + kx @ self.alpha @ self.b_cov()
+
+    def forward(self, numeric, categorical=None, lonlat=None) -> torch.Tensor:
+        p = torch.sigmoid(self.logits(self.features(numeric, categorical, lonlat)))
+        if self.blend < 1.0:
+            p = self.blend * p + (1.0 - self.blend) * self.net(numeric, categorical, lonlat).to(
+                p.dtype
+            )
+        return p.to(torch.float32)

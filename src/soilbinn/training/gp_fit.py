@@ -1,0 +1,169 @@
+"""Fit the Gaussian-process prior of :mod:`soilbinn.nn.gp_prior` after the network's training.
+
+``train.gp_prior.iterations > 0`` (BINN only): starting from the trained network's
+parameters at the training sites, (1) the GP hyperparameters (length scales, the
+covariance between parameters, the mean) maximise the Laplace evidence of the local
+quadratic model of the SOC misfit on a random subset of training sites (L-BFGS,
+``hyper_steps`` iterations); (2) ``iterations`` damped Newton steps move the posterior mode of all
+training sites, each accepted only if it lowers the negative log posterior (the first only
+if it raises the misfit by less than one unit of chi-square per learned value, since the
+network's own fit has no GP prior term to compare with). The likelihood is the log-SOC
+misfit read as Gaussian with the variance the network's fit leaves (``sigma^2`` = its
+misfit), so its gradient and Hessian are the misfit's times ``n_obs / (2 sigma^2)``.
+Measured in ``docs/recovery_ablation.md``, "A Gaussian-process prior".
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from soilbinn.nn.gp_prior import GPPrior, laplace_step, rbf
+from soilbinn.training.polish import site_gradient_hessian
+
+
+def fit_gp_prior(
+    net: torch.nn.Module,
+    inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    loss_of_outputs: Callable[[torch.Tensor], torch.Tensor],
+    n_obs: int,
+    cfg,
+    use_lonlat: bool = True,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> tuple[GPPrior | None, dict[str, float]]:
+    """Fit a :class:`GPPrior` to the training sites; the network is not changed.
+
+    Parameters
+    ----------
+    net : ParamNet
+        The trained network (its outputs at the training sites are the starting point).
+    inputs : (numeric (n, c), categorical (n, m), lonlat (n, 2))
+        Inputs of the training sites.
+    loss_of_outputs : callable
+        ``(n, k) unit-scale parameters -> scalar`` training misfit (site-separable).
+    n_obs : int
+        Number of training observations (scales the misfit to a log likelihood).
+    cfg : GPPriorConfig
+        ``iterations``, ``hyper_steps``, ``subset``, ``lengthscale``.
+
+    Returns
+    -------
+    (GPPrior or None, dict)
+        The prior holding the posterior mean (None when no step was accepted: keep the
+        network), and ``misfit_before``, ``misfit_after``,
+        ``log_evidence``, ``accepted`` (Newton steps), ``hyper_seconds`` (the evidence
+        fit) and ``seconds`` (all).
+    """
+    t0 = time.perf_counter()
+    f64 = torch.float64
+    numeric, categorical, lonlat = inputs
+    with torch.no_grad():
+        p = net(numeric, categorical, lonlat).detach().to(f64)
+        raw = GPPrior.raw_features(net, numeric, categorical, lonlat, use_lonlat)
+    n, k = p.shape
+    mean_x, std_x = raw.mean(0), raw.std(0)
+    std_x = torch.where(std_x > 1e-12, std_x, torch.ones_like(std_x))
+    x = (raw - mean_x) / std_x
+    z = torch.logit(p.clamp(1e-6, 1 - 1e-6))
+
+    def unit_loss(zz: torch.Tensor) -> float:
+        with torch.no_grad():
+            return float(loss_of_outputs(torch.sigmoid(zz)))
+
+    misfit0 = unit_loss(z)
+    scale = n_obs / (2 * max(misfit0, 1e-12))
+
+    def likelihood_terms(zz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        q = torch.sigmoid(zz).clamp(1e-9, 1 - 1e-9)
+        with torch.enable_grad():
+            _, gq, hq = site_gradient_hessian(loss_of_outputs, q)
+        dq = q * (1 - q)  # chain rule to logits; Gauss-Newton: the curvature of sigmoid dropped
+        return scale * gq * dq, scale * hq * dq[:, :, None] * dq[:, None, :]
+
+    dev = p.device
+    eye = torch.eye(k, dtype=f64, device=dev)
+    log_ls = torch.full((x.shape[1],), math.log(cfg.lengthscale), dtype=f64, device=dev,
+                        requires_grad=True)  # fmt: skip
+    cov = torch.cov(z.T) + 1e-3 * eye if n > 1 else eye.clone()
+    chol_b = torch.linalg.cholesky(cov).contiguous().clone().requires_grad_(True)
+    mu = z.mean(0).clone().requires_grad_(True)
+
+    def b_cov() -> torch.Tensor:
+        low = torch.tril(chol_b)
+        return low @ low.T + 1e-8 * eye
+
+    g, h = likelihood_terms(z)
+    rng = np.random.default_rng(seed)
+    sub = torch.as_tensor(rng.choice(n, size=min(cfg.subset, n), replace=False), device=dev)
+    opt = torch.optim.LBFGS([log_ls, chol_b, mu], lr=1.0, max_iter=cfg.hyper_steps,
+                            history_size=20, tolerance_grad=1e-9, tolerance_change=1e-12,
+                            line_search_fn="strong_wolfe")  # fmt: skip
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        kx_sub = rbf(x[sub], x[sub], log_ls)
+        evidence, _ = laplace_step(kx_sub, b_cov(), z[sub] - mu, g[sub], h[sub])
+        (-evidence).backward()
+        return -evidence
+
+    if cfg.hyper_steps:
+        with torch.enable_grad():
+            opt.step(closure)
+    hyper_seconds = time.perf_counter() - t0
+    log_ls, mu = log_ls.detach(), mu.detach()
+    bc = b_cov().detach()
+    kx = rbf(x, x, log_ls)
+
+    def posterior_mean(a: torch.Tensor) -> torch.Tensor:
+        return mu + kx @ a @ bc
+
+    alpha, psi, accepted, evidence = None, math.inf, 0, float("nan")
+    damp = 0.0
+    with torch.no_grad():
+        for _ in range(cfg.iterations):
+            current = unit_loss(z)
+            hscale = float(torch.diagonal(h, dim1=1, dim2=2).mean().clamp_min(1e-12))
+            for _ in range(12):  # Levenberg-Marquardt damping until a step is accepted
+                ev, a_new = laplace_step(kx, bc, z - mu, g, h + damp * eye)
+                z_new = posterior_mean(a_new)
+                m_new = unit_loss(z_new)
+                psi_new = scale * m_new + 0.5 * float((a_new * (z_new - mu)).sum())
+                if alpha is None:  # from the network: no prior term to compare with
+                    ok = n_obs * (m_new - current) / max(current, 1e-12) < n * k
+                else:
+                    ok = psi_new < psi
+                if ok and math.isfinite(m_new):
+                    alpha, psi, z, evidence = a_new, psi_new, z_new, float(ev)
+                    accepted += 1
+                    damp /= 3
+                    break
+                damp = max(4 * damp, 1e-3 * hscale)
+            else:
+                break
+            g, h = likelihood_terms(z)
+            if log is not None:
+                log(f"gp_prior: step {accepted}, misfit {current:.5g} -> {unit_loss(z):.5g}")
+    if alpha is None:  # no step accepted: keep the network
+        return None, {"misfit_before": misfit0, "misfit_after": misfit0, "accepted": 0,
+                      "log_evidence": evidence, "hyper_seconds": hyper_seconds,
+                      "seconds": time.perf_counter() - t0}  # fmt: skip
+    prior = GPPrior(net, n, x.shape[1], k, use_lonlat, cfg.blend)
+    with torch.no_grad():
+        prior.x_train.copy_(x)
+        prior.alpha.copy_(alpha)
+        prior.log_lengthscale.copy_(log_ls)
+        prior.chol_b.copy_(torch.linalg.cholesky(bc))
+        prior.mean.copy_(mu)
+        prior.feature_mean.copy_(mean_x)
+        prior.feature_std.copy_(std_x)
+    info = {
+        "misfit_before": misfit0, "misfit_after": unit_loss(posterior_mean(alpha)),
+        "log_evidence": evidence, "accepted": accepted, "hyper_seconds": hyper_seconds,
+        "seconds": time.perf_counter() - t0,
+    }  # fmt: skip
+    return prior, info

@@ -1,0 +1,145 @@
+"""The Gaussian-process prior (soilbinn.nn.gp_prior, soilbinn.training.gp_fit): exact
+linear algebra against dense formulas, recovery of a truth made here from sites that each
+constrain only one direction, and a trained run that predicts from its run directory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from soilbinn.nn.encoders import SiteInputs
+from soilbinn.nn.gp_prior import GPPrior, laplace_step, rbf
+from soilbinn.nn.param_net import ParamNet
+from soilbinn.training.config import load_config
+from soilbinn.training.gp_fit import fit_gp_prior
+
+F64 = torch.float64
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _psd(gen, n, k, rank):
+    a = torch.randn(n, k, rank, generator=gen, dtype=F64)
+    return a @ a.transpose(1, 2)
+
+
+def test_laplace_step_is_the_exact_gaussian_posterior_and_evidence():
+    """Quadratic likelihood, Gaussian prior: the posterior mean and the log marginal
+    likelihood have closed forms; singular per-site Hessians (rank 1 of 2) included."""
+    gen = torch.Generator().manual_seed(3)
+    n, k = 7, 2
+    x = torch.randn(n, 3, generator=gen, dtype=F64)
+    kx = rbf(x, x, torch.log(torch.tensor([0.8, 1.5, 3.0], dtype=F64)))
+    b = torch.tensor([[0.5, 0.2], [0.2, 0.3]], dtype=F64)
+    h = _psd(gen, n, k, 1)
+    g = torch.randn(n, k, generator=gen, dtype=F64)
+    mu = torch.tensor([0.1, -0.4], dtype=F64)
+    z = torch.randn(n, k, generator=gen, dtype=F64)
+    log_ev, alpha = laplace_step(kx, b, z - mu, g, h)
+    # dense: prior N(mu, K), K = kron(Kx, B) in site-major order; likelihood
+    # exp(-g.(f - z) - (f - z).H.(f - z) / 2)
+    K = torch.kron(kx, b) + 1e-12 * torch.eye(n * k, dtype=F64)
+    H = torch.block_diag(*h)
+    prec = torch.linalg.inv(K) + H
+    rhs = torch.linalg.solve(K, mu.repeat(n)) + H @ z.reshape(-1) - g.reshape(-1)
+    post = torch.linalg.solve(prec, rhs)
+    np.testing.assert_allclose((mu + kx @ alpha @ b).reshape(-1), post, rtol=1e-8, atol=1e-9)
+    c = (z - mu).reshape(-1)
+    bb = H @ c - g.reshape(-1)
+    exact = (
+        -0.5 * (torch.logdet(K) + torch.logdet(prec))
+        + 0.5 * bb @ torch.linalg.solve(prec, bb)
+        - 0.5 * c @ H @ c
+        + g.reshape(-1) @ c
+    )
+    assert float(log_ev) == pytest.approx(float(exact), rel=1e-8, abs=1e-8)
+
+
+def _net(n_cov: int) -> ParamNet:
+    inputs = SiteInputs(torch.full((n_cov,), -3.0), torch.full((n_cov,), 3.0), [3], 2, None)
+    torch.manual_seed(0)
+    return ParamNet(inputs, 2, hidden=8, depth=1)
+
+
+def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction():
+    """Each site constrains only one random combination of its two parameters (rank-1
+    curvature, as a weakly identified site): no site alone gives its parameters, the GP
+    prior with evidence-fitted hyperparameters pools them and recovers both on new sites;
+    the network's starting outputs (untrained) are far from it."""
+    gen = torch.Generator().manual_seed(11)
+    n, n_new = 300, 100
+    x = torch.rand(n + n_new, 2, generator=gen, dtype=F64) * 6 - 3
+    cat = torch.randint(0, 3, (n + n_new, 1), generator=gen)
+    lin = torch.stack([torch.sin(x[:, 0]) + 0.5 * x[:, 1], 0.8 * x[:, 0] * 0.5 - 0.4 * x[:, 1]], 1)
+    truth = torch.sigmoid(lin + 0.3 * cat.to(F64))
+    direction = torch.randn(n, 2, generator=gen, dtype=F64)
+    direction = direction / direction.norm(dim=1, keepdim=True)
+    noise = 0.02 * torch.randn(n, generator=gen, dtype=F64)
+    target = (truth[:n] * direction).sum(1) + noise  # one noisy projection per site
+
+    def loss_of_outputs(p):
+        return (((p.to(F64) * direction).sum(1) - target) ** 2).sum() / n
+
+    net = _net(2)
+    numeric, categorical = x.float(), cat
+    cfg = load_config("demo", ["train.gp_prior.iterations=10", "train.gp_prior.subset=150",
+                               "train.gp_prior.lengthscale=1.0"]).train.gp_prior  # fmt: skip
+    prior, info = fit_gp_prior(net, (numeric[:n], categorical[:n], None), loss_of_outputs,
+                               n_obs=n, cfg=cfg, use_lonlat=False)  # fmt: skip
+    assert prior is not None and info["accepted"] >= 3
+    assert info["misfit_after"] < 0.1 * info["misfit_before"]
+    with torch.no_grad():
+        new = prior(numeric[n:], categorical[n:]).to(F64)
+        start = net(numeric[n:], categorical[n:]).to(F64)
+    t = truth[n:]
+    r2 = 1 - ((new - t) ** 2).sum(0) / ((t - t.mean(0)) ** 2).sum(0)
+    r2_start = 1 - ((start - t) ** 2).sum(0) / ((t - t.mean(0)) ** 2).sum(0)
+    assert (r2 > 0.8).all(), r2
+    assert (r2_start < 0.3).all(), r2_start
+
+
+def test_a_run_with_the_gp_prior_predicts_from_its_run_directory(tmp_path):
+    import pandas as pd
+
+    from soilbinn.inputs.synth import make_synthetic
+    from soilbinn.training.predict import load_run, predict_dataset
+    from soilbinn.training.rundir import load_checkpoint
+    from soilbinn.training.trainer import train
+
+    ds = make_synthetic(80, seed=4, noise=0.1)
+    over = [
+        "model.learned=[efolding,tau4s3]", "model.fixed_from=true_params", "train.ensemble=1",
+        "train.epochs=2", "train.polish.iterations=1", "train.polish.inner_iterations=20",
+        "train.gp_prior.iterations=2", "train.gp_prior.hyper_steps=3", "train.progress=false",
+    ]  # fmt: skip
+    res = train(load_config("demo", over), ds, run_dir=tmp_path / "run", figures=False)
+    assert res.extra["gp_prior"]["accepted"] >= 1
+    meta = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")["meta"]
+    split = pd.read_csv(tmp_path / "run" / "split.csv")
+    assert meta["gp_prior"]["n_sites"] == int((split.split == "train").sum())
+    run = load_run(tmp_path / "run")
+    assert isinstance(run.model.param_net, GPPrior)
+    a = predict_dataset(res, ds)["params"].values
+    b = predict_dataset(tmp_path / "run", ds)["params"].values
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="train.gp_prior.max_sites"):
+        train(load_config("demo", [*over, "train.gp_prior.max_sites=10"]), ds,
+              run_dir=tmp_path / "run2", figures=False)  # fmt: skip
+
+
+def test_gp_prior_options_are_checked():
+    from soilbinn.training.config import ConfigError
+
+    assert load_config("demo", ["train.gp_prior.iterations=0"]).train.gp_prior.iterations == 0
+    for bad in ("iterations=-1", "subset=1", "lengthscale=0", "hyper_steps=-1"):
+        with pytest.raises(ConfigError, match=f"train.gp_prior.{bad.split('=')[0]}"):
+            load_config("demo", [f"train.gp_prior.{bad}"])
+    with pytest.raises(ConfigError, match="train.gp_prior"):
+        load_config("demo", ["model.kind=nn", "train.gp_prior.iterations=3"])
