@@ -6,18 +6,11 @@ import json
 
 import pandas as pd
 import pytest
-import torch
 
 from soilbinn.cli import main
 from soilbinn.experiments.common import scores
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 TINY = ["--epochs", "2", "--proda-iterations", "10", "20", "--seed", "1"]

@@ -17,12 +17,7 @@ from soilbinn.training.gp_fit import fit_gp_prior
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _psd(gen, n, k, rank):

@@ -21,14 +21,7 @@ from soilbinn.proda.kernels import (
 )
 from soilbinn.proda.sampler import CheckpointError, run_chains
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """MCMC is many tiny tensor operations: one thread avoids oversubscription."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 S, C, D = 24, 3, 3
