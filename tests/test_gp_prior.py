@@ -138,3 +138,22 @@ def test_gp_prior_options_are_checked():
             load_config("demo", [f"train.gp_prior.{bad}"])
     with pytest.raises(ConfigError, match="train.gp_prior"):
         load_config("demo", ["model.kind=nn", "train.gp_prior.iterations=3"])
+
+
+def test_explain_a_gp_prior_run_by_permutation_only(tmp_path):
+    from soilbinn.evaluation.explain import ExplainError, explain
+    from soilbinn.inputs.synth import make_synthetic
+    from soilbinn.training.trainer import train
+
+    ds = make_synthetic(60, seed=5, noise=0.1)
+    over = [
+        "model.learned=[efolding,tau4s3]", "model.fixed_from=true_params", "train.ensemble=1",
+        "train.epochs=1", "train.polish.iterations=1", "train.polish.inner_iterations=10",
+        "train.gp_prior.iterations=1", "train.gp_prior.hyper_steps=2", "train.progress=false",
+    ]  # fmt: skip
+    train(load_config("demo", over), ds, run_dir=tmp_path / "run", figures=False)
+    imp = explain(tmp_path / "run", ds, "permutation", targets=("params",), repeats=1)
+    share = imp["importance"].sel(output="efolding").values
+    assert np.isfinite(share).all() and share.sum() == pytest.approx(1.0)
+    with pytest.raises(ExplainError, match="train.gp_prior"):
+        explain(tmp_path / "run", ds, "gradient", targets=("params",))

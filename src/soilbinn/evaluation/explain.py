@@ -525,6 +525,11 @@ def explain(
     runs = load_members(run_or_dir)
     first = runs[0]
     model, cfg = first.model, first.config
+    if method == "gradient" and any(
+        type(getattr(r.model, "param_net", None)).__name__ == "GPPrior" for r in runs
+    ):  # its categories enter one-hot, not through the embeddings the path interpolates
+        raise ExplainError("--method gradient cannot follow a run with train.gp_prior (its "
+                           "categories are one-hot features); use --method permutation")  # fmt: skip
     names = output_names(model, targets)
     if not names:
         raise ExplainError(f"a {cfg.model.kind} run has none of the outputs {list(targets)}; "
