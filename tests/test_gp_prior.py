@@ -100,40 +100,57 @@ def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction():
     assert (r2_start < 0.3).all(), r2_start
 
 
-def test_a_run_with_the_gp_prior_predicts_from_its_run_directory(tmp_path):
-    import pandas as pd
-
+def _tiny_run(path, n_sites: int, seed: int, extra=()):
+    """Train BINN with the GP prior on a tiny synthetic dataset: (dataset, TrainResult)."""
     from soilbinn.inputs.synth import make_synthetic
-    from soilbinn.training.predict import load_run, predict_dataset
-    from soilbinn.training.rundir import load_checkpoint
     from soilbinn.training.trainer import train
 
-    ds = make_synthetic(80, seed=4, noise=0.1)
+    ds = make_synthetic(n_sites, seed=seed, noise=0.1)
     over = [
         "model.learned=[efolding,tau4s3]", "model.fixed_from=true_params", "train.ensemble=1",
         "train.epochs=2", "train.polish.iterations=1", "train.polish.inner_iterations=20",
         "train.gp_prior.iterations=2", "train.gp_prior.hyper_steps=3", "train.progress=false",
+        *extra,
     ]  # fmt: skip
-    res = train(load_config("demo", over), ds, run_dir=tmp_path / "run", figures=False)
+    return ds, train(load_config("demo", over), ds, run_dir=path, figures=False)
+
+
+def test_a_run_with_the_gp_prior_predicts_from_its_run_directory(tmp_path):
+    import pandas as pd
+
+    from soilbinn.training.predict import load_run, predict_dataset
+    from soilbinn.training.rundir import load_checkpoint
+
+    ds, res = _tiny_run(tmp_path / "run", 80, 4)
     assert res.extra["gp_prior"]["accepted"] >= 1
     meta = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")["meta"]
     split = pd.read_csv(tmp_path / "run" / "split.csv")
-    assert meta["gp_prior"]["n_sites"] == int((split.split == "train").sum())
+    n_train = int((split.split == "train").sum())
+    assert meta["gp_prior"]["n_sites"] == n_train
     run = load_run(tmp_path / "run")
     assert isinstance(run.model.param_net, GPPrior)
     a = predict_dataset(res, ds)["params"].values
     b = predict_dataset(tmp_path / "run", ds)["params"].values
     np.testing.assert_array_equal(a, b)
-    with pytest.raises(ValueError, match="train.gp_prior.max_sites"):
-        train(load_config("demo", [*over, "train.gp_prior.max_sites=10"]), ds,
-              run_dir=tmp_path / "run2", figures=False)  # fmt: skip
+    # too large for dense matrices: skipped with a warning, the network kept
+    _, big = _tiny_run(tmp_path / "run2", 80, 4, ["train.gp_prior.max_values=10"])
+    assert big.extra["gp_prior"] == {"skipped": 2 * n_train}
+    assert isinstance(big.model.param_net, ParamNet)
+    assert "gp_prior: skipped" in (tmp_path / "run2" / "train.log").read_text()
 
 
 def test_gp_prior_options_are_checked():
     from soilbinn.training.config import ConfigError
 
     assert load_config("demo", ["train.gp_prior.iterations=0"]).train.gp_prior.iterations == 0
-    for bad in ("iterations=-1", "subset=1", "lengthscale=0", "hyper_steps=-1"):
+    for bad in (
+        "iterations=-1",
+        "subset=1",
+        "lengthscale=0",
+        "hyper_steps=-1",
+        "blend=0",
+        "max_values=1",
+    ):
         with pytest.raises(ConfigError, match=f"train.gp_prior.{bad.split('=')[0]}"):
             load_config("demo", [f"train.gp_prior.{bad}"])
     with pytest.raises(ConfigError, match="train.gp_prior"):
@@ -142,16 +159,8 @@ def test_gp_prior_options_are_checked():
 
 def test_explain_a_gp_prior_run_by_permutation_only(tmp_path):
     from soilbinn.evaluation.explain import ExplainError, explain
-    from soilbinn.inputs.synth import make_synthetic
-    from soilbinn.training.trainer import train
 
-    ds = make_synthetic(60, seed=5, noise=0.1)
-    over = [
-        "model.learned=[efolding,tau4s3]", "model.fixed_from=true_params", "train.ensemble=1",
-        "train.epochs=1", "train.polish.iterations=1", "train.polish.inner_iterations=10",
-        "train.gp_prior.iterations=1", "train.gp_prior.hyper_steps=2", "train.progress=false",
-    ]  # fmt: skip
-    train(load_config("demo", over), ds, run_dir=tmp_path / "run", figures=False)
+    ds, _ = _tiny_run(tmp_path / "run", 60, 5)
     imp = explain(tmp_path / "run", ds, "permutation", targets=("params",), repeats=1)
     share = imp["importance"].sel(output="efolding").values
     assert np.isfinite(share).all() and share.sum() == pytest.approx(1.0)
