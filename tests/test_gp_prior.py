@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from soilbinn.nn.encoders import SiteInputs
-from soilbinn.nn.gp_prior import GPPrior, laplace_step, rbf
+from soilbinn.nn.gp_prior import (
+    GPPrior,
+    LowRankLaplace,
+    kernel_basis,
+    laplace_step,
+    rbf,
+)
 from soilbinn.nn.param_net import ParamNet
 from soilbinn.training.config import load_config
 from soilbinn.training.gp_fit import fit_gp_prior
@@ -55,6 +61,29 @@ def test_laplace_step_is_the_exact_gaussian_posterior_and_evidence():
         + g.reshape(-1) @ c
     )
     assert float(log_ev) == pytest.approx(float(exact), rel=1e-8, abs=1e-8)
+
+
+def test_laplace_step_in_the_kernel_eigenbasis_equals_the_dense_step():
+    """The weight-space step the Newton iterations use: identical to the dense step when
+    no eigenvalue is dropped, and within 1e-3 logit with the 1e-8 truncation on a smooth
+    kernel over many sites (where it drops most of the spectrum); damped as well."""
+    gen = torch.Generator().manual_seed(5)
+    for n, k, ls, exact in ((9, 3, [0.3, 0.5], True), (400, 2, [2.0, 3.0], False)):
+        x = torch.randn(n, 2, generator=gen, dtype=F64)
+        kx = rbf(x, x, torch.log(torch.tensor(ls, dtype=F64)))
+        b = torch.eye(k, dtype=F64) * 0.4 + 0.1
+        h = _psd(gen, n, k, 1) * 50
+        g = torch.randn(n, k, generator=gen, dtype=F64)
+        c = torch.randn(n, k, generator=gen, dtype=F64)
+        lam, u = kernel_basis(kx, rel_tol=0.0 if exact else 1e-8)
+        assert (len(lam) == n) if exact else (len(lam) < n // 2)
+        system = LowRankLaplace(lam, u, b, h)
+        for damp in (0.0, 3.0):  # damped retries reuse the system
+            ev, alpha = laplace_step(kx, b, c, g, h + damp * torch.eye(k, dtype=F64))
+            ev_lr, alpha_lr = system.step(c, g, damp)
+            f, f_lr = kx @ alpha @ b, kx @ alpha_lr @ b
+            np.testing.assert_allclose(f_lr, f, rtol=0, atol=1e-8 if exact else 1e-3)
+            assert float(ev_lr) == pytest.approx(float(ev), rel=1e-8 if exact else 1e-3)
 
 
 def _net(n_cov: int) -> ParamNet:
@@ -132,11 +161,16 @@ def test_a_run_with_the_gp_prior_predicts_from_its_run_directory(tmp_path):
     a = predict_dataset(res, ds)["params"].values
     b = predict_dataset(tmp_path / "run", ds)["params"].values
     np.testing.assert_array_equal(a, b)
-    # too large for dense matrices: skipped with a warning, the network kept
-    _, big = _tiny_run(tmp_path / "run2", 80, 4, ["train.gp_prior.max_values=10"])
-    assert big.extra["gp_prior"] == {"skipped": 2 * n_train}
+    # more sites than the kernel is for: skipped with a warning, the network kept
+    _, big = _tiny_run(tmp_path / "run2", 80, 4, ["train.gp_prior.max_sites=10"])
+    assert big.extra["gp_prior"] == {"skipped": "max_sites"}
     assert isinstance(big.model.param_net, ParamNet)
     assert "gp_prior: skipped" in (tmp_path / "run2" / "train.log").read_text()
+    # more learned parameters than the prior is for: not used, logged
+    _, many = _tiny_run(tmp_path / "run3", 80, 4, ["train.gp_prior.max_learned=1"])
+    assert many.extra["gp_prior"] == {"skipped": "max_learned"}
+    assert isinstance(many.model.param_net, ParamNet)
+    assert "gp_prior: not used for 2 learned" in (tmp_path / "run3" / "train.log").read_text()
 
 
 def test_gp_prior_options_are_checked():
@@ -149,7 +183,9 @@ def test_gp_prior_options_are_checked():
         "lengthscale=0",
         "hyper_steps=-1",
         "blend=0",
-        "max_values=1",
+        "max_learned=0",
+        "max_sites=1",
+        "rank=0",
     ):
         with pytest.raises(ConfigError, match=f"train.gp_prior.{bad.split('=')[0]}"):
             load_config("demo", [f"train.gp_prior.{bad}"])

@@ -15,6 +15,8 @@ smoothly each parameter varies with each covariate is learned from the data.
 :func:`laplace_step` is the linear algebra of one Newton step and of the evidence, for a
 site-separable likelihood with per-site gradient ``g_i`` and (Gauss-Newton) Hessian
 ``H_i`` in logit space (Rasmussen & Williams 2006, ch. 3, for the algorithm);
+:class:`LowRankLaplace` is the same step in the kernel's leading eigenbasis, for all
+training sites (a system of rank x k rather than sites x k);
 :class:`GPPrior` holds the fitted posterior mean and predicts at new sites. The fitting
 loop with the process model is :func:`soilbinn.training.gp_fit.fit_gp_prior`.
 
@@ -90,6 +92,109 @@ def laplace_step(
         -0.5 * logdet + 0.5 * quad - 0.5 * torch.einsum("ia,iab,ib->", c, h, c) + (g * c).sum()
     )
     return log_evidence, alpha
+
+
+def kernel_basis(
+    kx: torch.Tensor, rel_tol: float = 1e-8, max_rank: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Leading eigenpairs of a kernel matrix: ``kx ~= u @ diag(lam) @ u.T``.
+
+    Parameters
+    ----------
+    kx : Tensor (n, n)
+        Positive semi-definite kernel between the sites.
+    rel_tol : float
+        Eigenvalues below ``rel_tol`` times the largest are dropped (prior variance that no
+        posterior can use: with the squared-exponential kernel the spectrum falls steeply).
+    max_rank : int, optional
+        Keep at most this many (the largest): a reduced-rank GP, a smoother prior than the
+        full kernel, which bounds the cost of a Newton step.
+
+    Returns
+    -------
+    lam : Tensor (r,)
+        Kept eigenvalues.
+    u : Tensor (n, r)
+        Their orthonormal eigenvectors.
+    """
+    lam, u = torch.linalg.eigh(kx)
+    keep = lam > rel_tol * lam[-1].clamp_min(1e-300)
+    if max_rank is not None:
+        keep[: max(len(lam) - max_rank, 0)] = False  # eigh sorts ascending
+    return lam[keep], u[:, keep]
+
+
+class LowRankLaplace:
+    """:func:`laplace_step` in the kernel's eigenbasis (weight space), for many sites.
+
+    With ``Kx = u diag(lam) u.T`` and ``B = L L.T``, the prior is ``f - mean = phi W L.T``
+    with ``phi = u sqrt(lam)`` (n, r) and ``W`` (r, k) standard normal, so the Newton
+    system is ``(I + sum_i kron(phi_i phi_i.T, L.T H_i L)) vec(W) = vec(phi.T b L)``, of size
+    ``r k`` instead of ``n k``. Equal to :func:`laplace_step` when no eigenvalue is dropped.
+    The system matrix is built once per Hessian; a Levenberg-Marquardt damping ``H + d I``
+    adds ``d kron(diag(lam), L.T L)`` to it (``phi.T phi = diag(lam)``), so damped retries
+    cost one Cholesky factorisation each.
+
+    Parameters
+    ----------
+    lam, u : Tensor (r,), (n, r)
+        Kernel eigenpairs from :func:`kernel_basis`.
+    b_cov : Tensor (k, k)
+        Covariance between the learned parameters.
+    h : Tensor (n, k, k)
+        Per-site positive semi-definite Hessian of the negative log likelihood.
+    """
+
+    def __init__(self, lam: torch.Tensor, u: torch.Tensor, b_cov: torch.Tensor,
+                 h: torch.Tensor) -> None:  # fmt: skip
+        self.lam, self.u, self.h = lam, u, h
+        r, k = lam.shape[0], b_cov.shape[0]
+        self.phi = u * lam.sqrt()
+        self.low = torch.linalg.cholesky(b_cov)
+        m = self.low.T @ h @ self.low  # (n, k, k)
+        pairs = [(a, b) for a in range(k) for b in range(a, k)]
+        weighted = torch.cat([self.phi * m[:, a, b, None] for a, b in pairs], dim=1)
+        blocks = (self.phi.T @ weighted).reshape(r, len(pairs), r)
+        gram = torch.empty(r, k, r, k, dtype=h.dtype, device=h.device)
+        for j, (a, b) in enumerate(pairs):
+            gram[:, a, :, b] = blocks[:, j]
+            gram[:, b, :, a] = blocks[:, j].T
+        eye = torch.eye(r * k, dtype=h.dtype, device=h.device)
+        self.gram = gram.reshape(r * k, r * k) + eye
+        self.damping = torch.kron(torch.diag(lam), self.low.T @ self.low)
+
+    def step(
+        self, c: torch.Tensor, g: torch.Tensor, damp: float = 0.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Evidence and Newton step as :func:`laplace_step` with Hessians ``h + damp I``.
+
+        Parameters
+        ----------
+        c, g : Tensor (n, k)
+            ``z - mean`` and the per-site gradient.
+        damp : float
+            Levenberg-Marquardt damping added to every site's Hessian.
+
+        Returns
+        -------
+        log_evidence, alpha
+            As :func:`laplace_step`; ``alpha`` (n, k) gives the posterior mean through the
+            kernel, so predictions at new sites need no basis.
+        """
+        r, k = self.lam.shape[0], c.shape[1]
+        gram = self.gram + damp * self.damping if damp else self.gram
+        chol = torch.linalg.cholesky(gram)
+        hc = torch.einsum("iab,ib->ia", self.h, c) + damp * c
+        rhs = (self.phi.T @ (hc - g) @ self.low).reshape(-1)
+        w = torch.cholesky_solve(rhs[:, None], chol)[:, 0].reshape(r, k)
+        alpha = (self.u / self.lam.sqrt()) @ w @ torch.linalg.inv(self.low)
+        log_evidence = (
+            -torch.log(torch.diagonal(chol)).sum()
+            + 0.5 * (rhs @ w.reshape(-1))
+            - 0.5 * (c * hc).sum()
+            + (g * c).sum()
+        )
+        return log_evidence, alpha
 
 
 class GPPrior(nn.Module):

@@ -160,12 +160,20 @@ class GPPriorConfig:
     hyper_steps: int = 40  # L-BFGS iterations on the Laplace evidence (hyperparameters)
     subset: int = 400  # training sites the evidence is computed on (cost grows as subset^3)
     lengthscale: float = 3.0  # initial length scale, in training standard deviations
+    # leading eigenpairs of the site kernel kept in the Newton steps (a reduced-rank GP;
+    # the step solves rank x learned unknowns, its cost grows as their cube)
+    rank: int = 1000
     # weight of the GP's parameters in the prediction, the rest the network's (an average
     # over the two priors; 1: the GP alone)
     blend: float = 1.0
-    # training sites x learned parameters above which the stage is skipped with a warning
-    # (dense matrices of that size squared: 12,000 -> 1.2 GB each)
-    max_values: int = 12000
+    # more learned parameters than this: the stage is not used (logged); the GP is a prior
+    # for a few weakly identified parameters, and a Newton step solves rank x learned
+    # unknowns, the evidence fit subset x learned (at most 1,600: fewer sites with more
+    # parameters)
+    max_learned: int = 6
+    # more training sites than this: skipped with a warning (the site kernel is sites x
+    # sites and its eigendecomposition grows as sites^3: ~20 s at 5,000)
+    max_sites: int = 5000
 
 
 @dataclass
@@ -266,7 +274,9 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("train.gp_prior.hyper_steps", lambda v: v >= 0, "must be >= 0"),
     ("train.gp_prior.subset", lambda v: v >= 2, "must be >= 2"),
     ("train.gp_prior.lengthscale", lambda v: v > 0, "must be > 0"),
-    ("train.gp_prior.max_values", lambda v: v >= 2, "must be >= 2"),
+    ("train.gp_prior.rank", lambda v: v >= 1, "must be >= 1"),
+    ("train.gp_prior.max_learned", lambda v: v >= 1, "must be >= 1"),
+    ("train.gp_prior.max_sites", lambda v: v >= 2, "must be >= 2"),
     ("train.gp_prior.blend", lambda v: 0 < v <= 1, "must be in (0, 1]"),
     ("train.water_relaxation.sharpness_start", lambda v: v is None or v > 0, "must be > 0"),
     ("train.water_relaxation.sharpness_end", lambda v: v > 0, "must be > 0"),

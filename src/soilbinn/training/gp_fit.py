@@ -3,9 +3,11 @@
 ``train.gp_prior.iterations > 0`` (BINN only): starting from the trained network's
 parameters at the training sites, (1) the GP hyperparameters (length scales, the
 covariance between parameters, the mean) maximise the Laplace evidence of the local
-quadratic model of the SOC misfit on a random subset of training sites (L-BFGS,
+quadratic model of the SOC misfit on a random subset of training sites (``subset``
+sites, at most 1,600 / learned parameters; L-BFGS,
 ``hyper_steps`` iterations); (2) ``iterations`` damped Newton steps move the posterior mode of all
-training sites, each accepted only if it lowers the negative log posterior (the first only
+training sites (in the kernel's leading eigenbasis: eigenvalues above 1e-8 of the
+largest, at most ``rank`` of them), each accepted only if it lowers the negative log posterior (the first only
 if it raises the misfit by less than one unit of chi-square per learned value, since the
 network's own fit has no GP prior term to compare with). The likelihood is the log-SOC
 misfit read as Gaussian with the variance the network's fit leaves (``sigma^2`` = its
@@ -22,8 +24,11 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from soilbinn.nn.gp_prior import GPPrior, laplace_step, rbf
+from soilbinn.nn.gp_prior import GPPrior, LowRankLaplace, kernel_basis, laplace_step, rbf
 from soilbinn.training.polish import site_gradient_hessian
+
+#: the evidence fit's dense system has at most this many rows (subset sites x learned)
+HYPER_VALUES = 1600
 
 
 def fit_gp_prior(
@@ -99,7 +104,8 @@ def fit_gp_prior(
 
     g, h = likelihood_terms(z)
     rng = np.random.default_rng(seed)
-    sub = torch.as_tensor(rng.choice(n, size=min(cfg.subset, n), replace=False), device=dev)
+    m = min(cfg.subset, n, max(2, HYPER_VALUES // k))  # the evidence fit's sites
+    sub = torch.as_tensor(rng.choice(n, size=m, replace=False), device=dev)
     opt = torch.optim.LBFGS([log_ls, chol_b, mu], lr=1.0, max_iter=cfg.hyper_steps,
                             history_size=20, tolerance_grad=1e-9, tolerance_change=1e-12,
                             line_search_fn="strong_wolfe")  # fmt: skip
@@ -118,18 +124,21 @@ def fit_gp_prior(
     log_ls, mu = log_ls.detach(), mu.detach()
     bc = b_cov().detach()
     kx = rbf(x, x, log_ls)
+    lam, u = kernel_basis(kx, max_rank=cfg.rank)  # Newton steps in the leading eigenbasis
 
     def posterior_mean(a: torch.Tensor) -> torch.Tensor:
         return mu + kx @ a @ bc
 
     alpha, psi, accepted, evidence = None, math.inf, 0, float("nan")
-    damp = 0.0
+    damp, tried = 0.0, 0
     with torch.no_grad():
         for _ in range(cfg.iterations):
             current = unit_loss(z)
             hscale = float(torch.diagonal(h, dim1=1, dim2=2).mean().clamp_min(1e-12))
+            system = LowRankLaplace(lam, u, bc, h)
             for _ in range(12):  # Levenberg-Marquardt damping until a step is accepted
-                ev, a_new = laplace_step(kx, bc, z - mu, g, h + damp * eye)
+                ev, a_new = system.step(z - mu, g, damp)
+                tried += 1
                 z_new = posterior_mean(a_new)
                 m_new = unit_loss(z_new)
                 psi_new = scale * m_new + 0.5 * float((a_new * (z_new - mu)).sum())
@@ -163,7 +172,7 @@ def fit_gp_prior(
         prior.feature_std.copy_(std_x)
     info = {
         "misfit_before": misfit0, "misfit_after": unit_loss(posterior_mean(alpha)),
-        "log_evidence": evidence, "accepted": accepted, "hyper_seconds": hyper_seconds,
-        "seconds": time.perf_counter() - t0,
+        "log_evidence": evidence, "accepted": accepted, "tried": tried, "rank": len(lam),
+        "hyper_seconds": hyper_seconds, "seconds": time.perf_counter() - t0,
     }  # fmt: skip
     return prior, info

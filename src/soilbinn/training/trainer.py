@@ -583,14 +583,18 @@ class _Trainer:
             self.log.warning("gp_prior: skipped under DDP (it runs on one process)")
             return None
         train = self.data["train"]
-        size = len(train) * len(model.learned_names)
-        if size > cfg.max_values:
+        k = len(model.learned_names)
+        if k > cfg.max_learned:
+            self.log.info("gp_prior: not used for %d learned parameters (train.gp_prior."
+                          "max_learned = %d); the network is kept", k, cfg.max_learned)  # fmt: skip
+            return {"skipped": "max_learned"}
+        if len(train) > cfg.max_sites:
             self.log.warning(
-                "gp_prior: skipped, the network is kept: %d training sites x %d learned "
-                "parameters = %d > train.gp_prior.max_values = %d (dense matrices grow as its "
-                "square)", len(train), len(model.learned_names), size, cfg.max_values,
+                "gp_prior: skipped, the network is kept: %d training sites > "
+                "train.gp_prior.max_sites = %d (the site kernel's eigendecomposition grows "
+                "as their cube)", len(train), cfg.max_sites,
             )  # fmt: skip
-            return {"skipped": size}
+            return {"skipped": "max_sites"}
         if self.run.best.exists():
             model.load_state_dict(load_checkpoint(self.run.best)["model"])
         model.eval()
