@@ -189,8 +189,6 @@ def test_gp_prior_options_are_checked():
     ):
         with pytest.raises(ConfigError, match=f"train.gp_prior.{bad.split('=')[0]}"):
             load_config("demo", [f"train.gp_prior.{bad}"])
-    with pytest.raises(ConfigError, match="train.gp_prior"):
-        load_config("demo", ["model.kind=nn", "train.gp_prior.iterations=3"])
 
 
 def test_explain_a_gp_prior_run_by_permutation_only(tmp_path):
@@ -202,3 +200,18 @@ def test_explain_a_gp_prior_run_by_permutation_only(tmp_path):
     assert np.isfinite(share).all() and share.sum() == pytest.approx(1.0)
     with pytest.raises(ExplainError, match="train.gp_prior"):
         explain(tmp_path / "run", ds, "gradient", targets=("params",))
+
+
+def test_a_pure_nn_run_does_not_use_the_gp_prior_and_says_so(tmp_path):
+    """The GP prior is on BINN's process parameters; a config that asks for it (as a
+    default may) trains a pure NN unchanged and logs why the stage did not run."""
+    from soilbinn.inputs.synth import make_synthetic
+    from soilbinn.training.trainer import train
+
+    ds = make_synthetic(60, seed=2, noise=0.1)
+    over = ["model.kind=nn", "train.ensemble=1", "train.epochs=2", "train.polish.method=lbfgs",
+            "train.polish.iterations=2", "train.gp_prior.iterations=3", "train.progress=false"]  # fmt: skip
+    res = train(load_config("demo", over), ds, run_dir=tmp_path / "nn", figures=False)
+    assert res.extra["gp_prior"] is None
+    log = (tmp_path / "nn" / "train.log").read_text()
+    assert "gp_prior: not used, model.kind = 'nn'" in log

@@ -390,9 +390,6 @@ def validate_config(cfg: Config, source: str = "config") -> Config:
     if cfg.loss.plausibility.anchors > 0 and cfg.loss.plausibility.weight == 0:
         raise ConfigError(f"{source}: loss.plausibility.anchors = "
                           f"{cfg.loss.plausibility.anchors} needs loss.plausibility.weight > 0")  # fmt: skip
-    if cfg.train.gp_prior.iterations > 0 and cfg.model.kind != "binn":
-        raise ConfigError(f"{source}: train.gp_prior is a prior on BINN's parameters; "
-                          f"model.kind = {cfg.model.kind!r} has none")  # fmt: skip
     for k, v in cfg.model.fixed.items():
         if not 0 <= v <= 1:
             raise ConfigError(f"{source}: model.fixed.{k} = {v} is not on the unit scale [0, 1]")

@@ -577,7 +577,11 @@ class _Trainer:
         (``train.gp_prior``, see ``training.gp_fit``); best.pt then holds it."""
         cfg = self.cfg.train.gp_prior
         model = self.model
-        if cfg.iterations == 0 or not hasattr(model, "param_net"):
+        if cfg.iterations == 0:
+            return None
+        if not hasattr(model, "param_net"):
+            self.log.info("gp_prior: not used, model.kind = %r has no process parameters",
+                          self.cfg.model.kind)  # fmt: skip
             return None
         if self.info.enabled:
             self.log.warning("gp_prior: skipped under DDP (it runs on one process)")
