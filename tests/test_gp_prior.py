@@ -215,3 +215,36 @@ def test_a_pure_nn_run_does_not_use_the_gp_prior_and_says_so(tmp_path):
     assert res.extra["gp_prior"] is None
     log = (tmp_path / "nn" / "train.log").read_text()
     assert "gp_prior: not used, model.kind = 'nn'" in log
+
+
+def test_a_gp_that_cannot_fit_the_data_as_well_as_the_network_is_not_used():
+    """With length scales far beyond the data (hyperparameters not fitted), the GP is one
+    constant per parameter; the sites' parameters vary and each site's data pin them down,
+    so the GP's posterior mode fits far worse than the network's outputs and the network is
+    kept; the same data with fitted hyperparameters are accepted."""
+    gen = torch.Generator().manual_seed(4)
+    n = 200
+    x = torch.rand(n, 2, generator=gen, dtype=F64) * 6 - 3
+    cat = torch.zeros(n, 1, dtype=torch.long)
+    truth = torch.sigmoid(torch.stack([torch.sin(2 * x[:, 0]), x[:, 1] * 0.8], 1))
+    target = truth + 0.01 * torch.randn(n, 2, generator=gen, dtype=F64)
+
+    class Fitted(torch.nn.Module):  # a "network" whose outputs fit every site to the noise
+        def __init__(self):
+            super().__init__()
+            self.inputs = _net(2).inputs
+
+        def forward(self, numeric, categorical=None, lonlat=None):
+            return truth.float()
+
+    def loss_of_outputs(p):
+        return ((p.to(F64) - target) ** 2).sum() / (2 * n)
+
+    for over, used in ((["train.gp_prior.hyper_steps=0", "train.gp_prior.lengthscale=1e4"], False),
+                       (["train.gp_prior.subset=100"], True)):  # fmt: skip
+        cfg = load_config("demo", ["train.gp_prior.iterations=4", *over]).train.gp_prior
+        prior, info = fit_gp_prior(Fitted(), (x.float(), cat, None), loss_of_outputs,
+                                   n_obs=2 * n, cfg=cfg, use_lonlat=False)  # fmt: skip
+        assert (prior is not None) is used, info
+        if not used:
+            assert info["accepted"] == 0 or info["rejected"]
