@@ -114,7 +114,8 @@ def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction():
     net = _net(2)
     numeric, categorical = x.float(), cat
     cfg = load_config("demo", ["train.gp_prior.iterations=10", "train.gp_prior.subset=150",
-                               "train.gp_prior.lengthscale=1.0"]).train.gp_prior  # fmt: skip
+                               "train.gp_prior.lengthscale=1.0",
+                               "train.gp_prior.blend=1.0"]).train.gp_prior  # fmt: skip
     prior, info = fit_gp_prior(net, (numeric[:n], categorical[:n], None), loss_of_outputs,
                                n_obs=n, cfg=cfg, use_lonlat=False)  # fmt: skip
     assert prior is not None and info["accepted"] >= 3

@@ -193,7 +193,8 @@ def test_ensemble_train_predict_map(tiny, tmp_path):
 
     path, _ = tiny
     run = tmp_path / "ens"
-    sets = [a for o in [*TINY, "train.epochs=1", "train.ensemble=2"] for a in ("--set", o)]
+    alternate = ["train.ensemble=2", "train.alternate_trend=true", "model.covariate_trend=false"]
+    sets = [a for o in [*TINY, "train.epochs=1", *alternate] for a in ("--set", o)]
     assert (
         main(["train", "--config", "demo", "--data", str(path), "--run-dir", str(run), *sets]) == 0
     )
@@ -206,7 +207,7 @@ def test_ensemble_train_predict_map(tiny, tmp_path):
     assert val[0] != val[1]  # members early-stop on different blocks
     test = [set(s.loc[s.split == "test", "site"]) for s in splits]
     assert test[0] == test[1] and not (test[0] & val[0])
-    # demo alternates the prior: member 1 has the covariate trend, and it was trained
+    # alternating priors: member 1 has the covariate trend, and it was trained
     from soilbinn.training.predict import load_run
 
     trend = [load_run(run / m).config.model.covariate_trend for m in info["members"]]

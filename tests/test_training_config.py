@@ -103,12 +103,12 @@ def test_packaged_configs_load():
 def test_ensemble_members_alternate_the_prior_only_when_asked():
     from soilbinn.training.ensemble import member_config
 
-    cfg = load_config("demo", ["train.seed=5"])
-    assert cfg.train.ensemble == 2 and cfg.train.alternate_trend
+    plain = ["train.ensemble=2", "model.covariate_trend=false"]
+    cfg = load_config("demo", [*plain, "train.seed=5", "train.alternate_trend=true"])
     members = [member_config(cfg, i) for i in range(4)]
     assert [m.train.seed for m in members] == [5, 6, 7, 8]
     assert [m.model.covariate_trend for m in members] == [False, True, False, True]
-    same = load_config("demo", ["train.alternate_trend=false"])
+    same = load_config("demo", [*plain, "train.alternate_trend=false"])
     assert [member_config(same, i).model.covariate_trend for i in range(3)] == [False] * 3
-    both = load_config("demo", ["model.covariate_trend=true"])
+    both = load_config("demo", ["train.ensemble=2", "train.alternate_trend=true"])
     assert all(member_config(both, i).model.covariate_trend for i in range(3))

@@ -13,7 +13,7 @@ from soilbinn.training.ensemble import is_ensemble_run, train_ensemble
 
 SETS = ["train.batch_size=8", "model.hidden=8", "model.depth=1", "train.epochs=3",
         "train.patience=3", "model.lonlat_encoding.enabled=false", "train.progress=false",
-        "train.polish.iterations=1", "train.polish.inner_iterations=20"]  # fmt: skip
+        "train.polish.iterations=1", "train.polish.inner_iterations=20", "train.ensemble=2"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
