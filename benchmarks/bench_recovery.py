@@ -84,7 +84,8 @@ def main() -> None:
     if res.extra.get("polish"):
         print("polish:", {k: round(v, 5) for k, v in res.extra["polish"].items()})
     if res.extra.get("gp_prior"):
-        print("gp_prior:", {k: round(v, 5) for k, v in res.extra["gp_prior"].items()})
+        gp = res.extra["gp_prior"]
+        print("gp_prior:", {k: round(v, 5) if isinstance(v, float) else v for k, v in gp.items()})
     print(f"train {seconds:.1f} s wall, {cpu:.1f} s CPU (one thread), best epoch {res.best_epoch}, test NSE {res.score('test'):.4f}, "
           f"mean R2 {df['r2'].mean():.3f}")  # fmt: skip
 
