@@ -159,6 +159,7 @@ def test_a_run_with_the_gp_prior_predicts_from_its_run_directory(tmp_path):
     assert meta["gp_prior"]["n_sites"] == n_train
     run = load_run(tmp_path / "run")
     assert isinstance(run.model.param_net, GPPrior)
+    assert run.model.param_net.net.trend is not None  # demo's covariate_trend: auto
     a = predict_dataset(res, ds)["params"].values
     b = predict_dataset(tmp_path / "run", ds)["params"].values
     np.testing.assert_array_equal(a, b)
@@ -171,6 +172,7 @@ def test_a_run_with_the_gp_prior_predicts_from_its_run_directory(tmp_path):
     _, many = _tiny_run(tmp_path / "run3", 80, 4, ["train.gp_prior.max_learned=1"])
     assert many.extra["gp_prior"] == {"skipped": "max_learned"}
     assert isinstance(many.model.param_net, ParamNet)
+    assert many.model.param_net.trend is None  # auto: no trend without the GP
     assert "gp_prior: not used for 2 learned" in (tmp_path / "run3" / "train.log").read_text()
 
 

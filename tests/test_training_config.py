@@ -110,5 +110,25 @@ def test_ensemble_members_alternate_the_prior_only_when_asked():
     assert [m.model.covariate_trend for m in members] == [False, True, False, True]
     same = load_config("demo", [*plain, "train.alternate_trend=false"])
     assert [member_config(same, i).model.covariate_trend for i in range(3)] == [False] * 3
-    both = load_config("demo", ["train.ensemble=2", "train.alternate_trend=true"])
+    both = load_config("demo", ["train.ensemble=2", "train.alternate_trend=true",
+                                "model.covariate_trend=true"])  # fmt: skip
     assert all(member_config(both, i).model.covariate_trend for i in range(3))
+
+
+def test_covariate_trend_auto_follows_the_gp_prior_and_the_learned_count():
+    """``auto``: the trend with the GP prior on few learned parameters, neither on many
+    (where the trend spreads the parameters the data do not constrain); a bad value is
+    refused in one line naming the key, as for train.progress."""
+    from soilbinn.training.config import uses_covariate_trend
+
+    demo = load_config("demo")
+    assert demo.model.covariate_trend == "auto"
+    assert uses_covariate_trend(demo, 4) and uses_covariate_trend(demo, 6)
+    assert not uses_covariate_trend(demo, 7) and not uses_covariate_trend(demo, 21)
+    off = load_config("demo", ["train.gp_prior.iterations=0"])
+    assert not uses_covariate_trend(off, 4)
+    on = load_config("demo", ["model.covariate_trend=true"])
+    assert uses_covariate_trend(on, 21)
+    for bad in ("model.covariate_trend=maybe", "train.progress=maybe"):
+        with pytest.raises(ConfigError, match=f"{bad.split('=')[0]} = 'maybe'; choose one of"):
+            load_config("demo", [bad])

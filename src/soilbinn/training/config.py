@@ -84,8 +84,11 @@ class ModelConfig:
     scaling: str = "minmax"
     lonlat_encoding: LonLatEncodingConfig = field(default_factory=LonLatEncodingConfig)
     temperature: TemperatureConfig = field(default_factory=TemperatureConfig)
-    # BINN: an undecayed logit-linear trend from the covariates (soilbinn.nn.param_net)
-    covariate_trend: bool = False
+    # BINN: an undecayed logit-linear trend from the covariates (soilbinn.nn.param_net):
+    # true | false | auto (on when at most train.gp_prior.max_learned parameters are learned
+    # and the GP prior is asked for, whose average tames it; with many learned parameters
+    # the trend spreads those the data do not constrain: docs/recovery_ablation.md)
+    covariate_trend: bool | str = False
 
 
 @dataclass
@@ -241,6 +244,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.polish.start": ("best", "last"),
     "train.polish.monitor_statistic": ("mean", "median"),
     "train.progress": ("auto", True, False),
+    "model.covariate_trend": ("auto", True, False),
     "train.device": ("cpu", "cuda", "auto"),
 }
 
@@ -377,7 +381,9 @@ def validate_config(cfg: Config, source: str = "config") -> Config:
     for key, allowed in CHOICES.items():
         v = _get(cfg, key)
         if v not in allowed:
-            raise ConfigError(f"{source}: {key} = {v!r}; choose one of {', '.join(allowed)}")
+            raise ConfigError(
+                f"{source}: {key} = {v!r}; choose one of {', '.join(map(str, allowed))}"
+            )
     for key, test, msg in RANGES:
         v = _get(cfg, key)
         if not test(v):
@@ -394,6 +400,16 @@ def validate_config(cfg: Config, source: str = "config") -> Config:
         if not 0 <= v <= 1:
             raise ConfigError(f"{source}: model.fixed.{k} = {v} is not on the unit scale [0, 1]")
     return cfg
+
+
+def uses_covariate_trend(cfg: Config, n_learned: int) -> bool:
+    """Whether the parameter network carries the covariate trend (``model.covariate_trend``,
+    ``auto`` resolved for ``n_learned`` learned parameters)."""
+    trend = cfg.model.covariate_trend
+    if trend == "auto":
+        gp = cfg.train.gp_prior
+        return gp.iterations > 0 and n_learned <= gp.max_learned
+    return bool(trend)
 
 
 def parse_overrides(overrides: list[str] | None) -> dict[str, Any]:

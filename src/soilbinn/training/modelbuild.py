@@ -16,7 +16,7 @@ from soilbinn.hybrid import BINN, PureNN
 from soilbinn.nn.baseline import SOCNet
 from soilbinn.nn.encoders import LonLatEncoder, SiteInputs
 from soilbinn.nn.param_net import ParamNet
-from soilbinn.training.config import Config, ConfigError
+from soilbinn.training.config import Config, ConfigError, uses_covariate_trend
 
 
 def default_process_model(cfg: Config) -> nn.Module:
@@ -94,7 +94,8 @@ def build_model(
     t = m.temperature
     net = ParamNet(
         inputs, len(learned), t_init=t.init, t_min=t.min, t_max=t.max,
-        learn_temperature=t.learnable, covariate_trend=m.covariate_trend, **shape,
+        learn_temperature=t.learnable, covariate_trend=uses_covariate_trend(cfg, len(learned)),
+        **shape,
     )  # fmt: skip
     gp = meta.get("gp_prior")
     if gp is not None:  # a run whose network was replaced by a fitted GP prior
