@@ -55,6 +55,7 @@ def test_recovery_compare_efficiency_and_report(tmp_path):
     assert trivial == {"carbon_input", "input_allocation"}
     assert params["fraction_constrained"].between(0, 1).all()
     assert params["within_2sd"].between(0, 1).all()
+    assert params["site_information_r2"].between(-1e-9, 1).all()
     assert (params["median_posterior_sd"] <= 12**-0.5 + 1e-12).all()
     info = json.loads((rec / "experiment.json").read_text())["results"]
     assert info["split"] == "spatial" and "ident_statement" in info["summary"]["paper4"]

@@ -14,6 +14,7 @@ from soilbinn.evaluation.identifiability import (
     identifiability,
     laplace,
     observation_jacobian,
+    site_information_r2,
 )
 from soilbinn.inputs.synth import make_synthetic
 from soilbinn.process.model import CLM5Model
@@ -78,8 +79,20 @@ def test_command_writes_netcdf_and_figure(small, tmp_path, capsys):
     out = tmp_path / "ident.nc"
     args = ["identifiability", str(data), "--learned", "efolding,tau4s3", "--out", str(out)]
     assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "site_information_r2" in printed
     with xr.open_dataset(out) as r:
         assert list(r["param"].values) == ["efolding", "tau4s3"]
+        assert r["fisher"].dims == ("site", "param", "param2")
+        # the stored Fisher information is the posterior precision minus the prior's
+        cov = (
+            r["correlation"].values
+            * r["posterior_sd"].values[:, :, None]
+            * r["posterior_sd"].values[:, None, :]
+        )
+        np.testing.assert_allclose(
+            np.linalg.inv(cov), r["fisher"].values + 12.0 * np.eye(2), rtol=1e-6, atol=1e-6
+        )
         assert r["posterior_sd"].attrs["units"] == "1"
         assert ((r["posterior_sd"] > 0) & (r["posterior_sd"] <= PRIOR_VARIANCE**0.5 + 1e-12)).all()
     assert out.with_suffix(".png").exists()
@@ -87,3 +100,27 @@ def test_command_writes_netcdf_and_figure(small, tmp_path, capsys):
     bad = ["identifiability", str(data), "--learned", "nope", "--out", str(tmp_path / "x.nc")]
     assert main(bad) == 1
     assert "nope" in capsys.readouterr().err
+
+
+def test_site_information_r2_is_the_r2_of_each_sites_posterior_mean():
+    """Monte Carlo in a linear-Gaussian world: parameters drawn from the population prior,
+    three noisy observations per site with site-specific sensitivities (one site type only
+    sees the sum of the two parameters); the R2 of the exact posterior means must match."""
+    rng = np.random.default_rng(3)
+    n, sigma = 20000, 0.1
+    mean, var = np.array([0.5, 0.4]), np.array([0.04, 0.02])
+    theta = mean + rng.normal(size=(n, 2)) * np.sqrt(var)
+    J = rng.normal(size=(n, 3, 2)) * rng.uniform(0.0, 0.3, size=(n, 1, 1))
+    J[: n // 3] = rng.uniform(0.1, 0.5, size=(n // 3, 1, 1)) * np.ones((1, 3, 2))  # sum only
+    y = np.einsum("nok,nk->no", J, theta) + sigma * rng.normal(size=(n, 3))
+    F = np.einsum("nok,noj->nkj", J, J) / sigma**2
+    C = np.linalg.inv(F + np.diag(1.0 / var))
+    resid = y - np.einsum("nok,k->no", J, mean)
+    post = mean + np.einsum("nkj,noj,no->nk", C, J, resid) / sigma**2
+    r2 = 1.0 - ((post - theta) ** 2).mean(0) / var
+    expected = site_information_r2(F, var)
+    assert 0.1 < expected.min() and expected.max() < 0.9  # neither trivial nor perfect
+    np.testing.assert_allclose(expected, r2, atol=0.02)
+    # no information: nothing resolved; no spread: undefined
+    assert np.allclose(site_information_r2(np.zeros((5, 2, 2)), var), 0.0)
+    assert np.isnan(site_information_r2(F[:10], np.array([0.0, 0.02]))[0])

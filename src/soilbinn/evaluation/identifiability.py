@@ -19,6 +19,13 @@ This is a local (linearised) analysis at the given parameters: where ``min(W w_s
 saturates in every (layer, month) the derivative in ``w_scaling`` is exactly zero and the
 parameter is reported as not constrained, as it truly is not near that value.
 
+How much of the parameters' variation between sites the sites' own observations resolve
+is :func:`site_information_r2`: with a Gaussian population prior of the parameters'
+between-site variance, the expected R2 of each site's posterior mean (no pooling over
+covariates). A retrieval from covariates that scores above it on held-out sites owes the
+difference to pooling, i.e. to how well its prior matches how the truth varies with the
+covariates.
+
 Command::
 
     soilbinn identifiability DATA --params-var true_params \\
@@ -136,8 +143,9 @@ def identifiability(
     -------
     Dataset
         ``posterior_sd``, ``conditional_sd`` (site, param) unit scale, ``constrained``
-        (site, param) int8, ``correlation`` (site, param, param2), ``n_obs`` (site,), and
-        attributes with the settings; ``param`` holds the examined parameters only.
+        (site, param) int8, ``correlation`` (site, param, param2), ``fisher`` (site, param,
+        param2) per unit-scale parameter squared, ``n_obs`` (site,), and attributes with
+        the settings; ``param`` holds the examined parameters only.
     """
     from soilbinn.data.schema import forcing_from_dataset, params_from_dataset
     from soilbinn.process.model import CLM5Model
@@ -176,6 +184,9 @@ def identifiability(
                           {"units": "1", "long_name": f"posterior_sd < {threshold}"})  # fmt: skip
     out["correlation"] = (("site", "param", "param2"), res["correlation"],
                           {"units": "1", "long_name": "Laplace posterior correlation"})  # fmt: skip
+    out["fisher"] = (("site", "param", "param2"), res["fisher"],
+                     {"units": "1", "long_name": "Fisher information of the unit-scale "
+                      "parameters, J^T J / sigma^2"})  # fmt: skip
     out["n_obs"] = ("site", np.asarray(torch.isfinite(depth).sum(1)), {"units": "1"})
     out.attrs.update({
         "params_var": params_var, "preset": preset, "transport": transport,
@@ -186,13 +197,51 @@ def identifiability(
     return out
 
 
-def summary(ident: xr.Dataset) -> pd.DataFrame:
-    """Per parameter: fraction of sites constrained, median posterior and conditional sd."""
-    return pd.DataFrame({
+def site_information_r2(fisher: np.ndarray, variance: np.ndarray) -> np.ndarray:
+    """Expected R2 of each site's own posterior mean under a population prior.
+
+    With the parameters drawn across sites from a Gaussian of variance ``variance`` and the
+    linearised observation model of Fisher information ``F_i``, the posterior covariance
+    at site ``i`` is ``C_i = (F_i + diag(1 / variance))^-1`` and the expected R2 of the
+    posterior means over the sites is ``1 - mean_i C_i[j, j] / variance[j]``: the share of
+    the between-site variance that each site's observations resolve on their own (0 without
+    information, 1 with perfect). Retrieval from covariates can exceed it by pooling sites.
+
+    Parameters
+    ----------
+    fisher : array (n, k, k)
+        Per-site Fisher information of the unit-scale parameters (``ident["fisher"]``).
+    variance : array (k,)
+        Between-site variance of the unit-scale parameters (e.g. of the truth).
+
+    Returns
+    -------
+    array (k,)
+        Expected R2 per parameter; NaN where ``variance`` is not positive.
+    """
+    fisher = np.asarray(fisher, dtype=float)
+    variance = np.asarray(variance, dtype=float)
+    ok = variance > 0
+    out = np.full(variance.shape, np.nan)
+    if not ok.any():
+        return out
+    sub = fisher[:, ok][:, :, ok]
+    post = np.linalg.inv(sub + np.diag(1.0 / variance[ok]))
+    out[ok] = 1.0 - np.diagonal(post, axis1=1, axis2=2).mean(0) / variance[ok]
+    return out
+
+
+def summary(ident: xr.Dataset, variance: np.ndarray | None = None) -> pd.DataFrame:
+    """Per parameter: fraction of sites constrained, median posterior and conditional sd,
+    and with ``variance`` (k,) the :func:`site_information_r2`."""
+    df = pd.DataFrame({
         "fraction_constrained": ident["constrained"].mean("site").values,
         "median_posterior_sd": ident["posterior_sd"].median("site").values,
         "median_conditional_sd": ident["conditional_sd"].median("site").values,
     }, index=pd.Index([str(p) for p in ident["param"].values], name="parameter"))  # fmt: skip
+    if variance is not None:
+        df["site_information_r2"] = site_information_r2(ident["fisher"].values, variance)
+    return df
 
 
 def figure(ident: xr.Dataset, path: str | Path) -> Path:
@@ -268,7 +317,15 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     save_dataset(ident, out)
     fig = figure(ident, out.with_suffix(".png"))
-    print(summary(ident).round(3).to_string())
+    names = [str(p) for p in ds["param"].values] if "param" in ds.coords else []
+    variance = None
+    if all(str(p) in names for p in ident["param"].values):  # between-site spread of params_var
+        cols = [names.index(str(p)) for p in ident["param"].values]
+        variance = np.nanvar(
+            np.asarray(ds[args.params_var].transpose("site", "param").values, float)[:, cols],
+            axis=0,
+        )
+    print(summary(ident, variance).round(3).to_string())
     print(f"wrote {out} and {fig}")
     return 0
 

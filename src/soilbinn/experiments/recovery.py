@@ -21,12 +21,15 @@ R2 over the constrained sites only, and the fraction of sites (all, and constrai
 the retrieved value lies within two posterior sd of the truth. That last number is the
 calibrated reading of "recovered where identifiable": R2 over the constrained sites alone
 can be negative even for a faithful retrieval, because there the truth may vary less than
-one posterior sd. ``experiment.json`` states how well identifiability predicts which
-parameters are recovered.
+one posterior sd. ``site_information_r2`` is the R2 each held-out site's own observations
+would give on their own (:func:`~soilbinn.evaluation.identifiability.site_information_r2`,
+the truth's spread as the prior): R2 above it comes from pooling sites over covariates.
+``experiment.json`` states how well identifiability predicts which parameters are
+recovered.
 
 Outputs: ``parameters.csv`` (method, variant, parameter, r2, r, rmse, bias, n,
-fraction_constrained, median_posterior_sd, r2_constrained, n_constrained, within_2sd,
-within_2sd_constrained),
+fraction_constrained, median_posterior_sd, r2_constrained, n_constrained,
+site_information_r2, within_2sd, within_2sd_constrained),
 ``processes.csv`` (method, variant, process, r2, r, rmse, bias, n, trivial),
 ``sites_<variant>.nc`` (true / BINN / PRODA parameters and processes, posterior sd),
 ``figures/*.png``, ``experiment.json``.
@@ -42,7 +45,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from soilbinn.evaluation.identifiability import identifiability
+from soilbinn.evaluation.identifiability import identifiability, site_information_r2
 from soilbinn.experiments.common import (
     PAPER_RECOVERY_PARAMS,
     PROCESSES,
@@ -156,6 +159,9 @@ def run_recovery(config: RecoveryConfig, out: str | Path | None = None) -> Path:
         sd = np.full((len(idx[2]), len(names)), np.nan)
         sd[:, [names.index(n) for n in learned]] = ident["posterior_sd"].values
         site_ds["posterior_sd"] = (("site", "param"), sd, dict(ident["posterior_sd"].attrs))
+        cols = [names.index(n) for n in learned]
+        info_r2 = dict(zip(learned, site_information_r2(
+            ident["fisher"].values, test["true_params"].values[:, cols].var(0))))  # fmt: skip
         for method, (pr, rows) in results.items():
             full = np.full((len(idx[2]), len(names)), np.nan)
             full[rows] = pr["params"].values
@@ -172,6 +178,7 @@ def run_recovery(config: RecoveryConfig, out: str | Path | None = None) -> Path:
                                "median_posterior_sd": float(np.median(
                                    ident["posterior_sd"].sel(param=name).values[rows])),
                                "r2_constrained": sc["r2"], "n_constrained": sc["n"],
+                               "site_information_r2": float(info_r2[name]),
                                "within_2sd": float(near.mean()),
                                "within_2sd_constrained": float(near[con].mean()) if con.any()
                                else float("nan")})  # fmt: skip
