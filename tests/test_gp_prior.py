@@ -92,11 +92,13 @@ def _net(n_cov: int) -> ParamNet:
     return ParamNet(inputs, 2, hidden=8, depth=1)
 
 
-def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction():
+@pytest.mark.parametrize("correlated", [False, True])
+def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction(correlated):
     """Each site constrains only one random combination of its two parameters (rank-1
     curvature, as a weakly identified site): no site alone gives its parameters, the GP
     prior with evidence-fitted hyperparameters pools them and recovers both on new sites;
-    the network's starting outputs (untrained) are far from it."""
+    the network's starting outputs (untrained) are far from it. With ``correlated=false``
+    the covariance between the parameters stays diagonal."""
     gen = torch.Generator().manual_seed(11)
     n, n_new = 300, 100
     x = torch.rand(n + n_new, 2, generator=gen, dtype=F64) * 6 - 3
@@ -115,7 +117,8 @@ def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction():
     numeric, categorical = x.float(), cat
     cfg = load_config("demo", ["train.gp_prior.iterations=10", "train.gp_prior.subset=150",
                                "train.gp_prior.lengthscale=1.0",
-                               "train.gp_prior.blend=1.0"]).train.gp_prior  # fmt: skip
+                               "train.gp_prior.blend=1.0",
+                               f"train.gp_prior.correlated={str(correlated).lower()}"]).train.gp_prior  # fmt: skip
     prior, info = fit_gp_prior(net, (numeric[:n], categorical[:n], None), loss_of_outputs,
                                n_obs=n, cfg=cfg, use_lonlat=False)  # fmt: skip
     assert prior is not None and info["accepted"] >= 3
@@ -128,6 +131,11 @@ def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction():
     r2_start = 1 - ((start - t) ** 2).sum(0) / ((t - t.mean(0)) ** 2).sum(0)
     assert (r2 > 0.8).all(), r2
     assert (r2_start < 0.3).all(), r2_start
+    off_diagonal = float(prior.b_cov()[0, 1].abs())
+    if correlated:
+        assert off_diagonal > 1e-3  # the truth's logits correlate (-0.14 over the sites)
+    else:
+        assert off_diagonal == 0.0
 
 
 def _tiny_run(path, n_sites: int, seed: int, extra=()):

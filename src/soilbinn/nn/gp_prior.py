@@ -8,8 +8,8 @@ parameters are given a Gaussian-process prior over the site inputs,
     z ~ GP(mean, kron(Kx, B)),   Kx(x, x') = exp(-|(x - x') / l|^2 / 2),
 
 with one length scale ``l`` per input feature (automatic relevance determination), a
-``k x k`` covariance ``B`` between the learned parameters and a constant mean per
-parameter. Those hyperparameters are not chosen by hand: they maximise the Laplace
+``k x k`` covariance ``B`` between the learned parameters (diagonal unless
+``train.gp_prior.correlated``) and a constant mean per parameter. Those hyperparameters are not chosen by hand: they maximise the Laplace
 approximation of the marginal likelihood of the observed SOC (the evidence), so how
 smoothly each parameter varies with each covariate is learned from the data.
 :func:`laplace_step` is the linear algebra of one Newton step and of the evidence, for a

@@ -169,6 +169,11 @@ class GPPriorConfig:
     # weight of the GP's parameters in the prediction, the rest the network's (an average
     # over the two priors; 1: the GP alone)
     blend: float = 1.0
+    # the covariance B between the learned parameters' logits: false, diagonal (a priori
+    # they vary independently across sites, so the trade-off ridges of the SOC misfit stay
+    # in the likelihood); true, a full matrix fitted by the evidence, which at the
+    # network's solution learns those ridges as correlations between parameters
+    correlated: bool = False
     # more learned parameters than this: the stage is not used (logged); the GP is a prior
     # for a few weakly identified parameters, and a Newton step solves rank x learned
     # unknowns, the evidence fit subset x learned (at most 1,600: fewer sites with more

@@ -3,19 +3,25 @@
 ``train.gp_prior.iterations > 0`` (BINN only): starting from the trained network's
 parameters at the training sites, (1) the GP hyperparameters (length scales, the
 covariance between parameters, the mean) maximise the Laplace evidence of the local
-quadratic model of the SOC misfit on a random subset of training sites (``subset``
-sites, at most 1,600 / learned parameters; L-BFGS,
-``hyper_steps`` iterations); (2) ``iterations`` damped Newton steps move the posterior mode of all
-training sites (in the kernel's leading eigenbasis: eigenvalues above 1e-8 of the
-largest, at most ``rank`` of them), each accepted only if it lowers the negative log posterior (the first only
-if it raises the misfit by less than one unit of chi-square per learned value, since the
+quadratic model of the SOC misfit on a random subset of training sites (``subset`` sites,
+at most 1,600 / learned parameters; L-BFGS, ``hyper_steps`` iterations); (2)
+``iterations`` damped Newton steps move the posterior mode of all training sites (in the
+kernel's leading eigenbasis: eigenvalues above 1e-8 of the largest, at most ``rank`` of
+them), each accepted only if it lowers the negative log posterior (the first only if it
+raises the misfit by less than one unit of chi-square per learned value, since the
 network's own fit has no GP prior term to compare with). The final posterior mode must
 pass the same test against the network's misfit, else it is rejected and the network kept:
 on one of 20 training runs measured the evidence at the network's fit gave
 hyperparameters whose posterior mode doubled the misfit. The likelihood is the log-SOC
 misfit read as Gaussian with the variance the network's fit leaves (``sigma^2`` = its
 misfit), so its gradient and Hessian are the misfit's times ``n_obs / (2 sigma^2)``.
-Measured in ``docs/recovery_ablation.md``, "A Gaussian-process prior".
+
+The covariance between the parameters is diagonal unless ``correlated``: the evidence
+at the network's solution reads the network's errors along the SOC's trade-off ridges
+(parameters that compensate each other) as a correlation of the parameters themselves,
+and a prior holding that correlation keeps those errors. Measured in
+``docs/recovery_ablation.md``, "A Gaussian-process prior" and "Parameters that vary
+independently a priori (stop 24)".
 """
 
 from __future__ import annotations
@@ -99,11 +105,13 @@ def fit_gp_prior(
     log_ls = torch.full((x.shape[1],), math.log(cfg.lengthscale), dtype=f64, device=dev,
                         requires_grad=True)  # fmt: skip
     cov = torch.cov(z.T) + 1e-3 * eye if n > 1 else eye.clone()
+    if not cfg.correlated:
+        cov = torch.diag(torch.diagonal(cov))
     chol_b = torch.linalg.cholesky(cov).contiguous().clone().requires_grad_(True)
     mu = z.mean(0).clone().requires_grad_(True)
 
     def b_cov() -> torch.Tensor:
-        low = torch.tril(chol_b)
+        low = torch.tril(chol_b) if cfg.correlated else torch.diag(torch.diagonal(chol_b))
         return low @ low.T + 1e-8 * eye
 
     g, h = likelihood_terms(z)
