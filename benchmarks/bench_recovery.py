@@ -80,7 +80,7 @@ def main() -> None:
             }
         )
     df = pd.DataFrame(rows).set_index("parameter")
-    print(df[["r2", "r", "rmse", "n", "r2_train"]].round(3).to_string())
+    print(df[["r2", "r", "rmse", "bias", "slope", "n", "r2_train"]].round(3).to_string())
     if res.extra.get("polish"):
         print("polish:", {k: round(v, 5) for k, v in res.extra["polish"].items()})
     if res.extra.get("gp_prior"):

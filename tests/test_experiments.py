@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -35,6 +36,11 @@ def test_scores_reference_values():
     assert s["rmse"] == pytest.approx((1 / 3) ** 0.5)
     assert s["r2"] == pytest.approx(1 - 1 / (14 / 3))
     assert s["r"] == pytest.approx(0.9819805060619657)
+    assert s["slope"] == pytest.approx(9 / 14)  # cov(p, t) = 1, var(t) = 14/9
+    assert s["bias"] == pytest.approx(-1 / 3)
+    shrunk = scores(0.3 + 0.6 * np.linspace(0, 1, 11), np.linspace(0, 1, 11))
+    assert shrunk["slope"] == pytest.approx(0.6) and shrunk["r"] == pytest.approx(1.0)
+    assert shrunk["r2"] < 0.9  # a perfect ranking, yet R2 loses what the shrinkage costs
     assert scores([1.0], [2.0])["n"] == 1
 
 

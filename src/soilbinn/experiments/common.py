@@ -124,22 +124,34 @@ def _json_default(o: Any) -> Any:
 
 
 def scores(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
-    """R2 (1 - SSres/SStot about the truth's mean), Pearson r, RMSE, bias, n (finite pairs)."""
+    """Agreement of retrieved ``pred`` with ``true`` over their finite pairs.
+
+    Returns
+    -------
+    dict
+        ``r2`` (1 - SSres/SStot about the truth's mean), Pearson ``r``, ``rmse``, ``bias``
+        (mean of pred - true), ``slope`` (least-squares slope of pred on true: 1 when the
+        retrieval follows the truth's range, below 1 when it shrinks toward a centre, as
+        where the data say little and a prior decides) and ``n``.
+    """
     p = np.asarray(pred, float).ravel()
     t = np.asarray(true, float).ravel()
     ok = np.isfinite(p) & np.isfinite(t)
     p, t = p[ok], t[ok]
     n = int(ok.sum())
     if n < 2:
-        return {"r2": np.nan, "r": np.nan, "rmse": np.nan, "bias": np.nan, "n": n}
+        return {"r2": np.nan, "r": np.nan, "rmse": np.nan, "bias": np.nan, "slope": np.nan,
+                "n": n}  # fmt: skip
     ss_tot = float(((t - t.mean()) ** 2).sum())
     r2 = 1.0 - float(((p - t) ** 2).sum()) / ss_tot if ss_tot > 0 else np.nan
     r = float(np.corrcoef(p, t)[0, 1]) if p.std() > 0 and t.std() > 0 else np.nan
+    slope = float(((p - p.mean()) * (t - t.mean())).sum()) / ss_tot if ss_tot > 0 else np.nan
     return {
         "r2": r2,
         "r": r,
         "rmse": float(np.sqrt(((p - t) ** 2).mean())),
         "bias": float((p - t).mean()),
+        "slope": slope,
         "n": n,
     }
 
