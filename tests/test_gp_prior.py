@@ -138,6 +138,31 @@ def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction(correl
         assert off_diagonal == 0.0
 
 
+def test_blend_weights_per_parameter_mix_gp_and_network_column_by_column():
+    """``blend`` per learned parameter (``train.gp_prior.gp_alone``): a weight of 1 returns
+    the GP's posterior mean, a weight w the average w * GP + (1 - w) * network."""
+    gen = torch.Generator().manual_seed(5)
+    net = _net(2)
+    numeric = (torch.rand(20, 2, generator=gen) * 6 - 3).float()
+    categorical = torch.randint(0, 3, (20, 1), generator=gen)
+    d = GPPrior.raw_features(net, numeric, categorical, None, False).shape[1]
+    alone = GPPrior(net, 6, d, 2, use_lonlat=False, blend=1.0)
+    with torch.no_grad():
+        alone.x_train.copy_(torch.randn(6, d, generator=gen, dtype=F64))
+        alone.alpha.copy_(torch.randn(6, 2, generator=gen, dtype=F64))
+        alone.mean.copy_(torch.tensor([0.3, -0.4], dtype=F64))
+    mixed = GPPrior(net, 6, d, 2, use_lonlat=False, blend=[0.25, 1.0])
+    mixed.load_state_dict(alone.state_dict())
+    with torch.no_grad():
+        gp, m, nn_out = (f(numeric, categorical).to(F64) for f in (alone, mixed, net))
+    assert (gp - nn_out).abs().min() > 1e-3  # the two priors differ everywhere
+    torch.testing.assert_close(m[:, 1], gp[:, 1])
+    torch.testing.assert_close(m[:, 0], 0.25 * gp[:, 0] + 0.75 * nn_out[:, 0], atol=1e-6, rtol=0)
+    for bad in ([0.5], [0.5, 1.5]):
+        with pytest.raises(ValueError, match="blend must be"):
+            GPPrior(net, 6, d, 2, use_lonlat=False, blend=bad)
+
+
 def _tiny_run(path, n_sites: int, seed: int, extra=()):
     """Train BINN with the GP prior on a tiny synthetic dataset: (dataset, TrainResult)."""
     from soilbinn.inputs.synth import make_synthetic
@@ -159,9 +184,10 @@ def test_a_run_with_the_gp_prior_predicts_from_its_run_directory(tmp_path):
     from soilbinn.training.predict import load_run, predict_dataset
     from soilbinn.training.rundir import load_checkpoint
 
-    ds, res = _tiny_run(tmp_path / "run", 80, 4)
+    ds, res = _tiny_run(tmp_path / "run", 80, 4, ["train.gp_prior.gp_alone=[tau4s3,q10]"])
     assert res.extra["gp_prior"]["accepted"] >= 1
     meta = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")["meta"]
+    assert meta["gp_prior"]["blend"] == [0.67, 1.0]  # efolding blended, tau4s3 the GP's alone
     split = pd.read_csv(tmp_path / "run" / "split.csv")
     n_train = int((split.split == "train").sum())
     assert meta["gp_prior"]["n_sites"] == n_train
@@ -200,6 +226,15 @@ def test_gp_prior_options_are_checked():
     ):
         with pytest.raises(ConfigError, match=f"train.gp_prior.{bad.split('=')[0]}"):
             load_config("demo", [f"train.gp_prior.{bad}"])
+    assert load_config("demo").train.gp_prior.gp_alone == ["w_scaling"]
+
+
+def test_an_unknown_gp_alone_parameter_stops_before_training(tmp_path):
+    from soilbinn.training.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"gp_alone: unknown parameter\(s\) \['wscaling'\]"):
+        _tiny_run(tmp_path / "run", 20, 1, ["train.gp_prior.gp_alone=[wscaling]"])
+    assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_explain_a_gp_prior_run_by_permutation_only(tmp_path):

@@ -26,6 +26,8 @@ units of 10 degrees, standardised over the training sites.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -208,10 +210,11 @@ class GPPrior(nn.Module):
         Sizes of the stored posterior (training sites, features, learned parameters).
     use_lonlat : bool
         Whether (lon, lat) are features (``data.use_lonlat``).
-    blend : float
-        Weight of the GP posterior mean in the returned parameters (unit scale); the rest
-        is the network's own output: ``p = blend * sigmoid(z_gp) + (1 - blend) * net(x)``,
-        an average over the two priors (``train.gp_prior.blend``).
+    blend : float or sequence of float (n_out,)
+        Weight of the GP posterior mean in the returned parameters (unit scale), one for
+        all or one per learned parameter; the rest is the network's own output: ``p = blend
+        * sigmoid(z_gp) + (1 - blend) * net(x)``, an average over the two priors
+        (``train.gp_prior.blend``, and 1 for the parameters in ``train.gp_prior.gp_alone``).
 
     ``forward(numeric (n, c), categorical (n, m), lonlat (n, 2)) -> (n, n_out)`` in (0, 1),
     as :class:`soilbinn.nn.param_net.ParamNet`. The buffers (training features, ``alpha``,
@@ -225,10 +228,16 @@ class GPPrior(nn.Module):
         n_features: int,
         n_out: int,
         use_lonlat: bool = True,
-        blend: float = 1.0,
+        blend: float | Sequence[float] = 1.0,
     ) -> None:
         super().__init__()
-        self.net, self.use_lonlat, self.blend = net, use_lonlat, float(blend)
+        self.net, self.use_lonlat = net, use_lonlat
+        b = [float(blend)] * n_out if isinstance(blend, (int, float)) else [float(v) for v in blend]
+        if len(b) != n_out or not all(0.0 <= v <= 1.0 for v in b):
+            raise ValueError(
+                f"blend must be one weight in [0, 1] or {n_out} of them, got {blend!r}"
+            )
+        self.blend = b
         f64 = torch.float64
         self.register_buffer("x_train", torch.zeros(n_sites, n_features, dtype=f64))
         self.register_buffer("alpha", torch.zeros(n_sites, n_out, dtype=f64))
@@ -273,8 +282,7 @@ class GPPrior(nn.Module):
 
     def forward(self, numeric, categorical=None, lonlat=None) -> torch.Tensor:
         p = torch.sigmoid(self.logits(self.features(numeric, categorical, lonlat)))
-        if self.blend < 1.0:
-            p = self.blend * p + (1.0 - self.blend) * self.net(numeric, categorical, lonlat).to(
-                p.dtype
-            )
+        if min(self.blend) < 1.0:
+            w = torch.tensor(self.blend, dtype=p.dtype, device=p.device)
+            p = w * p + (1.0 - w) * self.net(numeric, categorical, lonlat).to(p.dtype)
         return p.to(torch.float32)

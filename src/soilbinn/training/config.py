@@ -169,6 +169,12 @@ class GPPriorConfig:
     # weight of the GP's parameters in the prediction, the rest the network's (an average
     # over the two priors; 1: the GP alone)
     blend: float = 1.0
+    # learned parameters taken from the GP alone (weight 1 whatever ``blend``); names
+    # outside the learned ones are ignored. For w_scaling, which a site's SOC constrains only
+    # where the water scalar is unsaturated, the network carries the saturated sites' free
+    # values into those where it is constrained (too high there); the GP weighs each site by
+    # its information (docs/recovery_ablation.md, stop 25)
+    gp_alone: list[str] = field(default_factory=list)
     # the covariance B between the learned parameters' logits: false, diagonal (a priori
     # they vary independently across sites, so the trade-off ridges of the SOC misfit stay
     # in the likelihood); true, a full matrix fitted by the evidence, which at the

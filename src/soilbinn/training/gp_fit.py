@@ -49,6 +49,7 @@ def fit_gp_prior(
     use_lonlat: bool = True,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
+    blend: float | list[float] | None = None,
 ) -> tuple[GPPrior | None, dict[str, float]]:
     """Fit a :class:`GPPrior` to the training sites; the network is not changed.
 
@@ -63,7 +64,10 @@ def fit_gp_prior(
     n_obs : int
         Number of training observations (scales the misfit to a log likelihood).
     cfg : GPPriorConfig
-        ``iterations``, ``hyper_steps``, ``subset``, ``lengthscale``.
+        ``iterations``, ``hyper_steps``, ``subset``, ``lengthscale``, ``blend``.
+    blend : float or list of float (k,), optional
+        The GP's weight in the prediction, one or per learned parameter (default
+        ``cfg.blend``).
 
     Returns
     -------
@@ -190,7 +194,7 @@ def fit_gp_prior(
     if alpha is None:  # no step accepted or rejected: keep the network
         info["seconds"] = time.perf_counter() - t0
         return None, info
-    prior = GPPrior(net, n, x.shape[1], k, use_lonlat, cfg.blend)
+    prior = GPPrior(net, n, x.shape[1], k, use_lonlat, cfg.blend if blend is None else blend)
     with torch.no_grad():
         prior.x_train.copy_(x)
         prior.alpha.copy_(alpha)

@@ -38,6 +38,11 @@ def resolve_parameters(cfg: Config, space) -> tuple[list[str], dict[str, float],
     unknown = [n for n in [*learned, *m.fixed, *m.fixed_physical] if n not in names]
     if unknown:
         raise ConfigError(f"model.learned/fixed: unknown parameter(s) {unknown}; known: {names}")
+    unknown = [n for n in cfg.train.gp_prior.gp_alone if n not in names]
+    if unknown:
+        raise ConfigError(
+            f"train.gp_prior.gp_alone: unknown parameter(s) {unknown}; known: {names}"
+        )
     fixed = dict(m.fixed)
     for k, v in m.fixed_physical.items():
         lo, hi = space.lower[space.index(k)], space.upper[space.index(k)]

@@ -599,6 +599,8 @@ class _Trainer:
                 "as their cube)", len(train), cfg.max_sites,
             )  # fmt: skip
             return {"skipped": "max_sites"}
+        # names were checked in build_model (resolve_parameters)
+        blend = [1.0 if n in cfg.gp_alone else cfg.blend for n in model.learned_names]
         if self.run.best.exists():
             model.load_state_dict(load_checkpoint(self.run.best)["model"])
         model.eval()
@@ -606,7 +608,7 @@ class _Trainer:
         prior, res = fit_gp_prior(
             net, (train.numeric, train.categorical, train.lonlat), self.objective_of_learned,
             int(torch.isfinite(train.soc).sum()), cfg, self.cfg.data.use_lonlat,
-            self.cfg.train.seed, self.log.info,
+            self.cfg.train.seed, self.log.info, blend,
         )  # fmt: skip
         self.log.info(
             "gp_prior: %d Newton steps accepted in %.1fs, misfit %.5g -> %.5g, log evidence %.1f",
@@ -619,7 +621,7 @@ class _Trainer:
         self.meta["gp_prior"] = {"n_sites": int(prior.x_train.shape[0]),
                                  "n_features": int(prior.x_train.shape[1]),
                                  "use_lonlat": bool(prior.use_lonlat),
-                                 "blend": float(prior.blend)}  # fmt: skip
+                                 "blend": list(prior.blend)}  # fmt: skip
         if self.info.is_main:
             ckpt = load_checkpoint(self.run.best) if self.run.best.exists() else self.state()
             ckpt["model"], ckpt["meta"] = model.state_dict(), self.meta
