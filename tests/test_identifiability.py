@@ -100,6 +100,19 @@ def test_command_writes_netcdf_and_figure(small, tmp_path, capsys):
     bad = ["identifiability", str(data), "--learned", "nope", "--out", str(tmp_path / "x.nc")]
     assert main(bad) == 1
     assert "nope" in capsys.readouterr().err
+    out2 = tmp_path / "ident2.nc"
+    args = ["identifiability", str(data), "--learned", "efolding,tau4s3", "--out", str(out2)]
+    assert main([*args, "--profile", "2"]) == 2 and "--profile" in capsys.readouterr().err
+    assert main([*args, "--profile", "4"]) == 0
+    assert "fraction_constrained_global" in capsys.readouterr().out
+    with xr.open_dataset(out2) as r:
+        assert r["profile_chi2"].dims == ("site", "param", "grid") and r.sizes["grid"] == 4
+        assert (r["constrained_global"] <= r["constrained"]).all()
+        value = small["true_params"].sel(param=["efolding", "tau4s3"]).values
+        assert (r["profile_lower"].values <= value).all() and (value <= r["profile_upper"]).all()
+        inside = r["profile_chi2"].values < 3.84
+        grid = r["grid"].values
+        assert (np.where(inside, grid, 2.0).min(-1) >= r["profile_lower"].values - 1e-12).all()
 
 
 def test_site_information_r2_is_the_r2_of_each_sites_posterior_mean():
@@ -124,3 +137,75 @@ def test_site_information_r2_is_the_r2_of_each_sites_posterior_mean():
     # no information: nothing resolved; no spread: undefined
     assert np.allclose(site_information_r2(np.zeros((5, 2, 2)), var), 0.0)
     assert np.isnan(site_information_r2(F[:10], np.array([0.0, 0.02]))[0])
+
+
+def _prepared(ds):
+    model = CLM5Model("binn2025")
+    f = model.prepare(forcing_from_dataset(ds))
+    p = torch.from_numpy(ds["true_params"].values.astype(float))
+    depth = torch.from_numpy(ds["obs_depth"].values.astype(float))
+    return model, f, p, depth, list(model.space.names)
+
+
+def test_profile_is_the_minimum_over_the_other_parameters(small):
+    """The profile at a grid value is below the misfit with the others at the truth (the
+    fit can only improve on its start), zero where the grid value is the site's own, and
+    no worse than a multi-start bounded least-squares fit (scipy) of the others."""
+    from scipy.optimize import least_squares
+
+    from soilbinn.evaluation.identifiability import profile_chi2
+
+    ds = small.copy(deep=True)
+    names = list(ds["param"].values)
+    ds["true_params"].values[:, names.index("efolding")] = 0.5
+    model, f, p, depth, names = _prepared(ds)
+    idx = [names.index(n) for n in ("efolding", "tau4s3", "fs1s3")]
+    grid = [0.1, 0.3, 0.5, 0.7, 0.9]
+    prof = profile_chi2(model, p, f, depth, idx, grid, 0.1).numpy()
+    assert prof.shape == (len(p), 3, 5)
+    np.testing.assert_array_less(prof[:, 0, 2], 1e-6)  # efolding at its own value
+    _, y = observation_jacobian(model, p, f, depth, [])
+    ok = torch.isfinite(y)
+    for g, gv in enumerate(grid):  # the others at the truth
+        q = p.clone()
+        q[:, idx[0]] = gv
+        _, ls = observation_jacobian(model, q, f, depth, [])
+        cond = (torch.where(ok, ls - y, 0.0) ** 2).sum(1).numpy() / 0.01
+        assert (prof[:, 0, g] <= cond + 1e-9).all()
+    site, g = 0, 0  # efolding far from its value: compare with scipy from several starts
+    f0, d0, y0, ok0 = f.select([site]), depth[[site]], y[[site]], ok[[site]]
+
+    def resid(x):
+        q = p[[site]].clone()
+        q[0, idx[0]] = grid[g]
+        q[0, idx[1:]] = torch.from_numpy(x)
+        _, ls = observation_jacobian(model, q, f0, d0, [])
+        return ((ls - y0)[ok0] / 0.1).numpy()
+
+    starts = [p[site, idx[1:]].numpy(), np.full(2, 0.5), np.array([0.2, 0.8]), np.array([0.8, 0.2])]
+    best = min(
+        float((least_squares(resid, x0, bounds=(1e-4, 1 - 1e-4), diff_step=1e-7).fun ** 2).sum())
+        for x0 in starts
+    )
+    assert best > 0.5  # a real trade-off to fit, not a flat direction
+    assert prof[site, 0, g] <= best * 1.02 + 1e-6
+
+
+def test_profile_is_flat_exactly_on_the_saturated_plateau(small):
+    """Where W w_scaling >= 1 in every (layer, month) the SOC does not depend on
+    w_scaling, so its profile is zero at every grid value on that plateau; below it the
+    water scalar limits decomposition and the misfit rises."""
+    from soilbinn.evaluation.identifiability import profile_chi2
+
+    ds = small.copy(deep=True)
+    names = list(ds["param"].values)
+    ds["true_params"].values[:, names.index("w_scaling")] = 0.95
+    model, f, p, depth, names = _prepared(ds)
+    idx = [names.index(n) for n in ("w_scaling", "efolding")]
+    grid = np.linspace(0.05, 0.95, 7)
+    prof = profile_chi2(model, p, f, depth, idx, grid, 0.1).numpy()
+    wmin = ds["water_scalar"].values.reshape(len(p), -1).min(1)
+    plateau = grid[None, :] * 5.0 * wmin[:, None] >= 1.0  # w_scaling = 5 u (binn2025)
+    assert plateau.sum() >= 3 and (~plateau).sum() >= 3
+    np.testing.assert_array_less(prof[:, 0][plateau], 1e-10)
+    assert (prof[:, 0][~plateau] > 1e-6).mean() > 0.8

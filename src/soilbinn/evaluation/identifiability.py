@@ -62,7 +62,7 @@ def observation_jacobian(
     forcing : Forcing or PreparedForcing (n sites)
     depth : Tensor (n, obs), m; NaN where there is no observation
     index : sequence of int (k,)
-        Parameters to differentiate with respect to.
+        Parameters to differentiate with respect to (none: ``log_soc`` only).
 
     Returns
     -------
@@ -71,14 +71,15 @@ def observation_jacobian(
     """
     from soilbinn.process.observation import interpolate_to_depths
 
-    p = p_unit.detach().to(torch.float64).clone().requires_grad_(True)
-    out = model(p, forcing)
+    p = p_unit.detach().to(torch.float64).clone().requires_grad_(len(index) > 0)
+    with torch.set_grad_enabled(len(index) > 0):
+        out = model(p, forcing)
     soc = interpolate_to_depths(out["soc_layer"], torch.nan_to_num(depth, nan=0.01))
     log_soc = torch.log(soc.clamp_min(1e-300))
     valid = torch.isfinite(depth)
     idx = torch.as_tensor(list(index), dtype=torch.long)
     J = torch.zeros(*depth.shape, len(idx), dtype=torch.float64)
-    for m in range(depth.shape[1]):
+    for m in range(depth.shape[1] if len(idx) else 0):
         if not bool(valid[:, m].any()):
             continue
         (g,) = torch.autograd.grad(log_soc[:, m].sum(), p, retain_graph=True)
@@ -114,6 +115,102 @@ def laplace(J: torch.Tensor, sigma: float) -> dict[str, torch.Tensor]:
             "correlation": corr}  # fmt: skip
 
 
+def profile_chi2(
+    model,
+    p_unit: torch.Tensor,
+    forcing,
+    depth: torch.Tensor,
+    index: Sequence[int],
+    grid: Sequence[float],
+    noise: float,
+    iterations: int = 8,
+) -> torch.Tensor:
+    """Profile chi-square of each examined parameter on a grid, per site.
+
+    For parameter ``j`` fixed at a grid value ``g``, the other examined parameters are
+    re-fitted (Levenberg-Marquardt in the unit box, exact Jacobians) to the noise-free
+    simulated observations at ``p_unit``; the misfit ``sum (log SOC - log SOC_fit)^2 /
+    noise^2`` is the profile chi-square increase at ``g`` (zero at the site's own value).
+    Two continuation sweeps along the grid, upward and downward, each start from
+    ``p_unit`` and warm-start every grid value from the previous one, so a compensating
+    mode connected along the grid is followed; the smaller of the two misfits is kept.
+    Every iteration costs one reverse-mode Jacobian (a rejected step keeps the old one).
+
+    Parameters
+    ----------
+    model : CLM5Model
+    p_unit : Tensor (n, n_params), unit scale
+    forcing : PreparedForcing (n sites)
+    depth : Tensor (n, obs), m; NaN where there is no observation
+    index : sequence of int (k,)
+        Examined parameters (fixed one at a time, the others re-fitted).
+    grid : sequence of float (G,)
+        Unit-scale values at which each examined parameter is fixed, ascending.
+    noise : float
+        Log-space sd of the observation errors.
+    iterations : int
+        Levenberg-Marquardt iterations per grid value.
+
+    Returns
+    -------
+    Tensor (n, k, G)
+        Profile chi-square increase; NaN at sites without observations.
+    """
+    n, k = p_unit.shape[0], len(index)
+    grid_t = torch.as_tensor(list(grid), dtype=torch.float64)
+    G = len(grid_t)
+    idx = torch.as_tensor(list(index), dtype=torch.long)
+    valid = torch.isfinite(depth)
+    _, target = observation_jacobian(model, p_unit, forcing, depth, [])
+    # rows: (direction, examined parameter, site)
+    site = torch.arange(n).repeat(2 * k)
+    fixed = torch.arange(k).repeat_interleave(n).repeat(2)
+    up = torch.arange(2 * k * n) < k * n
+    f, dep, ok_obs = forcing.select(site), depth[site], valid[site]
+    y = torch.where(ok_obs, target[site], torch.zeros(()))
+    free = torch.ones(len(site), k, dtype=torch.bool)
+    free[torch.arange(len(site)), fixed] = False
+    var = noise**2
+    col = idx[fixed]
+    rows = torch.arange(len(site))
+
+    def evaluate(q):
+        J, ls = observation_jacobian(model, q, f, dep, index)
+        r = torch.where(ok_obs, y - torch.nan_to_num(ls), torch.zeros(()))
+        return J * free[:, None, :], r, (r**2).sum(1) / var
+
+    cur = p_unit[site].to(torch.float64).clone()
+    out = torch.empty(len(site), G, dtype=torch.float64)
+    eye = torch.eye(k, dtype=torch.float64)
+    lo, hi = 1e-4, 1 - 1e-4
+    for step in range(G):
+        at = torch.where(up, step, G - 1 - step)
+        cur[rows, col] = grid_t[at]
+        J, r, chi = evaluate(cur)
+        damp = torch.full((len(site),), 1e-2, dtype=torch.float64)
+        for _ in range(iterations):
+            g = (J.transpose(1, 2) @ r[..., None])[..., 0] / var
+            H = J.transpose(1, 2) @ J / var
+            x = cur[:, idx]  # a parameter on its bound and pushed outward stays there
+            move = free & ~(((x <= lo) & (g < 0)) | ((x >= hi) & (g > 0)))
+            H = H * (move[:, :, None] & move[:, None, :]) + torch.diag_embed(~move) * eye
+            g = g * move
+            D = torch.diag_embed(torch.diagonal(H, dim1=1, dim2=2)) + 1e-9 * eye
+            delta = torch.linalg.solve(H + damp[:, None, None] * D + 1e-12 * eye, g) * move
+            q = cur.clone()
+            q[:, idx] = (x + delta).clamp(lo, hi)
+            Jq, rq, chiq = evaluate(q)
+            better = chiq < chi
+            cur = torch.where(better[:, None], q, cur)
+            J = torch.where(better[:, None, None], Jq, J)
+            r = torch.where(better[:, None], rq, r)
+            chi = torch.where(better, chiq, chi)
+            damp = torch.where(better, damp / 3, damp * 4)
+        out[rows, at] = chi
+    out = torch.minimum(out[up], out[~up]).reshape(k, n, G).transpose(0, 1)
+    return torch.where(valid.any(1)[:, None, None], out, torch.full_like(out, float("nan")))
+
+
 def identifiability(
     ds: xr.Dataset,
     params_var: str = "true_params",
@@ -123,6 +220,9 @@ def identifiability(
     preset: str | None = None,
     transport: str = "clm5",
     batch_size: int = 2048,
+    profile: int = 0,
+    profile_iterations: int = 8,
+    progress: str | bool = "auto",
 ) -> xr.Dataset:
     """Per-site, per-parameter identifiability of ``ds``'s observation depths.
 
@@ -138,6 +238,14 @@ def identifiability(
         Log-space sd of the observation errors.
     threshold : float
         Posterior sd (unit scale) below which a parameter counts as constrained.
+    profile : int
+        Number of grid values in [0.05, 0.95] for the profile likelihood (0: none), a
+        global check of the local analysis (:func:`profile_chi2`; about 0.035 CPU s per
+        site, examined parameter and grid value).
+    profile_iterations : int
+        Levenberg-Marquardt iterations per grid value.
+    progress : {"auto", True, False}
+        Progress of the profile computation (:func:`~soilbinn.training.progress.progress_enabled`).
 
     Returns
     -------
@@ -145,7 +253,13 @@ def identifiability(
         ``posterior_sd``, ``conditional_sd`` (site, param) unit scale, ``constrained``
         (site, param) int8, ``correlation`` (site, param, param2), ``fisher`` (site, param,
         param2) per unit-scale parameter squared, ``n_obs`` (site,), and attributes with
-        the settings; ``param`` holds the examined parameters only.
+        the settings; ``param`` holds the examined parameters only. With ``profile``,
+        also ``profile_chi2`` (site, param, grid), ``distant_chi2`` (site, param): its
+        minimum over the grid values farther than ``2 threshold`` from the site's value,
+        ``constrained_global`` (site, param) int8: constrained and ``distant_chi2`` at
+        least the 95% point of chi-square(1), 3.84, and ``profile_lower`` /
+        ``profile_upper`` (site, param): the smallest and largest of the grid values and
+        the site's value whose chi-square increase is below 3.84.
     """
     from soilbinn.data.schema import forcing_from_dataset, params_from_dataset
     from soilbinn.process.model import CLM5Model
@@ -170,6 +284,19 @@ def identifiability(
         J, _ = observation_jacobian(model, p[sl], forcing.select(sl), depth[sl], index)
         parts.append(laplace(J, noise))
     res = {k: torch.cat([q[k] for q in parts]).numpy() for k in parts[0]}
+    grid = np.linspace(0.05, 0.95, profile) if profile else None
+    if profile:
+        from soilbinn.training.progress import Progress, progress_enabled
+
+        chunk = max(1, batch_size // (2 * len(index)))  # rows of the profile's batch
+        prof = []
+        with Progress(p.shape[0], "profile likelihood", progress_enabled(progress)) as bar:
+            for s in range(0, p.shape[0], chunk):
+                sl = slice(s, min(s + chunk, p.shape[0]))
+                prof.append(profile_chi2(model, p[sl], forcing.select(sl), depth[sl], index,
+                                         grid, noise, profile_iterations))  # fmt: skip
+                bar.update(sl.stop - sl.start)
+        res["profile_chi2"] = torch.cat(prof).numpy()
     out = xr.Dataset(coords={"site": ds["site"].values, "param": learned,
                              "param2": ("param2", learned)})  # fmt: skip
     for c in ("lat", "lon"):
@@ -188,6 +315,9 @@ def identifiability(
                      {"units": "1", "long_name": "Fisher information of the unit-scale "
                       "parameters, J^T J / sigma^2"})  # fmt: skip
     out["n_obs"] = ("site", np.asarray(torch.isfinite(depth).sum(1)), {"units": "1"})
+    if profile:
+        _add_profile(out, res["profile_chi2"], grid, p[:, index].numpy(), threshold,
+                     profile_iterations)  # fmt: skip
     out.attrs.update({
         "params_var": params_var, "preset": preset, "transport": transport,
         "noise_log_sd": float(noise), "threshold": float(threshold),
@@ -195,6 +325,38 @@ def identifiability(
                   "(exact reverse-mode Jacobian) plus a N(., 1/12) prior; Laplace posterior",
     })  # fmt: skip
     return out
+
+
+#: 95% point of the chi-square distribution with one degree of freedom
+CHI2_95 = 3.841458820694124
+
+
+def _add_profile(out: xr.Dataset, chi2: np.ndarray, grid: np.ndarray, value: np.ndarray,
+                 threshold: float, iterations: int) -> None:  # fmt: skip
+    """Profile-likelihood variables of :func:`identifiability` from ``chi2`` (n, k, G)."""
+    out.coords["grid"] = ("grid", grid, {"units": "1", "long_name": "unit-scale value at "
+                                         "which the parameter is fixed"})  # fmt: skip
+    out["profile_chi2"] = (("site", "param", "grid"), chi2, {"units": "1", "long_name":
+        "profile chi-square increase: misfit of the noise-free observations with the "
+        "parameter fixed at grid and the other examined parameters re-fitted",
+        "iterations": int(iterations)})  # fmt: skip
+    far = np.abs(grid[None, None, :] - value[:, :, None]) > 2 * threshold
+    distant = np.where(far, chi2, np.inf).min(-1)
+    distant = np.where(far.any(-1) & np.isfinite(chi2).all(-1), distant, np.nan)
+    out["distant_chi2"] = (("site", "param"), distant, {"units": "1", "long_name":
+        f"smallest profile chi-square increase farther than {2 * threshold:g} from the value"})  # fmt: skip
+    ok = (out["constrained"].values == 1) & (distant >= CHI2_95)
+    out["constrained_global"] = (("site", "param"), ok.astype(np.int8), {"units": "1",
+        "long_name": f"constrained and distant_chi2 >= {CHI2_95:.2f} (no distant mode "
+        "fits within the 95% level)"})  # fmt: skip
+    inside = chi2 < CHI2_95
+    cand = np.where(inside, grid[None, None, :], np.nan)
+    known = np.where(np.isfinite(chi2).all(-1), value, np.nan)
+    lower = np.fmin(np.fmin.reduce(cand, axis=-1), value) + 0 * known
+    upper = np.fmax(np.fmax.reduce(cand, axis=-1), value) + 0 * known
+    for name, v, what in (("profile_lower", lower, "smallest"), ("profile_upper", upper, "largest")):  # fmt: skip
+        out[name] = (("site", "param"), v, {"units": "1", "long_name": f"{what} of the grid "
+                     "values and the site's value with profile chi-square increase < 3.84"})  # fmt: skip
 
 
 def site_information_r2(fisher: np.ndarray, variance: np.ndarray) -> np.ndarray:
@@ -233,19 +395,25 @@ def site_information_r2(fisher: np.ndarray, variance: np.ndarray) -> np.ndarray:
 
 def summary(ident: xr.Dataset, variance: np.ndarray | None = None) -> pd.DataFrame:
     """Per parameter: fraction of sites constrained, median posterior and conditional sd,
-    and with ``variance`` (k,) the :func:`site_information_r2`."""
+    with a profile the fraction constrained globally and the median width of the profile
+    interval, and with ``variance`` (k,) the :func:`site_information_r2`."""
     df = pd.DataFrame({
         "fraction_constrained": ident["constrained"].mean("site").values,
         "median_posterior_sd": ident["posterior_sd"].median("site").values,
         "median_conditional_sd": ident["conditional_sd"].median("site").values,
     }, index=pd.Index([str(p) for p in ident["param"].values], name="parameter"))  # fmt: skip
+    if "constrained_global" in ident:
+        df["fraction_constrained_global"] = ident["constrained_global"].mean("site").values
+        df["median_profile_width"] = (ident["profile_upper"] - ident["profile_lower"]).median(
+            "site").values  # fmt: skip
     if variance is not None:
         df["site_information_r2"] = site_information_r2(ident["fisher"].values, variance)
     return df
 
 
 def figure(ident: xr.Dataset, path: str | Path) -> Path:
-    """Box plots of the posterior sd per parameter with the threshold and fraction constrained."""
+    """Box plots of the posterior sd per parameter with the threshold and fraction
+    constrained; with a profile, beside them the width of the 95% profile interval."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -254,7 +422,10 @@ def figure(ident: xr.Dataset, path: str | Path) -> Path:
     names = [str(p) for p in ident["param"].values]
     sd = ident["posterior_sd"].values
     frac = ident["constrained"].mean("site").values
-    fig, ax = plt.subplots(figsize=(max(5, 0.55 * len(names) + 2), 3.6))
+    prof = "profile_upper" in ident
+    width = max(5, 0.55 * len(names) + 2)
+    fig, axes = plt.subplots(1, 2 if prof else 1, figsize=(width * (2 if prof else 1), 3.6))
+    ax = axes[0] if prof else axes
     ax.boxplot([sd[:, j] for j in range(len(names))], showfliers=False)
     ax.axhline(ident.attrs["threshold"], color="r", lw=0.8, ls="--", label="threshold")
     ax.axhline(np.sqrt(PRIOR_VARIANCE), color="k", lw=0.6, ls=":", label="prior sd")
@@ -266,6 +437,21 @@ def figure(ident: xr.Dataset, path: str | Path) -> Path:
     ax.set_title(f"identifiability ({ident.sizes['site']} sites; % = sites constrained)",
                  fontsize=9)  # fmt: skip
     ax.legend(fontsize=7)
+    if prof:
+        ax = axes[1]
+        span = (ident["profile_upper"] - ident["profile_lower"]).values
+        glob = ident["constrained_global"].mean("site").values
+        ax.boxplot([span[np.isfinite(span[:, j]), j] for j in range(len(names))],
+                   showfliers=False)  # fmt: skip
+        ax.axhline(4 * ident.attrs["threshold"], color="r", lw=0.8, ls="--",
+                   label="4 x threshold (the local 95% width)")  # fmt: skip
+        ax.set_xticks(np.arange(1, len(names) + 1))
+        ax.set_xticklabels([f"{n}\n{100 * f:.0f}%" for n, f in zip(names, glob)], fontsize=7,
+                           rotation=45, ha="right")  # fmt: skip
+        ax.set_ylabel("width of the 95% profile interval (unit scale)")
+        ax.set_ylim(0, 1)
+        ax.set_title("profile likelihood (% = sites constrained globally)", fontsize=9)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp.png")
@@ -291,6 +477,10 @@ def _configure(p: argparse.ArgumentParser) -> None:
                    help="posterior sd (unit scale) below which a parameter is constrained")  # fmt: skip
     p.add_argument("--preset", choices=["binn2025", "proda2023"], default=None,
                    help="parameter ranges (default: the params variable's preset attribute)")  # fmt: skip
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="also the profile likelihood on N grid values per examined parameter, "
+                        "a global check of the local analysis (e.g. 10; about 0.035 CPU s "
+                        "per site, parameter and grid value; default 0: none)")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
 
@@ -304,6 +494,9 @@ def _run(args: argparse.Namespace) -> int:
     if not args.noise > 0 or not args.threshold > 0:
         print("soilbinn identifiability: --noise and --threshold must be > 0", file=sys.stderr)
         return 2
+    if args.profile and args.profile < 3 or args.profile < 0:
+        print("soilbinn identifiability: --profile must be 0 or at least 3", file=sys.stderr)
+        return 2
     try:
         ds = load_dataset(args.data, require=("forcing",))
         for v in (args.params_var, "obs_depth"):
@@ -311,7 +504,7 @@ def _run(args: argparse.Namespace) -> int:
                 raise DatasetError([f"no variable {v!r}"], args.data)
         learned = [s.strip() for s in args.learned.split(",")] if args.learned else None
         ident = identifiability(ds, args.params_var, learned, args.noise, args.threshold,
-                                args.preset)  # fmt: skip
+                                args.preset, profile=args.profile)  # fmt: skip
     except (DatasetError, FileNotFoundError, OSError, ValueError) as e:
         print(f"soilbinn identifiability: {args.data}: {e}", file=sys.stderr)
         return 1
