@@ -48,7 +48,8 @@ def test_scores_reference_values():
 def test_recovery_compare_efficiency_and_report(tmp_path):
     rec = tmp_path / "rec"
     assert main(["experiment", "recovery", "--out", str(rec), "--sites", "16",
-                 "--proda-sites", "2", "--variants", "paper4", *TINY, *_tiny_binn(tmp_path)]) == 0  # fmt: skip
+                 "--proda-sites", "2", "--variants", "paper4", "--profile", "4", *TINY,
+                 *_tiny_binn(tmp_path)]) == 0  # fmt: skip
     params = pd.read_csv(rec / "parameters.csv")
     # only the learned parameters are scored, per parameter
     assert set(params.query("method == 'binn'")["parameter"]) == {
@@ -61,6 +62,8 @@ def test_recovery_compare_efficiency_and_report(tmp_path):
     assert trivial == {"carbon_input", "input_allocation"}
     assert params["fraction_constrained"].between(0, 1).all()
     assert params["within_2sd"].between(0, 1).all()
+    # a site constrained globally is constrained locally
+    assert (params["fraction_constrained_global"] <= params["fraction_constrained"]).all()
     assert params["site_information_r2"].between(-1e-9, 1).all()
     assert (params["median_posterior_sd"] <= 12**-0.5 + 1e-12).all()
     info = json.loads((rec / "experiment.json").read_text())["results"]

@@ -272,6 +272,8 @@ def identifiability(
     if unknown:
         raise ValueError(f"unknown parameter(s) {unknown}; known: {names}")
     index = [names.index(n) for n in learned]
+    if profile < 0 or 0 < profile < 3:
+        raise ValueError(f"profile must be 0 or at least 3 grid values, not {profile}")
     forcing = model.prepare(forcing_from_dataset(ds))
     p = params_from_dataset(ds, params_var)
     depth = torch.from_numpy(np.asarray(ds["obs_depth"].transpose("site", "obs").values, float))

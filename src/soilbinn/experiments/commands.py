@@ -57,6 +57,9 @@ def _configure_experiment(p: argparse.ArgumentParser) -> None:
         default="spatial",
         help="held-out sites: whole 2-degree blocks (default) or random",
     )
+    r.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="check the identifiability analysis globally with the profile "
+                        "likelihood on N grid values (e.g. 10; default 0: local only)")  # fmt: skip
     c = sub.add_parser("compare", help="BINN vs PRODA processes and parameters")
     _common(c, 60, 24)
     c.add_argument("--data", default=None, help="a dataset instead of synthetic sites")
@@ -146,7 +149,8 @@ def _run_experiment(args: argparse.Namespace) -> int:
 
             cfg = RecoveryConfig(n_sites=args.sites, noise=args.noise, proda_sites=args.proda_sites,
                                  variants=tuple(v.strip() for v in args.variants.split(",")),
-                                 data=args.data, split=args.split, **common)  # fmt: skip
+                                 data=args.data, split=args.split,
+                                 ident_profile=args.profile, **common)  # fmt: skip
             path = run_recovery(cfg, args.out)
         elif args.experiment == "compare":
             from soilbinn.experiments.compare import CompareConfig, run_compare
