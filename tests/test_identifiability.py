@@ -209,3 +209,30 @@ def test_profile_is_flat_exactly_on_the_saturated_plateau(small):
     assert plateau.sum() >= 3 and (~plateau).sum() >= 3
     np.testing.assert_array_less(prof[:, 0][plateau], 1e-10)
     assert (prof[:, 0][~plateau] > 1e-6).mean() > 0.8
+
+
+def test_command_takes_parameters_from_a_prediction_file(small, tmp_path, capsys):
+    """--params-from: the parameters of another file (e.g. `soilbinn predict`'s output),
+    matched by site id whatever their order; a site it lacks is one clear line."""
+    data = tmp_path / "d.nc"
+    save_dataset(small, data)
+    moved = small["true_params"].values.copy()
+    moved[:, :] = np.clip(moved + 0.1, 0.0, 1.0)
+    pred = xr.Dataset({"params": (("site", "param"), moved)},
+                      coords={"site": small["site"].values, "param": small["param"].values})  # fmt: skip
+    pred.isel(site=slice(None, None, -1)).to_netcdf(tmp_path / "pred.nc")
+    out = tmp_path / "id.nc"
+    args = ["identifiability", str(data), "--learned", "efolding,tau4s3", "--out", str(out)]
+    assert main([*args, "--params-from", str(tmp_path / "pred.nc")]) == 0
+    direct = small.assign(true_params=(("site", "param"), moved))
+    expect = identifiability(direct, learned=["efolding", "tau4s3"])
+    with xr.open_dataset(out) as r:
+        np.testing.assert_allclose(r["posterior_sd"].values, expect["posterior_sd"].values,
+                                   rtol=1e-10)  # fmt: skip
+        at_truth = identifiability(small, learned=["efolding", "tau4s3"])
+        assert not np.allclose(r["posterior_sd"].values, at_truth["posterior_sd"].values)
+    pred.isel(site=slice(1, None)).to_netcdf(tmp_path / "short.nc")
+    out2 = str(tmp_path / "id2.nc")
+    assert main([*args[:-1], out2, "--params-from", str(tmp_path / "short.nc")]) == 1
+    err = capsys.readouterr().err
+    assert "short.nc" in err and "missing" in err and str(small["site"].values[0]) in err

@@ -469,8 +469,12 @@ def figure(ident: xr.Dataset, path: str | Path) -> Path:
 def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="dataset NetCDF with forcing, obs_depth and parameters")
     p.add_argument("--out", required=True, help="output NetCDF (a figure is written beside it)")
-    p.add_argument("--params-var", default="true_params",
-                   help="parameters (site, param) at which to linearise (default true_params)")  # fmt: skip
+    p.add_argument("--params-var", default=None,
+                   help="parameters (site, param) at which to linearise (default true_params, "
+                        "or params with --params-from)")  # fmt: skip
+    p.add_argument("--params-from", default=None, metavar="FILE",
+                   help="take the parameters from FILE (e.g. the output of soilbinn predict), "
+                        "matched by site id, instead of from DATA")  # fmt: skip
     p.add_argument("--learned", default=None,
                    help="comma-separated parameters examined jointly (default: all 21)")  # fmt: skip
     p.add_argument("--noise", type=float, default=0.1,
@@ -484,6 +488,28 @@ def _configure(p: argparse.ArgumentParser) -> None:
                         "a global check of the local analysis (e.g. 10; about 0.035 CPU s "
                         "per site, parameter and grid value; default 0: none)")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+
+
+def _with_params_from(ds: xr.Dataset, path: str, var: str) -> xr.Dataset:
+    """``ds`` with ``var`` (site, param) taken from the file ``path``, matched by site id."""
+    from soilbinn.data.schema import DatasetError
+
+    with xr.open_dataset(path) as src:
+        if var not in src.variables or set(src[var].dims) != {"site", "param"}:
+            raise DatasetError([f"no variable {var!r} (site, param)"], path)
+        ids = [str(s) for s in src["site"].values]
+        missing = sorted(set(map(str, ds["site"].values)) - set(ids))
+        if missing:
+            raise DatasetError([f"{len(missing)} site(s) of the data are missing, e.g. "
+                                f"{', '.join(missing[:3])}"], path)  # fmt: skip
+        if "param" in ds.coords and list(map(str, src["param"].values)) != list(
+                map(str, ds["param"].values)):  # fmt: skip
+            raise DatasetError(["its param coordinate differs from the data's"], path)
+        values = src[var].transpose("site", "param").sel(site=ds["site"].values).load()
+        if not np.isfinite(values.values).all():
+            bad = values["site"].values[~np.isfinite(values.values).all(1)]
+            raise DatasetError([f"{var} not finite at {len(bad)} site(s), e.g. {bad[0]}"], path)
+    return ds.assign({var: (("site", "param"), values.values, dict(values.attrs))})
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -501,11 +527,15 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     try:
         ds = load_dataset(args.data, require=("forcing",))
-        for v in (args.params_var, "obs_depth"):
-            if v not in ds.variables:
-                raise DatasetError([f"no variable {v!r}"], args.data)
+        if "obs_depth" not in ds.variables:
+            raise DatasetError(["no variable 'obs_depth'"], args.data)
+        params_var = args.params_var or ("params" if args.params_from else "true_params")
+        if args.params_from:
+            ds = _with_params_from(ds, args.params_from, params_var)
+        elif params_var not in ds.variables:
+            raise DatasetError([f"no variable {params_var!r}"], args.data)
         learned = [s.strip() for s in args.learned.split(",")] if args.learned else None
-        ident = identifiability(ds, args.params_var, learned, args.noise, args.threshold,
+        ident = identifiability(ds, params_var, learned, args.noise, args.threshold,
                                 args.preset, profile=args.profile)  # fmt: skip
     except (DatasetError, FileNotFoundError, OSError, ValueError) as e:
         print(f"soilbinn identifiability: {args.data}: {e}", file=sys.stderr)
@@ -517,7 +547,7 @@ def _run(args: argparse.Namespace) -> int:
     if all(str(p) in names for p in ident["param"].values):  # between-site spread of params_var
         cols = [names.index(str(p)) for p in ident["param"].values]
         variance = np.nanvar(
-            np.asarray(ds[args.params_var].transpose("site", "param").values, float)[:, cols],
+            np.asarray(ds[params_var].transpose("site", "param").values, float)[:, cols],
             axis=0,
         )
     print(summary(ident, variance).round(3).to_string())
