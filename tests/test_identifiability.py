@@ -231,6 +231,14 @@ def test_command_takes_parameters_from_a_prediction_file(small, tmp_path, capsys
                                    rtol=1e-10)  # fmt: skip
         at_truth = identifiability(small, learned=["efolding", "tau4s3"])
         assert not np.allclose(r["posterior_sd"].values, at_truth["posterior_sd"].values)
+    sub = tmp_path / "sub.nc"  # a subsample: the same values at the sites it keeps
+    assert main([*args[:-1], str(sub), "--params-from", str(tmp_path / "pred.nc"),
+                 "--max-sites", "4"]) == 0  # fmt: skip
+    with xr.open_dataset(sub) as r:
+        assert r.sizes["site"] == 4
+        np.testing.assert_allclose(
+            r["posterior_sd"].values,
+            expect["posterior_sd"].sel(site=r["site"].values).values, rtol=1e-10)  # fmt: skip
     pred.isel(site=slice(1, None)).to_netcdf(tmp_path / "short.nc")
     out2 = str(tmp_path / "id2.nc")
     assert main([*args[:-1], out2, "--params-from", str(tmp_path / "short.nc")]) == 1

@@ -487,7 +487,21 @@ def _configure(p: argparse.ArgumentParser) -> None:
                    help="also the profile likelihood on N grid values per examined parameter, "
                         "a global check of the local analysis (e.g. 10; about 0.035 CPU s "
                         "per site, parameter and grid value; default 0: none)")  # fmt: skip
+    p.add_argument("--max-sites", type=int, default=None, metavar="N",
+                   help="a random subsample (seed 0) of N of the sites with SOC observations")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+
+
+def _subsample(ds: xr.Dataset, n: int) -> xr.Dataset:
+    """``n`` sites drawn at random (seed 0) from those with at least one SOC observation."""
+    depth = np.asarray(ds["obs_depth"].transpose("site", "obs").values, float)
+    ok = np.isfinite(depth)
+    if "soc" in ds.variables:
+        ok &= np.isfinite(np.asarray(ds["soc"].transpose("site", "obs").values, float))
+    rows = np.flatnonzero(ok.any(1))
+    if len(rows) > n:
+        rows = np.sort(np.random.default_rng(0).choice(rows, n, replace=False))
+    return ds.isel(site=rows)
 
 
 def _with_params_from(ds: xr.Dataset, path: str, var: str) -> xr.Dataset:
@@ -530,6 +544,10 @@ def _run(args: argparse.Namespace) -> int:
         if "obs_depth" not in ds.variables:
             raise DatasetError(["no variable 'obs_depth'"], args.data)
         params_var = args.params_var or ("params" if args.params_from else "true_params")
+        if args.max_sites is not None:
+            if args.max_sites < 1:
+                raise ValueError("--max-sites must be at least 1")
+            ds = _subsample(ds, args.max_sites)
         if args.params_from:
             ds = _with_params_from(ds, args.params_from, params_var)
         elif params_var not in ds.variables:
