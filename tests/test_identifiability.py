@@ -239,6 +239,14 @@ def test_command_takes_parameters_from_a_prediction_file(small, tmp_path, capsys
         np.testing.assert_allclose(
             r["posterior_sd"].values,
             expect["posterior_sd"].sel(site=r["site"].values).values, rtol=1e-10)  # fmt: skip
+    bare = tmp_path / "bare.nc"  # observations without parameters of their own
+    save_dataset(small.drop_vars(["true_params", "params"]).drop_dims("param"), bare)
+    out3 = tmp_path / "id3.nc"
+    assert main(["identifiability", str(bare), "--learned", "efolding,tau4s3", "--out", str(out3),
+                 "--params-from", str(tmp_path / "pred.nc")]) == 0  # fmt: skip
+    with xr.open_dataset(out3) as r:
+        np.testing.assert_allclose(r["posterior_sd"].values, expect["posterior_sd"].values,
+                                   rtol=1e-10)  # fmt: skip
     pred.isel(site=slice(1, None)).to_netcdf(tmp_path / "short.nc")
     out2 = str(tmp_path / "id2.nc")
     assert main([*args[:-1], out2, "--params-from", str(tmp_path / "short.nc")]) == 1

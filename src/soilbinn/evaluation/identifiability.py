@@ -523,6 +523,8 @@ def _with_params_from(ds: xr.Dataset, path: str, var: str) -> xr.Dataset:
         if not np.isfinite(values.values).all():
             bad = values["site"].values[~np.isfinite(values.values).all(1)]
             raise DatasetError([f"{var} not finite at {len(bad)} site(s), e.g. {bad[0]}"], path)
+    if "param" not in ds.coords:  # data without parameters of their own (e.g. observations)
+        ds = ds.assign_coords(param=("param", values["param"].values))
     return ds.assign({var: (("site", "param"), values.values, dict(values.attrs))})
 
 
