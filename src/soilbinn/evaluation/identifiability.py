@@ -17,7 +17,11 @@ with the other examined parameters known.
 
 This is a local (linearised) analysis at the given parameters: where ``min(W w_scaling, 1)``
 saturates in every (layer, month) the derivative in ``w_scaling`` is exactly zero and the
-parameter is reported as not constrained, as it truly is not near that value.
+parameter is reported as not constrained, as it truly is not near that value. It cannot
+see a distant set of parameters that fits as well (e.g. a saturated water scalar with the
+other parameters compensating); the profile likelihood (:func:`profile_chi2`, ``--profile
+N``) is the global check: a parameter is *constrained globally* where it is constrained and
+no grid value farther than ``2 threshold`` fits within the 95% point of chi-square(1).
 
 How much of the parameters' variation between sites the sites' own observations resolve
 is :func:`site_information_r2`: with a Gaussian population prior of the parameters'
@@ -29,7 +33,8 @@ covariates.
 Command::
 
     soilbinn identifiability DATA --params-var true_params \\
-        --learned efolding,tau4s3,fs1s3,w_scaling --out ident.nc
+        --learned efolding,tau4s3,fs1s3,w_scaling --profile 10 --out ident.nc
+    soilbinn identifiability DATA --params-from PRED.nc --out ident.nc  # at a retrieval
 """
 
 from __future__ import annotations
@@ -240,7 +245,7 @@ def identifiability(
         Posterior sd (unit scale) below which a parameter counts as constrained.
     profile : int
         Number of grid values in [0.05, 0.95] for the profile likelihood (0: none), a
-        global check of the local analysis (:func:`profile_chi2`; about 0.035 CPU s per
+        global check of the local analysis (:func:`profile_chi2`; about 0.03 CPU s per
         site, examined parameter and grid value).
     profile_iterations : int
         Levenberg-Marquardt iterations per grid value.
@@ -485,7 +490,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
                    help="parameter ranges (default: the params variable's preset attribute)")  # fmt: skip
     p.add_argument("--profile", type=int, default=0, metavar="N",
                    help="also the profile likelihood on N grid values per examined parameter, "
-                        "a global check of the local analysis (e.g. 10; about 0.035 CPU s "
+                        "a global check of the local analysis (e.g. 10; about 0.03 CPU s "
                         "per site, parameter and grid value; default 0: none)")  # fmt: skip
     p.add_argument("--max-sites", type=int, default=None, metavar="N",
                    help="a random subsample (seed 0) of N of the sites with SOC observations")  # fmt: skip
