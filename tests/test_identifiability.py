@@ -100,6 +100,14 @@ def test_command_writes_netcdf_and_figure(small, tmp_path, capsys):
     bad = ["identifiability", str(data), "--learned", "nope", "--out", str(tmp_path / "x.nc")]
     assert main(bad) == 1
     assert "nope" in capsys.readouterr().err
+    holed = small.copy(deep=True)
+    holed["true_params"].values[2, 0] = np.nan
+    save_dataset(holed, tmp_path / "holed.nc")
+    assert (
+        main(["identifiability", str(tmp_path / "holed.nc"), "--out", str(tmp_path / "h.nc")]) == 1
+    )
+    err = capsys.readouterr().err
+    assert "true_params" in err and str(small["site"].values[2]) in err and "Traceback" not in err
     out2 = tmp_path / "ident2.nc"
     args = ["identifiability", str(data), "--learned", "efolding,tau4s3", "--out", str(out2)]
     assert main([*args, "--profile", "2"]) == 2 and "--profile" in capsys.readouterr().err
