@@ -21,7 +21,8 @@ parameter is reported as not constrained, as it truly is not near that value. It
 see a distant set of parameters that fits as well (e.g. a saturated water scalar with the
 other parameters compensating); the profile likelihood (:func:`profile_chi2`, ``--profile
 N``) is the global check: a parameter is *constrained globally* where it is constrained and
-no grid value farther than ``2 threshold`` fits within the 95% point of chi-square(1).
+no value ``2 threshold`` or farther from the site's (the grid's, and the two at exactly that
+distance) fits within the 95% point of chi-square(1).
 
 How much of the parameters' variation between sites the sites' own observations resolve
 is :func:`site_information_r2`: with a Gaussian population prior of the parameters'
@@ -149,8 +150,9 @@ def profile_chi2(
     depth : Tensor (n, obs), m; NaN where there is no observation
     index : sequence of int (k,)
         Examined parameters (fixed one at a time, the others re-fitted).
-    grid : sequence of float (G,)
-        Unit-scale values at which each examined parameter is fixed, ascending.
+    grid : sequence of float (G,) or Tensor (n, k, G)
+        Unit-scale values at which each examined parameter is fixed, ascending; the same
+        for every site, or per site and examined parameter.
     noise : float
         Log-space sd of the observation errors.
     iterations : int
@@ -162,8 +164,10 @@ def profile_chi2(
         Profile chi-square increase; NaN at sites without observations.
     """
     n, k = p_unit.shape[0], len(index)
-    grid_t = torch.as_tensor(list(grid), dtype=torch.float64)
-    G = len(grid_t)
+    grid_t = torch.as_tensor(np.asarray(grid, dtype=float), dtype=torch.float64)
+    if grid_t.ndim == 1:
+        grid_t = grid_t.expand(n, k, len(grid_t))
+    G = grid_t.shape[-1]
     idx = torch.as_tensor(list(index), dtype=torch.long)
     valid = torch.isfinite(depth)
     _, target = observation_jacobian(model, p_unit, forcing, depth, [])
@@ -178,6 +182,7 @@ def profile_chi2(
     var = noise**2
     col = idx[fixed]
     rows = torch.arange(len(site))
+    grid_rows = grid_t[site, fixed]  # (rows, G)
 
     def evaluate(q):
         J, ls = observation_jacobian(model, q, f, dep, index)
@@ -190,7 +195,7 @@ def profile_chi2(
     lo, hi = 1e-4, 1 - 1e-4
     for step in range(G):
         at = torch.where(up, step, G - 1 - step)
-        cur[rows, col] = grid_t[at]
+        cur[rows, col] = grid_rows[rows, at].clamp(0.0, 1.0)
         J, r, chi = evaluate(cur)
         damp = torch.full((len(site),), 1e-2, dtype=torch.float64)
         for _ in range(iterations):
@@ -259,8 +264,10 @@ def identifiability(
         (site, param) int8, ``correlation`` (site, param, param2), ``fisher`` (site, param,
         param2) per unit-scale parameter squared, ``n_obs`` (site,), and attributes with
         the settings; ``param`` holds the examined parameters only. With ``profile``,
-        also ``profile_chi2`` (site, param, grid), ``distant_chi2`` (site, param): its
-        minimum over the grid values farther than ``2 threshold`` from the site's value,
+        also ``profile_chi2`` (site, param, grid), ``distant_chi2`` (site, param): the
+        smallest profile chi-square at ``2 threshold`` or farther from the site's value (the
+        grid values beyond, and the two values at exactly that distance, so the result does
+        not depend on where the grid falls),
         ``constrained_global`` (site, param) int8: constrained and ``distant_chi2`` at
         least the 95% point of chi-square(1), 3.84, and ``profile_lower`` /
         ``profile_upper`` (site, param): the smallest and largest of the grid values and
@@ -296,14 +303,19 @@ def identifiability(
         from soilbinn.training.progress import Progress, progress_enabled
 
         chunk = max(1, batch_size // (2 * len(index)))  # rows of the profile's batch
-        prof = []
+        prof, edges = [], []
         with Progress(p.shape[0], "profile likelihood", progress_enabled(progress)) as bar:
             for s in range(0, p.shape[0], chunk):
                 sl = slice(s, min(s + chunk, p.shape[0]))
+                v = p[sl][:, index]  # and at exactly 2 threshold either side of the value
+                edge = torch.stack([v - 2 * threshold, v + 2 * threshold], -1)
                 prof.append(profile_chi2(model, p[sl], forcing.select(sl), depth[sl], index,
                                          grid, noise, profile_iterations))  # fmt: skip
+                edges.append(profile_chi2(model, p[sl], forcing.select(sl), depth[sl], index,
+                                          edge, noise, profile_iterations))  # fmt: skip
                 bar.update(sl.stop - sl.start)
         res["profile_chi2"] = torch.cat(prof).numpy()
+        res["edge_chi2"] = torch.cat(edges).numpy()
     out = xr.Dataset(coords={"site": ds["site"].values, "param": learned,
                              "param2": ("param2", learned)})  # fmt: skip
     for c in ("lat", "lon"):
@@ -323,8 +335,8 @@ def identifiability(
                       "parameters, J^T J / sigma^2"})  # fmt: skip
     out["n_obs"] = ("site", np.asarray(torch.isfinite(depth).sum(1)), {"units": "1"})
     if profile:
-        _add_profile(out, res["profile_chi2"], grid, p[:, index].numpy(), threshold,
-                     profile_iterations)  # fmt: skip
+        _add_profile(out, res["profile_chi2"], res["edge_chi2"], grid, p[:, index].numpy(),
+                     threshold, profile_iterations)  # fmt: skip
     out.attrs.update({
         "params_var": params_var, "preset": preset, "transport": transport,
         "noise_log_sd": float(noise), "threshold": float(threshold),
@@ -338,9 +350,10 @@ def identifiability(
 CHI2_95 = 3.841458820694124
 
 
-def _add_profile(out: xr.Dataset, chi2: np.ndarray, grid: np.ndarray, value: np.ndarray,
-                 threshold: float, iterations: int) -> None:  # fmt: skip
-    """Profile-likelihood variables of :func:`identifiability` from ``chi2`` (n, k, G)."""
+def _add_profile(out: xr.Dataset, chi2: np.ndarray, edge: np.ndarray, grid: np.ndarray,
+                 value: np.ndarray, threshold: float, iterations: int) -> None:  # fmt: skip
+    """Profile-likelihood variables of :func:`identifiability` from ``chi2`` (n, k, G) on
+    ``grid`` and ``edge`` (n, k, 2) at ``value -/+ 2 threshold``."""
     out.coords["grid"] = ("grid", grid, {"units": "1", "long_name": "unit-scale value at "
                                          "which the parameter is fixed"})  # fmt: skip
     out["profile_chi2"] = (("site", "param", "grid"), chi2, {"units": "1", "long_name":
@@ -348,10 +361,14 @@ def _add_profile(out: xr.Dataset, chi2: np.ndarray, grid: np.ndarray, value: np.
         "parameter fixed at grid and the other examined parameters re-fitted",
         "iterations": int(iterations)})  # fmt: skip
     far = np.abs(grid[None, None, :] - value[:, :, None]) > 2 * threshold
-    distant = np.where(far, chi2, np.inf).min(-1)
-    distant = np.where(far.any(-1) & np.isfinite(chi2).all(-1), distant, np.nan)
+    edge_in = np.stack([value - 2 * threshold, value + 2 * threshold], -1)
+    edge_in = (edge_in >= 0.0) & (edge_in <= 1.0)  # the boundary of "distant" in the box
+    distant = np.minimum(np.where(far, chi2, np.inf).min(-1),
+                         np.where(edge_in, edge, np.inf).min(-1))  # fmt: skip
+    known = np.isfinite(chi2).all(-1) & (far.any(-1) | edge_in.any(-1))
+    distant = np.where(known, distant, np.nan)
     out["distant_chi2"] = (("site", "param"), distant, {"units": "1", "long_name":
-        f"smallest profile chi-square increase farther than {2 * threshold:g} from the value"})  # fmt: skip
+        f"smallest profile chi-square increase {2 * threshold:g} or farther from the value"})  # fmt: skip
     ok = (out["constrained"].values == 1) & (distant >= CHI2_95)
     out["constrained_global"] = (("site", "param"), ok.astype(np.int8), {"units": "1",
         "long_name": f"constrained and distant_chi2 >= {CHI2_95:.2f} (no distant mode "
