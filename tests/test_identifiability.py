@@ -260,3 +260,25 @@ def test_command_takes_parameters_from_a_prediction_file(small, tmp_path, capsys
     assert main([*args[:-1], out2, "--params-from", str(tmp_path / "short.nc")]) == 1
     err = capsys.readouterr().err
     assert "short.nc" in err and "missing" in err and str(small["site"].values[0]) in err
+
+
+def test_distant_chi2_includes_the_boundary_of_distant(small):
+    """distant_chi2 is the profile's minimum over the grid values farther than 2 threshold
+    and the two values at exactly that distance (inside the unit box), so a coarse grid
+    cannot skip the nearest distant values, where the profile is usually lowest."""
+    from soilbinn.evaluation.identifiability import profile_chi2
+
+    learned = ["efolding", "tau4s3"]
+    ident = identifiability(small, learned=learned, profile=4)
+    model, f, p, depth, names = _prepared(small)
+    idx = [names.index(n) for n in learned]
+    v = p[:, idx]
+    edge = profile_chi2(model, p, f, depth, idx, torch.stack([v - 0.2, v + 0.2], -1), 0.1)
+    grid = ident["grid"].values
+    far = np.abs(grid[None, None, :] - v.numpy()[:, :, None]) > 0.2
+    on_grid = np.where(far, ident["profile_chi2"].values, np.inf).min(-1)
+    inside = torch.stack([v - 0.2 >= 0, v + 0.2 <= 1], -1).numpy()
+    at_edge = np.where(inside, edge.numpy(), np.inf).min(-1)
+    np.testing.assert_allclose(ident["distant_chi2"].values, np.minimum(on_grid, at_edge),
+                               rtol=1e-9)  # fmt: skip
+    assert (at_edge < on_grid).any()  # the boundary matters on this data
