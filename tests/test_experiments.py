@@ -68,6 +68,7 @@ def test_recovery_compare_efficiency_and_report(tmp_path):
     assert (params["median_posterior_sd"] <= 12**-0.5 + 1e-12).all()
     info = json.loads((rec / "experiment.json").read_text())["results"]
     assert info["split"] == "spatial" and "ident_statement" in info["summary"]["paper4"]
+    assert "w_scaling:" in info["summary"]["paper4"]["ident_global_statement"]
     assert (rec / "sites_paper4.nc").exists() and (
         rec / "figures" / "parameters_paper4.png"
     ).exists()
@@ -114,3 +115,15 @@ def test_recovery_compare_efficiency_and_report(tmp_path):
     assert main(["report", str(tmp_path / "missing"), "--out", str(html)]) == 2
     # a run directory is never overwritten
     assert main(["experiment", "efficiency", "--out", str(eff), "--sites", "6", *TINY]) == 2
+
+
+def test_global_statement_names_each_parameter_and_the_empty_case():
+    from soilbinn.experiments.recovery import global_statement
+
+    df = pd.DataFrame({"parameter": ["efolding", "w_scaling"],
+                       "fraction_constrained": [0.3, 0.1],
+                       "fraction_constrained_global": [0.05, 0.0],
+                       "within_2sd_constrained_global": [0.98, float("nan")]})  # fmt: skip
+    text = global_statement(df)
+    assert "efolding: 30% locally, 5% globally (98% within 2 sd there)" in text
+    assert "w_scaling: 10% locally, 0% globally (none to test)" in text

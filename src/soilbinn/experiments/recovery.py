@@ -228,6 +228,8 @@ def run_recovery(config: RecoveryConfig, out: str | Path | None = None) -> Path:
             "binn_test_nse": float(res.score("test", "nse")) if hasattr(res, "score") else None,
             **identifiability_statement(mine),
         }
+        if "fraction_constrained_global" in mine:
+            summary[variant]["ident_global_statement"] = global_statement(mine)
         run.figure(ident_vs_r2_figure(mine, variant), f"identifiability_vs_r2_{variant}")
     pdf, qdf = pd.DataFrame(p_rows), pd.DataFrame(q_rows)
     run.write_table(pdf, "parameters")
@@ -290,6 +292,18 @@ def identifiability_statement(df: pd.DataFrame, constrained: float = 0.5,
     )
     return {"ident_agreement": agree, "ident_n": int(len(df)), "ident_spearman": rho,
             "ident_statement": text}  # fmt: skip
+
+
+def global_statement(df: pd.DataFrame) -> str:
+    """One sentence per learned parameter: held-out sites constrained locally and globally
+    (profile likelihood), and the share of the latter recovered within 2 posterior sd."""
+    parts = []
+    for _, row in df.iterrows():
+        share = row["within_2sd_constrained_global"]
+        tail = "none to test" if not np.isfinite(share) else f"{share:.0%} within 2 sd there"
+        parts.append(f"{row['parameter']}: {row['fraction_constrained']:.0%} locally, "
+                     f"{row['fraction_constrained_global']:.0%} globally ({tail})")  # fmt: skip
+    return "held-out sites constrained (profile likelihood): " + "; ".join(parts)
 
 
 def ident_vs_r2_figure(df: pd.DataFrame, variant: str):
