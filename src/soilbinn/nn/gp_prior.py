@@ -154,13 +154,12 @@ class LowRankLaplace:
         self.phi = u * lam.sqrt()
         self.low = torch.linalg.cholesky(b_cov)
         m = self.low.T @ h @ self.low  # (n, k, k)
-        pairs = [(a, b) for a in range(k) for b in range(a, k)]
-        weighted = torch.cat([self.phi * m[:, a, b, None] for a, b in pairs], dim=1)
-        blocks = (self.phi.T @ weighted).reshape(r, len(pairs), r)
         gram = torch.empty(r, k, r, k, dtype=h.dtype, device=h.device)
-        for j, (a, b) in enumerate(pairs):
-            gram[:, a, :, b] = blocks[:, j]
-            gram[:, b, :, a] = blocks[:, j].T
+        for a in range(k):  # one (r, r) block per pair: sites x rank of memory, not x pairs
+            for b in range(a, k):
+                block = self.phi.T @ (self.phi * m[:, a, b, None])
+                gram[:, a, :, b] = block
+                gram[:, b, :, a] = block.T
         eye = torch.eye(r * k, dtype=h.dtype, device=h.device)
         self.gram = gram.reshape(r * k, r * k) + eye
         self.damping = torch.kron(torch.diag(lam), self.low.T @ self.low)

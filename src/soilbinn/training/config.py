@@ -161,6 +161,12 @@ class GPPriorConfig:
 
     iterations: int = 0  # 0: off; damped Newton steps of the GP posterior mode
     hyper_steps: int = 40  # L-BFGS iterations on the Laplace evidence (hyperparameters)
+    # evidence fits: the first at the network's solution, each further one at the previous
+    # fit's posterior mode (hyperparameters warm-started, then ``iterations`` Newton steps
+    # again). The network's parameters are compressed where the SOC says little, and the
+    # evidence read at them gives a prior too narrow to undo that; at the GP's own mode
+    # the prior widens (type-II maximum likelihood by alternation)
+    rounds: int = 1
     subset: int = 400  # training sites the evidence is computed on (cost grows as subset^3)
     lengthscale: float = 3.0  # initial length scale, in training standard deviations
     # leading eigenpairs of the site kernel kept in the Newton steps (a reduced-rank GP;
@@ -287,6 +293,7 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("train.polish.weight_decay_per_obs", lambda v: v >= 0, "must be >= 0"),
     ("train.gp_prior.iterations", lambda v: v >= 0, "must be >= 0"),
     ("train.gp_prior.hyper_steps", lambda v: v >= 0, "must be >= 0"),
+    ("train.gp_prior.rounds", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.subset", lambda v: v >= 2, "must be >= 2"),
     ("train.gp_prior.lengthscale", lambda v: v > 0, "must be > 0"),
     ("train.gp_prior.rank", lambda v: v >= 1, "must be >= 1"),

@@ -12,7 +12,13 @@ raises the misfit by less than one unit of chi-square per learned value, since t
 network's own fit has no GP prior term to compare with). The final posterior mode must
 pass the same test against the network's misfit, else it is rejected and the network kept:
 on one of 20 training runs measured the evidence at the network's fit gave
-hyperparameters whose posterior mode doubled the misfit. The likelihood is the log-SOC
+hyperparameters whose posterior mode doubled the misfit. With ``rounds`` > 1, (1) and (2)
+are repeated from the last posterior mode (hyperparameters warm-started): where a site's
+SOC says little the network's parameters are compressed toward the well-informed ones,
+the evidence read there describes a prior too narrow and too smooth to undo that, and at
+the GP's own mode it widens (type-II maximum likelihood by alternation). Of the rounds
+the one with the highest Laplace evidence at its own mode is kept; a round whose mode
+fails the misfit test ends the rounds. The likelihood is the log-SOC
 misfit read as Gaussian with the variance the network's fit leaves (``sigma^2`` = its
 misfit), so its gradient and Hessian are the misfit's times ``n_obs / (2 sigma^2)``.
 
@@ -74,9 +80,11 @@ def fit_gp_prior(
     (GPPrior or None, dict)
         The prior holding the posterior mean (None when no step was accepted or the
         posterior mode was rejected: keep the network), and ``misfit_before`` (the
-        network's), ``misfit_after`` (the posterior mode's), ``log_evidence``,
-        ``accepted`` and ``tried`` (Newton steps), ``rank`` (eigenpairs kept),
-        ``rejected``, ``hyper_seconds`` (the evidence fit) and ``seconds`` (all).
+        network's), ``misfit_after`` (the kept posterior mode's), ``log_evidence`` (its
+        Laplace log evidence, up to a constant), ``round_evidence`` (every completed
+        round's), ``round`` (the one kept, from 1), ``accepted`` and ``tried`` (Newton
+        steps, all rounds), ``rank`` (eigenpairs kept), ``rejected``, ``hyper_seconds``
+        (the evidence fits) and ``seconds`` (all).
     """
     t0 = time.perf_counter()
     f64 = torch.float64
@@ -118,82 +126,106 @@ def fit_gp_prior(
         low = torch.tril(chol_b) if cfg.correlated else torch.diag(torch.diagonal(chol_b))
         return low @ low.T + 1e-8 * eye
 
-    g, h = likelihood_terms(z)
     rng = np.random.default_rng(seed)
     m = min(cfg.subset, n, max(2, HYPER_VALUES // k))  # the evidence fit's sites
     sub = torch.as_tensor(rng.choice(n, size=m, replace=False), device=dev)
-    opt = torch.optim.LBFGS([log_ls, chol_b, mu], lr=1.0, max_iter=cfg.hyper_steps,
-                            history_size=20, tolerance_grad=1e-9, tolerance_change=1e-12,
-                            line_search_fn="strong_wolfe")  # fmt: skip
 
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        kx_sub = rbf(x[sub], x[sub], log_ls)
-        evidence, _ = laplace_step(kx_sub, b_cov(), z[sub] - mu, g[sub], h[sub])
-        (-evidence).backward()
-        return -evidence
+    def fit_hyperparameters(zz: torch.Tensor, g: torch.Tensor, h: torch.Tensor) -> None:
+        # L-BFGS on the Laplace evidence at zz, warm-started from the current values
+        opt = torch.optim.LBFGS([log_ls, chol_b, mu], lr=1.0, max_iter=cfg.hyper_steps,
+                                history_size=20, tolerance_grad=1e-9, tolerance_change=1e-12,
+                                line_search_fn="strong_wolfe")  # fmt: skip
 
-    if cfg.hyper_steps:
-        with torch.enable_grad():
-            opt.step(closure)
-    hyper_seconds = time.perf_counter() - t0
-    log_ls, mu = log_ls.detach(), mu.detach()
-    bc = b_cov().detach()
-    kx = rbf(x, x, log_ls)
-    lam, u = kernel_basis(kx, max_rank=cfg.rank)  # Newton steps in the leading eigenbasis
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            kx_sub = rbf(x[sub], x[sub], log_ls)
+            evidence, _ = laplace_step(kx_sub, b_cov(), zz[sub] - mu, g[sub], h[sub])
+            (-evidence).backward()
+            return -evidence
 
-    def posterior_mean(a: torch.Tensor) -> torch.Tensor:
-        return mu + kx @ a @ bc
+        if cfg.hyper_steps:
+            with torch.enable_grad():
+                opt.step(closure)
+
+    def posterior_of(state) -> torch.Tensor:
+        a, ls_, mu_, bc_ = state
+        return mu_ + rbf(x, x, ls_) @ a @ bc_
 
     def fits_as_well(m_new: float) -> bool:
         # a misfit above the network's by less than one unit of chi-square per learned value
         return n_obs * (m_new - misfit0) / max(misfit0, 1e-12) < n * k
 
-    alpha, psi, accepted, evidence = None, math.inf, 0, float("nan")
-    damp, tried = 0.0, 0
-    with torch.no_grad():
-        for _ in range(cfg.iterations):
-            current = unit_loss(z)
-            hscale = float(torch.diagonal(h, dim1=1, dim2=2).mean().clamp_min(1e-12))
-            system = LowRankLaplace(lam, u, bc, h)
-            for _ in range(12):  # Levenberg-Marquardt damping until a step is accepted
-                ev, a_new = system.step(z - mu, g, damp)
-                tried += 1
-                z_new = posterior_mean(a_new)
-                m_new = unit_loss(z_new)
-                psi_new = scale * m_new + 0.5 * float((a_new * (z_new - mu)).sum())
-                if alpha is None:  # from the network: no prior term to compare with
-                    ok = fits_as_well(m_new)
+    kept = None  # (alpha, log_ls, mu, b_cov) of the round with the highest evidence
+    accepted, tried, hyper_seconds, evidence, rank, rounds = 0, 0, 0.0, -math.inf, 0, 0
+    info: dict = {"misfit_before": misfit0, "rejected": False, "round_evidence": []}
+    g, h = likelihood_terms(z)
+    for round_ in range(cfg.rounds):
+        th = time.perf_counter()
+        fit_hyperparameters(z, g, h)
+        hyper_seconds += time.perf_counter() - th
+        ls_r, mu_r, bc = log_ls.detach().clone(), mu.detach().clone(), b_cov().detach()
+        kx = rbf(x, x, ls_r)
+        lam, u = kernel_basis(kx, max_rank=cfg.rank)  # Newton steps in the leading eigenbasis
+        alpha, psi, z_r, damp = None, math.inf, z, 0.0
+        with torch.no_grad():
+            for _ in range(cfg.iterations):
+                current = unit_loss(z_r)
+                hscale = float(torch.diagonal(h, dim1=1, dim2=2).mean().clamp_min(1e-12))
+                system = LowRankLaplace(lam, u, bc, h)
+                for _ in range(12):  # Levenberg-Marquardt damping until a step is accepted
+                    ev, a_new = system.step(z_r - mu_r, g, damp)
+                    tried += 1
+                    z_new = mu_r + kx @ a_new @ bc
+                    m_new = unit_loss(z_new)
+                    psi_new = scale * m_new + 0.5 * float((a_new * (z_new - mu_r)).sum())
+                    # a round's first step has no prior term to compare with: it must fit
+                    # about as well as the network
+                    ok = fits_as_well(m_new) if alpha is None else psi_new < psi
+                    if ok and math.isfinite(m_new):
+                        alpha, psi, z_r = a_new, psi_new, z_new
+                        accepted += 1
+                        damp /= 3
+                        break
+                    damp = max(4 * damp, 1e-3 * hscale)
                 else:
-                    ok = psi_new < psi
-                if ok and math.isfinite(m_new):
-                    alpha, psi, z, evidence = a_new, psi_new, z_new, float(ev)
-                    accepted += 1
-                    damp /= 3
                     break
-                damp = max(4 * damp, 1e-3 * hscale)
-            else:
-                break
-            g, h = likelihood_terms(z)
+                g, h = likelihood_terms(z_r)
+                if log is not None:
+                    log(f"gp_prior: round {round_ + 1}, step {accepted}, misfit {current:.5g} "
+                        f"-> {unit_loss(z_r):.5g}")  # fmt: skip
+        if alpha is None:  # no step accepted: keep the previous round's
+            break
+        misfit = unit_loss(z_r)
+        if not fits_as_well(misfit):
+            # the posterior mode trades the SOC fit for the prior: these hyperparameters do
+            # not describe the parameters; keep the previous round's (round 1: the network)
+            if round_ == 0:
+                info["rejected"] = True
             if log is not None:
-                log(f"gp_prior: step {accepted}, misfit {current:.5g} -> {unit_loss(z):.5g}")
-    misfit = unit_loss(posterior_mean(alpha)) if alpha is not None else misfit0
-    info = {
-        "misfit_before": misfit0, "misfit_after": misfit, "log_evidence": evidence,
-        "accepted": accepted, "tried": tried, "rank": len(lam), "rejected": False,
-        "hyper_seconds": hyper_seconds,
-    }  # fmt: skip
-    if alpha is not None and not fits_as_well(misfit):
-        # the posterior mode trades the SOC fit for the prior: the hyperparameters from
-        # the evidence at the network's fit do not describe these parameters; keep the network
-        info["rejected"] = True
+                log(f"gp_prior: round {round_ + 1} rejected, the posterior mode's misfit "
+                    f"{misfit:.5g} exceeds the network's {misfit0:.5g} by more than one "
+                    "chi-square unit per learned value")  # fmt: skip
+            break
+        # the Laplace log evidence at the round's mode (g, h are there), up to a constant
+        # common to all rounds: the quadratic model's plus the log likelihood at the mode
+        with torch.no_grad():
+            ev, _ = LowRankLaplace(lam, u, bc, h).step(z_r - mu_r, g)
+        ev_r = float(ev) - scale * misfit
+        info["round_evidence"].append(ev_r)
         if log is not None:
-            log(f"gp_prior: rejected, the posterior mode's misfit {misfit:.5g} exceeds the "
-                f"network's {misfit0:.5g} by more than one chi-square unit per learned value")  # fmt: skip
-        alpha = None
-    if alpha is None:  # no step accepted or rejected: keep the network
+            log(f"gp_prior: round {round_ + 1}, misfit {misfit:.5g}, log evidence {ev_r:.1f}")
+        z = z_r
+        if ev_r > evidence:
+            kept, rank, rounds, evidence = (alpha, ls_r, mu_r, bc), len(lam), round_ + 1, ev_r
+    info.update({
+        "misfit_after": unit_loss(posterior_of(kept)) if kept is not None else misfit0,
+        "log_evidence": evidence if kept is not None else math.nan, "accepted": accepted,
+        "tried": tried, "rank": rank, "round": rounds, "hyper_seconds": hyper_seconds,
+    })  # fmt: skip
+    if kept is None:  # no step accepted or rejected: keep the network
         info["seconds"] = time.perf_counter() - t0
         return None, info
+    alpha, log_ls, mu, bc = kept
     prior = GPPrior(net, n, x.shape[1], k, use_lonlat, cfg.blend if blend is None else blend)
     with torch.no_grad():
         prior.x_train.copy_(x)

@@ -611,9 +611,9 @@ class _Trainer:
             self.cfg.train.seed, self.log.info, blend,
         )  # fmt: skip
         self.log.info(
-            "gp_prior: %d Newton steps accepted in %.1fs, misfit %.5g -> %.5g, log evidence %.1f",
-            res["accepted"], res["seconds"], res["misfit_before"], res["misfit_after"],
-            res["log_evidence"],
+            "gp_prior: %d Newton steps accepted in %.1fs, misfit %.5g -> %.5g, log evidence "
+            "%.1f (round %d of %d kept)", res["accepted"], res["seconds"], res["misfit_before"],
+            res["misfit_after"], res["log_evidence"], res["round"], len(res["round_evidence"]),
         )  # fmt: skip
         if prior is None:
             return res
