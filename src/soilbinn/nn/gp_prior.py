@@ -160,9 +160,10 @@ class LowRankLaplace:
                 block = self.phi.T @ (self.phi * m[:, a, b, None])
                 gram[:, a, :, b] = block
                 gram[:, b, :, a] = block.T
-        eye = torch.eye(r * k, dtype=h.dtype, device=h.device)
-        self.gram = gram.reshape(r * k, r * k) + eye
-        self.damping = torch.kron(torch.diag(lam), self.low.T @ self.low)
+        self.gram = gram.reshape(r * k, r * k)
+        self.gram.diagonal().add_(1.0)
+        # the damping d kron(diag(lam), L.T L) is block diagonal: kept as its (r, k, k) blocks
+        self.damping = lam[:, None, None] * (self.low.T @ self.low)
 
     def step(
         self, c: torch.Tensor, g: torch.Tensor, damp: float = 0.0
@@ -183,7 +184,13 @@ class LowRankLaplace:
             kernel, so predictions at new sites need no basis.
         """
         r, k = self.lam.shape[0], c.shape[1]
-        gram = self.gram + damp * self.damping if damp else self.gram
+        if damp:
+            gram = self.gram.clone()
+            blocks = gram.view(r, k, r, k)
+            i = torch.arange(r, device=gram.device)
+            blocks[i, :, i, :] += damp * self.damping
+        else:
+            gram = self.gram
         chol = torch.linalg.cholesky(gram)
         hc = torch.einsum("iab,ib->ia", self.h, c) + damp * c
         rhs = (self.phi.T @ (hc - g) @ self.low).reshape(-1)
