@@ -19,19 +19,37 @@ def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over ranks, differentiable: the gradient of a sum is the sum of the gradients.
+
+    Blocking ``dist.all_reduce`` on a copy in both directions, so no asynchronous work
+    object (nor the process group it holds) outlives the call.
+    """
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor) -> torch.Tensor:
+        out = t.clone()
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        out = grad.contiguous().clone()
+        dist.all_reduce(out)
+        return out
+
+
 class GlobalBatchNorm1d(nn.BatchNorm1d):
     """BatchNorm1d with statistics over all ranks' samples in training mode."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and _distributed()):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
         # float64 sums: E[x^2] - E[x]^2 in float32 loses digits
         x64 = x.to(torch.float64)
         n = torch.tensor([float(x.shape[0])], dtype=torch.float64, device=x.device)
         stats = torch.cat([x64.sum(0), (x64 * x64).sum(0), n])
-        stats = all_reduce(stats)
+        stats = _AllReduceSum.apply(stats)
         c = x.shape[1]
         count = stats[-1]
         mean = stats[:c] / count

@@ -56,6 +56,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from soilbinn.training.rundir import RunDir
     from soilbinn.training.trainer import train
 
+    ok = False  # a clean run waits for every rank at the teardown
     try:
         if args.resume:  # the run's own config (a different one is refused by train)
             base = args.config or RunDir.open(args.resume).config_path
@@ -67,16 +68,21 @@ def _run_train(args: argparse.Namespace) -> int:
         from soilbinn.training.ensemble import is_ensemble_run
 
         if args.resume and is_ensemble_run(args.resume):
-            return _train_ensemble(cfg, args, resume=True)
+            rc = _train_ensemble(cfg, args, resume=True)
+            ok = True
+            return rc
         if cfg.train.ensemble > 1 and not args.resume:
-            return _train_ensemble(cfg, args)
+            rc = _train_ensemble(cfg, args)
+            ok = True
+            return rc
         res = train(cfg, args.data, run_dir=args.resume or args.run_dir,
                     resume=bool(args.resume), runs_root=args.runs_root)  # fmt: skip
         is_main = current().is_main
+        ok = True
     except _KNOWN_ERRORS as exc:
         return _fail(exc)
     finally:
-        _shutdown_distributed()
+        _shutdown_distributed(clean=ok)
     if not is_main:  # only rank 0 reports
         return 0
     print(f"run directory: {res.run_dir}")
@@ -108,11 +114,25 @@ def _train_ensemble(cfg, args: argparse.Namespace, resume: bool = False) -> int:
     return 0
 
 
-def _shutdown_distributed() -> None:
+def _shutdown_distributed(clean: bool) -> None:
+    """Tear the process group down while the interpreter is fully alive.
+
+    Objects left in reference cycles (trainer, model, autograd graphs) can hold the gloo
+    process group; freed only at interpreter exit, its worker threads abort the process
+    (SIGABRT, "terminate called without an active exception"). So collect them first and,
+    after a clean run, let every rank reach the teardown together (a rank that failed alone
+    must not wait at a barrier the others never reach).
+    """
+    import gc
+
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        gc.collect()
+        if clean:
+            dist.barrier()
         dist.destroy_process_group()
+        gc.collect()
 
 
 # ----------------------------------------------------------------------------- evaluate
