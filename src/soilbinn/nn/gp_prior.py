@@ -77,6 +77,57 @@ def laplace_step(
     alpha : Tensor (n, k)
         Coefficients of the posterior mean: ``f - mean = Kx @ alpha @ B``.
     """
+    log_evidence, alpha, _ = _laplace(kx, b_cov, c, g, h)
+    return log_evidence, alpha
+
+
+def laplace_evidence_gradients(
+    kx: torch.Tensor,
+    b_cov: torch.Tensor,
+    c: torch.Tensor,
+    g: torch.Tensor,
+    h: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`laplace_step`'s log evidence and its exact gradients, without autograd.
+
+    With ``Sigma = kron(Kx, B)`` the prior covariance, ``alpha`` the posterior coefficients
+    and ``R = S A^-1 S = (Sigma + H^-1)^-1``, the gradient with respect to ``Sigma`` is
+    ``(alpha alpha' - R) / 2`` (Rasmussen & Williams 2006, eq. 5.9 with a fixed Hessian),
+    contracted here with ``B`` and ``Kx``; with respect to ``c = z - mean`` it is ``H Sigma
+    alpha - (H c - g)``. One Cholesky factor and its inverse replace the backward pass
+    through the factorisation, several times cheaper at the evidence fit's size (n k about
+    1,600).
+
+    Parameters
+    ----------
+    kx, b_cov, c, g, h
+        As :func:`laplace_step`.
+
+    Returns
+    -------
+    log_evidence : Tensor ()
+        As :func:`laplace_step`.
+    d_kx : Tensor (n, n)
+        Its partial derivatives with respect to the entries of ``kx``.
+    d_b : Tensor (k, k)
+        With respect to the entries of ``b_cov``.
+    d_c : Tensor (n, k)
+        With respect to ``c`` (for the mean: minus its sum over sites).
+    """
+    with torch.no_grad():
+        log_evidence, alpha, (s, chol, b) = _laplace(kx, b_cov, c, g, h)
+        n, k = c.shape
+        ainv = torch.cholesky_inverse(chol).reshape(n, k, n, k)
+        r = torch.einsum("iab,ibjc->iajc", s, ainv)
+        r = torch.einsum("iajc,jdc->iajd", r, s)  # S_i (A^-1)_ij S_j, S symmetric
+        d_kx = 0.5 * (alpha @ b_cov @ alpha.T - torch.einsum("iajb,ab->ij", r, b_cov))
+        d_b = 0.5 * (alpha.T @ kx @ alpha - torch.einsum("iajb,ij->ab", r, kx))
+        d_c = torch.einsum("iab,ib->ia", h, kx @ alpha @ b_cov) - b
+    return log_evidence, d_kx, d_b, d_c
+
+
+def _laplace(kx, b_cov, c, g, h):
+    """:func:`laplace_step` and the factors its gradients reuse: (s, chol, b)."""
     n, k = c.shape
     s = sqrtm_psd(h)
     u = (s @ torch.linalg.cholesky(b_cov)).reshape(n * k, k)
@@ -93,7 +144,7 @@ def laplace_step(
     log_evidence = (
         -0.5 * logdet + 0.5 * quad - 0.5 * torch.einsum("ia,iab,ib->", c, h, c) + (g * c).sum()
     )
-    return log_evidence, alpha
+    return log_evidence, alpha, (s, chol, b)
 
 
 def kernel_basis(

@@ -39,7 +39,13 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from soilbinn.nn.gp_prior import GPPrior, LowRankLaplace, kernel_basis, laplace_step, rbf
+from soilbinn.nn.gp_prior import (
+    GPPrior,
+    LowRankLaplace,
+    kernel_basis,
+    laplace_evidence_gradients,
+    rbf,
+)
 from soilbinn.training.polish import site_gradient_hessian
 
 #: the evidence fit's dense system has at most this many rows (subset sites x learned)
@@ -137,10 +143,15 @@ def fit_gp_prior(
                                 line_search_fn="strong_wolfe")  # fmt: skip
 
         def closure() -> torch.Tensor:
+            # the evidence's exact gradients with respect to the kernel, B and the logits
+            # (no backward pass through the factorisation), chained to the hyperparameters
             opt.zero_grad()
-            kx_sub = rbf(x[sub], x[sub], log_ls)
-            evidence, _ = laplace_step(kx_sub, b_cov(), zz[sub] - mu, g[sub], h[sub])
-            (-evidence).backward()
+            kx_sub, bc = rbf(x[sub], x[sub], log_ls), b_cov()
+            evidence, d_kx, d_b, d_c = laplace_evidence_gradients(
+                kx_sub.detach(), bc.detach(), zz[sub] - mu.detach(), g[sub], h[sub]
+            )
+            surrogate = (d_kx * kx_sub).sum() + (d_b * bc).sum() - (d_c.sum(0) * mu).sum()
+            (-surrogate).backward()
             return -evidence
 
         if cfg.hyper_steps:
