@@ -270,10 +270,27 @@ def test_gp_prior_options_are_checked():
         "max_sites=1",
         "rank=0",
         "rounds=0",
+        "w_start=lowest",
     ):
         with pytest.raises(ConfigError, match=f"train.gp_prior.{bad.split('=')[0]}"):
             load_config("demo", [f"train.gp_prior.{bad}"])
     assert load_config("demo").train.gp_prior.gp_alone == ["w_scaling"]
+
+
+def test_a_run_starts_w_scaling_below_saturation(tmp_path):
+    """``train.gp_prior.w_start: both`` in a real run: a second start with w_scaling lowered
+    to the saturation threshold where the network put it above; the round with the highest
+    evidence of either start is kept, and the run predicts."""
+    from soilbinn.training.predict import predict_dataset
+
+    ds, res = _tiny_run(tmp_path / "run", 60, 2, ["model.learned=[efolding,w_scaling]",
+                                                  "train.gp_prior.w_start=both"])  # fmt: skip
+    gp = res.extra["gp_prior"]
+    assert 0 < gp["w_start_lowered"] <= 60  # training sites of the 60
+    assert len(gp["start_evidence"]) == 2 and gp["start"] in (0, 1)
+    assert gp["log_evidence"] == max(max(e) for e in gp["start_evidence"] if e)
+    out = predict_dataset(tmp_path / "run", ds)
+    assert np.isfinite(out["params"].values).all()
 
 
 def test_an_unknown_gp_alone_parameter_stops_before_training(tmp_path):
@@ -389,3 +406,90 @@ def test_further_rounds_widen_a_prior_read_at_a_compressed_solution():
     assert info[4]["round"] > 1 and info[4]["log_evidence"] == max(ev)
     assert (r2[4] > r2[1] + 0.03).all(), (r2[1], r2[4])
     assert float((r2[4] - r2[1]).mean()) > 0.05, (r2[1], r2[4])
+
+
+def test_a_start_below_saturation_reaches_the_basin_the_evidence_prefers():
+    """A kinked likelihood like the water scalar's: observations ``(a m, b m)`` with ``m =
+    min(c w, 1)`` and a site factor ``c``, so that wherever ``m`` saturates ``w`` has no
+    gradient and ``a`` and ``b`` can absorb ``m`` (a ridge). Started where a network lands
+    (``w`` saturated everywhere, ``a`` and ``b`` compensating), the GP stays there; started
+    with ``w`` just below each site's threshold ``1 / c`` (``train.gp_prior.w_start:
+    saturation``), the evidence is far higher and the truth is recovered at new sites."""
+    gen = torch.Generator().manual_seed(4)
+    n, n_new = 300, 200
+    x = torch.rand(n + n_new, 2, generator=gen, dtype=F64) * 6 - 3
+    cat = torch.zeros(n + n_new, 1, dtype=torch.long)
+    c = 1.5 + 2.5 * torch.rand(n, generator=gen, dtype=F64)
+    truth = 0.15 + 0.7 * torch.sigmoid(torch.stack([0.8 * x[:, 0] + 0.3 * torch.sin(x[:, 1]),
+                                                    0.6 * x[:, 1] - 0.3 * x[:, 0],
+                                                    -0.9 * x[:, 0] + 0.4 * x[:, 1]], 1))  # fmt: skip
+
+    def observe(p):
+        m = torch.clamp(c * p[:, 2], max=1.0)
+        return torch.stack([p[:, 0] * m, p[:, 1] * m], 1)
+
+    y = observe(truth[:n]) * torch.exp(0.05 * torch.randn(n, 2, generator=gen, dtype=F64))
+
+    def loss_of_outputs(p):
+        return ((torch.log(observe(p.to(F64))) - torch.log(y)) ** 2).sum() / (2 * n)
+
+    m_true = torch.clamp(c * truth[:n, 2], max=1.0)
+    assert 0.2 < float((m_true < 1).double().mean()) < 0.5  # a third of the sites unsaturated
+    compensated = torch.stack([truth[:n, 0] * m_true, truth[:n, 1] * m_true,
+                               torch.full((n,), 0.9, dtype=F64)], 1).float()  # fmt: skip
+
+    class Saturated(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inputs = _net(2).inputs
+
+        def forward(self, numeric, categorical=None, lonlat=None):
+            return compensated
+
+    def below_saturation(p):
+        q = p.clone()
+        q[:, 2] = torch.minimum(p[:, 2], (0.98 / c).to(p.dtype))
+        return q
+
+    cfg = load_config("demo", ["train.gp_prior.subset=150", "train.gp_prior.blend=1.0"])
+    t = truth[n:]
+    r2, info = {}, {}
+    for name, start in (("network", None), ("saturation", below_saturation)):
+        prior, info[name] = fit_gp_prior(Saturated(), (x[:n].float(), cat[:n], None),
+                                         loss_of_outputs, n_obs=2 * n, cfg=cfg.train.gp_prior,
+                                         use_lonlat=False, starts=[start])  # fmt: skip
+        with torch.no_grad():
+            new = prior(x[n:].float(), cat[n:]).to(F64)
+        r2[name] = 1 - ((new - t) ** 2).sum(0) / ((t - t.mean(0)) ** 2).sum(0)
+    # the same likelihood scale (the network's misfit) for both: evidences compare
+    assert info["saturation"]["misfit_before"] == info["network"]["misfit_before"]
+    assert info["saturation"]["log_evidence"] > info["network"]["log_evidence"] + 300
+    assert (r2["network"][[0, 2]] < 0.5).all(), r2["network"]  # stuck on the ridge
+    assert (r2["saturation"] > 0.7).all(), r2["saturation"]
+    assert float(r2["saturation"][0]) > 0.85
+    # both starts in one call: the evidence picks the one below saturation
+    prior, both = fit_gp_prior(Saturated(), (x[:n].float(), cat[:n], None), loss_of_outputs,
+                               n_obs=2 * n, cfg=cfg.train.gp_prior, use_lonlat=False,
+                               starts=[None, below_saturation])  # fmt: skip
+    assert both["start"] == 1 and both["log_evidence"] == info["saturation"]["log_evidence"]
+    assert both["start_evidence"] == [info["network"]["round_evidence"],
+                                      info["saturation"]["round_evidence"]]  # fmt: skip
+
+
+def test_water_saturation_threshold():
+    """Above the threshold the water scalar is 1 wherever W > 0 (the SOC cannot depend on
+    w_scaling); 2% below it the driest cell is unsaturated; no W > 0 gives inf."""
+    from soilbinn.process.rates import water_saturation_threshold, water_scalar
+
+    gen = torch.Generator().manual_seed(1)
+    w = torch.rand(3, 20, 12, generator=gen, dtype=F64) * 0.9 + 0.05
+    w[1, :5] = 0.0  # frozen cells stay 0 whatever w_scaling is
+    w[2] = 0.0
+    thr = water_saturation_threshold(w)
+    assert torch.isinf(thr[2]) and torch.isfinite(thr[:2]).all()
+    for i in (0, 1):
+        wet = w[i] > 0
+        at = water_scalar(thr[i : i + 1], w[i : i + 1])[0]
+        np.testing.assert_allclose(at[wet], 1.0, rtol=0, atol=1e-12)
+        below = water_scalar(0.98 * thr[i : i + 1], w[i : i + 1])[0]
+        assert float(below[wet].min()) < 0.99

@@ -54,6 +54,27 @@ def water_scalar(
     return 1.0 - torch.nn.functional.softplus(sharpness * (1.0 - x)) / sharpness
 
 
+def water_saturation_threshold(water: torch.Tensor) -> torch.Tensor:
+    """The smallest ``w_scaling`` at which :func:`water_scalar` is 1 in every cell.
+
+    ``min(W w, 1) = 1`` wherever ``W > 0`` once ``w >= 1 / min(W > 0)``; above it the SOC
+    does not depend on ``w_scaling`` at all (cells with ``W = 0`` stay 0 whatever it is).
+
+    Parameters
+    ----------
+    water : Tensor (n, 20, 12)
+        Water scalar ``W`` per layer and month, 1.
+
+    Returns
+    -------
+    Tensor (n,)
+        Physical ``w_scaling`` threshold, 1; ``inf`` at a site with no cell ``W > 0``.
+    """
+    positive = torch.where(water > 0, water, torch.full_like(water, torch.inf))
+    smallest = positive.flatten(1).min(1).values
+    return torch.where(torch.isfinite(smallest), 1.0 / smallest, smallest)
+
+
 def depth_scalar(efolding: torch.Tensor) -> torch.Tensor:
     """``exp(-zsoi / efolding)`` for the 20 layers; (n,) m -> (n, 20)."""
     zsoi = grid.as_tensor(grid.ZSOI, efolding.device, efolding.dtype)

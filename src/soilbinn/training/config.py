@@ -186,6 +186,13 @@ class GPPriorConfig:
     # in the likelihood); true, a full matrix fitted by the evidence, which at the
     # network's solution learns those ridges as correlations between parameters
     correlated: bool = False
+    # where the GP's Newton steps start w_scaling (when learned): "network", the network's
+    # outputs; "saturation", each site's value lowered to just below the threshold above
+    # which the water scalar saturates in every cell (the SOC is the same there, but the
+    # likelihood has a w_scaling gradient: a saturated start can hide the basin the
+    # evidence prefers); "both": the two starts, the higher evidence kept (twice the cost;
+    # docs/recovery_ablation.md, stop 28)
+    w_start: str = "network"
     # more learned parameters than this: the stage is not used (logged); the GP is a prior
     # for a few weakly identified parameters, and a Newton step solves rank x learned
     # unknowns, the evidence fit subset x learned (at most 1,600: fewer sites with more
@@ -300,6 +307,11 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("train.gp_prior.max_learned", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.max_sites", lambda v: v >= 2, "must be >= 2"),
     ("train.gp_prior.blend", lambda v: 0 < v <= 1, "must be in (0, 1]"),
+    (
+        "train.gp_prior.w_start",
+        lambda v: v in ("network", "saturation", "both"),
+        "must be network, saturation or both",
+    ),
     ("train.water_relaxation.sharpness_start", lambda v: v is None or v > 0, "must be > 0"),
     ("train.water_relaxation.sharpness_end", lambda v: v > 0, "must be > 0"),
     ("train.water_relaxation.fraction", lambda v: 0 <= v <= 1, "must be in [0, 1]"),

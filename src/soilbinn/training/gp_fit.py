@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -62,6 +62,7 @@ def fit_gp_prior(
     seed: int = 0,
     log: Callable[[str], None] | None = None,
     blend: float | list[float] | None = None,
+    starts: Sequence[Callable[[torch.Tensor], torch.Tensor] | None] = (None,),
 ) -> tuple[GPPrior | None, dict[str, float]]:
     """Fit a :class:`GPPrior` to the training sites; the network is not changed.
 
@@ -77,6 +78,12 @@ def fit_gp_prior(
         Number of training observations (scales the misfit to a log likelihood).
     cfg : GPPriorConfig
         ``iterations``, ``hyper_steps``, ``subset``, ``lengthscale``, ``blend``.
+    starts : sequence of callable or None
+        Starting points of the Newton steps, each ``(n, k) -> (n, k)`` unit-scale from the
+        network's outputs, ``None`` for those outputs themselves (the default, one start).
+        Every start runs its own rounds from fresh hyperparameters; the likelihood's scale
+        and the misfit test stay the network's, so the evidences of all rounds of all
+        starts compare, and the highest is kept.
     blend : float or list of float (k,), optional
         The GP's weight in the prediction, one or per learned parameter (default
         ``cfg.blend``).
@@ -120,13 +127,19 @@ def fit_gp_prior(
 
     dev = p.device
     eye = torch.eye(k, dtype=f64, device=dev)
-    log_ls = torch.full((x.shape[1],), math.log(cfg.lengthscale), dtype=f64, device=dev,
-                        requires_grad=True)  # fmt: skip
-    cov = torch.cov(z.T) + 1e-3 * eye if n > 1 else eye.clone()
-    if not cfg.correlated:
-        cov = torch.diag(torch.diagonal(cov))
-    chol_b = torch.linalg.cholesky(cov).contiguous().clone().requires_grad_(True)
-    mu = z.mean(0).clone().requires_grad_(True)
+    log_ls = torch.empty(x.shape[1], dtype=f64, device=dev, requires_grad=True)
+    chol_b = torch.empty(k, k, dtype=f64, device=dev, requires_grad=True)
+    mu = torch.empty(k, dtype=f64, device=dev, requires_grad=True)
+
+    def reset_hyperparameters(zz: torch.Tensor) -> None:
+        # a start's first values: the configured length scale, the logits' own spread/mean
+        cov = torch.cov(zz.T) + 1e-3 * eye if n > 1 else eye.clone()
+        if not cfg.correlated:
+            cov = torch.diag(torch.diagonal(cov))
+        with torch.no_grad():
+            log_ls.fill_(math.log(cfg.lengthscale))
+            chol_b.copy_(torch.linalg.cholesky(cov))
+            mu.copy_(zz.mean(0))
 
     def b_cov() -> torch.Tensor:
         low = torch.tril(chol_b) if cfg.correlated else torch.diag(torch.diagonal(chol_b))
@@ -169,65 +182,75 @@ def fit_gp_prior(
     kept = None  # (alpha, log_ls, mu, b_cov) of the round with the highest evidence
     accepted, tried, hyper_seconds, evidence, rank, rounds = 0, 0, 0.0, -math.inf, 0, 0
     info: dict = {"misfit_before": misfit0, "rejected": False, "round_evidence": []}
-    g, h = likelihood_terms(z)
-    for round_ in range(cfg.rounds):
-        th = time.perf_counter()
-        fit_hyperparameters(z, g, h)
-        hyper_seconds += time.perf_counter() - th
-        ls_r, mu_r, bc = log_ls.detach().clone(), mu.detach().clone(), b_cov().detach()
-        kx = rbf(x, x, ls_r)
-        lam, u = kernel_basis(kx, max_rank=cfg.rank)  # Newton steps in the leading eigenbasis
-        alpha, psi, z_r, damp = None, math.inf, z, 0.0
+    info["start_evidence"] = []
+    for start in starts:
         with torch.no_grad():
-            for _ in range(cfg.iterations):
-                current = unit_loss(z_r)
-                hscale = float(torch.diagonal(h, dim1=1, dim2=2).mean().clamp_min(1e-12))
-                system = LowRankLaplace(lam, u, bc, h)
-                for _ in range(12):  # Levenberg-Marquardt damping until a step is accepted
-                    ev, a_new = system.step(z_r - mu_r, g, damp)
-                    tried += 1
-                    z_new = mu_r + kx @ a_new @ bc
-                    m_new = unit_loss(z_new)
-                    psi_new = scale * m_new + 0.5 * float((a_new * (z_new - mu_r)).sum())
-                    # a round's first step has no prior term to compare with: it must fit
-                    # about as well as the network
-                    ok = fits_as_well(m_new) if alpha is None else psi_new < psi
-                    if ok and math.isfinite(m_new):
-                        alpha, psi, z_r = a_new, psi_new, z_new
-                        accepted += 1
-                        damp /= 3
+            z = torch.logit((p if start is None else start(p)).to(f64).clamp(1e-6, 1 - 1e-6))
+        reset_hyperparameters(z)
+        info["start_evidence"].append([])
+        g, h = likelihood_terms(z)
+        for round_ in range(cfg.rounds):
+            th = time.perf_counter()
+            fit_hyperparameters(z, g, h)
+            hyper_seconds += time.perf_counter() - th
+            ls_r, mu_r, bc = log_ls.detach().clone(), mu.detach().clone(), b_cov().detach()
+            kx = rbf(x, x, ls_r)
+            lam, u = kernel_basis(kx, max_rank=cfg.rank)  # Newton steps in the leading eigenbasis
+            alpha, psi, z_r, damp = None, math.inf, z, 0.0
+            with torch.no_grad():
+                for _ in range(cfg.iterations):
+                    current = unit_loss(z_r)
+                    hscale = float(torch.diagonal(h, dim1=1, dim2=2).mean().clamp_min(1e-12))
+                    system = LowRankLaplace(lam, u, bc, h)
+                    for _ in range(12):  # Levenberg-Marquardt damping until a step is accepted
+                        ev, a_new = system.step(z_r - mu_r, g, damp)
+                        tried += 1
+                        z_new = mu_r + kx @ a_new @ bc
+                        m_new = unit_loss(z_new)
+                        psi_new = scale * m_new + 0.5 * float((a_new * (z_new - mu_r)).sum())
+                        # a round's first step has no prior term to compare with: it must fit
+                        # about as well as the network
+                        ok = fits_as_well(m_new) if alpha is None else psi_new < psi
+                        if ok and math.isfinite(m_new):
+                            alpha, psi, z_r = a_new, psi_new, z_new
+                            accepted += 1
+                            damp /= 3
+                            break
+                        damp = max(4 * damp, 1e-3 * hscale)
+                    else:
                         break
-                    damp = max(4 * damp, 1e-3 * hscale)
-                else:
-                    break
-                g, h = likelihood_terms(z_r)
+                    g, h = likelihood_terms(z_r)
+                    if log is not None:
+                        log(f"gp_prior: round {round_ + 1}, step {accepted}, misfit {current:.5g} "
+                            f"-> {unit_loss(z_r):.5g}")  # fmt: skip
+            if alpha is None:  # no step accepted: keep the previous round's
+                break
+            misfit = unit_loss(z_r)
+            if not fits_as_well(misfit):
+                # the posterior mode trades the SOC fit for the prior: these hyperparameters do
+                # not describe the parameters; keep the previous round's (round 1: the network)
+                if round_ == 0:
+                    info["rejected"] = True
                 if log is not None:
-                    log(f"gp_prior: round {round_ + 1}, step {accepted}, misfit {current:.5g} "
-                        f"-> {unit_loss(z_r):.5g}")  # fmt: skip
-        if alpha is None:  # no step accepted: keep the previous round's
-            break
-        misfit = unit_loss(z_r)
-        if not fits_as_well(misfit):
-            # the posterior mode trades the SOC fit for the prior: these hyperparameters do
-            # not describe the parameters; keep the previous round's (round 1: the network)
-            if round_ == 0:
-                info["rejected"] = True
+                    log(f"gp_prior: round {round_ + 1} rejected, the posterior mode's misfit "
+                        f"{misfit:.5g} exceeds the network's {misfit0:.5g} by more than one "
+                        "chi-square unit per learned value")  # fmt: skip
+                break
+            # the Laplace log evidence at the round's mode (g, h are there), up to a constant
+            # common to all rounds: the quadratic model's plus the log likelihood at the mode
+            with torch.no_grad():
+                ev, _ = LowRankLaplace(lam, u, bc, h).step(z_r - mu_r, g)
+            ev_r = float(ev) - scale * misfit
+            info["start_evidence"][-1].append(ev_r)
             if log is not None:
-                log(f"gp_prior: round {round_ + 1} rejected, the posterior mode's misfit "
-                    f"{misfit:.5g} exceeds the network's {misfit0:.5g} by more than one "
-                    "chi-square unit per learned value")  # fmt: skip
-            break
-        # the Laplace log evidence at the round's mode (g, h are there), up to a constant
-        # common to all rounds: the quadratic model's plus the log likelihood at the mode
-        with torch.no_grad():
-            ev, _ = LowRankLaplace(lam, u, bc, h).step(z_r - mu_r, g)
-        ev_r = float(ev) - scale * misfit
-        info["round_evidence"].append(ev_r)
-        if log is not None:
-            log(f"gp_prior: round {round_ + 1}, misfit {misfit:.5g}, log evidence {ev_r:.1f}")
-        z = z_r
-        if ev_r > evidence:
-            kept, rank, rounds, evidence = (alpha, ls_r, mu_r, bc), len(lam), round_ + 1, ev_r
+                log(f"gp_prior: round {round_ + 1}, misfit {misfit:.5g}, log evidence {ev_r:.1f}")
+            z = z_r
+            if ev_r > evidence:
+                kept, rank, rounds, evidence = (alpha, ls_r, mu_r, bc), len(lam), round_ + 1, ev_r
+                info["start"] = len(info["start_evidence"]) - 1
+    if kept is not None:
+        info["round_evidence"] = info["start_evidence"][info["start"]]
+    info["rejected"] = info["rejected"] and kept is None
     info.update({
         "misfit_after": unit_loss(posterior_of(kept)) if kept is not None else misfit0,
         "log_evidence": evidence if kept is not None else math.nan, "accepted": accepted,

@@ -18,6 +18,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from torch import nn
 
 from soilbinn.evaluation.metrics import depth_binned_metrics
 from soilbinn.interrupt import Interrupted, command_line
+from soilbinn.process.rates import water_saturation_threshold
 from soilbinn.training import distributed as D
 from soilbinn.training.config import Config
 from soilbinn.training.gp_fit import fit_gp_prior
@@ -60,6 +62,9 @@ from soilbinn.training.stocks import (
 )
 
 SPLITS = ("train", "val", "test")
+#: train.gp_prior.w_start = saturation starts w_scaling this factor below each site's
+#: saturation threshold: its driest cell unsaturated, so the likelihood has a gradient
+SATURATION_MARGIN = 0.98
 
 
 class NonFiniteError(RuntimeError):
@@ -605,11 +610,21 @@ class _Trainer:
             model.load_state_dict(load_checkpoint(self.run.best)["model"])
         model.eval()
         net = model.param_net
+        starts, below = [None], None
+        if cfg.w_start != "network" and "w_scaling" in model.learned_names:
+            below = self._below_water_saturation(model.learned_names.index("w_scaling"))
+            starts = [below] if cfg.w_start == "saturation" else [None, below]
         prior, res = fit_gp_prior(
             net, (train.numeric, train.categorical, train.lonlat), self.objective_of_learned,
             int(torch.isfinite(train.soc).sum()), cfg, self.cfg.data.use_lonlat,
-            self.cfg.train.seed, self.log.info, blend,
+            self.cfg.train.seed, self.log.info, blend, starts,
         )  # fmt: skip
+        if below is not None:
+            res["w_start_lowered"] = below.lowered
+            kept = "-" if prior is None else ("below saturation" if starts[res["start"]] is below
+                                              else "the network's")  # fmt: skip
+            self.log.info("gp_prior: log evidence by start %s; kept: %s",
+                          [round(max(e), 1) if e else None for e in res["start_evidence"]], kept)  # fmt: skip
         self.log.info(
             "gp_prior: %d Newton steps accepted in %.1fs, misfit %.5g -> %.5g, log evidence "
             "%.1f (round %d of %d kept)", res["accepted"], res["seconds"], res["misfit_before"],
@@ -627,6 +642,30 @@ class _Trainer:
             ckpt["model"], ckpt["meta"] = model.state_dict(), self.meta
             atomic_torch_save(ckpt, self.run.best)
         return res
+
+    def _below_water_saturation(self, j: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Start for the GP stage: w_scaling (column ``j`` of the learned parameters) of
+        every training site lowered to ``SATURATION_MARGIN`` times its saturation threshold
+        (:func:`soilbinn.process.rates.water_saturation_threshold`) where it lies above:
+        the same SOC (to the margin's driest cells), but a likelihood with a w_scaling
+        gradient."""
+        space = self.model.process_model.space
+        water = self.data["train"].forcing.forcing.water_scalar.to(torch.float64)
+        lo, hi = space.bounds_tensors(dtype=torch.float64)
+        i = space.names.index("w_scaling")
+        threshold = SATURATION_MARGIN * water_saturation_threshold(water)
+        limit = ((threshold - lo[i]) / (hi[i] - lo[i])).clamp(0.0, 1.0)
+
+        def start(p: torch.Tensor) -> torch.Tensor:
+            q = p.clone()
+            q[:, j] = torch.minimum(p[:, j], limit.to(p.dtype))
+            start.lowered = int((limit < p[:, j]).sum())
+            self.log.info("gp_prior: w_scaling starts below its saturation threshold at %d "
+                          "of %d training sites", start.lowered, len(p))  # fmt: skip
+            return q
+
+        start.lowered = 0
+        return start
 
     def fit(self) -> None:
         cfg = self.cfg
