@@ -209,6 +209,18 @@ def test_blend_weights_per_parameter_mix_gp_and_network_column_by_column():
             GPPrior(net, 6, d, 2, use_lonlat=False, blend=bad)
 
 
+class _FixedOutputs(torch.nn.Module):
+    """A stand-in "network" that returns given outputs (n, k) for its training sites."""
+
+    def __init__(self, outputs: torch.Tensor):
+        super().__init__()
+        self.inputs = _net(2).inputs
+        self.outputs = outputs
+
+    def forward(self, numeric, categorical=None, lonlat=None):
+        return self.outputs
+
+
 def _tiny_run(path, n_sites: int, seed: int, extra=()):
     """Train BINN with the GP prior on a tiny synthetic dataset: (dataset, TrainResult)."""
     from soilbinn.inputs.synth import make_synthetic
@@ -380,21 +392,14 @@ def test_further_rounds_widen_a_prior_read_at_a_compressed_solution():
 
     start = (0.3 + 0.4 * (truth[:n] - 0.3)).float()
 
-    class Compressed(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.inputs = _net(2).inputs
-
-        def forward(self, numeric, categorical=None, lonlat=None):
-            return start
-
     t = truth[n:]
     r2, info = {}, {}
     for rounds in (1, 4):
         cfg = load_config("demo", ["train.gp_prior.iterations=8", "train.gp_prior.subset=150",
                                    "train.gp_prior.blend=1.0",
                                    f"train.gp_prior.rounds={rounds}"]).train.gp_prior  # fmt: skip
-        prior, info[rounds] = fit_gp_prior(Compressed(), (x[:n].float(), cat[:n], None),
+        net = _FixedOutputs(start)
+        prior, info[rounds] = fit_gp_prior(net, (x[:n].float(), cat[:n], None),
                                            loss_of_outputs, n_obs=2 * n, cfg=cfg,
                                            use_lonlat=False)  # fmt: skip
         with torch.no_grad():
@@ -438,14 +443,6 @@ def test_a_start_below_saturation_reaches_the_basin_the_evidence_prefers():
     compensated = torch.stack([truth[:n, 0] * m_true, truth[:n, 1] * m_true,
                                torch.full((n,), 0.9, dtype=F64)], 1).float()  # fmt: skip
 
-    class Saturated(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.inputs = _net(2).inputs
-
-        def forward(self, numeric, categorical=None, lonlat=None):
-            return compensated
-
     def below_saturation(p):
         q = p.clone()
         q[:, 2] = torch.minimum(p[:, 2], (0.98 / c).to(p.dtype))
@@ -454,10 +451,11 @@ def test_a_start_below_saturation_reaches_the_basin_the_evidence_prefers():
     cfg = load_config("demo", ["train.gp_prior.subset=150", "train.gp_prior.blend=1.0"])
     t = truth[n:]
     r2, info = {}, {}
+    net, inputs = _FixedOutputs(compensated), (x[:n].float(), cat[:n], None)
     for name, start in (("network", None), ("saturation", below_saturation)):
-        prior, info[name] = fit_gp_prior(Saturated(), (x[:n].float(), cat[:n], None),
-                                         loss_of_outputs, n_obs=2 * n, cfg=cfg.train.gp_prior,
-                                         use_lonlat=False, starts=[start])  # fmt: skip
+        prior, info[name] = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n,
+                                         cfg=cfg.train.gp_prior, use_lonlat=False,
+                                         starts=[start])  # fmt: skip
         with torch.no_grad():
             new = prior(x[n:].float(), cat[n:]).to(F64)
         r2[name] = 1 - ((new - t) ** 2).sum(0) / ((t - t.mean(0)) ** 2).sum(0)
@@ -468,8 +466,8 @@ def test_a_start_below_saturation_reaches_the_basin_the_evidence_prefers():
     assert (r2["saturation"] > 0.7).all(), r2["saturation"]
     assert float(r2["saturation"][0]) > 0.85
     # both starts in one call: the evidence picks the one below saturation
-    prior, both = fit_gp_prior(Saturated(), (x[:n].float(), cat[:n], None), loss_of_outputs,
-                               n_obs=2 * n, cfg=cfg.train.gp_prior, use_lonlat=False,
+    prior, both = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n,
+                               cfg=cfg.train.gp_prior, use_lonlat=False,
                                starts=[None, below_saturation])  # fmt: skip
     assert both["start"] == 1 and both["log_evidence"] == info["saturation"]["log_evidence"]
     assert both["start_evidence"] == [info["network"]["round_evidence"],
