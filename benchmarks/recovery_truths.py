@@ -14,6 +14,10 @@ process model and adds multiplicative log-normal noise. Two differently written 
   spread) at random quantiles of pet, clay, sand, moisture index, bedrock depth, npp and
   ph, a land-cover x texture-class table, and one threshold-gated linear term; min-max
   scaled into [0.15, 0.85] (written to check that no setting is tuned to mix and bands).
+- ``lc``: per parameter three saturating (tanh) main effects of covariates drawn from all
+  of them and lon/lat, one product interaction of two more and a land-cover effect;
+  quantile min-max scaled into [0.15, 0.85] (written in stop 28, after the ``demo``
+  settings it was first run on had been chosen).
 
 Usage::
 
@@ -108,7 +112,27 @@ def truth_steps(ds: xr.Dataset, seed: int) -> np.ndarray:
     return out
 
 
-TRUTHS = {"mix": truth_mix, "bands": truth_bands, "steps": truth_steps}
+def truth_lc(ds: xr.Dataset, seed: int) -> np.ndarray:
+    """(n, 21) unit-scale truth from tanh main effects, a product and land-cover effects."""
+    f, lc, _ = _features(ds)
+    keys = [k for k in f if k != "nbedrock"]
+    z = {k: (f[k] - f[k].mean()) / (f[k].std() + 1e-9) for k in keys}
+    rng = np.random.default_rng([seed, 977])
+    out = np.empty((len(lc), 21))
+    for j in range(21):
+        v = np.zeros(len(lc))
+        for k in rng.choice(keys, 3, replace=False):
+            amplitude, sign = rng.uniform(0.5, 1.5), rng.choice([-1, 1])
+            v += amplitude * sign * np.tanh(rng.uniform(0.5, 1.5) * z[k] + rng.normal(0, 0.5))
+        a, b = rng.choice(keys, 2, replace=False)
+        v += rng.uniform(0.3, 0.8) * rng.choice([-1, 1]) * z[a] * z[b]
+        v += rng.normal(0, 0.6, lc.max() + 1)[lc]
+        lo, hi = np.quantile(v, [0.005, 0.995])
+        out[:, j] = 0.15 + 0.7 * np.clip((v - lo) / (hi - lo), 0, 1)
+    return out
+
+
+TRUTHS = {"mix": truth_mix, "bands": truth_bands, "steps": truth_steps, "lc": truth_lc}
 
 
 def make_truth_dataset(
