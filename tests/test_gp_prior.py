@@ -242,7 +242,8 @@ def test_a_run_with_the_gp_prior_predicts_from_its_run_directory(tmp_path):
     from soilbinn.training.predict import load_run, predict_dataset
     from soilbinn.training.rundir import load_checkpoint
 
-    ds, res = _tiny_run(tmp_path / "run", 80, 4, ["train.gp_prior.gp_alone=[tau4s3,q10]"])
+    ds, res = _tiny_run(tmp_path / "run", 80, 4, ["train.gp_prior.blend=0.67",
+                                                  "train.gp_prior.gp_alone=[tau4s3,q10]"])  # fmt: skip
     assert res.extra["gp_prior"]["accepted"] >= 1
     meta = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")["meta"]
     assert meta["gp_prior"]["blend"] == [0.67, 1.0]  # efolding blended, tau4s3 the GP's alone
@@ -286,7 +287,7 @@ def test_gp_prior_options_are_checked():
     ):
         with pytest.raises(ConfigError, match=f"train.gp_prior.{bad.split('=')[0]}"):
             load_config("demo", [f"train.gp_prior.{bad}"])
-    assert load_config("demo").train.gp_prior.gp_alone == ["w_scaling"]
+    assert load_config("demo").train.gp_prior.blend == 1.0  # the GP alone (stop 29)
 
 
 def test_a_run_starts_w_scaling_below_saturation(tmp_path):
