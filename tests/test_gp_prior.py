@@ -269,6 +269,38 @@ def test_a_run_with_the_gp_prior_predicts_from_its_run_directory(tmp_path):
     assert "gp_prior: not used for 2 learned" in (tmp_path / "run3" / "train.log").read_text()
 
 
+def test_demo_predicts_the_posterior_mode_the_gp_stage_reported(tmp_path):
+    """With ``demo``'s GP alone (``blend: 1.0``) the saved run predicts, at its training
+    sites, exactly the parameters whose SOC misfit the GP stage reported (``misfit_after``):
+    what is kept is the posterior mode itself, not an average that leaves its fit."""
+    import pandas as pd
+
+    from soilbinn.training.predict import load_run
+    from soilbinn.training.sitedata import site_data_from_dataset
+    from soilbinn.training.trainer import predict_at_obs
+
+    assert load_config("demo").train.gp_prior.blend == 1.0
+    ds, res = _tiny_run(tmp_path / "run", 80, 4)
+    info = res.extra["gp_prior"]
+    assert info["accepted"] >= 1 and not info["rejected"]
+    run = load_run(tmp_path / "run")
+    assert isinstance(run.model.param_net, GPPrior)
+    assert list(run.model.param_net.blend) == [1.0, 1.0]
+    split = pd.read_csv(tmp_path / "run" / "split.csv")
+    train_ds = ds.sel(site=split.loc[split.split == "train", "site"].astype(str).values)
+    data = site_data_from_dataset(
+        train_ds, observations=True, fixed_from="true_params",
+        param_names=run.model.process_model.space.names,
+        numeric_names=run.meta["numeric_names"], categorical_names=run.meta["categorical_names"],
+    )  # fmt: skip
+    data.forcing = run.model.process_model.prepare(data.forcing)
+    sim, obs = predict_at_obs(run.model, data), data.soc.numpy()
+    ok = np.isfinite(obs) & np.isfinite(sim)
+    misfit = float(np.mean((np.log1p(sim[ok]) - np.log1p(obs[ok])) ** 2))
+    np.testing.assert_allclose(misfit, info["misfit_after"], rtol=1e-4)
+    assert misfit != pytest.approx(info["misfit_before"], rel=1e-3)  # not the network's
+
+
 def test_gp_prior_options_are_checked():
     from soilbinn.training.config import ConfigError
 
