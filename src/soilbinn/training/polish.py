@@ -267,7 +267,7 @@ def newton_polish(
     in its own dtype (float32): the quadratic model's value, the per-site gradients and
     Hessians and the process model are float64, and each step is accepted on the float64
     objective. A float64 network reached the same objective (0.0099505 against 0.0099502,
-    mix seed 37) at 1.2-1.5x the cost (``docs/recovery_ablation.md``, stop 29).
+    mix seed 37) in 1.4x the polishing time (``docs/recovery_ablation.md``, stop 29).
 
     Parameters
     ----------
