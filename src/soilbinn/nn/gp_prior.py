@@ -186,7 +186,8 @@ class LowRankLaplace:
     ``r k`` instead of ``n k``. Equal to :func:`laplace_step` when no eigenvalue is dropped.
     The system matrix is built once per Hessian; a Levenberg-Marquardt damping ``H + d I``
     adds ``d kron(diag(lam), L.T L)`` to it (``phi.T phi = diag(lam)``), so damped retries
-    cost one Cholesky factorisation each.
+    cost one Cholesky factorisation each, and further steps with the same Hessians and
+    damping (new gradients: chord steps) none.
 
     Parameters
     ----------
@@ -215,6 +216,22 @@ class LowRankLaplace:
         self.gram.diagonal().add_(1.0)
         # the damping d kron(diag(lam), L.T L) is block diagonal: kept as its (r, k, k) blocks
         self.damping = lam[:, None, None] * (self.low.T @ self.low)
+        self._factors: dict[float, torch.Tensor] = {}  # Cholesky factor per damping
+
+    def factor(self, damp: float = 0.0) -> torch.Tensor:
+        """Cholesky factor (r k, r k) of the system with damping ``damp`` (computed once:
+        further steps with the same Hessians and damping, e.g. chord steps, reuse it)."""
+        chol = self._factors.get(damp)
+        if chol is None:
+            r, k = self.lam.shape[0], self.low.shape[0]
+            gram = self.gram
+            if damp:
+                gram = gram.clone()
+                blocks = gram.view(r, k, r, k)
+                i = torch.arange(r, device=gram.device)
+                blocks[i, :, i, :] += damp * self.damping
+            chol = self._factors[damp] = torch.linalg.cholesky(gram)
+        return chol
 
     def step(
         self, c: torch.Tensor, g: torch.Tensor, damp: float = 0.0
@@ -235,14 +252,7 @@ class LowRankLaplace:
             kernel, so predictions at new sites need no basis.
         """
         r, k = self.lam.shape[0], c.shape[1]
-        if damp:
-            gram = self.gram.clone()
-            blocks = gram.view(r, k, r, k)
-            i = torch.arange(r, device=gram.device)
-            blocks[i, :, i, :] += damp * self.damping
-        else:
-            gram = self.gram
-        chol = torch.linalg.cholesky(gram)
+        chol = self.factor(damp)
         hc = torch.einsum("iab,ib->ia", self.h, c) + damp * c
         rhs = (self.phi.T @ (hc - g) @ self.low).reshape(-1)
         w = torch.cholesky_solve(rhs[:, None], chol)[:, 0].reshape(r, k)

@@ -160,6 +160,12 @@ class GPPriorConfig:
     """A Gaussian-process prior fitted after the network (``training.gp_fit``, BINN only)."""
 
     iterations: int = 0  # 0: off; damped Newton steps of the GP posterior mode
+    # after each Newton step, up to this many chord steps: the step's factorised system
+    # (its Hessians and damping) with the gradient at the new point, one process-model
+    # pass each; the mode converges slowly (about linearly) along the water scalar's kink
+    # and the SOC's trade-off ridges, and chord steps buy that progress at a fraction of a
+    # Newton step's cost
+    chord_steps: int = 0
     hyper_steps: int = 40  # L-BFGS iterations on the Laplace evidence (hyperparameters)
     # evidence fits: the first at the network's solution, each further one at the previous
     # fit's posterior mode (hyperparameters warm-started, then ``iterations`` Newton steps
@@ -299,6 +305,7 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("train.polish.weight_decay", lambda v: v >= 0, "must be >= 0"),
     ("train.polish.weight_decay_per_obs", lambda v: v >= 0, "must be >= 0"),
     ("train.gp_prior.iterations", lambda v: v >= 0, "must be >= 0"),
+    ("train.gp_prior.chord_steps", lambda v: v >= 0, "must be >= 0"),
     ("train.gp_prior.hyper_steps", lambda v: v >= 0, "must be >= 0"),
     ("train.gp_prior.rounds", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.subset", lambda v: v >= 2, "must be >= 2"),
