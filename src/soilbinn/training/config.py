@@ -166,6 +166,9 @@ class GPPriorConfig:
     # and the SOC's trade-off ridges, and chord steps buy that progress at a fraction of a
     # Newton step's cost
     chord_steps: int = 0
+    # a round's Newton steps end once one (with its chord steps) lowers the negative log
+    # posterior by less than this (nats; the rounds' evidences differ by tens)
+    tolerance: float = 0.1
     hyper_steps: int = 40  # L-BFGS iterations on the Laplace evidence (hyperparameters)
     # evidence fits: the first at the network's solution, each further one at the previous
     # fit's posterior mode (hyperparameters warm-started, then ``iterations`` Newton steps
@@ -306,6 +309,7 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("train.polish.weight_decay_per_obs", lambda v: v >= 0, "must be >= 0"),
     ("train.gp_prior.iterations", lambda v: v >= 0, "must be >= 0"),
     ("train.gp_prior.chord_steps", lambda v: v >= 0, "must be >= 0"),
+    ("train.gp_prior.tolerance", lambda v: v >= 0, "must be >= 0"),
     ("train.gp_prior.hyper_steps", lambda v: v >= 0, "must be >= 0"),
     ("train.gp_prior.rounds", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.subset", lambda v: v >= 2, "must be >= 2"),
