@@ -446,15 +446,11 @@ def test_further_rounds_widen_a_prior_read_at_a_compressed_solution():
     assert float((r2[4] - r2[1]).mean()) > 0.05, (r2[1], r2[4])
 
 
-def test_a_start_below_saturation_reaches_the_basin_the_evidence_prefers():
-    """A kinked likelihood like the water scalar's: observations ``(a m, b m)`` with ``m =
-    min(c w, 1)`` and a site factor ``c``, so that wherever ``m`` saturates ``w`` has no
-    gradient and ``a`` and ``b`` can absorb ``m`` (a ridge). Started where a network lands
-    (``w`` saturated everywhere, ``a`` and ``b`` compensating), the GP stays there; started
-    with ``w`` just below each site's threshold ``1 / c`` (``train.gp_prior.w_start:
-    saturation``), the evidence is far higher and the truth is recovered at new sites."""
+def _kinked_water_problem(n: int, n_new: int):
+    """Sites x (n + n_new, 2), categories, site factors c (n,), a truth (n + n_new, 3) and
+    the misfit of noisy observations ``(a m, b m)``, ``m = min(c w, 1)``, at the first n
+    sites: a likelihood kinked like the water scalar's."""
     gen = torch.Generator().manual_seed(4)
-    n, n_new = 300, 200
     x = torch.rand(n + n_new, 2, generator=gen, dtype=F64) * 6 - 3
     cat = torch.zeros(n + n_new, 1, dtype=torch.long)
     c = 1.5 + 2.5 * torch.rand(n, generator=gen, dtype=F64)
@@ -470,6 +466,19 @@ def test_a_start_below_saturation_reaches_the_basin_the_evidence_prefers():
 
     def loss_of_outputs(p):
         return ((torch.log(observe(p.to(F64))) - torch.log(y)) ** 2).sum() / (2 * n)
+
+    return x, cat, c, truth, loss_of_outputs
+
+
+def test_a_start_below_saturation_reaches_the_basin_the_evidence_prefers():
+    """A kinked likelihood like the water scalar's: observations ``(a m, b m)`` with ``m =
+    min(c w, 1)`` and a site factor ``c``, so that wherever ``m`` saturates ``w`` has no
+    gradient and ``a`` and ``b`` can absorb ``m`` (a ridge). Started where a network lands
+    (``w`` saturated everywhere, ``a`` and ``b`` compensating), the GP stays there; started
+    with ``w`` just below each site's threshold ``1 / c`` (``train.gp_prior.w_start:
+    saturation``), the evidence is far higher and the truth is recovered at new sites."""
+    n, n_new = 300, 200
+    x, cat, c, truth, loss_of_outputs = _kinked_water_problem(n, n_new)
 
     m_true = torch.clamp(c * truth[:n, 2], max=1.0)
     assert 0.2 < float((m_true < 1).double().mean()) < 0.5  # a third of the sites unsaturated
@@ -514,23 +523,9 @@ def test_chord_steps_reach_the_posterior_mode_in_fewer_newton_steps():
     each of three Newton steps come ten times closer to the mode that 60 Newton steps
     reach, with the same hyperparameters, and are kept only where they lower the negative
     log posterior."""
-    gen = torch.Generator().manual_seed(4)
     n = 300
-    x = torch.rand(n, 2, generator=gen, dtype=F64) * 6 - 3
-    cat = torch.zeros(n, 1, dtype=torch.long)
-    c = 1.5 + 2.5 * torch.rand(n, generator=gen, dtype=F64)
-    truth = 0.15 + 0.7 * torch.sigmoid(torch.stack([0.8 * x[:, 0] + 0.3 * torch.sin(x[:, 1]),
-                                                    0.6 * x[:, 1] - 0.3 * x[:, 0],
-                                                    -0.9 * x[:, 0] + 0.4 * x[:, 1]], 1))  # fmt: skip
-
-    def observe(p):
-        m = torch.clamp(c * p[:, 2], max=1.0)
-        return torch.stack([p[:, 0] * m, p[:, 1] * m], 1)
-
-    y = observe(truth) * torch.exp(0.05 * torch.randn(n, 2, generator=gen, dtype=F64))
-
-    def loss_of_outputs(p):
-        return ((torch.log(observe(p.to(F64))) - torch.log(y)) ** 2).sum() / (2 * n)
+    x, cat, c, _, loss_of_outputs = _kinked_water_problem(n, 200)
+    x, cat = x[:n], cat[:n]
 
     start = torch.full((n, 3), 0.5, dtype=F64)
     start[:, 2] = (0.98 / c).clamp(max=0.9)  # w just below each site's saturation
