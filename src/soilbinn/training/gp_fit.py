@@ -123,20 +123,29 @@ def fit_gp_prior(
     misfit0 = unit_loss(z)
     scale = n_obs / (2 * max(misfit0, 1e-12))
 
-    def likelihood_gradient(zz: torch.Tensor) -> tuple[float, torch.Tensor]:
-        # the misfit and the likelihood's gradient in logits (one pass: a chord step's)
-        q = torch.sigmoid(zz).detach().requires_grad_(True)
+    def unit_point(zz: torch.Tensor) -> tuple[float, tuple[torch.Tensor, torch.Tensor]]:
+        # the misfit at logits zz, its graph kept: the backward pass is taken only for a
+        # point that is kept (gradient_at)
+        q = torch.sigmoid(zz).clamp(1e-9, 1 - 1e-9).detach().requires_grad_(True)
         with torch.enable_grad():
             loss = loss_of_outputs(q)
-            (gq,) = torch.autograd.grad(loss, q)
-        return float(loss.detach()), scale * torch.nan_to_num(gq, nan=0.0) * q.detach() * (
-            1 - q.detach()
-        )
+        return float(loss.detach()), (q, loss)
 
-    def likelihood_terms(zz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def gradient_at(point: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        # the misfit's gradient on the unit scale and the likelihood's in logits
+        q, loss = point
+        with torch.enable_grad():
+            (gq,) = torch.autograd.grad(loss, q)
+        gq, q = torch.nan_to_num(gq, nan=0.0), q.detach()
+        return gq, scale * gq * q * (1 - q)
+
+    def likelihood_terms(
+        zz: torch.Tensor, known: tuple[float, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # known: the misfit and its unit-scale gradient at zz, when a step has them
         q = torch.sigmoid(zz).clamp(1e-9, 1 - 1e-9)
         with torch.enable_grad():
-            _, gq, hq = site_gradient_hessian(loss_of_outputs, q)
+            _, gq, hq = site_gradient_hessian(loss_of_outputs, q, known=known)
         dq = q * (1 - q)  # chain rule to logits; Gauss-Newton: the curvature of sigmoid dropped
         return scale * gq * dq, scale * hq * dq[:, :, None] * dq[:, None, :]
 
@@ -223,13 +232,14 @@ def fit_gp_prior(
                         ev, a_new = system.step(z_r - mu_r, g, damp)
                         tried += 1
                         z_new = mu_r + kx @ a_new @ bc
-                        m_new = unit_loss(z_new)
+                        m_new, point = unit_point(z_new)
                         psi_new = scale * m_new + 0.5 * float((a_new * (z_new - mu_r)).sum())
                         # a round's first step has no prior term to compare with: it must fit
                         # about as well as the network
                         ok = fits_as_well(m_new) if alpha is None else psi_new < psi
                         if ok and math.isfinite(m_new):
                             alpha, psi, z_r, m_r, used = a_new, psi_new, z_new, m_new, damp
+                            gq_r, g_r = gradient_at(point)
                             accepted += 1
                             damp /= 3
                             break
@@ -239,24 +249,24 @@ def fit_gp_prior(
                     # chord steps: the same Hessians and damping (the factor reused), the
                     # gradient at each new point; each kept (else half of it) only if it
                     # lowers psi
-                    g_r, n_chord = None, 0
+                    n_chord = 0
                     for _ in range(cfg.chord_steps):
-                        if g_r is None:
-                            _, g_r = likelihood_gradient(z_r)
                         _, a_full = system.step(z_r - mu_r, g_r, used)
                         for t in (1.0, 0.5):  # the chord step, else half of it
                             a_c = alpha + t * (a_full - alpha)
                             z_c = mu_r + kx @ a_c @ bc
-                            m_c, g_c = likelihood_gradient(z_c)
+                            m_c, point = unit_point(z_c)
                             psi_c = scale * m_c + 0.5 * float((a_c * (z_c - mu_r)).sum())
                             if math.isfinite(psi_c) and psi_c < psi:
                                 break
                         else:
                             break
-                        alpha, psi, z_r, m_r, g_r = a_c, psi_c, z_c, m_c, g_c
+                        alpha, psi, z_r, m_r = a_c, psi_c, z_c, m_c
+                        gq_r, g_r = gradient_at(point)
                         n_chord += 1
                     chords += n_chord
-                    g, h = likelihood_terms(z_r)
+                    point = None  # the last try's graph
+                    g, h = likelihood_terms(z_r, (m_r, gq_r))  # the gradient at z_r reused
                     if log is not None:
                         log(f"gp_prior: round {round_ + 1}, step {accepted}, misfit {current:.5g} "
                             f"-> {m_r:.5g}" + (f" ({n_chord} chord steps)" if n_chord else ""))  # fmt: skip

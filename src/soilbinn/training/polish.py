@@ -200,7 +200,10 @@ def lbfgs_polish(
 
 
 def site_gradient_hessian(
-    loss_of_outputs: Callable[[torch.Tensor], torch.Tensor], p: torch.Tensor, step: float = 1e-4
+    loss_of_outputs: Callable[[torch.Tensor], torch.Tensor],
+    p: torch.Tensor,
+    step: float = 1e-4,
+    known: tuple[float, torch.Tensor] | None = None,
 ) -> tuple[float, torch.Tensor, torch.Tensor]:
     """Loss, per-site gradient (n, k) and per-site Hessian (n, k, k) of a site-separable loss.
 
@@ -209,6 +212,7 @@ def site_gradient_hessian(
     site's gradient and ``k`` more (forward differences of the gradient, step ``step`` on
     the unit scale) every site's ``k x k`` Hessian. The Hessian is symmetrised and its
     eigenvalues replaced by their absolute values (a positive semi-definite model).
+    ``known = (loss, gradient)`` at ``p``, when the caller has them, saves the first pass.
     """
 
     def grad(q: torch.Tensor) -> tuple[float, torch.Tensor]:
@@ -217,7 +221,7 @@ def site_gradient_hessian(
         (g,) = torch.autograd.grad(loss, q)
         return float(loss.detach()), g.detach()
 
-    loss, g = grad(p)
+    loss, g = grad(p) if known is None else (known[0], known[1].detach())
     n, k = p.shape
     hess = torch.empty(n, k, k, dtype=p.dtype)
     for j in range(k):
@@ -324,7 +328,7 @@ def newton_polish(
 
         def inner(h: torch.Tensor = damped, p=p, g=g) -> torch.Tensor:
             d = outputs().to(torch.float64) - p
-            quad = 0.5 * torch.einsum("ni,nij,nj->", d, h, d)
+            quad = 0.5 * (d * torch.bmm(h, d.unsqueeze(2)).squeeze(2)).sum()
             return (g * d).sum() + quad + penalty()
 
         opt = torch.optim.LBFGS(
