@@ -114,6 +114,12 @@ def test_site_gradient_hessian_of_a_separable_quadratic():
     assert torch.allclose(h, h[:1].expand_as(h), atol=1e-9)  # the same A at every site
     np.testing.assert_allclose(torch.linalg.eigvalsh(a).numpy(), [1e-3, 1.0], rtol=1e-4)
     assert torch.allclose(g, 2 * (p - target) @ a / len(p), atol=1e-12)
+    # a caller's known (loss, gradient) at p replaces the first pass: the same result, and
+    # the Hessian is the forward difference from that gradient (a wrong one shifts it)
+    again = site_gradient_hessian(loss_of_outputs, p, known=(loss, g))
+    assert again[0] == loss and torch.equal(again[1], g) and torch.allclose(again[2], h)
+    off = site_gradient_hessian(loss_of_outputs, p, known=(loss, g + 1e-3))
+    assert not torch.allclose(off[2], h, atol=1e-6)
 
 
 def test_newton_polish_follows_a_flat_ridge_that_lbfgs_leaves():

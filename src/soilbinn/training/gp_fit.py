@@ -13,8 +13,11 @@ network's own fit has no GP prior term to compare with); each accepted step is f
 up to ``chord_steps`` chord steps (the same Hessians and damping, so the same factorised
 system, with the gradient at the new point: one pass through the process model each
 instead of the Hessian's ``1 + learned`` and a new factorisation), each kept (else half
-of it) only if it lowers the negative log posterior. A round's steps end early once a
-step with its chord steps lowers the negative log posterior by less than ``tolerance``. The final posterior mode must
+of it) only if it lowers the negative log posterior. A trial point's backward pass through
+the process model is taken only if the point is kept, and the gradient at the last point
+kept is the next Hessian's first pass. A round's steps end early once a step with its
+chord steps lowers the negative log posterior by less than ``tolerance``. The final
+posterior mode must
 pass the same test against the network's misfit, else it is rejected and the network kept:
 on one of 20 training runs measured the evidence at the network's fit gave
 hyperparameters whose posterior mode doubled the misfit. With ``rounds`` > 1, (1) and (2)
