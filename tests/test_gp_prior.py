@@ -372,11 +372,9 @@ def test_a_pure_nn_run_does_not_use_the_gp_prior_and_says_so(tmp_path):
     assert "gp_prior: not used, model.kind = 'nn'" in log
 
 
-def test_a_gp_that_cannot_fit_the_data_as_well_as_the_network_is_not_used():
-    """With length scales far beyond the data (hyperparameters not fitted), the GP is one
-    constant per parameter; the sites' parameters vary and each site's data pin them down,
-    so the GP's posterior mode fits far worse than the network's outputs and the network is
-    kept; the same data with fitted hyperparameters are accepted."""
+def _sharp_problem():
+    """200 sites whose data each pin their two parameters down (noise 0.01), a truth that
+    varies on a short scale (``sin(2 x)``) and a "network" whose outputs fit every site."""
     gen = torch.Generator().manual_seed(4)
     n = 200
     x = torch.rand(n, 2, generator=gen, dtype=F64) * 6 - 3
@@ -384,7 +382,7 @@ def test_a_gp_that_cannot_fit_the_data_as_well_as_the_network_is_not_used():
     truth = torch.sigmoid(torch.stack([torch.sin(2 * x[:, 0]), x[:, 1] * 0.8], 1))
     target = truth + 0.01 * torch.randn(n, 2, generator=gen, dtype=F64)
 
-    class Fitted(torch.nn.Module):  # a "network" whose outputs fit every site to the noise
+    class Fitted(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.inputs = _net(2).inputs
@@ -395,14 +393,42 @@ def test_a_gp_that_cannot_fit_the_data_as_well_as_the_network_is_not_used():
     def loss_of_outputs(p):
         return ((p.to(F64) - target) ** 2).sum() / (2 * n)
 
+    return Fitted(), (x.float(), cat, None), loss_of_outputs, 2 * n
+
+
+def test_a_gp_that_cannot_fit_the_data_as_well_as_the_network_is_not_used():
+    """With length scales far beyond the data (hyperparameters not fitted), the GP is one
+    constant per parameter; the sites' parameters vary and each site's data pin them down,
+    so the GP's posterior mode fits far worse than the network's outputs and the network is
+    kept; the same data with fitted hyperparameters are accepted."""
+    net, inputs, loss_of_outputs, n_obs = _sharp_problem()
     for over, used in ((["train.gp_prior.hyper_steps=0", "train.gp_prior.lengthscale=1e4"], False),
                        (["train.gp_prior.subset=100"], True)):  # fmt: skip
         cfg = load_config("demo", ["train.gp_prior.iterations=4", *over]).train.gp_prior
-        prior, info = fit_gp_prior(Fitted(), (x.float(), cat, None), loss_of_outputs,
-                                   n_obs=2 * n, cfg=cfg, use_lonlat=False)  # fmt: skip
+        prior, info = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=n_obs, cfg=cfg,
+                                   use_lonlat=False)  # fmt: skip
         assert (prior is not None) is used, info
         if not used:
             assert info["accepted"] == 0 or info["rejected"]
+
+
+def test_a_prior_too_smooth_at_its_rank_gets_more_kernel_eigenpairs():
+    """Three kernel eigenpairs cannot carry a truth that varies on a short scale: no first
+    step fits the data as well as the network, and with ``rank_max`` equal to ``rank`` the
+    network is kept; with a larger ``rank_max`` the stage doubles the eigenpairs until a
+    step fits, and the GP is used."""
+    net, inputs, loss_of_outputs, n_obs = _sharp_problem()
+    for rank_max, used in ((3, False), (200, True)):
+        cfg = load_config("demo", ["train.gp_prior.iterations=4", "train.gp_prior.subset=100",
+                                   "train.gp_prior.rank=3",
+                                   f"train.gp_prior.rank_max={rank_max}"]).train.gp_prior  # fmt: skip
+        prior, info = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=n_obs, cfg=cfg,
+                                   use_lonlat=False)  # fmt: skip
+        assert (prior is not None) is used, info
+        assert info["accepted"] > 0 if used else info["accepted"] == 0
+        if used:
+            assert 3 < info["rank"] <= 200, info
+            assert info["misfit_after"] < 2 * info["misfit_before"]
 
 
 def test_further_rounds_widen_a_prior_read_at_a_compressed_solution():

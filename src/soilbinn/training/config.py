@@ -179,8 +179,11 @@ class GPPriorConfig:
     subset: int = 400  # training sites the evidence is computed on (cost grows as subset^3)
     lengthscale: float = 3.0  # initial length scale, in training standard deviations
     # leading eigenpairs of the site kernel kept in the Newton steps (a reduced-rank GP;
-    # the step solves rank x learned unknowns, its cost grows as their cube)
-    rank: int = 1000
+    # the step solves rank x learned unknowns, its cost grows as their cube); when a
+    # round's first step cannot fit the data as well as the network with them (a prior too
+    # smooth for the parameters), twice as many, up to rank_max, for it and later rounds
+    rank: int = 500
+    rank_max: int = 1000
     # weight of the GP's parameters in the prediction, the rest the network's (an average
     # over the two priors; 1: the GP alone)
     blend: float = 1.0
@@ -315,6 +318,7 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("train.gp_prior.subset", lambda v: v >= 2, "must be >= 2"),
     ("train.gp_prior.lengthscale", lambda v: v > 0, "must be > 0"),
     ("train.gp_prior.rank", lambda v: v >= 1, "must be >= 1"),
+    ("train.gp_prior.rank_max", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.max_learned", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.max_sites", lambda v: v >= 2, "must be >= 2"),
     ("train.gp_prior.blend", lambda v: 0 < v <= 1, "must be in (0, 1]"),

@@ -7,7 +7,8 @@ quadratic model of the SOC misfit on a random subset of training sites (``subset
 at most 1,600 / learned parameters; L-BFGS, ``hyper_steps`` iterations); (2)
 ``iterations`` damped Newton steps move the posterior mode of all training sites (in the
 kernel's leading eigenbasis: eigenvalues above 1e-8 of the largest, at most ``rank`` of
-them), each accepted only if it lowers the negative log posterior (the first only if it
+them, twice as many up to ``rank_max`` when with them a round's first step cannot fit as
+well as the network), each accepted only if it lowers the negative log posterior (the first only if it
 raises the misfit by less than one unit of chi-square per learned value, since the
 network's own fit has no GP prior term to compare with); each accepted step is followed by
 up to ``chord_steps`` chord steps (the same Hessians and damping, so the same factorised
@@ -208,7 +209,7 @@ def fit_gp_prior(
 
     kept = None  # (alpha, log_ls, mu, b_cov) of the round with the highest evidence
     accepted, tried, hyper_seconds, evidence, rank, rounds = 0, 0, 0.0, -math.inf, 0, 0
-    chords = 0
+    chords, cap = 0, cfg.rank
     info: dict = {"misfit_before": misfit0, "rejected": False, "round_evidence": []}
     info["start_evidence"] = []
     for start in starts:
@@ -223,58 +224,69 @@ def fit_gp_prior(
             hyper_seconds += time.perf_counter() - th
             ls_r, mu_r, bc = log_ls.detach().clone(), mu.detach().clone(), b_cov().detach()
             kx = rbf(x, x, ls_r)
-            lam, u = kernel_basis(kx, max_rank=cfg.rank)  # Newton steps in the leading eigenbasis
-            alpha, psi, z_r, damp = None, math.inf, z, 0.0
-            m_r = unit_loss(z_r)
-            with torch.no_grad():
-                for _ in range(cfg.iterations):
-                    current, psi_before = m_r, psi
-                    hscale = float(torch.diagonal(h, dim1=1, dim2=2).mean().clamp_min(1e-12))
-                    system = LowRankLaplace(lam, u, bc, h)
-                    for _ in range(12):  # Levenberg-Marquardt damping until a step is accepted
-                        ev, a_new = system.step(z_r - mu_r, g, damp)
-                        tried += 1
-                        z_new = mu_r + kx @ a_new @ bc
-                        m_new, point = unit_point(z_new)
-                        psi_new = scale * m_new + 0.5 * float((a_new * (z_new - mu_r)).sum())
-                        # a round's first step has no prior term to compare with: it must fit
-                        # about as well as the network
-                        ok = fits_as_well(m_new) if alpha is None else psi_new < psi
-                        if ok and math.isfinite(m_new):
-                            alpha, psi, z_r, m_r, used = a_new, psi_new, z_new, m_new, damp
-                            gq_r, g_r = gradient_at(point)
-                            accepted += 1
-                            damp /= 3
-                            break
-                        damp = max(4 * damp, 1e-3 * hscale)
-                    else:
-                        break
-                    # chord steps: the same Hessians and damping (the factor reused), the
-                    # gradient at each new point; each kept (else half of it) only if it
-                    # lowers psi
-                    n_chord = 0
-                    for _ in range(cfg.chord_steps):
-                        _, a_full = system.step(z_r - mu_r, g_r, used)
-                        for t in (1.0, 0.5):  # the chord step, else half of it
-                            a_c = alpha + t * (a_full - alpha)
-                            z_c = mu_r + kx @ a_c @ bc
-                            m_c, point = unit_point(z_c)
-                            psi_c = scale * m_c + 0.5 * float((a_c * (z_c - mu_r)).sum())
-                            if math.isfinite(psi_c) and psi_c < psi:
+            # Newton steps in the kernel's leading eigenbasis: ``cap`` eigenpairs, more (up to
+            # rank_max) only when the round's first step cannot fit as well as the network
+            lam_all, u_all = kernel_basis(kx, max_rank=max(cfg.rank_max, cap))
+            while True:
+                lam, u = lam_all[-cap:], u_all[:, -cap:]
+                alpha, psi, z_r, damp = None, math.inf, z, 0.0
+                m_r = unit_loss(z_r)
+                with torch.no_grad():
+                    for _ in range(cfg.iterations):
+                        current, psi_before = m_r, psi
+                        hscale = float(torch.diagonal(h, dim1=1, dim2=2).mean().clamp_min(1e-12))
+                        system = LowRankLaplace(lam, u, bc, h)
+                        for _ in range(12):  # Levenberg-Marquardt damping until a step is accepted
+                            ev, a_new = system.step(z_r - mu_r, g, damp)
+                            tried += 1
+                            z_new = mu_r + kx @ a_new @ bc
+                            m_new, point = unit_point(z_new)
+                            psi_new = scale * m_new + 0.5 * float((a_new * (z_new - mu_r)).sum())
+                            # a round's first step has no prior term to compare with: it must fit
+                            # about as well as the network
+                            ok = fits_as_well(m_new) if alpha is None else psi_new < psi
+                            if ok and math.isfinite(m_new):
+                                alpha, psi, z_r, m_r, used = a_new, psi_new, z_new, m_new, damp
+                                gq_r, g_r = gradient_at(point)
+                                accepted += 1
+                                damp /= 3
                                 break
+                            damp = max(4 * damp, 1e-3 * hscale)
                         else:
                             break
-                        alpha, psi, z_r, m_r = a_c, psi_c, z_c, m_c
-                        gq_r, g_r = gradient_at(point)
-                        n_chord += 1
-                    chords += n_chord
-                    point = None  # the last try's graph
-                    g, h = likelihood_terms(z_r, (m_r, gq_r))  # the gradient at z_r reused
-                    if log is not None:
-                        log(f"gp_prior: round {round_ + 1}, step {accepted}, misfit {current:.5g} "
-                            f"-> {m_r:.5g}" + (f" ({n_chord} chord steps)" if n_chord else ""))  # fmt: skip
-                    if psi_before - psi < cfg.tolerance:  # converged (inf - psi on a first step)
-                        break
+                        # chord steps: the same Hessians and damping (the factor reused), the
+                        # gradient at each new point; each kept (else half of it) only if it
+                        # lowers psi
+                        n_chord = 0
+                        for _ in range(cfg.chord_steps):
+                            _, a_full = system.step(z_r - mu_r, g_r, used)
+                            for t in (1.0, 0.5):  # the chord step, else half of it
+                                a_c = alpha + t * (a_full - alpha)
+                                z_c = mu_r + kx @ a_c @ bc
+                                m_c, point = unit_point(z_c)
+                                psi_c = scale * m_c + 0.5 * float((a_c * (z_c - mu_r)).sum())
+                                if math.isfinite(psi_c) and psi_c < psi:
+                                    break
+                            else:
+                                break
+                            alpha, psi, z_r, m_r = a_c, psi_c, z_c, m_c
+                            gq_r, g_r = gradient_at(point)
+                            n_chord += 1
+                        chords += n_chord
+                        point = None  # the last try's graph
+                        g, h = likelihood_terms(z_r, (m_r, gq_r))  # the gradient at z_r reused
+                        if log is not None:
+                            log(f"gp_prior: round {round_ + 1}, step {accepted}, misfit {current:.5g} "
+                                f"-> {m_r:.5g}" + (f" ({n_chord} chord steps)" if n_chord else ""))  # fmt: skip
+                        # converged (inf - psi on a first step)
+                        if psi_before - psi < cfg.tolerance:
+                            break
+                if alpha is not None or len(lam) == len(lam_all):
+                    break
+                cap = min(2 * cap, len(lam_all))
+                if log is not None:
+                    log(f"gp_prior: round {round_ + 1}, no step fits as well as the network "
+                        f"with {len(lam)} kernel eigenpairs; again with {cap}")  # fmt: skip
             if alpha is None:  # no step accepted: keep the previous round's
                 break
             misfit = m_r
