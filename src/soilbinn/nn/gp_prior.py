@@ -117,11 +117,17 @@ def laplace_evidence_gradients(
     with torch.no_grad():
         log_evidence, alpha, (s, chol, b) = _laplace(kx, b_cov, c, g, h)
         n, k = c.shape
-        ainv = torch.cholesky_inverse(chol).reshape(n, k, n, k)
-        r = torch.einsum("iab,ibjc->iajc", s, ainv)
-        r = torch.einsum("iajc,jdc->iajd", r, s)  # S_i (A^-1)_ij S_j, S symmetric
-        d_kx = 0.5 * (alpha @ b_cov @ alpha.T - torch.einsum("iajb,ab->ij", r, b_cov))
-        d_b = 0.5 * (alpha.T @ kx @ alpha - torch.einsum("iajb,ij->ab", r, kx))
+        # R_ij = S_i (A^-1)_ij S_j is needed only contracted with B and with Kx:
+        # sum_ab (R_ij)_ab B_ab = tr(u_i.T (A^-1)_ij u_j), u_i = S_i L_B, from A^-1's block
+        # rows (A^-1 symmetric); sum_ij Kx_ij R_ij = sum_i S_i sum_j Kx_ij (A^-1)_ij S_j
+        ainv = torch.cholesky_inverse(chol)
+        u = s @ torch.linalg.cholesky(b_cov)  # (n, k, k)
+        rows = torch.bmm(u.transpose(1, 2), ainv.view(n, k, n * k)).view(n, k, n, k)
+        r_b = torch.einsum("jeia,iae->ij", rows, u)
+        weighted = (ainv.view(n, k, n, k) * kx[:, None, :, None]).view(n * k, n * k)
+        r_k = torch.einsum("iac,icb->ab", s, (weighted @ s.reshape(n * k, k)).view(n, k, k))
+        d_kx = 0.5 * (alpha @ b_cov @ alpha.T - r_b)
+        d_b = 0.5 * (alpha.T @ kx @ alpha - r_k)
         d_c = torch.einsum("iab,ib->ia", h, kx @ alpha @ b_cov) - b
     return log_evidence, d_kx, d_b, d_c
 
