@@ -15,6 +15,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 TINY = ["--epochs", "2", "--proda-iterations", "10", "20", "--seed", "1"]
+#: PRODA's network step, 2 bootstrap members of at most 20 epochs (its accuracy is tested in
+#: tests/test_proda_*.py; here only what the experiments write)
+TINY_NETWORK = ["--network-epochs", "20", "--network-members", "2"]
 
 
 def _tiny_binn(tmp_path) -> list[str]:
@@ -75,7 +78,8 @@ def test_recovery_compare_efficiency_and_report(tmp_path):
 
     cmp_ = tmp_path / "cmp"
     assert main(["experiment", "compare", "--out", str(cmp_), "--sites", "14",
-                 "--proda-sites", "3", "--grid-resolution", "5", *TINY, *_tiny_binn(tmp_path)]) == 0  # fmt: skip
+                 "--proda-sites", "3", "--grid-resolution", "5", *TINY, *TINY_NETWORK,
+                 *_tiny_binn(tmp_path)]) == 0  # fmt: skip
     res = json.loads((cmp_ / "experiment.json").read_text())["results"]
     site = pd.read_csv(cmp_ / "site_correlations.csv")
     proc = site[site.kind == "process"].set_index("quantity")["r"]
@@ -92,7 +96,7 @@ def test_recovery_compare_efficiency_and_report(tmp_path):
 
     eff = tmp_path / "eff"
     assert main(["experiment", "efficiency", "--out", str(eff), "--sites", "6", *TINY,
-                 *_tiny_binn(tmp_path)]) == 0  # fmt: skip
+                 *TINY_NETWORK, *_tiny_binn(tmp_path)]) == 0  # fmt: skip
     table = pd.read_csv(eff / "efficiency.csv")
     mcmc = table[(table.method == "PRODA (soilbinn)") & (table.component == "MCMC")]
     # two sizes; at least chains x steps per site (failed uniform phases add steps)
@@ -115,6 +119,10 @@ def test_recovery_compare_efficiency_and_report(tmp_path):
     assert main(["report", str(tmp_path / "missing"), "--out", str(html)]) == 2
     # a run directory is never overwritten
     assert main(["experiment", "efficiency", "--out", str(eff), "--sites", "6", *TINY]) == 2
+    # PRODA's network sizes are checked before anything runs
+    bad = tmp_path / "bad"
+    assert main(["experiment", "efficiency", "--out", str(bad), "--sites", "6", *TINY,
+                 "--network-epochs", "0"]) == 2  # fmt: skip
 
 
 def test_global_statement_names_each_parameter_and_the_empty_case():

@@ -13,8 +13,11 @@ from soilbinn.evaluation.metrics import skill_metrics
 from soilbinn.evaluation.observed import layer_stocks, observed_stocks
 from soilbinn.evaluation.regions import raca_region, site_regions
 
+#: a small network, and 2 polishing steps and one GP round: these tests check the folds,
+#: ensembles and scores, not the fit (tests/test_training_recovery.py, test_gp_prior.py)
 TINY = ["train.batch_size=8", "model.hidden=8", "model.depth=1", "train.patience=1",
-        "model.lonlat_encoding.enabled=false"]  # fmt: skip
+        "model.lonlat_encoding.enabled=false", "train.polish.iterations=2",
+        "train.gp_prior.rounds=1"]  # fmt: skip
 
 
 def test_skill_metrics_hand_computed():

@@ -90,8 +90,11 @@ def test_stock_metrics_by_hand():
     assert df.loc["0-100cm", "spearman"] == pytest.approx(0.5)
 
 
+#: a small network and 2 polishing steps: these tests check the stock observations'
+#: path through training, CV and evaluation, not the fit
 SMALL = ["train.epochs=2", "train.batch_size=16", "model.hidden=16", "model.depth=1",
-         "model.lonlat_encoding.n_features=8", "train.progress=off"]  # fmt: skip
+         "model.lonlat_encoding.n_features=8", "train.progress=off",
+         "train.polish.iterations=2"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -64,9 +64,18 @@ def _configure_experiment(p: argparse.ArgumentParser) -> None:
     _common(c, 60, 24)
     c.add_argument("--data", default=None, help="a dataset instead of synthetic sites")
     c.add_argument("--grid-resolution", type=float, default=2.0, help="map grid, degrees")
+    _network_options(c)
     e = sub.add_parser("efficiency", help="compute of PRODA vs BINN, extrapolated")
     _common(e, 40, None)
+    _network_options(e)
     _configure_realeval(sub)
+
+
+def _network_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--network-epochs", type=int, default=None,
+                   help="PRODA's network: at most this many epochs per member (default 300)")  # fmt: skip
+    p.add_argument("--network-members", type=int, default=None,
+                   help="PRODA's network: bootstrap members (default 10)")  # fmt: skip
 
 
 def _configure_realeval(sub) -> None:
@@ -143,7 +152,23 @@ def _run_experiment(args: argparse.Namespace) -> int:
         common["epochs"] = args.epochs
     if args.patience is not None:
         common["patience"] = args.patience
+    network = {
+        name: value
+        for name, value in (("network_epochs", getattr(args, "network_epochs", None)),
+                            ("network_members", getattr(args, "network_members", None)))
+        if value is not None
+    }  # fmt: skip
     try:
+        if network:  # checked before anything runs
+            from soilbinn.proda.network import NetworkConfig
+
+            try:
+                NetworkConfig(epochs=network.get("network_epochs"),
+                              members=network.get("network_members"))  # fmt: skip
+            except ValueError as e:
+                raise ValueError(
+                    f"PRODA's network (--network-epochs, --network-members): {e}"
+                ) from None
         if args.experiment == "recovery":
             from soilbinn.experiments.recovery import RecoveryConfig, run_recovery
 
@@ -156,12 +181,12 @@ def _run_experiment(args: argparse.Namespace) -> int:
             from soilbinn.experiments.compare import CompareConfig, run_compare
 
             cfg = CompareConfig(data=args.data, n_sites=args.sites, proda_sites=args.proda_sites,
-                                grid_resolution=args.grid_resolution, **common)  # fmt: skip
+                                grid_resolution=args.grid_resolution, **network, **common)  # fmt: skip
             path = run_compare(cfg, args.out)
         else:
             from soilbinn.experiments.efficiency import EfficiencyConfig, run_efficiency
 
-            cfg = EfficiencyConfig(n_sites=args.sites, **common)
+            cfg = EfficiencyConfig(n_sites=args.sites, **network, **common)
             path = run_efficiency(cfg, args.out)
     except (ExperimentError, ValueError, FileNotFoundError) as e:
         print(f"soilbinn experiment {args.experiment}: error: {e}", file=sys.stderr)

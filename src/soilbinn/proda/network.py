@@ -99,6 +99,8 @@ class NetworkConfig:
             raise NetworkConfigError(f"ensemble must be one of {ENSEMBLES}, got {self.ensemble!r}")
         if self.members is not None and int(self.members) < 1:
             raise NetworkConfigError(f"members must be >= 1, got {self.members}")
+        if self.epochs is not None and int(self.epochs) < 1:
+            raise NetworkConfigError(f"epochs must be >= 1, got {self.epochs}")
         if self.site_filter not in SITE_FILTERS:
             raise NetworkConfigError(
                 f"site_filter must be one of {SITE_FILTERS}, got {self.site_filter!r}"
