@@ -189,10 +189,7 @@ class CLM5Model(torch.nn.Module):
     def _solve_chunk(self, p_unit: torch.Tensor, prepared: PreparedForcing) -> dict:
         system = self.assemble(p_unit, prepared)
         rc = None
-        grad = torch.is_grad_enabled() and any(
-            t.requires_grad for t in (system.K, system.f, system.V, system.u)
-        )
-        if self.check_conditioning and self.solver == "structured" and not grad:
+        if self.check_conditioning and self.solver == "structured":
             pools, rc = solve_with_condition(system)  # one factorisation for solve and rcond
         else:
             pools = SOLVERS[self.solver](system)
