@@ -73,6 +73,29 @@ def test_model_outputs_identical_with_and_without_native(monkeypatch):
         assert _same(a[k].double(), b[k].double()), k
 
 
+@needs_native
+def test_gradients_and_rcond_identical_with_and_without_native(monkeypatch):
+    """The differentiable solve (forward with rcond, implicit backward) in the kernel."""
+    forcing = random_forcing(96, seed=6)
+    m = CLM5Model("binn2025")
+    p0 = random_parameters(96, m.space, seed=7)
+
+    def run():
+        p = p0.clone().requires_grad_(True)
+        out = m(p, forcing)
+        (
+            out["soc_layer"].log() * torch.linspace(0.5, 1.5, 20, dtype=torch.float64)
+        ).sum().backward()
+        return out["soc_layer"].detach(), out["rcond"], p.grad
+
+    a = run()
+    monkeypatch.setattr(native, "usable", lambda *t: False)
+    b = run()
+    assert a[1].requires_grad is False
+    for x, y in zip(a, b):
+        assert _same(x, y)
+
+
 def test_failed_build_falls_back_to_torch(monkeypatch, tmp_path):
     monkeypatch.setattr(native, "_lib", None)
     monkeypatch.setattr(native, "_status", None)
