@@ -12,10 +12,14 @@ from soilbinn.nn.encoders import SiteInputs
 from soilbinn.nn.gp_prior import (
     GPPrior,
     LowRankLaplace,
+    SeparateLowRankLaplace,
     kernel_basis,
     laplace_evidence_gradients,
+    laplace_evidence_gradients_separate,
     laplace_step,
+    pivoted_kernel_basis,
     rbf,
+    rbf_stack,
 )
 from soilbinn.nn.param_net import ParamNet
 from soilbinn.training.config import load_config
@@ -132,19 +136,96 @@ def test_laplace_step_in_the_kernel_eigenbasis_equals_the_dense_step():
             assert float(ev_lr) == pytest.approx(float(ev), rel=1e-8 if exact else 1e-3)
 
 
+def test_separate_kernels_evidence_gradients_and_eigenbasis_step():
+    """One kernel per parameter: equal to the shared kernel's evidence and posterior when
+    the kernels are one kernel times a diagonal B; the closed-form gradients with respect
+    to the per-parameter length scales, variances and mean equal central differences
+    (singular per-site Hessians included); the step in the per-parameter eigenbases equals
+    the dense one when no eigenvalue is dropped, damped as well."""
+    gen = torch.Generator().manual_seed(17)
+    n, k, d = 14, 3, 2
+    x = torch.randn(n, d, generator=gen, dtype=F64)
+    z = torch.randn(n, k, generator=gen, dtype=F64)
+    g = torch.randn(n, k, generator=gen, dtype=F64)
+    h = _psd(gen, n, k, 2) * 5
+    h[0] = 0.0
+    kx = rbf(x, x, torch.log(torch.tensor([0.7, 1.3], dtype=F64)))
+    var = torch.tensor([0.5, 1.5, 0.8], dtype=F64)
+    ev_shared, alpha_shared = laplace_step(kx, torch.diag(var), z, g, h)
+    ev, alpha, _, _ = laplace_evidence_gradients_separate(var[:, None, None] * kx, z, g, h)
+    assert float(ev) == pytest.approx(float(ev_shared), rel=1e-12)
+    np.testing.assert_allclose(alpha, alpha_shared, rtol=1e-9, atol=1e-11)
+
+    theta0 = torch.cat([0.4 * torch.randn(k * d, generator=gen, dtype=F64),  # log length scales
+                        torch.log(var), torch.randn(k, generator=gen, dtype=F64)])  # fmt: skip
+
+    def unpack(t):
+        ks = t[k * d : k * d + k].exp()[:, None, None] * rbf_stack(x, x, t[: k * d].view(k, d))
+        return ks, t[k * d + k :]
+
+    def evidence(t):
+        ks, mu = unpack(t)
+        return laplace_evidence_gradients_separate(ks, z - mu, g, h)[0]
+
+    theta = theta0.clone().requires_grad_(True)
+    ks, mu = unpack(theta)
+    _, _, d_ks, d_c = laplace_evidence_gradients_separate(ks.detach(), z - mu.detach(), g, h)
+    ((d_ks * ks).sum() - (d_c.sum(0) * mu).sum()).backward()
+    eps = 1e-5
+    fd = torch.stack([(evidence(theta0 + eps * e) - evidence(theta0 - eps * e)) / (2 * eps)
+                      for e in torch.eye(len(theta0), dtype=F64)])  # fmt: skip
+    np.testing.assert_allclose(theta.grad, fd, rtol=1e-6, atol=1e-6)
+    assert float(theta.grad[: k * d].abs().max()) > 1e-3  # the length scales do matter here
+
+    ks, _ = unpack(theta0)
+    system = SeparateLowRankLaplace([kernel_basis(kj, rel_tol=0.0) for kj in ks], h)
+    for damp in (0.0, 3.0):
+        ev_d, alpha_d, _, _ = laplace_evidence_gradients_separate(
+            ks, z, g, h + damp * torch.eye(k, dtype=F64)
+        )
+        ev_lr, alpha_lr = system.step(z, g, damp)
+        f_d = torch.einsum("jil,lj->ij", ks, alpha_d)
+        f_lr = torch.einsum("jil,lj->ij", ks, alpha_lr)
+        np.testing.assert_allclose(f_lr, f_d, rtol=0, atol=1e-8)
+        assert float(ev_lr) == pytest.approx(float(ev_d), rel=1e-8)
+
+
+def test_pivoted_cholesky_basis_matches_the_eigendecomposition():
+    """The per-parameter kernels' basis from a pivoted Cholesky factor: the same leading
+    eigenvalues as the full eigendecomposition, the kernel rebuilt to its residual
+    tolerance, and no more pivots than the kernel needs (a smooth kernel over 600 sites
+    needs far fewer than 600); with a rank cap, at most that many."""
+    gen = torch.Generator().manual_seed(23)
+    x = torch.randn(600, 3, generator=gen, dtype=F64)
+    kx = 2.0 * rbf(x, x, torch.log(torch.tensor([1.5, 2.5, 40.0], dtype=F64)))
+    lam, u = kernel_basis(kx)
+    lam_p, u_p = pivoted_kernel_basis(kx, max_rank=600, pivot_tol=1e-9)
+    assert len(lam_p) < 300
+    np.testing.assert_allclose(lam_p[-20:], lam[-20:], rtol=1e-7)
+    # within the error of the eigendecomposition truncated at the same cut-off
+    error = float(((u_p * lam_p) @ u_p.T - kx).abs().max())
+    assert error < 2 * float(((u * lam) @ u.T - kx).abs().max()) + 1e-9
+    np.testing.assert_allclose(u_p.T @ u_p, torch.eye(len(lam_p), dtype=F64), atol=1e-10)
+    lam_c, _ = pivoted_kernel_basis(kx, max_rank=25)
+    assert len(lam_c) <= 25 and float((lam_c[-1] - lam[-1]).abs()) < 1e-3 * float(lam[-1])
+
+
 def _net(n_cov: int) -> ParamNet:
     inputs = SiteInputs(torch.full((n_cov,), -3.0), torch.full((n_cov,), 3.0), [3], 2, None)
     torch.manual_seed(0)
     return ParamNet(inputs, 2, hidden=8, depth=1)
 
 
-@pytest.mark.parametrize("correlated", [False, True])
-def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction(correlated):
+@pytest.mark.parametrize(
+    "correlated, kernel", [(False, "shared"), (True, "shared"), (False, "per_parameter")]
+)
+def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction(correlated, kernel):
     """Each site constrains only one random combination of its two parameters (rank-1
     curvature, as a weakly identified site): no site alone gives its parameters, the GP
     prior with evidence-fitted hyperparameters pools them and recovers both on new sites;
     the network's starting outputs (untrained) are far from it. With ``correlated=false``
-    the covariance between the parameters stays diagonal."""
+    the covariance between the parameters stays diagonal; with one kernel per parameter
+    as well, and the prediction from the run's buffers is the fitted posterior mean."""
     gen = torch.Generator().manual_seed(11)
     n, n_new = 300, 100
     x = torch.rand(n + n_new, 2, generator=gen, dtype=F64) * 6 - 3
@@ -164,7 +245,8 @@ def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction(correl
     cfg = load_config("demo", ["train.gp_prior.iterations=10", "train.gp_prior.subset=150",
                                "train.gp_prior.lengthscale=1.0",
                                "train.gp_prior.blend=1.0",
-                               f"train.gp_prior.correlated={str(correlated).lower()}"]).train.gp_prior  # fmt: skip
+                               f"train.gp_prior.correlated={str(correlated).lower()}",
+                               f"train.gp_prior.kernel={kernel}"]).train.gp_prior  # fmt: skip
     prior, info = fit_gp_prior(net, (numeric[:n], categorical[:n], None), loss_of_outputs,
                                n_obs=n, cfg=cfg, use_lonlat=False)  # fmt: skip
     assert prior is not None and info["accepted"] >= 3
@@ -182,6 +264,12 @@ def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction(correl
         assert off_diagonal > 1e-3  # the truth's logits correlate (-0.14 over the sites)
     else:
         assert off_diagonal == 0.0
+    n_features = prior.x_train.shape[1]
+    assert prior.log_lengthscale.shape == ((2, n_features) if kernel == "per_parameter"
+                                           else (n_features,))  # fmt: skip
+    with torch.no_grad():  # the stored posterior predicts the fitted mode at the sites
+        at_train = prior(numeric[:n], categorical[:n]).to(F64)
+    assert float(loss_of_outputs(at_train)) == pytest.approx(info["misfit_after"], rel=1e-3)
 
 
 def test_blend_weights_per_parameter_mix_gp_and_network_column_by_column():
@@ -316,9 +404,15 @@ def test_gp_prior_options_are_checked():
         "rank=0",
         "rounds=0",
         "w_start=lowest",
+        "kernel=matern",
+        "lengthscale_spread=0",
     ):
         with pytest.raises(ConfigError, match=f"train.gp_prior.{bad.split('=')[0]}"):
             load_config("demo", [f"train.gp_prior.{bad}"])
+    with pytest.raises(ConfigError, match="per_parameter needs train.gp_prior.correlated"):
+        load_config(
+            "demo", ["train.gp_prior.kernel=per_parameter", "train.gp_prior.correlated=true"]
+        )
     assert load_config("demo").train.gp_prior.blend == 1.0  # the GP alone (stop 29)
 
 
@@ -431,13 +525,17 @@ def test_a_prior_too_smooth_at_its_rank_gets_more_kernel_eigenpairs():
             assert info["misfit_after"] < 2 * info["misfit_before"]
 
 
-def test_further_rounds_widen_a_prior_read_at_a_compressed_solution():
+@pytest.mark.parametrize("kernel", ["shared", "per_parameter"])
+def test_further_rounds_widen_a_prior_read_at_a_compressed_solution(kernel):
     """Observations that saturate (``tanh(4 p)``: informative at low values, nearly silent
     at high ones) and a starting "network" whose outputs are the truth compressed toward
     the low end, as BINN's where the SOC says little: the evidence read at that solution
     gives a prior too narrow to undo the compression; re-reading it at the GP's own mode
     (``rounds``) raises the evidence round by round and recovers the truth at new sites
-    better, for both parameters."""
+    better, for both parameters. With one kernel per parameter (``demo``) the rounds gain
+    less on the first parameter (held-out R2 0.87 / 0.86 -> 0.88 / 0.92, against 0.88 /
+    0.86 -> 0.92 / 0.94 with the shared kernel: two smooth parameters of the same two
+    covariates, where sharing the length scales loses nothing)."""
     gen = torch.Generator().manual_seed(3)
     n, n_new = 300, 200
     x = torch.rand(n + n_new, 2, generator=gen, dtype=F64) * 6 - 3
@@ -455,7 +553,7 @@ def test_further_rounds_widen_a_prior_read_at_a_compressed_solution():
     r2, info = {}, {}
     for rounds in (1, 4):
         cfg = load_config("demo", ["train.gp_prior.iterations=8", "train.gp_prior.subset=150",
-                                   "train.gp_prior.blend=1.0",
+                                   "train.gp_prior.blend=1.0", f"train.gp_prior.kernel={kernel}",
                                    f"train.gp_prior.rounds={rounds}"]).train.gp_prior  # fmt: skip
         net = _FixedOutputs(start)
         prior, info[rounds] = fit_gp_prior(net, (x[:n].float(), cat[:n], None),
@@ -468,8 +566,9 @@ def test_further_rounds_widen_a_prior_read_at_a_compressed_solution():
     assert len(ev) == 4 and ev[0] == pytest.approx(info[1]["round_evidence"][0])
     assert all(b >= a - 1e-6 for a, b in zip(ev, ev[1:])), ev
     assert info[4]["round"] > 1 and info[4]["log_evidence"] == max(ev)
-    assert (r2[4] > r2[1] + 0.03).all(), (r2[1], r2[4])
-    assert float((r2[4] - r2[1]).mean()) > 0.05, (r2[1], r2[4])
+    gain = 0.03 if kernel == "shared" else 0.01
+    assert (r2[4] > r2[1] + gain).all(), (r2[1], r2[4])
+    assert float((r2[4] - r2[1]).mean()) > (0.05 if kernel == "shared" else 0.03), (r2[1], r2[4])
 
 
 def _kinked_water_problem(n: int, n_new: int):
@@ -502,7 +601,14 @@ def test_a_start_below_saturation_reaches_the_basin_the_evidence_prefers():
     gradient and ``a`` and ``b`` can absorb ``m`` (a ridge). Started where a network lands
     (``w`` saturated everywhere, ``a`` and ``b`` compensating), the GP stays there; started
     with ``w`` just below each site's threshold ``1 / c`` (``train.gp_prior.w_start:
-    saturation``), the evidence is far higher and the truth is recovered at new sites."""
+    saturation``), the evidence is far higher and the truth is recovered at new sites.
+
+    With the shared kernel: here the site factor ``c`` is independent of the covariates, so
+    the compensated start's ``a`` and ``b`` vary at random between sites. One kernel per
+    parameter (``demo``) gives ``a`` and ``b`` smooth kernels that cannot hold that start,
+    no first step fits as well as it, and the GP stage keeps the network (measured in
+    ``docs/recovery_ablation.md``, stop 33; on the 25 truths of that stop every run's GP
+    stage was used)."""
     n, n_new = 300, 200
     x, cat, c, truth, loss_of_outputs = _kinked_water_problem(n, n_new)
 
@@ -516,7 +622,8 @@ def test_a_start_below_saturation_reaches_the_basin_the_evidence_prefers():
         q[:, 2] = torch.minimum(p[:, 2], (0.98 / c).to(p.dtype))
         return q
 
-    cfg = load_config("demo", ["train.gp_prior.subset=150", "train.gp_prior.blend=1.0"])
+    cfg = load_config("demo", ["train.gp_prior.subset=150", "train.gp_prior.blend=1.0",
+                               "train.gp_prior.kernel=shared"])  # fmt: skip
     t = truth[n:]
     r2, info = {}, {}
     net, inputs = _FixedOutputs(compensated), (x[:n].float(), cat[:n], None)
@@ -566,8 +673,8 @@ def test_chord_steps_reach_the_posterior_mode_in_fewer_newton_steps():
                                    cfg=cfg, use_lonlat=False)  # fmt: skip
         # the negative log posterior the steps minimise: likelihood scaled by the
         # network's misfit, plus the GP prior's quadratic form
-        kx = rbf(prior.x_train, prior.x_train, prior.log_lengthscale)
-        prior_term = 0.5 * float((prior.alpha * (kx @ prior.alpha @ prior.b_cov())).sum())
+        f = prior.logits(prior.x_train) - prior.mean  # the prior covariance times alpha
+        prior_term = 0.5 * float((prior.alpha * f).sum())
         psi = n / info["misfit_before"] * info["misfit_after"] + prior_term
         return prior, info, psi
 

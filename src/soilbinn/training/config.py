@@ -205,6 +205,18 @@ class GPPriorConfig:
     # evidence prefers); "both": the two starts, the higher evidence kept (twice the cost;
     # docs/recovery_ablation.md, stop 28)
     w_start: str = "network"
+    # the kernel over the sites: "shared", one set of length scales for all learned
+    # parameters (the prior kron(Kx, B)); "per_parameter", each learned parameter its own
+    # length scales and variance, a priori independent (needs correlated: false). A
+    # parameter that varies with a few covariates is then smooth along the others, where
+    # a shared kernel must vary along every covariate that any parameter needs
+    kernel: str = "shared"
+    # with per_parameter kernels: a Gaussian prior on each parameter's log length scales
+    # around their mean over the parameters, this standard deviation (natural log units;
+    # null: independent). The parameters' SOC trade-offs let the evidence move variation
+    # from a weakly identified parameter to another; the tie keeps their kernels alike
+    # unless the evidence says otherwise
+    lengthscale_spread: float | None = None
     # more learned parameters than this: the stage is not used (logged); the GP is a prior
     # for a few weakly identified parameters, and a Newton step solves rank x learned
     # unknowns, the evidence fit subset x learned (at most 1,600: fewer sites with more
@@ -316,7 +328,13 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("train.gp_prior.hyper_steps", lambda v: v >= 0, "must be >= 0"),
     ("train.gp_prior.rounds", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.subset", lambda v: v >= 2, "must be >= 2"),
+    (
+        "train.gp_prior.kernel",
+        lambda v: v in ("shared", "per_parameter"),
+        "must be shared or per_parameter",
+    ),
     ("train.gp_prior.lengthscale", lambda v: v > 0, "must be > 0"),
+    ("train.gp_prior.lengthscale_spread", lambda v: v is None or v > 0, "must be > 0 or null"),
     ("train.gp_prior.rank", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.rank_max", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.max_learned", lambda v: v >= 1, "must be >= 1"),
@@ -435,6 +453,10 @@ def validate_config(cfg: Config, source: str = "config") -> Config:
             raise ConfigError(f"{source}: {key} = {v!r} {msg}")
     if cfg.data.val_fraction + cfg.data.test_fraction >= 1:
         raise ConfigError(f"{source}: data.val_fraction + data.test_fraction must be < 1")
+    if cfg.train.gp_prior.kernel == "per_parameter" and cfg.train.gp_prior.correlated:
+        raise ConfigError(f"{source}: train.gp_prior.kernel = per_parameter needs "
+                          "train.gp_prior.correlated = false (the parameters are a priori "
+                          "independent)")  # fmt: skip
     t = cfg.model.temperature
     if not t.min <= t.init <= t.max:
         raise ConfigError(f"{source}: model.temperature.init must lie in [min, max]")

@@ -31,6 +31,12 @@ fails the misfit test ends the rounds. The likelihood is the log-SOC
 misfit read as Gaussian with the variance the network's fit leaves (``sigma^2`` = its
 misfit), so its gradient and Hessian are the misfit's times ``n_obs / (2 sigma^2)``.
 
+With ``kernel = per_parameter`` each learned parameter has its own length scales and
+variance (a block-diagonal prior; ``lengthscale_spread`` ties the log length scales to
+their mean over the parameters), the evidence fit reads them all on the same subset and
+the Newton steps work in one pivoted-Cholesky eigenbasis per parameter
+(``docs/recovery_ablation.md``, stop 33).
+
 The covariance between the parameters is diagonal unless ``correlated``: the evidence
 at the network's solution reads the network's errors along the SOC's trade-off ridges
 (parameters that compensate each other) as a correlation of the parameters themselves,
@@ -51,9 +57,13 @@ import torch
 from soilbinn.nn.gp_prior import (
     GPPrior,
     LowRankLaplace,
+    SeparateLowRankLaplace,
     kernel_basis,
     laplace_evidence_gradients,
+    laplace_evidence_gradients_separate,
+    pivoted_kernel_basis,
     rbf,
+    rbf_stack,
 )
 from soilbinn.training.polish import site_gradient_hessian
 
@@ -155,7 +165,9 @@ def fit_gp_prior(
 
     dev = p.device
     eye = torch.eye(k, dtype=f64, device=dev)
-    log_ls = torch.empty(x.shape[1], dtype=f64, device=dev, requires_grad=True)
+    separate = cfg.kernel == "per_parameter"  # one kernel per learned parameter
+    ls_shape = (k, x.shape[1]) if separate else (x.shape[1],)
+    log_ls = torch.empty(ls_shape, dtype=f64, device=dev, requires_grad=True)
     chol_b = torch.empty(k, k, dtype=f64, device=dev, requires_grad=True)
     mu = torch.empty(k, dtype=f64, device=dev, requires_grad=True)
 
@@ -187,6 +199,18 @@ def fit_gp_prior(
             # the evidence's exact gradients with respect to the kernel, B and the logits
             # (no backward pass through the factorisation), chained to the hyperparameters
             opt.zero_grad()
+            if separate:  # each parameter's kernel times its variance
+                ks = torch.diagonal(b_cov())[:, None, None] * rbf_stack(x[sub], x[sub], log_ls)
+                evidence, _, d_ks, d_c = laplace_evidence_gradients_separate(
+                    ks.detach(), zz[sub] - mu.detach(), g[sub], h[sub]
+                )
+                surrogate = (d_ks * ks).sum() - (d_c.sum(0) * mu).sum()
+                tie = torch.zeros((), dtype=f64, device=dev)
+                if cfg.lengthscale_spread is not None:  # log length scales near their mean
+                    spread = log_ls - log_ls.mean(0)
+                    tie = 0.5 * (spread**2).sum() / cfg.lengthscale_spread**2
+                (tie - surrogate).backward()
+                return -evidence + tie.detach()
             kx_sub, bc = rbf(x[sub], x[sub], log_ls), b_cov()
             evidence, d_kx, d_b, d_c = laplace_evidence_gradients(
                 kx_sub.detach(), bc.detach(), zz[sub] - mu.detach(), g[sub], h[sub]
@@ -199,9 +223,22 @@ def fit_gp_prior(
             with torch.enable_grad():
                 opt.step(closure)
 
+    def prior_times(kx: torch.Tensor, a: torch.Tensor, bc_: torch.Tensor) -> torch.Tensor:
+        # the prior covariance times coefficients a (n, k): kron(Kx, B), or per parameter
+        if separate:
+            return torch.einsum("jil,lj->ij", kx, a) * torch.diagonal(bc_)
+        return kx @ a @ bc_
+
+    def kernel_of(ls_: torch.Tensor) -> torch.Tensor:
+        return rbf_stack(x, x, ls_) if separate else rbf(x, x, ls_)
+
+    def new_system(basis, h_: torch.Tensor) -> LowRankLaplace | SeparateLowRankLaplace:
+        # the Newton system in the kernel eigenbasis: (lam, u, B), or one basis per parameter
+        return SeparateLowRankLaplace(basis, h_) if separate else LowRankLaplace(*basis, h_)
+
     def posterior_of(state) -> torch.Tensor:
         a, ls_, mu_, bc_ = state
-        return mu_ + rbf(x, x, ls_) @ a @ bc_
+        return mu_ + prior_times(kernel_of(ls_), a, bc_)
 
     def fits_as_well(m_new: float) -> bool:
         # a misfit above the network's by less than one unit of chi-square per learned value
@@ -223,23 +260,30 @@ def fit_gp_prior(
             fit_hyperparameters(z, g, h)
             hyper_seconds += time.perf_counter() - th
             ls_r, mu_r, bc = log_ls.detach().clone(), mu.detach().clone(), b_cov().detach()
-            kx = rbf(x, x, ls_r)
+            kx = kernel_of(ls_r)
             # Newton steps in the kernel's leading eigenbasis: ``cap`` eigenpairs, more (up to
             # rank_max) only when the round's first step cannot fit as well as the network
-            lam_all, u_all = kernel_basis(kx, max_rank=max(cfg.rank_max, cap))
+            if not separate:
+                lam_all, u_all = kernel_basis(kx, max_rank=max(cfg.rank_max, cap))
             while True:
-                lam, u = lam_all[-cap:], u_all[:, -cap:]
+                if separate:  # one basis per parameter (pivoted Cholesky), variance included
+                    basis = [pivoted_kernel_basis(bc[j, j] * kx[j], cap) for j in range(k)]
+                    lam = torch.cat([lm for lm, _ in basis])
+                    complete = cap >= min(cfg.rank_max, n)
+                else:
+                    lam, u = lam_all[-cap:], u_all[:, -cap:]
+                    basis, complete = (lam, u, bc), len(lam) == len(lam_all)
                 alpha, psi, z_r, damp = None, math.inf, z, 0.0
                 m_r = unit_loss(z_r)
                 with torch.no_grad():
                     for _ in range(cfg.iterations):
                         current, psi_before = m_r, psi
                         hscale = float(torch.diagonal(h, dim1=1, dim2=2).mean().clamp_min(1e-12))
-                        system = LowRankLaplace(lam, u, bc, h)
+                        system = new_system(basis, h)
                         for _ in range(12):  # Levenberg-Marquardt damping until a step is accepted
                             ev, a_new = system.step(z_r - mu_r, g, damp)
                             tried += 1
-                            z_new = mu_r + kx @ a_new @ bc
+                            z_new = mu_r + prior_times(kx, a_new, bc)
                             m_new, point = unit_point(z_new)
                             psi_new = scale * m_new + 0.5 * float((a_new * (z_new - mu_r)).sum())
                             # a round's first step has no prior term to compare with: it must fit
@@ -262,7 +306,7 @@ def fit_gp_prior(
                             _, a_full = system.step(z_r - mu_r, g_r, used)
                             for t in (1.0, 0.5):  # the chord step, else half of it
                                 a_c = alpha + t * (a_full - alpha)
-                                z_c = mu_r + kx @ a_c @ bc
+                                z_c = mu_r + prior_times(kx, a_c, bc)
                                 m_c, point = unit_point(z_c)
                                 psi_c = scale * m_c + 0.5 * float((a_c * (z_c - mu_r)).sum())
                                 if math.isfinite(psi_c) and psi_c < psi:
@@ -281,9 +325,9 @@ def fit_gp_prior(
                         # converged (inf - psi on a first step)
                         if psi_before - psi < cfg.tolerance:
                             break
-                if alpha is not None or len(lam) == len(lam_all):
+                if alpha is not None or complete:
                     break
-                cap = min(2 * cap, len(lam_all))
+                cap = min(2 * cap, min(cfg.rank_max, n) if separate else len(lam_all))
                 if log is not None:
                     log(f"gp_prior: round {round_ + 1}, no step fits as well as the network "
                         f"with {len(lam)} kernel eigenpairs; again with {cap}")  # fmt: skip
@@ -303,7 +347,7 @@ def fit_gp_prior(
             # the Laplace log evidence at the round's mode (g, h are there), up to a constant
             # common to all rounds: the quadratic model's plus the log likelihood at the mode
             with torch.no_grad():
-                ev, _ = LowRankLaplace(lam, u, bc, h).step(z_r - mu_r, g)
+                ev, _ = new_system(basis, h).step(z_r - mu_r, g)
             ev_r = float(ev) - scale * misfit
             info["start_evidence"][-1].append(ev_r)
             if log is not None:
@@ -325,7 +369,8 @@ def fit_gp_prior(
         info["seconds"] = time.perf_counter() - t0
         return None, info
     alpha, log_ls, mu, bc = kept
-    prior = GPPrior(net, n, x.shape[1], k, use_lonlat, cfg.blend if blend is None else blend)
+    prior = GPPrior(net, n, x.shape[1], k, use_lonlat, cfg.blend if blend is None else blend,
+                    cfg.kernel)  # fmt: skip
     with torch.no_grad():
         prior.x_train.copy_(x)
         prior.alpha.copy_(alpha)

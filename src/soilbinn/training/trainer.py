@@ -636,7 +636,7 @@ class _Trainer:
         self.meta["gp_prior"] = {"n_sites": int(prior.x_train.shape[0]),
                                  "n_features": int(prior.x_train.shape[1]),
                                  "use_lonlat": bool(prior.use_lonlat),
-                                 "blend": list(prior.blend)}  # fmt: skip
+                                 "blend": list(prior.blend), "kernel": prior.kernel}  # fmt: skip
         if self.info.is_main:
             ckpt = load_checkpoint(self.run.best) if self.run.best.exists() else self.state()
             ckpt["model"], ckpt["meta"] = model.state_dict(), self.meta
