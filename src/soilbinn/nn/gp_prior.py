@@ -143,11 +143,20 @@ def _laplace(kx, b_cov, c, g, h):
     n, k = c.shape
     s = sqrtm_psd(h)
     u = (s @ torch.linalg.cholesky(b_cov)).reshape(n * k, k)
-    a = (u @ u.T).reshape(n, k, n, k) * kx[:, None, :, None]
-    a = a.reshape(n * k, n * k) + torch.eye(n * k, dtype=c.dtype, device=c.device)
-    chol = torch.linalg.cholesky(a)  # I + S K S, eigenvalues >= 1
+    ssk = (u @ u.T).reshape(n, k, n, k) * kx[:, None, :, None]
     b = torch.einsum("iab,ib->ia", h, c) - g
-    kb = kx @ b @ b_cov
+    log_evidence, alpha, chol = _posterior(ssk, s, b, kx @ b @ b_cov, c, g, h)
+    return log_evidence, alpha, (s, chol, b)
+
+
+def _posterior(ssk, s, b, kb, c, g, h):
+    """The factorisation, posterior coefficients and log evidence shared by the shared and
+    per-parameter kernels: ``ssk`` (n, k, n, k) is ``S Sigma S``, ``kb`` (n, k) ``Sigma
+    b``; returns (log_evidence, alpha, Cholesky factor of ``I + S Sigma S``)."""
+    n, k = c.shape
+    a = ssk.reshape(n * k, n * k)
+    a.diagonal().add_(1.0)
+    chol = torch.linalg.cholesky(a)  # I + S Sigma S, eigenvalues >= 1
     skb = torch.einsum("iab,ib->ia", s, kb).reshape(-1)
     w = torch.cholesky_solve(skb[:, None], chol)[:, 0].reshape(n, k)
     alpha = b - torch.einsum("iab,ib->ia", s, w)
@@ -156,7 +165,7 @@ def _laplace(kx, b_cov, c, g, h):
     log_evidence = (
         -0.5 * logdet + 0.5 * quad - 0.5 * torch.einsum("ia,iab,ib->", c, h, c) + (g * c).sum()
     )
-    return log_evidence, alpha, (s, chol, b)
+    return log_evidence, alpha, chol
 
 
 def rbf_stack(a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor) -> torch.Tensor:
@@ -179,12 +188,13 @@ def laplace_evidence_gradients_separate(
     ks : Tensor (k, n, n)
         Prior covariance of each parameter's logits between the sites.
     c, g, h
-        As :func:`laplace_step`.
+        ``z - mean`` (n, k), per-site gradient (n, k) and Hessian (n, k, k), as in
+        :func:`laplace_step`.
 
     Returns
     -------
     log_evidence : Tensor ()
-        As :func:`laplace_step`.
+        Laplace log marginal likelihood of the quadratic model, up to a constant.
     alpha : Tensor (n, k)
         Posterior coefficients: ``f_j - mean_j = ks[j] @ alpha[:, j]``.
     d_ks : Tensor (k, n, n)
@@ -195,24 +205,13 @@ def laplace_evidence_gradients_separate(
     with torch.no_grad():
         n, k = c.shape
         s = sqrtm_psd(h)
-        a = torch.zeros(n, k, n, k, dtype=c.dtype, device=c.device)
-        for j in range(k):  # A = I + S blockdiag(ks) S, S_i symmetric
+        ssk = torch.zeros(n, k, n, k, dtype=c.dtype, device=c.device)
+        for j in range(k):  # S blockdiag(ks) S, S_i symmetric
             sj = s[:, :, j]
-            a += sj[:, :, None, None] * ks[j][:, None, :, None] * sj[None, None, :, :]
-        a = a.reshape(n * k, n * k)
-        a.diagonal().add_(1.0)
-        chol = torch.linalg.cholesky(a)
+            ssk += sj[:, :, None, None] * ks[j][:, None, :, None] * sj[None, None, :, :]
         b = torch.einsum("iab,ib->ia", h, c) - g
         kb = torch.einsum("jil,lj->ij", ks, b)
-        skb = torch.einsum("iab,ib->ia", s, kb).reshape(-1)
-        w = torch.cholesky_solve(skb[:, None], chol)[:, 0].reshape(n, k)
-        alpha = b - torch.einsum("iab,ib->ia", s, w)
-        logdet = 2 * torch.log(torch.diagonal(chol)).sum()
-        quad = (b * kb).sum() - skb @ w.reshape(-1)
-        log_evidence = (
-            -0.5 * logdet + 0.5 * quad - 0.5 * torch.einsum("ia,iab,ib->", c, h, c)
-            + (g * c).sum()
-        )  # fmt: skip
+        log_evidence, alpha, chol = _posterior(ssk, s, b, kb, c, g, h)
         # R = S A^-1 S = (Sigma + H^-1)^-1; only its diagonal parameter blocks are needed
         ainv = torch.cholesky_inverse(chol)
         t = torch.bmm(s, ainv.view(n, k, n * k)).view(n, k, n, k)  # S_i (A^-1)_il
