@@ -605,10 +605,11 @@ def test_a_start_below_saturation_reaches_the_basin_the_evidence_prefers():
 
     With the shared kernel: here the site factor ``c`` is independent of the covariates, so
     the compensated start's ``a`` and ``b`` vary at random between sites. One kernel per
-    parameter (``demo``) gives ``a`` and ``b`` smooth kernels that cannot hold that start,
-    no first step fits as well as it, and the GP stage keeps the network (measured in
-    ``docs/recovery_ablation.md``, stop 33; on the 25 truths of that stop every run's GP
-    stage was used)."""
+    parameter (``demo``) gives them smooth kernels that cannot hold the start below
+    saturation, no first step fits as well as it, and the stage falls back to the shared
+    kernel (the next test); with both starts in one call the network's start would keep
+    its per-parameter rounds. On the 25 truths of ``docs/recovery_ablation.md`` stop 33
+    every run's per-parameter GP stage was used."""
     n, n_new = 300, 200
     x, cat, c, truth, loss_of_outputs = _kinked_water_problem(n, n_new)
 
@@ -647,6 +648,38 @@ def test_a_start_below_saturation_reaches_the_basin_the_evidence_prefers():
     assert both["start"] == 1 and both["log_evidence"] == info["saturation"]["log_evidence"]
     assert both["start_evidence"] == [info["network"]["round_evidence"],
                                       info["saturation"]["round_evidence"]]  # fmt: skip
+
+
+def test_per_parameter_kernels_that_keep_no_round_fall_back_to_the_shared_kernel():
+    """The saturation start of the test above with ``demo``'s per-parameter kernels: their
+    smooth priors cannot hold a start whose parameters vary at random between sites, no
+    first step fits as well as it, and the stage runs again with the shared kernel, which
+    recovers the truth, instead of keeping the network."""
+    n, n_new = 300, 200
+    x, cat, c, truth, loss_of_outputs = _kinked_water_problem(n, n_new)
+    m_true = torch.clamp(c * truth[:n, 2], max=1.0)
+    start = torch.stack([truth[:n, 0] * m_true, truth[:n, 1] * m_true,
+                         (0.98 / c).clamp(max=0.9)], 1).float()  # fmt: skip
+    inputs = (x[:n].float(), cat[:n], None)
+    logs = []
+    for kernel in ("per_parameter", "shared"):
+        cfg = load_config("demo", ["train.gp_prior.subset=150", f"train.gp_prior.kernel={kernel}"])
+        prior, info = fit_gp_prior(_FixedOutputs(start), inputs, loss_of_outputs, n_obs=2 * n,
+                                   cfg=cfg.train.gp_prior, use_lonlat=False,
+                                   log=logs.append)  # fmt: skip
+        assert prior is not None and prior.kernel == "shared"
+        with torch.no_grad():
+            new = prior(x[n:].float(), cat[n:]).to(F64)
+        t = truth[n:]
+        r2 = 1 - ((new - t) ** 2).sum(0) / ((t - t.mean(0)) ** 2).sum(0)
+        assert (r2 > 0.9).all(), (kernel, r2)
+        if kernel == "per_parameter":
+            assert info["kernel"] == "shared (per_parameter kept no round)"
+            assert any("again with one shared kernel" in line for line in logs)
+            fallback = info["log_evidence"]
+        else:
+            assert info["kernel"] == "shared"
+            assert info["log_evidence"] == pytest.approx(fallback, rel=1e-9)  # the same fit
 
 
 def test_chord_steps_reach_the_posterior_mode_in_fewer_newton_steps():

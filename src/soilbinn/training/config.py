@@ -209,7 +209,8 @@ class GPPriorConfig:
     # parameters (the prior kron(Kx, B)); "per_parameter", each learned parameter its own
     # length scales and variance, a priori independent (needs correlated: false). A
     # parameter that varies with a few covariates is then smooth along the others, where
-    # a shared kernel must vary along every covariate that any parameter needs
+    # a shared kernel must vary along every covariate that any parameter needs. When no
+    # round is kept with per-parameter kernels, the stage runs again with the shared one
     kernel: str = "shared"
     # with per_parameter kernels: a Gaussian prior on each parameter's log length scales
     # around their mean over the parameters, this standard deviation (natural log units;

@@ -35,7 +35,8 @@ With ``kernel = per_parameter`` each learned parameter has its own length scales
 variance (a block-diagonal prior; ``lengthscale_spread`` ties the log length scales to
 their mean over the parameters), the evidence fit reads them all on the same subset and
 the Newton steps work in one pivoted-Cholesky eigenbasis per parameter
-(``docs/recovery_ablation.md``, stop 33).
+(``docs/recovery_ablation.md``, stop 33). When no round is kept with them, the stage is
+run again with the shared kernel before the network is kept.
 
 The covariance between the parameters is diagonal unless ``correlated``: the evidence
 at the network's solution reads the network's errors along the SOC's trade-off ridges
@@ -47,6 +48,7 @@ independently a priori (stop 24)".
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -116,7 +118,7 @@ def fit_gp_prior(
         Laplace log evidence, up to a constant), ``round_evidence`` (every completed
         round's), ``round`` (the one kept, from 1), ``accepted`` and ``tried`` (Newton
         steps, all rounds), ``chord`` (chord steps kept, all rounds), ``rank`` (eigenpairs kept), ``rejected``, ``hyper_seconds``
-        (the evidence fits) and ``seconds`` (all).
+        (the evidence fits), ``seconds`` (all) and ``kernel`` (the one used).
     """
     t0 = time.perf_counter()
     f64 = torch.float64
@@ -365,6 +367,19 @@ def fit_gp_prior(
         "chord": chords,
         "tried": tried, "rank": rank, "round": rounds, "hyper_seconds": hyper_seconds,
     })  # fmt: skip
+    info["kernel"] = cfg.kernel
+    if kept is None and separate:
+        # no round kept with per-parameter kernels (a start their smooth priors cannot hold,
+        # e.g. parameters that vary at random between sites): the shared kernel, whose
+        # length scales the least smooth parameter sets, is tried before the network
+        if log is not None:
+            log("gp_prior: no round kept with per-parameter kernels; again with one shared kernel")
+        prior, again = fit_gp_prior(net, inputs, loss_of_outputs, n_obs,
+                                    dataclasses.replace(cfg, kernel="shared"), use_lonlat, seed,
+                                    log, blend, starts)  # fmt: skip
+        again["seconds"] = time.perf_counter() - t0  # both attempts
+        again["kernel"] = "shared (per_parameter kept no round)"
+        return prior, again
     if kept is None:  # no step accepted or rejected: keep the network
         info["seconds"] = time.perf_counter() - t0
         return None, info
