@@ -4,6 +4,8 @@ constrain only one direction, and a trained run that predicts from its run direc
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -270,6 +272,59 @@ def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction(correl
     with torch.no_grad():  # the stored posterior predicts the fitted mode at the sites
         at_train = prior(numeric[:n], categorical[:n]).to(F64)
     assert float(loss_of_outputs(at_train)) == pytest.approx(info["misfit_after"], rel=1e-3)
+
+
+def test_fixed_hyperparameters_replace_the_evidence_fit():
+    """``hyperparameters`` (the oracle diagnosis of benchmarks/gp_oracle_hyperparameters.py)
+    are used in every round as given, where the evidence fit would have moved them; the
+    posterior mode still fits the sites; a wrong shape or a correlated prior is refused."""
+    gen = torch.Generator().manual_seed(5)
+    n = 200
+    x = torch.rand(n, 2, generator=gen, dtype=F64) * 6 - 3
+    cat = torch.randint(0, 3, (n, 1), generator=gen)
+    truth = torch.sigmoid(torch.stack([torch.sin(x[:, 0]), 0.5 * x[:, 1]], 1))
+    target = truth + 0.02 * torch.randn(n, 2, generator=gen, dtype=F64)
+
+    def loss_of_outputs(p):
+        return ((p.to(F64) - target) ** 2).sum() / n
+
+    net = _net(2)
+    sets = ["train.gp_prior.iterations=6", "train.gp_prior.subset=100",
+            "train.gp_prior.kernel=per_parameter", "train.gp_prior.rounds=2"]  # fmt: skip
+    cfg = load_config("demo", sets).train.gp_prior
+    inputs = (x.float(), cat, None)
+    d = 2 + 3  # two covariates, three one-hot classes
+    given = {"log_lengthscale": torch.full((2, d), math.log(1.7), dtype=F64),
+             "variance": torch.tensor([0.5, 2.0], dtype=F64),
+             "mean": torch.tensor([0.1, -0.2], dtype=F64)}  # fmt: skip
+    fitted, _ = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n, cfg=cfg,
+                             use_lonlat=False)  # fmt: skip
+    prior, info = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n, cfg=cfg,
+                               use_lonlat=False, hyperparameters=given)  # fmt: skip
+    assert prior is not None and fitted is not None
+    # the evidence moves them; the fixed run keeps them to the digit
+    assert float((fitted.log_lengthscale - given["log_lengthscale"]).abs().max()) > 0.1
+    np.testing.assert_allclose(prior.log_lengthscale, given["log_lengthscale"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(torch.diagonal(prior.b_cov()), given["variance"], rtol=1e-6)
+    np.testing.assert_allclose(prior.mean, given["mean"], rtol=0, atol=1e-12)
+    assert info["misfit_after"] < 0.5 * info["misfit_before"]
+    bad = dict(given, log_lengthscale=torch.zeros(d, dtype=F64))
+    with pytest.raises(ValueError, match="log_lengthscale"):
+        fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n, cfg=cfg, use_lonlat=False,
+                     hyperparameters=bad)  # fmt: skip
+    correlated = load_config(
+        "demo", sets[:-2] + ["train.gp_prior.kernel=shared", "train.gp_prior.correlated=true"]
+    )
+    with pytest.raises(ValueError, match="correlated"):
+        fit_gp_prior(
+            net,
+            inputs,
+            loss_of_outputs,
+            n_obs=2 * n,
+            cfg=correlated.train.gp_prior,
+            use_lonlat=False,
+            hyperparameters=dict(given, log_lengthscale=torch.zeros(d)),
+        )
 
 
 def test_blend_weights_per_parameter_mix_gp_and_network_column_by_column():

@@ -51,7 +51,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -73,6 +73,27 @@ from soilbinn.training.polish import site_gradient_hessian
 HYPER_VALUES = 1600
 
 
+def site_features(
+    net: torch.nn.Module,
+    inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    use_lonlat: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The GP's features of the training sites, standardised over them.
+
+    Returns
+    -------
+    x : Tensor (n, d)
+        :meth:`GPPrior.raw_features` minus ``mean`` over ``std`` (float64).
+    mean, std : Tensor (d,)
+        The training sites' feature means and standard deviations (1 where constant).
+    """
+    with torch.no_grad():
+        raw = GPPrior.raw_features(net, *inputs, use_lonlat)
+    mean, std = raw.mean(0), raw.std(0)
+    std = torch.where(std > 1e-12, std, torch.ones_like(std))
+    return (raw - mean) / std, mean, std
+
+
 def fit_gp_prior(
     net: torch.nn.Module,
     inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
@@ -84,6 +105,7 @@ def fit_gp_prior(
     log: Callable[[str], None] | None = None,
     blend: float | list[float] | None = None,
     starts: Sequence[Callable[[torch.Tensor], torch.Tensor] | None] = (None,),
+    hyperparameters: Mapping[str, torch.Tensor] | None = None,
 ) -> tuple[GPPrior | None, dict[str, float]]:
     """Fit a :class:`GPPrior` to the training sites; the network is not changed.
 
@@ -108,6 +130,12 @@ def fit_gp_prior(
     blend : float or list of float (k,), optional
         The GP's weight in the prediction, one or per learned parameter (default
         ``cfg.blend``).
+    hyperparameters : mapping, optional
+        Fixed hyperparameters used in every round instead of the evidence fit (a diagnosis:
+        ``benchmarks/gp_oracle_hyperparameters.py`` reads them off a synthetic truth):
+        ``log_lengthscale`` ((k, d) with ``kernel = per_parameter``, else (d,); in units of
+        :func:`site_features`' standardised features), ``variance`` (k,) and ``mean`` (k,)
+        of the logits. Needs ``correlated = false``.
 
     Returns
     -------
@@ -125,11 +153,8 @@ def fit_gp_prior(
     numeric, categorical, lonlat = inputs
     with torch.no_grad():
         p = net(numeric, categorical, lonlat).detach().to(f64)
-        raw = GPPrior.raw_features(net, numeric, categorical, lonlat, use_lonlat)
     n, k = p.shape
-    mean_x, std_x = raw.mean(0), raw.std(0)
-    std_x = torch.where(std_x > 1e-12, std_x, torch.ones_like(std_x))
-    x = (raw - mean_x) / std_x
+    x, mean_x, std_x = site_features(net, inputs, use_lonlat)
     z = torch.logit(p.clamp(1e-6, 1 - 1e-6))
 
     def unit_loss(zz: torch.Tensor) -> float:
@@ -172,16 +197,31 @@ def fit_gp_prior(
     log_ls = torch.empty(ls_shape, dtype=f64, device=dev, requires_grad=True)
     chol_b = torch.empty(k, k, dtype=f64, device=dev, requires_grad=True)
     mu = torch.empty(k, dtype=f64, device=dev, requires_grad=True)
+    fixed = None
+    if hyperparameters is not None:
+        if cfg.correlated:
+            raise ValueError("fit_gp_prior: fixed hyperparameters need correlated = false")
+        fixed = {key: torch.as_tensor(hyperparameters[key], dtype=f64, device=dev)
+                 for key in ("log_lengthscale", "variance", "mean")}  # fmt: skip
+        for key, shape in (("log_lengthscale", ls_shape), ("variance", (k,)), ("mean", (k,))):
+            if tuple(fixed[key].shape) != tuple(shape):
+                raise ValueError(f"fit_gp_prior: hyperparameters[{key!r}] has shape "
+                                 f"{tuple(fixed[key].shape)}, expected {tuple(shape)}")  # fmt: skip
 
     def reset_hyperparameters(zz: torch.Tensor) -> None:
         # a start's first values: the configured length scale, the logits' own spread/mean
         cov = torch.cov(zz.T) + 1e-3 * eye if n > 1 else eye.clone()
         if not cfg.correlated:
             cov = torch.diag(torch.diagonal(cov))
+        if fixed is not None:
+            cov = torch.diag(fixed["variance"])
         with torch.no_grad():
             log_ls.fill_(math.log(cfg.lengthscale))
             chol_b.copy_(torch.linalg.cholesky(cov))
             mu.copy_(zz.mean(0))
+            if fixed is not None:
+                log_ls.copy_(fixed["log_lengthscale"])
+                mu.copy_(fixed["mean"])
 
     def b_cov() -> torch.Tensor:
         low = torch.tril(chol_b) if cfg.correlated else torch.diag(torch.diagonal(chol_b))
@@ -221,7 +261,7 @@ def fit_gp_prior(
             (-surrogate).backward()
             return -evidence
 
-        if cfg.hyper_steps:
+        if cfg.hyper_steps and fixed is None:
             with torch.enable_grad():
                 opt.step(closure)
 
@@ -368,7 +408,7 @@ def fit_gp_prior(
         "tried": tried, "rank": rank, "round": rounds, "hyper_seconds": hyper_seconds,
     })  # fmt: skip
     info["kernel"] = cfg.kernel
-    if kept is None and separate:
+    if kept is None and separate and fixed is None:
         # no round kept with per-parameter kernels (a start their smooth priors cannot hold,
         # e.g. parameters that vary at random between sites): the shared kernel, whose
         # length scales the least smooth parameter sets, is tried before the network
