@@ -308,6 +308,9 @@ def test_fixed_hyperparameters_replace_the_evidence_fit():
     np.testing.assert_allclose(torch.diagonal(prior.b_cov()), given["variance"], rtol=1e-6)
     np.testing.assert_allclose(prior.mean, given["mean"], rtol=0, atol=1e-12)
     assert info["misfit_after"] < 0.5 * info["misfit_before"]
+    with pytest.raises(ValueError, match="variance"):
+        fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n, cfg=cfg, use_lonlat=False,
+                     hyperparameters=dict(given, variance=torch.tensor([0.5, 0.0])))  # fmt: skip
     bad = dict(given, log_lengthscale=torch.zeros(d, dtype=F64))
     with pytest.raises(ValueError, match="log_lengthscale"):
         fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n, cfg=cfg, use_lonlat=False,

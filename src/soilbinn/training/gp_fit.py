@@ -80,6 +80,15 @@ def site_features(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The GP's features of the training sites, standardised over them.
 
+    Parameters
+    ----------
+    net : ParamNet
+        The trained network; its input scaling makes the features.
+    inputs : (numeric (n, c), categorical (n, m), lonlat (n, 2))
+        Inputs of the training sites.
+    use_lonlat : bool
+        Whether (lon, lat) / 10 are features.
+
     Returns
     -------
     x : Tensor (n, d)
@@ -207,6 +216,8 @@ def fit_gp_prior(
             if tuple(fixed[key].shape) != tuple(shape):
                 raise ValueError(f"fit_gp_prior: hyperparameters[{key!r}] has shape "
                                  f"{tuple(fixed[key].shape)}, expected {tuple(shape)}")  # fmt: skip
+        if not bool((fixed["variance"] > 0).all()):
+            raise ValueError("fit_gp_prior: hyperparameters['variance'] must be > 0")
 
     def reset_hyperparameters(zz: torch.Tensor) -> None:
         # a start's first values: the configured length scale, the logits' own spread/mean
