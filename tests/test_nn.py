@@ -73,6 +73,31 @@ def test_param_net_output_in_unit_interval_and_temperature_bounds():
     assert float(fixed.temperature) == pytest.approx(30.0)
 
 
+def test_fixed_input_parts_do_not_depend_on_any_weight():
+    """The polishing computes ``inputs.fixed`` once and reuses it while the weights move:
+    with parts computed before a change of every weight, ``from_fixed`` must still give
+    ``forward``'s output and gradients of the changed network, bit for bit."""
+    torch.manual_seed(0)
+    net = ParamNet(_inputs(LonLatEncoder(8, 4)), n_out=3, hidden=16, depth=2,
+                   covariate_trend=True).eval()  # fmt: skip
+    x = torch.rand(7, 2) * 20
+    cat = torch.tensor([[0, 1], [1, 0], [2, 1], [-1, 0], [1, 1], [4, 0], [0, 1]])
+    ll = torch.rand(7, 2) * 50
+    with torch.no_grad():
+        fixed = net.inputs.fixed(x, cat, ll)
+        for w in net.parameters():
+            w.add_(torch.randn_like(w))
+    assert not any(t.requires_grad for t in [fixed[0], *fixed[1], fixed[2]])
+    grads = []
+    for out in (net(x, cat, ll), net.from_fixed(fixed)):
+        net.zero_grad()
+        (out**2).sum().backward()
+        grads.append([torch.zeros_like(w) if w.grad is None else w.grad for w in net.parameters()])
+        assert torch.equal(out, net(x, cat, ll))
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
+    assert any(float(g.abs().max()) > 0 for g in grads[0])
+
+
 def test_covariate_trend_starts_at_zero_is_logit_linear_and_escapes_weight_decay():
     from soilbinn.training.trainer import _decay_groups
 

@@ -55,9 +55,17 @@ class LonLatEncoder(nn.Module):
         self.linear = nn.Linear(2 * proj.shape[1], n_features)
         self.n_features = n_features
 
-    def forward(self, lonlat: torch.Tensor) -> torch.Tensor:
+    def waves(self, lonlat: torch.Tensor) -> torch.Tensor:
+        """The fixed sinusoids (n, 6 * n_scales) of (lon, lat) (n, 2) in degrees."""
         phase = lonlat.to(self.projection.dtype) @ self.projection
-        return torch.relu(self.linear(torch.cat([torch.sin(phase), torch.cos(phase)], dim=1)))
+        return torch.cat([torch.sin(phase), torch.cos(phase)], dim=1)
+
+    def forward(self, lonlat: torch.Tensor) -> torch.Tensor:
+        return self.from_waves(self.waves(lonlat))
+
+    def from_waves(self, waves: torch.Tensor) -> torch.Tensor:
+        """The trained part: (n, 6 * n_scales) sinusoids -> (n, n_features)."""
+        return torch.relu(self.linear(waves))
 
 
 class SiteInputs(nn.Module):
@@ -126,12 +134,44 @@ class SiteInputs(nn.Module):
         categorical: torch.Tensor | None = None,
         lonlat: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        parts = [self.scale(numeric)]
-        for j, emb in enumerate(self.embeddings):
+        return self.assemble(self.fixed(numeric, categorical, lonlat))
+
+    def fixed(
+        self,
+        numeric: torch.Tensor,
+        categorical: torch.Tensor | None = None,
+        lonlat: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor | None]:
+        """The parts of the features no weight changes, for :meth:`assemble`.
+
+        A caller that evaluates the same sites many times (the full-batch polishing)
+        computes them once: ``assemble(fixed(...))`` is ``forward(...)``, bit for bit.
+
+        Returns
+        -------
+        scaled : Tensor (n, c)
+            :meth:`scale` of the numeric covariates.
+        rows : list of Tensor (n,) int64
+            Each categorical covariate's embedding row (0 for a code outside 0..k-1).
+        waves : Tensor (n, 6 * n_scales) or None
+            :meth:`LonLatEncoder.waves` of (lon, lat), None without the encoder.
+        """
+        rows = []
+        for j in range(len(self.embeddings)):
             codes = categorical[:, j]
             k = self.n_categories[j]
-            idx = torch.where((codes >= 0) & (codes < k), codes + 1, torch.zeros_like(codes))
-            parts.append(emb(idx))
-        if self.lonlat is not None:
-            parts.append(self.lonlat(lonlat))
+            rows.append(torch.where((codes >= 0) & (codes < k), codes + 1, torch.zeros_like(codes)))
+        waves = self.lonlat.waves(lonlat) if self.lonlat is not None else None
+        return self.scale(numeric), rows, waves
+
+    def assemble(
+        self, fixed: tuple[torch.Tensor, list[torch.Tensor], torch.Tensor | None]
+    ) -> torch.Tensor:
+        """Features (n, n_features) from :meth:`fixed`'s parts and the trained weights
+        (embeddings, the lon/lat encoder's linear layer)."""
+        scaled, rows, waves = fixed
+        parts = [scaled]
+        parts += [emb(idx) for emb, idx in zip(self.embeddings, rows)]
+        if waves is not None:
+            parts.append(self.lonlat.from_waves(waves))
         return torch.cat(parts, dim=1)

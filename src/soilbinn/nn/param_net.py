@@ -84,7 +84,11 @@ class ParamNet(nn.Module):
         return self.t_min + (self.t_max - self.t_min) * torch.sigmoid(self.temperature_logit)
 
     def forward(self, numeric, categorical=None, lonlat=None) -> torch.Tensor:
-        x = self.inputs(numeric, categorical, lonlat)
+        return self.from_fixed(self.inputs.fixed(numeric, categorical, lonlat))
+
+    def from_fixed(self, fixed) -> torch.Tensor:
+        """``forward`` from :meth:`SiteInputs.fixed`'s parts of the same inputs (n, n_out)."""
+        x = self.inputs.assemble(fixed)
         z = self.mlp(x) / self.temperature
         if self.trend is not None:
             z = z + x[:, : self.n_cov_features] @ self.trend.to(x.dtype)

@@ -551,9 +551,11 @@ class _Trainer:
         if cfg.method == "newton" and hasattr(self.model, "param_net"):
             train = self.data["train"]
             net = self.model.param_net
+            with torch.no_grad():  # the inputs' parts no weight changes, once
+                fixed = net.inputs.fixed(train.numeric, train.categorical, train.lonlat)
 
             def outputs() -> torch.Tensor:
-                return net(train.numeric, train.categorical, train.lonlat)
+                return net.from_fixed(fixed)
 
             res = newton_polish(
                 self.model, outputs, self.objective_of_learned, cfg.iterations,
