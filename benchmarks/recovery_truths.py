@@ -18,6 +18,10 @@ process model and adds multiplicative log-normal noise. Two differently written 
   of them and lon/lat, one product interaction of two more and a land-cover effect;
   quantile min-max scaled into [0.15, 0.85] (written in stop 28, after the ``demo``
   settings it was first run on had been chosen).
+- ``field``: per parameter two random sinusoids of each of three covariates, a spatial
+  random field (six plane waves of 8-30 degree wavelength in lon/lat) and a land-cover
+  effect; quantile min-max scaled into [0.15, 0.85] (written in stop 35, after every
+  ``demo`` setting had been chosen).
 
 Usage::
 
@@ -132,7 +136,35 @@ def truth_lc(ds: xr.Dataset, seed: int) -> np.ndarray:
     return out
 
 
-TRUTHS = {"mix": truth_mix, "bands": truth_bands, "steps": truth_steps, "lc": truth_lc}
+def truth_field(ds: xr.Dataset, seed: int) -> np.ndarray:
+    """(n, 21) unit-scale truth: additive wiggles of covariates plus a spatial random field."""
+    f, lc, _ = _features(ds)
+    keys = [k for k in f if k not in ("nbedrock", "lon", "lat")]
+    z = {k: (f[k] - f[k].mean()) / (f[k].std() + 1e-9) for k in keys}
+    lonlat = np.stack([f["lon"], f["lat"]], axis=1)
+    rng = np.random.default_rng([seed, 905])
+    out = np.empty((len(lc), 21))
+    for j in range(21):
+        v = np.zeros(len(lc))
+        for k in rng.choice(keys, 3, replace=False):  # two sinusoids of each covariate
+            for _ in range(2):
+                v += rng.uniform(0.3, 0.8) * np.sin(
+                    rng.uniform(0.4, 1.6) * z[k] + rng.uniform(0, 2 * np.pi)
+                )
+        for _ in range(6):  # plane waves of 8-30 degrees in (lon, lat)
+            angle, wavelength = rng.uniform(0, np.pi), rng.uniform(8.0, 30.0)
+            direction = np.array([np.cos(angle), np.sin(angle)]) * 2 * np.pi / wavelength
+            v += rng.uniform(0.1, 0.4) * np.cos(lonlat @ direction + rng.uniform(0, 2 * np.pi))
+        v += rng.normal(0, 0.4, lc.max() + 1)[lc]
+        lo, hi = np.quantile(v, [0.005, 0.995])
+        out[:, j] = 0.15 + 0.7 * np.clip((v - lo) / (hi - lo), 0, 1)
+    return out
+
+
+TRUTHS = {
+    "mix": truth_mix, "bands": truth_bands, "steps": truth_steps, "lc": truth_lc,
+    "field": truth_field,
+}  # fmt: skip
 
 
 def make_truth_dataset(
