@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("run", help="run directory whose split.csv marks the held-out sites")
     ap.add_argument("predictions", nargs="+", help="outputs of `soilbinn predict` on DATA")
     args = ap.parse_args(argv)
+    for path in [args.data, f"{args.run}/split.csv", *args.predictions]:
+        if not Path(path).is_file():
+            print(f"{path}: no such file", file=sys.stderr)
+            return 2
     truth = xr.open_dataset(args.data)
     split = pd.read_csv(f"{args.run}/split.csv")
     held = set(split.site[split.split == "test"].astype(str))
