@@ -19,6 +19,7 @@ from soilbinn.nn.gp_prior import (
     laplace_evidence_gradients,
     laplace_evidence_gradients_separate,
     laplace_step,
+    matern52,
     pivoted_kernel_basis,
     rbf,
     rbf_stack,
@@ -218,16 +219,56 @@ def _net(n_cov: int) -> ParamNet:
     return ParamNet(inputs, 2, hidden=8, depth=1)
 
 
+def test_matern52_is_the_textbook_kernel_with_finite_gradients():
+    """The Matern 5/2 kernel against scikit-learn's (ARD length scales), positive definite,
+    and its gradient with respect to the log length scales against finite differences,
+    finite where two sites coincide (the distance's square root has an infinite slope
+    there, the kernel none)."""
+    from sklearn.gaussian_process.kernels import Matern
+
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(30, 3, generator=gen, dtype=F64)
+    x[7] = x[3]  # two sites at the same place
+    ls = torch.tensor([0.7, 1.9, 4.0], dtype=F64)
+    k = matern52(x, x, ls.log())
+    ref = Matern(length_scale=ls.numpy(), nu=2.5)(x.numpy())
+    np.testing.assert_allclose(k.numpy(), ref, rtol=1e-12, atol=1e-14)
+    assert float(k[3, 7]) == pytest.approx(1.0, abs=1e-12)
+    assert float(torch.linalg.eigvalsh(k).min()) > -1e-10
+    assert not torch.allclose(k, rbf(x, x, ls.log()))  # not the squared exponential
+    w = torch.randn(30, 30, generator=gen, dtype=F64)
+    t = ls.log().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad((matern52(x, x, t) * w).sum(), t)
+    assert bool(torch.isfinite(grad).all())
+    for j in range(3):
+        e = torch.zeros(3, dtype=F64)
+        e[j] = 1e-6
+        fd = ((matern52(x, x, t.detach() + e) - matern52(x, x, t.detach() - e)) * w).sum() / 2e-6
+        assert float(grad[j]) == pytest.approx(float(fd), rel=1e-6, abs=1e-8)
+    stack = rbf_stack(x, x, torch.stack([ls.log(), ls.log() + 0.3]), "matern52")
+    np.testing.assert_allclose(stack[0].numpy(), k.numpy(), rtol=0, atol=0)
+
+
 @pytest.mark.parametrize(
-    "correlated, kernel", [(False, "shared"), (True, "shared"), (False, "per_parameter")]
+    "correlated, kernel, correlation",
+    [
+        (False, "shared", "squared_exponential"),
+        (True, "shared", "squared_exponential"),
+        (False, "per_parameter", "squared_exponential"),
+        (False, "per_parameter", "matern52"),
+        (False, "per_parameter", "both"),
+    ],
 )
-def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction(correlated, kernel):
+def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction(
+    correlated, kernel, correlation
+):
     """Each site constrains only one random combination of its two parameters (rank-1
     curvature, as a weakly identified site): no site alone gives its parameters, the GP
     prior with evidence-fitted hyperparameters pools them and recovers both on new sites;
     the network's starting outputs (untrained) are far from it. With ``correlated=false``
     the covariance between the parameters stays diagonal; with one kernel per parameter
-    as well, and the prediction from the run's buffers is the fitted posterior mean."""
+    as well, and the prediction from the run's buffers is the fitted posterior mean; with
+    either correlation function, or both (the higher evidence kept)."""
     gen = torch.Generator().manual_seed(11)
     n, n_new = 300, 100
     x = torch.rand(n + n_new, 2, generator=gen, dtype=F64) * 6 - 3
@@ -248,7 +289,8 @@ def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction(correl
                                "train.gp_prior.lengthscale=1.0",
                                "train.gp_prior.blend=1.0",
                                f"train.gp_prior.correlated={str(correlated).lower()}",
-                               f"train.gp_prior.kernel={kernel}"]).train.gp_prior  # fmt: skip
+                               f"train.gp_prior.kernel={kernel}",
+                               f"train.gp_prior.correlation={correlation}"]).train.gp_prior  # fmt: skip
     prior, info = fit_gp_prior(net, (numeric[:n], categorical[:n], None), loss_of_outputs,
                                n_obs=n, cfg=cfg, use_lonlat=False)  # fmt: skip
     assert prior is not None and info["accepted"] >= 3
@@ -269,6 +311,17 @@ def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction(correl
     n_features = prior.x_train.shape[1]
     assert prior.log_lengthscale.shape == ((2, n_features) if kernel == "per_parameter"
                                            else (n_features,))  # fmt: skip
+    assert prior.correlation == info["correlation"]
+    if correlation == "both":  # each function's rounds; the highest evidence of all kept
+        assert len(info["start_evidence"]) == 2 and all(info["start_evidence"])
+        best = max(max(e) for e in info["start_evidence"])
+        assert info["log_evidence"] == best
+        assert (
+            info["round_evidence"]
+            == info["start_evidence"][["squared_exponential", "matern52"].index(prior.correlation)]
+        )
+    else:
+        assert prior.correlation == correlation
     with torch.no_grad():  # the stored posterior predicts the fitted mode at the sites
         at_train = prior(numeric[:n], categorical[:n]).to(F64)
     assert float(loss_of_outputs(at_train)) == pytest.approx(info["misfit_after"], rel=1e-3)
@@ -415,10 +468,12 @@ def test_a_run_with_the_gp_prior_predicts_from_its_run_directory(tmp_path):
     assert "gp_prior: not used for 2 learned" in (tmp_path / "run3" / "train.log").read_text()
 
 
-def test_demo_predicts_the_posterior_mode_the_gp_stage_reported(tmp_path):
+@pytest.mark.parametrize("correlation", ["squared_exponential", "matern52"])
+def test_demo_predicts_the_posterior_mode_the_gp_stage_reported(tmp_path, correlation):
     """With ``demo``'s GP alone (``blend: 1.0``) the saved run predicts, at its training
     sites, exactly the parameters whose SOC misfit the GP stage reported (``misfit_after``):
-    what is kept is the posterior mode itself, not an average that leaves its fit."""
+    what is kept is the posterior mode itself, not an average that leaves its fit; with
+    either correlation function (the run directory rebuilds the one it was fitted with)."""
     import pandas as pd
 
     from soilbinn.training.predict import load_run
@@ -426,11 +481,13 @@ def test_demo_predicts_the_posterior_mode_the_gp_stage_reported(tmp_path):
     from soilbinn.training.trainer import predict_at_obs
 
     assert load_config("demo").train.gp_prior.blend == 1.0
-    ds, res = _tiny_run(tmp_path / "run", 80, 4)
+    assert load_config("demo").train.gp_prior.correlation == "squared_exponential"
+    ds, res = _tiny_run(tmp_path / "run", 80, 4, [f"train.gp_prior.correlation={correlation}"])
     info = res.extra["gp_prior"]
     assert info["accepted"] >= 1 and not info["rejected"]
     run = load_run(tmp_path / "run")
     assert isinstance(run.model.param_net, GPPrior)
+    assert run.model.param_net.correlation == correlation
     assert list(run.model.param_net.blend) == [1.0, 1.0]
     split = pd.read_csv(tmp_path / "run" / "split.csv")
     train_ds = ds.sel(site=split.loc[split.split == "train", "site"].astype(str).values)
@@ -464,6 +521,7 @@ def test_gp_prior_options_are_checked():
         "w_start=lowest",
         "kernel=matern",
         "lengthscale_spread=0",
+        "correlation=matern32",
     ):
         with pytest.raises(ConfigError, match=f"train.gp_prior.{bad.split('=')[0]}"):
             load_config("demo", [f"train.gp_prior.{bad}"])

@@ -24,7 +24,9 @@ With ``train.gp_prior.kernel = per_parameter`` (``demo``) each parameter has its
 kernel instead, ``z_j ~ GP(mean_j, s_j^2 K_j)`` independently, each ``K_j`` with its own
 length scales: :func:`laplace_evidence_gradients_separate` and
 :class:`SeparateLowRankLaplace` (one eigenbasis per parameter, from
-:func:`pivoted_kernel_basis`) are the same algebra with a block-diagonal prior.
+:func:`pivoted_kernel_basis`) are the same algebra with a block-diagonal prior. The
+correlation function is the squared exponential above or the Matern 5/2
+(:data:`CORRELATIONS`, ``train.gp_prior.correlation``).
 
 Features: the network's scaled numeric covariates, one-hot categories and (lon, lat) in
 units of 10 degrees, standardised over the training sites.
@@ -32,6 +34,7 @@ units of 10 degrees, standardised over the training sites.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -44,12 +47,31 @@ def sqrtm_psd(h: torch.Tensor) -> torch.Tensor:
     return vec @ torch.diag_embed(lam.clamp_min(0).sqrt()) @ vec.transpose(1, 2)
 
 
-def rbf(a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor) -> torch.Tensor:
-    """ARD squared-exponential kernel (na, nb) of features a (na, d) and b (nb, d)."""
+def _scaled_distance2(
+    a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor
+) -> torch.Tensor:
     ls = log_lengthscale.exp()
     a, b = a / ls, b / ls
-    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2 * a @ b.T
-    return torch.exp(-0.5 * d2.clamp_min(0))
+    return ((a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2 * a @ b.T).clamp_min(0)
+
+
+def rbf(a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor) -> torch.Tensor:
+    """ARD squared-exponential kernel (na, nb) of features a (na, d) and b (nb, d)."""
+    return torch.exp(-0.5 * _scaled_distance2(a, b, log_lengthscale))
+
+
+def matern52(a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor) -> torch.Tensor:
+    """ARD Matern 5/2 kernel (na, nb): ``(1 + s + s^2 / 3) exp(-s)``, ``s = sqrt(5) r``, ``r``
+    the length-scaled distance. Twice differentiable where the squared exponential is
+    infinitely so: a parameter may change faster along a covariate for the same length
+    scale."""
+    # below 1e-30 the clamp passes no gradient: the kernel's slope in r is 0 at r = 0
+    s = math.sqrt(5.0) * _scaled_distance2(a, b, log_lengthscale).clamp_min(1e-30).sqrt()
+    return (1 + s + s * s / 3) * torch.exp(-s)
+
+
+#: the kernels' correlation functions by their name in ``train.gp_prior``
+CORRELATIONS = {"squared_exponential": rbf, "matern52": matern52}
 
 
 def laplace_step(
@@ -168,9 +190,16 @@ def _posterior(ssk, s, b, kb, c, g, h):
     return log_evidence, alpha, chol
 
 
-def rbf_stack(a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor) -> torch.Tensor:
-    """One ARD kernel per parameter: (k, na, nb) from length scales (k, d)."""
-    return torch.stack([rbf(a, b, ls) for ls in log_lengthscale])
+def rbf_stack(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    log_lengthscale: torch.Tensor,
+    correlation: str = "squared_exponential",
+) -> torch.Tensor:
+    """One ARD kernel per parameter: (k, na, nb) from length scales (k, d), with the
+    correlation function named in :data:`CORRELATIONS`."""
+    kernel = CORRELATIONS[correlation]
+    return torch.stack([kernel(a, b, ls) for ls in log_lengthscale])
 
 
 def laplace_evidence_gradients_separate(
@@ -471,6 +500,9 @@ class GPPrior(nn.Module):
     kernel : {"shared", "per_parameter"}
         ``train.gp_prior.kernel``: one set of length scales (n_features,) for all learned
         parameters, or one per parameter (n_out, n_features) with a diagonal ``B``.
+    correlation : {"squared_exponential", "matern52"}
+        The kernels' correlation function (:data:`CORRELATIONS`,
+        ``train.gp_prior.correlation``).
 
     ``forward(numeric (n, c), categorical (n, m), lonlat (n, 2)) -> (n, n_out)`` in (0, 1),
     as :class:`soilbinn.nn.param_net.ParamNet`. The buffers (training features, ``alpha``,
@@ -486,9 +518,15 @@ class GPPrior(nn.Module):
         use_lonlat: bool = True,
         blend: float | Sequence[float] = 1.0,
         kernel: str = "shared",
+        correlation: str = "squared_exponential",
     ) -> None:
         super().__init__()
+        if correlation not in CORRELATIONS:
+            raise ValueError(
+                f"correlation must be one of {sorted(CORRELATIONS)}, got {correlation!r}"
+            )
         self.net, self.use_lonlat, self.kernel = net, use_lonlat, kernel
+        self.correlation = correlation
         b = [float(blend)] * n_out if isinstance(blend, (int, float)) else [float(v) for v in blend]
         if len(b) != n_out or not all(0.0 <= v <= 1.0 for v in b):
             raise ValueError(
@@ -536,10 +574,10 @@ class GPPrior(nn.Module):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Posterior mean logits (n, k) at standardised features x (n, d)."""
         if self.kernel == "per_parameter":
-            ks = rbf_stack(x, self.x_train, self.log_lengthscale)
+            ks = rbf_stack(x, self.x_train, self.log_lengthscale, self.correlation)
             f = torch.einsum("jil,lj->ij", ks, self.alpha) * torch.diagonal(self.b_cov())
             return self.mean + f
-        kx = rbf(x, self.x_train, self.log_lengthscale)
+        kx = CORRELATIONS[self.correlation](x, self.x_train, self.log_lengthscale)
         return self.mean + kx @ self.alpha @ self.b_cov()
 
     def forward(self, numeric, categorical=None, lonlat=None) -> torch.Tensor:

@@ -31,6 +31,12 @@ fails the misfit test ends the rounds. The likelihood is the log-SOC
 misfit read as Gaussian with the variance the network's fit leaves (``sigma^2`` = its
 misfit), so its gradient and Hessian are the misfit's times ``n_obs / (2 sigma^2)``.
 
+``correlation`` names the kernels' correlation function: the squared exponential
+(``demo``) or the rougher Matern 5/2, with which a parameter may change faster along a
+covariate; with ``both`` every start's rounds run with each, and the round with the
+highest evidence of all is kept (twice the stage's cost; ``docs/recovery_ablation.md``,
+stop 38).
+
 With ``kernel = per_parameter`` each learned parameter has its own length scales and
 variance (a block-diagonal prior; ``lengthscale_spread`` ties the log length scales to
 their mean over the parameters), the evidence fit reads them all on the same subset and
@@ -57,6 +63,7 @@ import numpy as np
 import torch
 
 from soilbinn.nn.gp_prior import (
+    CORRELATIONS,
     GPPrior,
     LowRankLaplace,
     SeparateLowRankLaplace,
@@ -64,7 +71,6 @@ from soilbinn.nn.gp_prior import (
     laplace_evidence_gradients,
     laplace_evidence_gradients_separate,
     pivoted_kernel_basis,
-    rbf,
     rbf_stack,
 )
 from soilbinn.training.polish import site_gradient_hessian
@@ -133,7 +139,8 @@ def fit_gp_prior(
     starts : sequence of callable or None
         Starting points of the Newton steps, each ``(n, k) -> (n, k)`` unit-scale from the
         network's outputs, ``None`` for those outputs themselves (the default, one start).
-        Every start runs its own rounds from fresh hyperparameters; the likelihood's scale
+        Every start (with ``correlation = both``, every start with each correlation
+        function) runs its own rounds from fresh hyperparameters; the likelihood's scale
         and the misfit test stay the network's, so the evidences of all rounds of all
         starts compare, and the highest is kept.
     blend : float or list of float (k,), optional
@@ -155,7 +162,9 @@ def fit_gp_prior(
         Laplace log evidence, up to a constant), ``round_evidence`` (every completed
         round's), ``round`` (the one kept, from 1), ``accepted`` and ``tried`` (Newton
         steps, all rounds), ``chord`` (chord steps kept, all rounds), ``rank`` (eigenpairs kept), ``rejected``, ``hyper_seconds``
-        (the evidence fits), ``seconds`` (all) and ``kernel`` (the one used).
+        (the evidence fits), ``seconds`` (all), ``kernel`` (the one used) and
+        ``correlation`` (the kept round's correlation function, None without one); ``start``
+        is the kept round's index in ``starts``.
     """
     t0 = time.perf_counter()
     f64 = torch.float64
@@ -242,7 +251,9 @@ def fit_gp_prior(
     m = min(cfg.subset, n, max(2, HYPER_VALUES // k))  # the evidence fit's sites
     sub = torch.as_tensor(rng.choice(n, size=m, replace=False), device=dev)
 
-    def fit_hyperparameters(zz: torch.Tensor, g: torch.Tensor, h: torch.Tensor) -> None:
+    def fit_hyperparameters(
+        zz: torch.Tensor, g: torch.Tensor, h: torch.Tensor, correlation: str
+    ) -> None:
         # L-BFGS on the Laplace evidence at zz, warm-started from the current values
         opt = torch.optim.LBFGS([log_ls, chol_b, mu], lr=1.0, max_iter=cfg.hyper_steps,
                                 history_size=20, tolerance_grad=1e-9, tolerance_change=1e-12,
@@ -253,7 +264,9 @@ def fit_gp_prior(
             # (no backward pass through the factorisation), chained to the hyperparameters
             opt.zero_grad()
             if separate:  # each parameter's kernel times its variance
-                ks = torch.diagonal(b_cov())[:, None, None] * rbf_stack(x[sub], x[sub], log_ls)
+                ks = torch.diagonal(b_cov())[:, None, None] * rbf_stack(
+                    x[sub], x[sub], log_ls, correlation
+                )
                 evidence, _, d_ks, d_c = laplace_evidence_gradients_separate(
                     ks.detach(), zz[sub] - mu.detach(), g[sub], h[sub]
                 )
@@ -264,7 +277,7 @@ def fit_gp_prior(
                     tie = 0.5 * (spread**2).sum() / cfg.lengthscale_spread**2
                 (tie - surrogate).backward()
                 return -evidence + tie.detach()
-            kx_sub, bc = rbf(x[sub], x[sub], log_ls), b_cov()
+            kx_sub, bc = CORRELATIONS[correlation](x[sub], x[sub], log_ls), b_cov()
             evidence, d_kx, d_b, d_c = laplace_evidence_gradients(
                 kx_sub.detach(), bc.detach(), zz[sub] - mu.detach(), g[sub], h[sub]
             )
@@ -282,27 +295,33 @@ def fit_gp_prior(
             return torch.einsum("jil,lj->ij", kx, a) * torch.diagonal(bc_)
         return kx @ a @ bc_
 
-    def kernel_of(ls_: torch.Tensor) -> torch.Tensor:
-        return rbf_stack(x, x, ls_) if separate else rbf(x, x, ls_)
+    def kernel_of(ls_: torch.Tensor, correlation: str) -> torch.Tensor:
+        if separate:
+            return rbf_stack(x, x, ls_, correlation)
+        return CORRELATIONS[correlation](x, x, ls_)
 
     def new_system(basis, h_: torch.Tensor) -> LowRankLaplace | SeparateLowRankLaplace:
         # the Newton system in the kernel eigenbasis: (lam, u, B), or one basis per parameter
         return SeparateLowRankLaplace(basis, h_) if separate else LowRankLaplace(*basis, h_)
 
     def posterior_of(state) -> torch.Tensor:
-        a, ls_, mu_, bc_ = state
-        return mu_ + prior_times(kernel_of(ls_), a, bc_)
+        a, ls_, mu_, bc_, correlation = state
+        return mu_ + prior_times(kernel_of(ls_, correlation), a, bc_)
 
     def fits_as_well(m_new: float) -> bool:
         # a misfit above the network's by less than one unit of chi-square per learned value
         return n_obs * (m_new - misfit0) / max(misfit0, 1e-12) < n * k
 
-    kept = None  # (alpha, log_ls, mu, b_cov) of the round with the highest evidence
+    # (alpha, log_ls, mu, b_cov, correlation) of the round with the highest evidence
+    kept = None
     accepted, tried, hyper_seconds, evidence, rank, rounds = 0, 0, 0.0, -math.inf, 0, 0
     chords, cap = 0, cfg.rank
     info: dict = {"misfit_before": misfit0, "rejected": False, "round_evidence": []}
-    info["start_evidence"] = []
-    for start in starts:
+    info["start_evidence"] = []  # per start and correlation function
+    both = cfg.correlation == "both"
+    correlations = ["squared_exponential", "matern52"] if both else [cfg.correlation]
+    phases = [(i, start, corr) for corr in correlations for i, start in enumerate(starts)]
+    for i_start, start, correlation in phases:
         with torch.no_grad():
             z = torch.logit((p if start is None else start(p)).to(f64).clamp(1e-6, 1 - 1e-6))
         reset_hyperparameters(z)
@@ -310,10 +329,10 @@ def fit_gp_prior(
         g, h = likelihood_terms(z)
         for round_ in range(cfg.rounds):
             th = time.perf_counter()
-            fit_hyperparameters(z, g, h)
+            fit_hyperparameters(z, g, h, correlation)
             hyper_seconds += time.perf_counter() - th
             ls_r, mu_r, bc = log_ls.detach().clone(), mu.detach().clone(), b_cov().detach()
-            kx = kernel_of(ls_r)
+            kx = kernel_of(ls_r, correlation)
             # Newton steps in the kernel's leading eigenbasis: ``cap`` eigenpairs, more (up to
             # rank_max) only when the round's first step cannot fit as well as the network
             if not separate:
@@ -407,10 +426,12 @@ def fit_gp_prior(
                 log(f"gp_prior: round {round_ + 1}, misfit {misfit:.5g}, log evidence {ev_r:.1f}")
             z = z_r
             if ev_r > evidence:
-                kept, rank, rounds, evidence = (alpha, ls_r, mu_r, bc), len(lam), round_ + 1, ev_r
-                info["start"] = len(info["start_evidence"]) - 1
+                kept = (alpha, ls_r, mu_r, bc, correlation)
+                rank, rounds, evidence = len(lam), round_ + 1, ev_r
+                info["start"], info["phase"] = i_start, len(info["start_evidence"]) - 1
     if kept is not None:
-        info["round_evidence"] = info["start_evidence"][info["start"]]
+        info["round_evidence"] = info["start_evidence"][info["phase"]]
+    info["correlation"] = kept[4] if kept is not None else None
     info["rejected"] = info["rejected"] and kept is None
     info.update({
         "misfit_after": unit_loss(posterior_of(kept)) if kept is not None else misfit0,
@@ -434,9 +455,9 @@ def fit_gp_prior(
     if kept is None:  # no step accepted or rejected: keep the network
         info["seconds"] = time.perf_counter() - t0
         return None, info
-    alpha, log_ls, mu, bc = kept
+    alpha, log_ls, mu, bc, correlation = kept
     prior = GPPrior(net, n, x.shape[1], k, use_lonlat, cfg.blend if blend is None else blend,
-                    cfg.kernel)  # fmt: skip
+                    cfg.kernel, correlation)  # fmt: skip
     with torch.no_grad():
         prior.x_train.copy_(x)
         prior.alpha.copy_(alpha)

@@ -107,5 +107,6 @@ def build_model(
         from soilbinn.nn.gp_prior import GPPrior
 
         net = GPPrior(net, gp["n_sites"], gp["n_features"], len(learned), gp["use_lonlat"],
-                      gp.get("blend", 1.0), gp.get("kernel", "shared"))  # fmt: skip
+                      gp.get("blend", 1.0), gp.get("kernel", "shared"),
+                      gp.get("correlation", "squared_exponential"))  # fmt: skip
     return BINN(net, process, learned, fixed, site_fixed)

@@ -629,8 +629,9 @@ class _Trainer:
                           [round(max(e), 1) if e else None for e in res["start_evidence"]], kept)  # fmt: skip
         self.log.info(
             "gp_prior: %d Newton steps accepted in %.1fs, misfit %.5g -> %.5g, log evidence "
-            "%.1f (round %d of %d kept)", res["accepted"], res["seconds"], res["misfit_before"],
-            res["misfit_after"], res["log_evidence"], res["round"], len(res["round_evidence"]),
+            "%.1f (round %d of %d kept, %s kernel)", res["accepted"], res["seconds"],
+            res["misfit_before"], res["misfit_after"], res["log_evidence"], res["round"],
+            len(res["round_evidence"]), res.get("correlation") or "no",
         )  # fmt: skip
         if prior is None:
             return res
@@ -638,7 +639,8 @@ class _Trainer:
         self.meta["gp_prior"] = {"n_sites": int(prior.x_train.shape[0]),
                                  "n_features": int(prior.x_train.shape[1]),
                                  "use_lonlat": bool(prior.use_lonlat),
-                                 "blend": list(prior.blend), "kernel": prior.kernel}  # fmt: skip
+                                 "blend": list(prior.blend), "kernel": prior.kernel,
+                                 "correlation": prior.correlation}  # fmt: skip
         if self.info.is_main:
             ckpt = load_checkpoint(self.run.best) if self.run.best.exists() else self.state()
             ckpt["model"], ckpt["meta"] = model.state_dict(), self.meta
