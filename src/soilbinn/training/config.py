@@ -220,7 +220,7 @@ class GPPriorConfig:
     lengthscale_spread: float | None = None
     # the kernels' correlation function: "squared_exponential", "matern52" (rougher: a
     # parameter may change faster along a covariate) or "both": the rounds of every start
-    # run with each, the highest evidence of all kept (twice the stage's cost). Of 35 lab
+    # run with each, the highest evidence of all kept (twice the stage's cost). Of 36 lab
     # truths, 33 met the recovery target with the kernel of higher evidence, 32 with either
     # kernel alone (docs/recovery_ablation.md, stop 38)
     correlation: str = "squared_exponential"
