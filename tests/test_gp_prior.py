@@ -255,6 +255,7 @@ def test_matern52_is_the_textbook_kernel_with_finite_gradients():
         (False, "shared", "squared_exponential"),
         (True, "shared", "squared_exponential"),
         (False, "per_parameter", "squared_exponential"),
+        (False, "shared", "matern52"),
         (False, "per_parameter", "matern52"),
         (False, "per_parameter", "both"),
     ],
