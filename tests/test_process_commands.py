@@ -85,3 +85,36 @@ def test_simulate_outputs_what_was_simulated(synth_file, tmp_path):
         assert res["soc_sim"].attrs["units"] == "g m-3"
         # different parameters -> different SOC than the truth's
         assert not np.allclose(res["soc_layer"].values, ds["soc_layer_true"].values, rtol=1e-3)
+
+
+def test_simulate_with_noise_writes_a_training_dataset(synth_file, tmp_path, capsys):
+    """--noise: soc = soc_sim * lognormal(sigma), true_params = the parameters used, valid."""
+    from soilbinn.data.schema import load_dataset
+
+    path, ds = synth_file
+    other = ds.copy(deep=True)
+    other["params"].values[:] = np.random.default_rng(1).uniform(0.2, 0.8, other["params"].shape)
+    ppath = tmp_path / "p.nc"
+    save_dataset(other, ppath)
+    outs = {}
+    for name, sigma, seed in (("a", 0.2, 4), ("b", 0.2, 4), ("c", 0.2, 5), ("zero", 0.0, 4)):
+        outs[name] = tmp_path / f"{name}.nc"
+        argv = ["simulate", str(path), "--params", str(ppath), "--out", str(outs[name]),
+                "--noise", str(sigma), "--seed", str(seed)]  # fmt: skip
+        assert main(argv) == 0
+    res = load_dataset(outs["a"], require=("forcing", "observations", "params"))
+    np.testing.assert_allclose(res["true_params"].values, other["params"].values)
+    np.testing.assert_array_equal(res["soc_true"].values, res["soc_sim"].values)
+    r = np.log(res["soc"].values / res["soc_true"].values)
+    ok = np.isfinite(res["obs_depth"].values)
+    assert np.isfinite(r[ok]).all() and np.isnan(res["soc"].values[~ok]).all()
+    assert ok.sum() > 150
+    assert abs(r[ok].std() - 0.2) < 0.04 and abs(r[ok].mean()) < 0.05
+    with xr.open_dataset(outs["b"]) as b, xr.open_dataset(outs["c"]) as c:
+        np.testing.assert_array_equal(b["soc"].values, res["soc"].values)  # same seed
+        assert not np.allclose(c["soc"].values[ok], res["soc"].values[ok])
+    with xr.open_dataset(outs["zero"]) as z:
+        np.testing.assert_array_equal(z["soc"].values, z["soc_sim"].values)
+    assert main(["validate", str(outs["a"])]) == 0
+    code = main(["simulate", str(path), "--out", str(tmp_path / "n.nc"), "--noise", "-0.1"])
+    assert code == 1 and "--noise must be >= 0" in capsys.readouterr().err

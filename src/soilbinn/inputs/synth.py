@@ -519,14 +519,13 @@ def make_synthetic(n_sites: int, seed: int = 0, noise: float = 0.1, preset: str 
         {**obs_attrs, "long_name": "bottom of the observed horizon"},
     )
     if simulate:
-        from soilbinn.process.observation import interpolate_to_depths
+        from soilbinn.process.observation import interpolate_to_depths, lognormal_observations
 
         soc_layer = simulate_soc_layer(p_true, ds, preset)
         soc_true = interpolate_to_depths(
             torch.from_numpy(soc_layer), torch.from_numpy(depth), method="linear"
         ).numpy()
-        eps = np.random.default_rng([seed, 3]).standard_normal(depth.shape)
-        soc = soc_true * np.exp(noise * eps)
+        soc = lognormal_observations(soc_true, noise, np.random.default_rng([seed, 3]))
         soc_attrs = {"units": "g m-3", "long_name": "soil organic carbon density"}
         ds["soc"] = (("site", "obs"), soc, {**soc_attrs, "noise": f"log-normal, sigma={noise}"})
         ds["soc_true"] = (

@@ -30,6 +30,12 @@ def _configure_simulate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-size", type=int, default=8192,
                    help="sites per model call (lower it to use less memory)")  # fmt: skip
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
+    p.add_argument("--noise", type=float, default=None, metavar="SIGMA",
+                   help="also write observations for a recovery study: soc = soc_sim * "
+                        "exp(SIGMA * N(0, 1)) (0.1 is about 10%%), with soc_true = soc_sim and "
+                        "true_params = the parameters used, so the output is a training "
+                        "dataset (default: none)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="seed of the --noise draws (default 0)")
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
@@ -43,9 +49,12 @@ def _run_simulate(args: argparse.Namespace) -> int:
         save_dataset,
     )
     from soilbinn.process.model import CLM5Model
-    from soilbinn.process.outputs import results_to_dataset
+    from soilbinn.process.outputs import results_to_dataset, with_observations
 
     check_output(args.out, args.overwrite)
+    if args.noise is not None and not args.noise >= 0:
+        print(f"soilbinn simulate: --noise must be >= 0, got {args.noise}", file=sys.stderr)
+        return 1
     try:
         ds = load_dataset(args.data, require=("forcing",) if args.params else ("forcing", "params"))
         pds = load_dataset(args.params, require=("params",)) if args.params else ds
@@ -82,6 +91,10 @@ def _run_simulate(args: argparse.Namespace) -> int:
         print(f"soilbinn simulate: {args.data}: {e}", file=sys.stderr)
         return 1
     soc_obs = None
+    if args.noise is not None and "obs_depth" not in ds.variables:
+        print(f"soilbinn simulate: {args.data}: --noise needs observation depths (obs_depth)",
+              file=sys.stderr)  # fmt: skip
+        return 1
     if "obs_depth" in ds.variables:  # SOC at each site's observation depths
         from soilbinn.process.observation import interpolate_to_depths
 
@@ -93,6 +106,8 @@ def _run_simulate(args: argparse.Namespace) -> int:
             return 1
     res = results_to_dataset(ds, out, proc, model.space.to_physical(p), model.space, p, soc_obs)
     res.attrs.update({"simulated_preset": preset, "simulated_transport": args.transport})
+    if args.noise is not None:
+        res = with_observations(res, args.noise, args.seed, source=args.params or args.data)
     save_dataset(res, args.out)
     n_ill = int(out["ill_conditioned"].sum())
     print(f"simulated {len(forcing)} sites -> {args.out}"

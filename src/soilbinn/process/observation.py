@@ -181,6 +181,31 @@ def interpolate_to_depths(
     return torch.where(torch.isnan(depths), torch.full_like(out, float("nan")), out)
 
 
+def lognormal_observations(soc_true, sigma: float, rng):
+    """Noisy observations ``soc_true * exp(sigma * eps)``, eps ~ N(0, 1) independently.
+
+    The observation error model BINN's ``log_mse`` loss assumes (multiplicative, median
+    unbiased). Used by ``soilbinn synth`` and ``soilbinn simulate --noise``.
+
+    Parameters
+    ----------
+    soc_true : ndarray (n, obs), g m-3
+        Noise-free SOC at the observation depths, NaN-padded (NaN stays NaN).
+    sigma : float
+        Standard deviation of log SOC's error (0.1 is about 10%), >= 0.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray (n, obs), g m-3
+    """
+    import numpy as np
+
+    if not sigma >= 0:
+        raise ValueError(f"the noise sigma must be >= 0, got {sigma}")
+    return soc_true * np.exp(sigma * rng.standard_normal(np.shape(soc_true)))
+
+
 def _check_intervals(top: torch.Tensor, bottom: torch.Tensor, site_ids=None) -> None:
     with torch.no_grad():
         both = torch.isfinite(top) & torch.isfinite(bottom)

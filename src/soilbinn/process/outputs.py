@@ -96,3 +96,28 @@ def results_to_dataset(
         res["params_physical"] = (("site", "param"), _np(params_physical), attrs)
         res = res.assign_coords(param_units=("param", list(space.units)))
     return res
+
+
+def with_observations(res: xr.Dataset, sigma: float, seed: int, source: str = "") -> xr.Dataset:
+    """A simulation's output made a training dataset with a known truth (a recovery study).
+
+    Adds ``soc`` (site, obs) g m-3, ``soc_sim`` with multiplicative log-normal noise of
+    log-sd ``sigma`` (:func:`soilbinn.process.observation.lognormal_observations`, seeded by
+    ``seed``), ``soc_true`` (the noise-free ``soc_sim``) and ``true_params`` (the unit-scale
+    parameters used), so that ``soilbinn train --set model.fixed_from=true_params`` and the
+    recovery scores read them. ``res`` must hold ``soc_sim`` and ``params``.
+    """
+    from soilbinn.process.observation import lognormal_observations
+
+    soc_true = res["soc_sim"].values
+    soc = lognormal_observations(soc_true, sigma, np.random.default_rng([int(seed), 3]))
+    attrs = {"units": "g m-3", "long_name": "soil organic carbon density"}
+    out = res.copy()
+    out["soc"] = (("site", "obs"), soc, {**attrs, "noise": f"log-normal, sigma={sigma}"})
+    out["soc_true"] = (("site", "obs"), soc_true,
+                       {**attrs, "long_name": "noise-free simulated SOC density"})  # fmt: skip
+    out["true_params"] = res["params"].copy()
+    out["true_params"].attrs.update({"long_name": "true process parameters (unit scale)",
+                                     "truth": f"soilbinn simulate {source}".strip()})  # fmt: skip
+    out.attrs.update({"noise": float(sigma), "noise_seed": int(seed)})
+    return out
