@@ -22,12 +22,24 @@ process model and adds multiplicative log-normal noise. Two differently written 
   random field (six plane waves of 8-30 degree wavelength in lon/lat) and a land-cover
   effect; quantile min-max scaled into [0.15, 0.85] (written in stop 35, after every
   ``demo`` setting had been chosen).
+- ``hinge`` and ``blocks`` (written in stop 39 the way an outside user would, through
+  ``soilbinn synth``, ``--params-for`` and ``soilbinn simulate --noise``): ``hinge`` sums
+  two hinge functions ``max(0, z - t)`` of covariates, a Gaussian bump of a third, a
+  latitude gradient and climate-zone and texture-class effects; ``blocks`` sums linear
+  terms of two covariates, a square of one and a softplus of a third, plus an offset per
+  10 x 10 degree region; both min-max scaled into [0.15, 0.85].
 
 Usage::
 
     python benchmarks/recovery_truths.py --truth mix --sites 3000 --seed 7 --out mix.nc
     soilbinn train --data mix.nc --config demo --set "model.learned=[efolding,tau4s3,fs1s3,w_scaling]" \
         --set model.fixed_from=true_params --set data.split=spatial
+
+or, the parameters only, for sites a user already has::
+
+    soilbinn synth --sites 3000 --seed 227 --out base.nc
+    python benchmarks/recovery_truths.py --truth blocks --seed 227 --params-for base.nc --out P.nc
+    soilbinn simulate base.nc --params P.nc --noise 0.1 --seed 227 --out blocks227.nc
 """
 
 from __future__ import annotations
@@ -161,9 +173,58 @@ def truth_field(ds: xr.Dataset, seed: int) -> np.ndarray:
     return out
 
 
+def _standardised(ds: xr.Dataset) -> dict[str, np.ndarray]:
+    """Standardised covariates (without nbedrock) and latitude, by name."""
+    f, _, _ = _features(ds)
+    keys = [k for k in f if k not in ("nbedrock", "lon")]
+    return {k: (f[k] - f[k].mean()) / (f[k].std() + 1e-9) for k in keys}
+
+
+def truth_hinge(ds: xr.Dataset, seed: int) -> np.ndarray:
+    """(n, 21) unit-scale truth: hinges, a bump, a latitude gradient, zone and texture effects."""
+    z = _standardised(ds)
+    cats = ds["categories"].values.astype(int)
+    cnames = [str(c) for c in ds["category"].values]
+    cz, tex = cats[:, cnames.index("climate_zone")], cats[:, cnames.index("texture_class")]
+    rng = np.random.default_rng([seed, 4242])
+    keys = sorted(z)
+    out = np.empty((len(cz), 21))
+    for j in range(21):
+        v = np.zeros(len(cz))
+        for k in rng.choice(keys, 2, replace=False):  # max(0, z - t), either sign
+            t = rng.uniform(-1, 1)
+            v += rng.choice([-1, 1]) * rng.uniform(0.5, 1.2) * np.maximum(0, z[k] - t)
+        k = rng.choice(keys)
+        v += rng.choice([-1, 1]) * np.exp(-0.5 * (z[k] - rng.normal()) ** 2)
+        v += 0.5 * rng.normal() * z["lat"]
+        v += rng.normal(0, 0.4, cz.max() + 1)[cz] + rng.normal(0, 0.2, tex.max() + 1)[tex]
+        lo, hi = np.quantile(v, [0.01, 0.99])
+        out[:, j] = 0.15 + 0.7 * np.clip((v - lo) / (hi - lo), 0, 1)
+    return out
+
+
+def truth_blocks(ds: xr.Dataset, seed: int) -> np.ndarray:
+    """(n, 21) unit-scale truth: linear, square and softplus terms plus 10-degree region offsets."""
+    z = _standardised(ds)
+    lon, lat = ds["lon"].values.astype(float), ds["lat"].values.astype(float)
+    cell = (np.floor((lon + 130) / 10) * 10 + np.floor((lat - 20) / 10)).astype(int)
+    _, block = np.unique(cell, return_inverse=True)
+    rng = np.random.default_rng([seed, 5151])
+    keys = sorted(k for k in z if k != "lat")
+    out = np.empty((len(lon), 21))
+    for j in range(21):
+        a, b, c = rng.choice(keys, 3, replace=False)
+        v = rng.normal(0, 0.8) * z[a] + rng.normal(0, 0.8) * z[b] + 0.3 * rng.normal() * z[a] ** 2
+        v = v + 0.6 * rng.normal() * np.log1p(np.exp(z[c]))
+        v = v + rng.normal(0, 0.35, block.max() + 1)[block]
+        lo, hi = np.quantile(v, [0.01, 0.99])
+        out[:, j] = 0.15 + 0.7 * np.clip((v - lo) / (hi - lo), 0, 1)
+    return out
+
+
 TRUTHS = {
     "mix": truth_mix, "bands": truth_bands, "steps": truth_steps, "lc": truth_lc,
-    "field": truth_field,
+    "field": truth_field, "hinge": truth_hinge, "blocks": truth_blocks,
 }  # fmt: skip
 
 
@@ -207,8 +268,25 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--noise", type=float, default=0.1)
     ap.add_argument("--out", required=True)
+    ap.add_argument(
+        "--params-for",
+        metavar="DATA",
+        help="write only params(site, param) for the sites of DATA (e.g. `soilbinn synth`'s "
+        "output), for `soilbinn simulate DATA --params OUT --noise 0.1` (--sites and --noise "
+        "are then unused)",
+    )
     a = ap.parse_args()
-    save_dataset(make_truth_dataset(a.truth, a.sites, a.seed, a.noise), a.out)
+    if a.params_for:
+        base = xr.load_dataset(a.params_for)
+        attrs = {"units": "1", "preset": base["true_params"].attrs.get("preset", "binn2025"),
+                 "truth": f"benchmarks/recovery_truths.py:{a.truth}, seed {a.seed}"}  # fmt: skip
+        out = xr.Dataset(
+            {"params": (("site", "param"), TRUTHS[a.truth](base, a.seed), attrs)},
+            coords={"site": base["site"], "param": base["param"]},
+        )
+        save_dataset(out, a.out)
+    else:
+        save_dataset(make_truth_dataset(a.truth, a.sites, a.seed, a.noise), a.out)
     print(f"wrote {a.out}")
 
 

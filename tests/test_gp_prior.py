@@ -549,6 +549,24 @@ def test_a_run_starts_w_scaling_below_saturation(tmp_path):
     assert np.isfinite(out["params"].values).all()
 
 
+def test_several_saturation_margins_are_starts_and_the_evidence_chooses(tmp_path):
+    """``w_margin: [0.98, 0.5]``: one start per margin, the lower margin lowers w_scaling at
+    least at every site the higher one does, and the kept round has the highest evidence."""
+    ds, res = _tiny_run(tmp_path / "run", 60, 2, [
+        "model.learned=[efolding,w_scaling]", "train.gp_prior.w_start=saturation",
+        "train.gp_prior.w_margin=[0.98, 0.5]"])  # fmt: skip
+    gp = res.extra["gp_prior"]
+    high, low = gp["w_start_lowered_by_margin"]
+    assert 0 < high <= low <= 60
+    assert len(gp["start_evidence"]) == 2 and gp["start"] in (0, 1)
+    assert gp["log_evidence"] == max(max(e) for e in gp["start_evidence"] if e)
+    from soilbinn.training.config import ConfigError, load_config
+
+    for bad in ("[]", "[0.98, 0]", "[1.5]"):
+        with pytest.raises(ConfigError, match="w_margin"):
+            load_config("demo", [f"train.gp_prior.w_margin={bad}"])
+
+
 def test_an_unknown_gp_alone_parameter_stops_before_training(tmp_path):
     from soilbinn.training.config import ConfigError
 

@@ -205,6 +205,11 @@ class GPPriorConfig:
     # evidence prefers); "both": the two starts, the higher evidence kept (twice the cost;
     # docs/recovery_ablation.md, stop 28)
     w_start: str = "network"
+    # the "saturation" start's w_scaling as a fraction of each site's threshold: 0.98 leaves
+    # the SOC unchanged but for the driest cells; lower values unsaturate more cells. With
+    # several margins each is a start with its own rounds, and the highest evidence is kept
+    # (one GP stage per start; docs/recovery_ablation.md, stop 39)
+    w_margin: list[float] = field(default_factory=lambda: [0.98])
     # the kernel over the sites: "shared", one set of length scales for all learned
     # parameters (the prior kron(Kx, B)); "per_parameter", each learned parameter its own
     # length scales and variance, a priori independent (needs correlated: false). A
@@ -356,6 +361,11 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
         "train.gp_prior.w_start",
         lambda v: v in ("network", "saturation", "both"),
         "must be network, saturation or both",
+    ),
+    (
+        "train.gp_prior.w_margin",
+        lambda v: len(v) >= 1 and all(0 < float(m) <= 1 for m in v),
+        "must be a non-empty list of fractions in (0, 1]",
     ),
     ("train.water_relaxation.sharpness_start", lambda v: v is None or v > 0, "must be > 0"),
     ("train.water_relaxation.sharpness_end", lambda v: v > 0, "must be > 0"),

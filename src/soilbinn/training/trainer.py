@@ -62,10 +62,6 @@ from soilbinn.training.stocks import (
 )
 
 SPLITS = ("train", "val", "test")
-#: train.gp_prior.w_start = saturation starts w_scaling this factor below each site's
-#: saturation threshold: its driest cell unsaturated, so the likelihood has a gradient
-SATURATION_MARGIN = 0.98
-
 
 class NonFiniteError(RuntimeError):
     """Too many batches with non-finite outputs or gradients (names the sites)."""
@@ -612,19 +608,22 @@ class _Trainer:
             model.load_state_dict(load_checkpoint(self.run.best)["model"])
         model.eval()
         net = model.param_net
-        starts, below = [None], None
+        starts, below = [None], []
         if cfg.w_start != "network" and "w_scaling" in model.learned_names:
-            below = self._below_water_saturation(model.learned_names.index("w_scaling"))
-            starts = [below] if cfg.w_start == "saturation" else [None, below]
+            j = model.learned_names.index("w_scaling")
+            below = [self._below_water_saturation(j, float(m)) for m in cfg.w_margin]
+            starts = below if cfg.w_start == "saturation" else [None, *below]
         prior, res = fit_gp_prior(
             net, (train.numeric, train.categorical, train.lonlat), self.objective_of_learned,
             int(torch.isfinite(train.soc).sum()), cfg, self.cfg.data.use_lonlat,
             self.cfg.train.seed, self.log.info, blend, starts,
         )  # fmt: skip
-        if below is not None:
-            res["w_start_lowered"] = below.lowered
-            kept = "-" if prior is None else ("below saturation" if starts[res["start"]] is below
-                                              else "the network's")  # fmt: skip
+        if below:
+            res["w_start_lowered"] = below[0].lowered
+            res["w_start_lowered_by_margin"] = [b.lowered for b in below]
+            kept = "-" if prior is None else starts[res["start"]]
+            kept = ("the network's" if kept is None else "below saturation"
+                    + (f" (margin {kept.margin:g})" if len(below) > 1 else ""))  # fmt: skip
             self.log.info("gp_prior: log evidence by start %s; kept: %s",
                           [round(max(e), 1) if e else None for e in res["start_evidence"]], kept)  # fmt: skip
         self.log.info(
@@ -647,28 +646,30 @@ class _Trainer:
             atomic_torch_save(ckpt, self.run.best)
         return res
 
-    def _below_water_saturation(self, j: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    def _below_water_saturation(
+        self, j: int, margin: float
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
         """Start for the GP stage: w_scaling (column ``j`` of the learned parameters) of
-        every training site lowered to ``SATURATION_MARGIN`` times its saturation threshold
+        every training site lowered to ``margin`` times its saturation threshold
         (:func:`soilbinn.process.rates.water_saturation_threshold`) where it lies above:
-        the same SOC (to the margin's driest cells), but a likelihood with a w_scaling
-        gradient."""
+        the same SOC but in the cells the margin unsaturates (with 0.98 the driest), and a
+        likelihood with a w_scaling gradient (``train.gp_prior.w_margin``)."""
         space = self.model.process_model.space
         water = self.data["train"].forcing.forcing.water_scalar.to(torch.float64)
         lo, hi = space.bounds_tensors(dtype=torch.float64)
         i = space.names.index("w_scaling")
-        threshold = SATURATION_MARGIN * water_saturation_threshold(water)
+        threshold = margin * water_saturation_threshold(water)
         limit = ((threshold - lo[i]) / (hi[i] - lo[i])).clamp(0.0, 1.0)
 
         def start(p: torch.Tensor) -> torch.Tensor:
             q = p.clone()
             q[:, j] = torch.minimum(p[:, j], limit.to(p.dtype))
             start.lowered = int((limit < p[:, j]).sum())
-            self.log.info("gp_prior: w_scaling starts below its saturation threshold at %d "
-                          "of %d training sites", start.lowered, len(p))  # fmt: skip
+            self.log.info("gp_prior: w_scaling starts below %g of its saturation threshold "
+                          "at %d of %d training sites", margin, start.lowered, len(p))  # fmt: skip
             return q
 
-        start.lowered = 0
+        start.lowered, start.margin = 0, margin
         return start
 
     def fit(self) -> None:
