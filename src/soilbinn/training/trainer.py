@@ -63,6 +63,7 @@ from soilbinn.training.stocks import (
 
 SPLITS = ("train", "val", "test")
 
+
 class NonFiniteError(RuntimeError):
     """Too many batches with non-finite outputs or gradients (names the sites)."""
 
