@@ -4,6 +4,7 @@ constrain only one direction, and a trained run that predicts from its run direc
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -565,6 +566,8 @@ def test_several_saturation_margins_are_starts_and_the_evidence_chooses(tmp_path
     for bad in ("[]", "[0.98, 0]", "[1.5]"):
         with pytest.raises(ConfigError, match="w_margin"):
             load_config("demo", [f"train.gp_prior.w_margin={bad}"])
+    with pytest.raises(ConfigError, match="select_after = 0 must be >= 1 or null"):
+        load_config("demo", ["train.gp_prior.select_after=0"])
 
 
 def test_an_unknown_gp_alone_parameter_stops_before_training(tmp_path):
@@ -767,6 +770,7 @@ def test_a_start_below_saturation_reaches_the_basin_the_evidence_prefers():
         prior, info[name] = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n,
                                          cfg=cfg.train.gp_prior, use_lonlat=False,
                                          starts=[start])  # fmt: skip
+        alone = prior  # the last: the start below saturation
         with torch.no_grad():
             new = prior(x[n:].float(), cat[n:]).to(F64)
         r2[name] = 1 - ((new - t) ** 2).sum(0) / ((t - t.mean(0)) ** 2).sum(0)
@@ -783,6 +787,18 @@ def test_a_start_below_saturation_reaches_the_basin_the_evidence_prefers():
     assert both["start"] == 1 and both["log_evidence"] == info["saturation"]["log_evidence"]
     assert both["start_evidence"] == [info["network"]["round_evidence"],
                                       info["saturation"]["round_evidence"]]  # fmt: skip
+    # compared after one round (select_after), only the start below saturation goes on,
+    # and it ends exactly where it ends alone
+    select = dataclasses.replace(cfg.train.gp_prior, select_after=1)
+    prior, chosen = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n, cfg=select,
+                                 use_lonlat=False, starts=[None, below_saturation])  # fmt: skip
+    assert len(info["saturation"]["round_evidence"]) > 1  # more rounds than the first
+    assert chosen["continued"] == 1 and chosen["start"] == 1
+    assert chosen["start_evidence"] == [info["network"]["round_evidence"][:1],
+                                        info["saturation"]["round_evidence"]]  # fmt: skip
+    assert chosen["log_evidence"] == info["saturation"]["log_evidence"]
+    with torch.no_grad():
+        assert torch.equal(prior.alpha, alone.alpha)
 
 
 def test_per_parameter_kernels_that_keep_no_round_fall_back_to_the_shared_kernel():

@@ -31,6 +31,10 @@ fails the misfit test ends the rounds. The likelihood is the log-SOC
 misfit read as Gaussian with the variance the network's fit leaves (``sigma^2`` = its
 misfit), so its gradient and Hessian are the misfit's times ``n_obs / (2 sigma^2)``.
 
+With several starts (``starts``, or ``correlation = both``) and ``select_after``, every
+start runs that many rounds, and only the one whose rounds reached the highest evidence
+runs the rest (successive halving); without it every start runs all rounds.
+
 ``correlation`` names the kernels' correlation function: the squared exponential
 (``demo``) or the rougher Matern 5/2, with which a parameter may change faster along a
 covariate; with ``both`` every start's rounds run with each, and the round with the
@@ -142,7 +146,9 @@ def fit_gp_prior(
         Every start (with ``correlation = both``, every start with each correlation
         function) runs its own rounds from fresh hyperparameters; the likelihood's scale
         and the misfit test stay the network's, so the evidences of all rounds of all
-        starts compare, and the highest is kept.
+        starts compare, and the highest is kept. With ``cfg.select_after``, each start
+        runs that many rounds and only the best goes on (``continued``, its index in the
+        phases: starts, then starts again with ``correlation = both``).
     blend : float or list of float (k,), optional
         The GP's weight in the prediction, one or per learned parameter (default
         ``cfg.blend``).
@@ -164,7 +170,8 @@ def fit_gp_prior(
         steps, all rounds), ``chord`` (chord steps kept, all rounds), ``rank`` (eigenpairs kept), ``rejected``, ``hyper_seconds``
         (the evidence fits), ``seconds`` (all), ``kernel`` (the one used) and
         ``correlation`` (the kept round's correlation function, None without one); ``start``
-        is the kept round's index in ``starts``.
+        is the kept round's index in ``starts``; ``continued`` the phase that ran on after
+        ``select_after`` rounds (None when every phase ran all rounds).
     """
     t0 = time.perf_counter()
     f64 = torch.float64
@@ -321,13 +328,32 @@ def fit_gp_prior(
     both = cfg.correlation == "both"
     correlations = ["squared_exponential", "matern52"] if both else [cfg.correlation]
     phases = [(i, start, corr) for corr in correlations for i, start in enumerate(starts)]
-    for i_start, start, correlation in phases:
-        with torch.no_grad():
-            z = torch.logit((p if start is None else start(p)).to(f64).clamp(1e-6, 1 - 1e-6))
-        reset_hyperparameters(z)
-        info["start_evidence"].append([])
-        g, h = likelihood_terms(z)
-        for round_ in range(cfg.rounds):
+    # legs of rounds (phase, first round, end): with several phases and ``select_after``,
+    # every phase runs that many rounds, then only the one of highest evidence runs on
+    first_end = cfg.rounds
+    if len(phases) > 1 and cfg.select_after is not None:
+        first_end = min(cfg.select_after, cfg.rounds)
+    legs = [(ph, 0, first_end) for ph in range(len(phases))]
+    saved: dict[int, tuple] = {}  # a phase's state after its last leg, while it may go on
+    info["continued"] = None
+    leg = 0
+    while leg < len(legs):
+        ph, first_round, end_round = legs[leg]
+        leg += 1
+        i_start, start, correlation = phases[ph]
+        if first_round == 0:
+            with torch.no_grad():
+                z = torch.logit((p if start is None else start(p)).to(f64).clamp(1e-6, 1 - 1e-6))
+            reset_hyperparameters(z)
+            info["start_evidence"].append([])
+            g, h = likelihood_terms(z)
+        else:  # the phase chosen to go on: its mode, likelihood terms and hyperparameters
+            z, g, h, hyper = saved.pop(ph)
+            with torch.no_grad():
+                for tensor, value in zip((log_ls, chol_b, mu), hyper, strict=True):
+                    tensor.copy_(value)
+        going_on = True
+        for round_ in range(first_round, end_round):
             th = time.perf_counter()
             fit_hyperparameters(z, g, h, correlation)
             hyper_seconds += time.perf_counter() - th
@@ -404,6 +430,7 @@ def fit_gp_prior(
                     log(f"gp_prior: round {round_ + 1}, no step fits as well as the network "
                         f"with {len(lam)} kernel eigenpairs; again with {cap}")  # fmt: skip
             if alpha is None:  # no step accepted: keep the previous round's
+                going_on = False
                 break
             misfit = m_r
             if not fits_as_well(misfit):
@@ -415,6 +442,7 @@ def fit_gp_prior(
                     log(f"gp_prior: round {round_ + 1} rejected, the posterior mode's misfit "
                         f"{misfit:.5g} exceeds the network's {misfit0:.5g} by more than one "
                         "chi-square unit per learned value")  # fmt: skip
+                going_on = False
                 break
             # the Laplace log evidence at the round's mode (g, h are there), up to a constant
             # common to all rounds: the quadratic model's plus the log likelihood at the mode
@@ -428,7 +456,18 @@ def fit_gp_prior(
             if ev_r > evidence:
                 kept = (alpha, ls_r, mu_r, bc, correlation)
                 rank, rounds, evidence = len(lam), round_ + 1, ev_r
-                info["start"], info["phase"] = i_start, len(info["start_evidence"]) - 1
+                info["start"], info["phase"] = i_start, ph
+        if going_on and end_round < cfg.rounds:
+            saved[ph] = (z, g, h, tuple(t.detach().clone() for t in (log_ls, chol_b, mu)))
+        if leg == len(legs) and first_end < cfg.rounds and info["continued"] is None and saved:
+            # every phase has run its first rounds: the highest evidence goes on
+            best = max(saved, key=lambda q: max(info["start_evidence"][q]))
+            info["continued"] = best
+            legs.append((best, first_end, cfg.rounds))
+            if log is not None:
+                log(f"gp_prior: log evidence after {first_end} rounds by start "
+                    f"{[round(max(e), 1) if e else None for e in info['start_evidence']]}; "
+                    f"start {best + 1} goes on")  # fmt: skip
     if kept is not None:
         info["round_evidence"] = info["start_evidence"][info["phase"]]
     info["correlation"] = kept[4] if kept is not None else None
