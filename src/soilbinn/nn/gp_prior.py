@@ -74,6 +74,45 @@ def matern52(a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor) ->
 CORRELATIONS = {"squared_exponential": rbf, "matern52": matern52}
 
 
+def site_kernel(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    log_lengthscale: torch.Tensor,
+    correlation: str = "squared_exponential",
+    onehot: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Kernel (na, nb) between sites, the categories inside the distance or added to it.
+
+    Without ``onehot`` every feature enters the ARD distance of the correlation function
+    (:data:`CORRELATIONS`). With ``onehot`` (d,) marking the one-hot columns of the
+    categories, those columns leave the distance and each adds a random offset shared by
+    the sites of its category: ``k(a, b) = c(a, b) + sum_c exp(-2 l_c) [a in c] [b in c]``,
+    ``c`` the correlation over the other features and ``l_c`` that column's log length
+    scale (the offset's variance relative to the kernel's; ``train.gp_prior.categories:
+    additive``). A site is in category ``c`` where its standardised one-hot value is
+    positive.
+
+    Parameters
+    ----------
+    a, b : Tensor (na, d), (nb, d)
+        Standardised features.
+    log_lengthscale : Tensor (d,)
+        Log length scales (of the offsets' variances for the one-hot columns).
+    correlation : str
+        Name in :data:`CORRELATIONS`.
+    onehot : Tensor (d,) of bool, optional
+        The one-hot columns, for additive categories.
+    """
+    corr = CORRELATIONS[correlation]
+    if onehot is None or not bool(onehot.any()):
+        return corr(a, b, log_lengthscale)
+    onehot = onehot.to(a.device)
+    rest = ~onehot
+    k = corr(a[:, rest], b[:, rest], log_lengthscale[rest])
+    in_a, in_b = (a[:, onehot] > 0).to(a.dtype), (b[:, onehot] > 0).to(b.dtype)
+    return k + (in_a * torch.exp(-2 * log_lengthscale[onehot])) @ in_b.T
+
+
 def laplace_step(
     kx: torch.Tensor,
     b_cov: torch.Tensor,
@@ -195,11 +234,11 @@ def rbf_stack(
     b: torch.Tensor,
     log_lengthscale: torch.Tensor,
     correlation: str = "squared_exponential",
+    onehot: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """One ARD kernel per parameter: (k, na, nb) from length scales (k, d), with the
-    correlation function named in :data:`CORRELATIONS`."""
-    kernel = CORRELATIONS[correlation]
-    return torch.stack([kernel(a, b, ls) for ls in log_lengthscale])
+    """One kernel per parameter: (k, na, nb) from length scales (k, d), each
+    :func:`site_kernel` with the correlation function named in :data:`CORRELATIONS`."""
+    return torch.stack([site_kernel(a, b, ls, correlation, onehot) for ls in log_lengthscale])
 
 
 def laplace_evidence_gradients_separate(
@@ -503,6 +542,9 @@ class GPPrior(nn.Module):
     correlation : {"squared_exponential", "matern52"}
         The kernels' correlation function (:data:`CORRELATIONS`,
         ``train.gp_prior.correlation``).
+    categories : {"product", "additive"}
+        ``train.gp_prior.categories``: the categories' one-hot columns inside the kernel's
+        distance, or added to it as random offsets (:func:`site_kernel`).
 
     ``forward(numeric (n, c), categorical (n, m), lonlat (n, 2)) -> (n, n_out)`` in (0, 1),
     as :class:`soilbinn.nn.param_net.ParamNet`. The buffers (training features, ``alpha``,
@@ -519,14 +561,19 @@ class GPPrior(nn.Module):
         blend: float | Sequence[float] = 1.0,
         kernel: str = "shared",
         correlation: str = "squared_exponential",
+        categories: str = "product",
     ) -> None:
         super().__init__()
         if correlation not in CORRELATIONS:
             raise ValueError(
                 f"correlation must be one of {sorted(CORRELATIONS)}, got {correlation!r}"
             )
+        if categories not in ("product", "additive"):
+            raise ValueError(f"categories must be product or additive, got {categories!r}")
         self.net, self.use_lonlat, self.kernel = net, use_lonlat, kernel
-        self.correlation = correlation
+        self.correlation, self.categories = correlation, categories
+        onehot = self.onehot_columns(net, n_features) if categories == "additive" else None
+        self.register_buffer("onehot", onehot, persistent=False)  # rebuilt from the network
         b = [float(blend)] * n_out if isinstance(blend, (int, float)) else [float(v) for v in blend]
         if len(b) != n_out or not all(0.0 <= v <= 1.0 for v in b):
             raise ValueError(
@@ -564,6 +611,16 @@ class GPPrior(nn.Module):
             parts.append(torch.nan_to_num(lonlat.to(torch.float64) / 10.0))
         return torch.cat(parts, dim=1)
 
+    @staticmethod
+    def onehot_columns(net: nn.Module, n_features: int) -> torch.Tensor:
+        """(n_features,) bool: the one-hot columns of :meth:`raw_features` (after the
+        scaled numeric covariates, before lon/lat)."""
+        inputs = net.inputs
+        start = int(inputs.numeric_min.numel())
+        mask = torch.zeros(n_features, dtype=torch.bool)
+        mask[start : start + int(inputs.n_categories.sum())] = True
+        return mask
+
     def features(self, numeric, categorical=None, lonlat=None) -> torch.Tensor:
         x = self.raw_features(self.net, numeric, categorical, lonlat, self.use_lonlat)
         return (x - self.feature_mean) / self.feature_std
@@ -574,10 +631,11 @@ class GPPrior(nn.Module):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Posterior mean logits (n, k) at standardised features x (n, d)."""
         if self.kernel == "per_parameter":
-            ks = rbf_stack(x, self.x_train, self.log_lengthscale, self.correlation)
+            ks = rbf_stack(x, self.x_train, self.log_lengthscale, self.correlation,
+                           self.onehot)  # fmt: skip
             f = torch.einsum("jil,lj->ij", ks, self.alpha) * torch.diagonal(self.b_cov())
             return self.mean + f
-        kx = CORRELATIONS[self.correlation](x, self.x_train, self.log_lengthscale)
+        kx = site_kernel(x, self.x_train, self.log_lengthscale, self.correlation, self.onehot)
         return self.mean + kx @ self.alpha @ self.b_cov()
 
     def forward(self, numeric, categorical=None, lonlat=None) -> torch.Tensor:

@@ -235,6 +235,14 @@ class GPPriorConfig:
     # truths, 33 met the recovery target with the kernel of higher evidence, 32 with either
     # kernel alone (docs/recovery_ablation.md, stop 38)
     correlation: str = "squared_exponential"
+    # the categorical covariates (one-hot columns of the GP's features): "product", inside
+    # the kernel's distance (a category's sites correlate less with the others'); "additive",
+    # out of the distance and added to the kernel as one random offset per category, its
+    # variance a hyperparameter (gp_prior.site_kernel): an effect shared by every site of
+    # the category, wherever its other covariates put it; "both": every start's rounds run
+    # with each, the highest evidence kept (twice the stage, or fewer rounds with
+    # select_after)
+    categories: str = "product"
     # more learned parameters than this: the stage is not used (logged); the GP is a prior
     # for a few weakly identified parameters, and a Newton step solves rank x learned
     # unknowns, the evidence fit subset x learned (at most 1,600: fewer sites with more
@@ -356,6 +364,11 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
         "train.gp_prior.correlation",
         lambda v: v in ("squared_exponential", "matern52", "both"),
         "must be squared_exponential, matern52 or both",
+    ),
+    (
+        "train.gp_prior.categories",
+        lambda v: v in ("product", "additive", "both"),
+        "must be product, additive or both",
     ),
     ("train.gp_prior.lengthscale", lambda v: v > 0, "must be > 0"),
     ("train.gp_prior.lengthscale_spread", lambda v: v is None or v > 0, "must be > 0 or null"),

@@ -67,7 +67,6 @@ import numpy as np
 import torch
 
 from soilbinn.nn.gp_prior import (
-    CORRELATIONS,
     GPPrior,
     LowRankLaplace,
     SeparateLowRankLaplace,
@@ -76,6 +75,7 @@ from soilbinn.nn.gp_prior import (
     laplace_evidence_gradients_separate,
     pivoted_kernel_basis,
     rbf_stack,
+    site_kernel,
 )
 from soilbinn.training.polish import site_gradient_hessian
 
@@ -180,6 +180,8 @@ def fit_gp_prior(
         p = net(numeric, categorical, lonlat).detach().to(f64)
     n, k = p.shape
     x, mean_x, std_x = site_features(net, inputs, use_lonlat)
+    # the categories' one-hot columns by train.gp_prior.categories (see site_kernel)
+    onehots = {"product": None, "additive": GPPrior.onehot_columns(net, x.shape[1])}
     z = torch.logit(p.clamp(1e-6, 1 - 1e-6))
 
     def unit_loss(zz: torch.Tensor) -> float:
@@ -259,7 +261,7 @@ def fit_gp_prior(
     sub = torch.as_tensor(rng.choice(n, size=m, replace=False), device=dev)
 
     def fit_hyperparameters(
-        zz: torch.Tensor, g: torch.Tensor, h: torch.Tensor, correlation: str
+        zz: torch.Tensor, g: torch.Tensor, h: torch.Tensor, kern: tuple[str, str]
     ) -> None:
         # L-BFGS on the Laplace evidence at zz, warm-started from the current values
         opt = torch.optim.LBFGS([log_ls, chol_b, mu], lr=1.0, max_iter=cfg.hyper_steps,
@@ -272,7 +274,7 @@ def fit_gp_prior(
             opt.zero_grad()
             if separate:  # each parameter's kernel times its variance
                 ks = torch.diagonal(b_cov())[:, None, None] * rbf_stack(
-                    x[sub], x[sub], log_ls, correlation
+                    x[sub], x[sub], log_ls, kern[0], onehots[kern[1]]
                 )
                 evidence, _, d_ks, d_c = laplace_evidence_gradients_separate(
                     ks.detach(), zz[sub] - mu.detach(), g[sub], h[sub]
@@ -284,7 +286,8 @@ def fit_gp_prior(
                     tie = 0.5 * (spread**2).sum() / cfg.lengthscale_spread**2
                 (tie - surrogate).backward()
                 return -evidence + tie.detach()
-            kx_sub, bc = CORRELATIONS[correlation](x[sub], x[sub], log_ls), b_cov()
+            kx_sub = site_kernel(x[sub], x[sub], log_ls, kern[0], onehots[kern[1]])
+            bc = b_cov()
             evidence, d_kx, d_b, d_c = laplace_evidence_gradients(
                 kx_sub.detach(), bc.detach(), zz[sub] - mu.detach(), g[sub], h[sub]
             )
@@ -302,32 +305,35 @@ def fit_gp_prior(
             return torch.einsum("jil,lj->ij", kx, a) * torch.diagonal(bc_)
         return kx @ a @ bc_
 
-    def kernel_of(ls_: torch.Tensor, correlation: str) -> torch.Tensor:
+    def kernel_of(ls_: torch.Tensor, kern: tuple[str, str]) -> torch.Tensor:
+        # kern: (correlation function, categories)
         if separate:
-            return rbf_stack(x, x, ls_, correlation)
-        return CORRELATIONS[correlation](x, x, ls_)
+            return rbf_stack(x, x, ls_, kern[0], onehots[kern[1]])
+        return site_kernel(x, x, ls_, kern[0], onehots[kern[1]])
 
     def new_system(basis, h_: torch.Tensor) -> LowRankLaplace | SeparateLowRankLaplace:
         # the Newton system in the kernel eigenbasis: (lam, u, B), or one basis per parameter
         return SeparateLowRankLaplace(basis, h_) if separate else LowRankLaplace(*basis, h_)
 
     def posterior_of(state) -> torch.Tensor:
-        a, ls_, mu_, bc_, correlation = state
-        return mu_ + prior_times(kernel_of(ls_, correlation), a, bc_)
+        a, ls_, mu_, bc_, kern = state
+        return mu_ + prior_times(kernel_of(ls_, kern), a, bc_)
 
     def fits_as_well(m_new: float) -> bool:
         # a misfit above the network's by less than one unit of chi-square per learned value
         return n_obs * (m_new - misfit0) / max(misfit0, 1e-12) < n * k
 
-    # (alpha, log_ls, mu, b_cov, correlation) of the round with the highest evidence
+    # (alpha, log_ls, mu, b_cov, (correlation, categories)) of the round of highest evidence
     kept = None
     accepted, tried, hyper_seconds, evidence, rank, rounds = 0, 0, 0.0, -math.inf, 0, 0
     chords, cap = 0, cfg.rank
     info: dict = {"misfit_before": misfit0, "rejected": False, "round_evidence": []}
-    info["start_evidence"] = []  # per start and correlation function
+    info["start_evidence"] = []  # per start, correlation function and categories
     both = cfg.correlation == "both"
     correlations = ["squared_exponential", "matern52"] if both else [cfg.correlation]
-    phases = [(i, start, corr) for corr in correlations for i, start in enumerate(starts)]
+    categories = ["product", "additive"] if cfg.categories == "both" else [cfg.categories]
+    phases = [(i, start, (corr, cat)) for cat in categories for corr in correlations
+              for i, start in enumerate(starts)]  # fmt: skip
     # legs of rounds (phase, first round, end): with several phases and ``select_after``,
     # every phase runs that many rounds, then only the one of highest evidence runs on
     first_end = cfg.rounds
@@ -340,7 +346,7 @@ def fit_gp_prior(
     while leg < len(legs):
         ph, first_round, end_round = legs[leg]
         leg += 1
-        i_start, start, correlation = phases[ph]
+        i_start, start, kern = phases[ph]
         if first_round == 0:
             with torch.no_grad():
                 z = torch.logit((p if start is None else start(p)).to(f64).clamp(1e-6, 1 - 1e-6))
@@ -355,10 +361,10 @@ def fit_gp_prior(
         going_on = True
         for round_ in range(first_round, end_round):
             th = time.perf_counter()
-            fit_hyperparameters(z, g, h, correlation)
+            fit_hyperparameters(z, g, h, kern)
             hyper_seconds += time.perf_counter() - th
             ls_r, mu_r, bc = log_ls.detach().clone(), mu.detach().clone(), b_cov().detach()
-            kx = kernel_of(ls_r, correlation)
+            kx = kernel_of(ls_r, kern)
             # Newton steps in the kernel's leading eigenbasis: ``cap`` eigenpairs, more (up to
             # rank_max) only when the round's first step cannot fit as well as the network
             if not separate:
@@ -454,7 +460,7 @@ def fit_gp_prior(
                 log(f"gp_prior: round {round_ + 1}, misfit {misfit:.5g}, log evidence {ev_r:.1f}")
             z = z_r
             if ev_r > evidence:
-                kept = (alpha, ls_r, mu_r, bc, correlation)
+                kept = (alpha, ls_r, mu_r, bc, kern)
                 rank, rounds, evidence = len(lam), round_ + 1, ev_r
                 info["start"], info["phase"] = i_start, ph
         if going_on and end_round < cfg.rounds:
@@ -470,7 +476,8 @@ def fit_gp_prior(
                     f"start {best + 1} goes on")  # fmt: skip
     if kept is not None:
         info["round_evidence"] = info["start_evidence"][info["phase"]]
-    info["correlation"] = kept[4] if kept is not None else None
+    info["correlation"] = kept[4][0] if kept is not None else None
+    info["categories"] = kept[4][1] if kept is not None else None
     info["rejected"] = info["rejected"] and kept is None
     info.update({
         "misfit_after": unit_loss(posterior_of(kept)) if kept is not None else misfit0,
@@ -494,9 +501,9 @@ def fit_gp_prior(
     if kept is None:  # no step accepted or rejected: keep the network
         info["seconds"] = time.perf_counter() - t0
         return None, info
-    alpha, log_ls, mu, bc, correlation = kept
+    alpha, log_ls, mu, bc, (correlation, cats) = kept
     prior = GPPrior(net, n, x.shape[1], k, use_lonlat, cfg.blend if blend is None else blend,
-                    cfg.kernel, correlation)  # fmt: skip
+                    cfg.kernel, correlation, cats)  # fmt: skip
     with torch.no_grad():
         prior.x_train.copy_(x)
         prior.alpha.copy_(alpha)

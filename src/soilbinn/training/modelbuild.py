@@ -108,5 +108,6 @@ def build_model(
 
         net = GPPrior(net, gp["n_sites"], gp["n_features"], len(learned), gp["use_lonlat"],
                       gp.get("blend", 1.0), gp.get("kernel", "shared"),
-                      gp.get("correlation", "squared_exponential"))  # fmt: skip
+                      gp.get("correlation", "squared_exponential"),
+                      gp.get("categories", "product"))  # fmt: skip
     return BINN(net, process, learned, fixed, site_fixed)

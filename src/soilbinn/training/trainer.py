@@ -629,9 +629,10 @@ class _Trainer:
                           [round(max(e), 1) if e else None for e in res["start_evidence"]], kept)  # fmt: skip
         self.log.info(
             "gp_prior: %d Newton steps accepted in %.1fs, misfit %.5g -> %.5g, log evidence "
-            "%.1f (round %d of %d kept, %s kernel)", res["accepted"], res["seconds"],
-            res["misfit_before"], res["misfit_after"], res["log_evidence"], res["round"],
-            len(res["round_evidence"]), res.get("correlation") or "no",
+            "%.1f (round %d of %d kept, %s kernel, %s categories)", res["accepted"],
+            res["seconds"], res["misfit_before"], res["misfit_after"], res["log_evidence"],
+            res["round"], len(res["round_evidence"]), res.get("correlation") or "no",
+            res.get("categories") or "no",
         )  # fmt: skip
         if prior is None:
             return res
@@ -640,7 +641,8 @@ class _Trainer:
                                  "n_features": int(prior.x_train.shape[1]),
                                  "use_lonlat": bool(prior.use_lonlat),
                                  "blend": list(prior.blend), "kernel": prior.kernel,
-                                 "correlation": prior.correlation}  # fmt: skip
+                                 "correlation": prior.correlation,
+                                 "categories": prior.categories}  # fmt: skip
         if self.info.is_main:
             ckpt = load_checkpoint(self.run.best) if self.run.best.exists() else self.state()
             ckpt["model"], ckpt["meta"] = model.state_dict(), self.meta
