@@ -332,6 +332,9 @@ def fit_gp_prior(
     both = cfg.correlation == "both"
     correlations = ["squared_exponential", "matern52"] if both else [cfg.correlation]
     categories = ["product", "additive"] if cfg.categories == "both" else [cfg.categories]
+    member = x[:, onehots["additive"].to(x.device)] > 0  # sites in each category
+    if not bool((member.any(0) & ~member.all(0)).any()):
+        categories = categories[:1]  # no category splits the sites: the kernels are the same
     phases = [(i, start, (corr, cat)) for cat in categories for corr in correlations
               for i, start in enumerate(starts)]  # fmt: skip
     # legs of rounds (phase, first round, end): with several phases and ``select_after``,
