@@ -230,15 +230,13 @@ def _posterior(ssk, s, b, kb, c, g, h):
 
 
 def rbf_stack(
-    a: torch.Tensor,
-    b: torch.Tensor,
-    log_lengthscale: torch.Tensor,
-    correlation: str = "squared_exponential",
-    onehot: torch.Tensor | None = None,
+    a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor, *kernel
 ) -> torch.Tensor:
     """One kernel per parameter: (k, na, nb) from length scales (k, d), each
-    :func:`site_kernel` with the correlation function named in :data:`CORRELATIONS`."""
-    return torch.stack([site_kernel(a, b, ls, correlation, onehot) for ls in log_lengthscale])
+    :func:`site_kernel` of ``a``, ``b``, that parameter's log length scales and ``kernel``
+    (the correlation function's name, default the squared exponential, and the one-hot
+    columns for additive categories)."""
+    return torch.stack([site_kernel(a, b, ls, *kernel) for ls in log_lengthscale])
 
 
 def laplace_evidence_gradients_separate(
