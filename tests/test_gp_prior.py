@@ -951,3 +951,22 @@ def test_additive_categories_are_an_offset_shared_by_each_category():
     assert info["both"]["start_evidence"] == [info["product"]["round_evidence"][:1],
                                               info["additive"]["round_evidence"]]  # fmt: skip
     torch.testing.assert_close(r2["both"], r2["additive"], rtol=0, atol=0)
+
+
+def test_a_run_with_additive_categories_predicts_with_them_from_its_checkpoint(tmp_path):
+    """``categories: additive`` in a real run: the stage reports the kept kernel, the
+    checkpoint records it, and ``predict`` rebuilds it (the same buffers read as a product
+    kernel give other parameters)."""
+    from soilbinn.training.predict import predict_dataset
+
+    ds, res = _tiny_run(tmp_path / "run", 60, 2, ["train.gp_prior.categories=additive"])
+    assert res.extra["gp_prior"]["categories"] == "additive"
+    best = tmp_path / "run" / "checkpoints" / "best.pt"
+    ckpt = torch.load(best, map_location="cpu", weights_only=False)
+    assert ckpt["meta"]["gp_prior"]["categories"] == "additive"
+    additive = predict_dataset(tmp_path / "run", ds)["params"].values
+    ckpt["meta"]["gp_prior"]["categories"] = "product"
+    torch.save(ckpt, best)
+    product = predict_dataset(tmp_path / "run", ds)["params"].values
+    assert np.isfinite(additive).all() and np.isfinite(product).all()
+    assert np.abs(additive - product).max() > 1e-3
