@@ -803,6 +803,13 @@ def test_a_start_below_saturation_reaches_the_basin_the_evidence_prefers():
     assert chosen["log_evidence"] == info["saturation"]["log_evidence"]
     with torch.no_grad():
         assert torch.equal(prior.alpha, alone.alpha)
+    # the same with the chosen start first: its later rounds are reported as its own
+    _, first = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n, cfg=select,
+                            use_lonlat=False, starts=[below_saturation, None])  # fmt: skip
+    assert first["continued"] == 0 and first["start"] == 0
+    assert first["start_evidence"] == [info["saturation"]["round_evidence"],
+                                       info["network"]["round_evidence"][:1]]  # fmt: skip
+    assert first["round_evidence"] == info["saturation"]["round_evidence"]
 
 
 def test_per_parameter_kernels_that_keep_no_round_fall_back_to_the_shared_kernel():

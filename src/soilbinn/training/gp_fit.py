@@ -458,7 +458,7 @@ def fit_gp_prior(
             with torch.no_grad():
                 ev, _ = new_system(basis, h).step(z_r - mu_r, g)
             ev_r = float(ev) - scale * misfit
-            info["start_evidence"][-1].append(ev_r)
+            info["start_evidence"][ph].append(ev_r)
             if log is not None:
                 log(f"gp_prior: round {round_ + 1}, misfit {misfit:.5g}, log evidence {ev_r:.1f}")
             z = z_r
