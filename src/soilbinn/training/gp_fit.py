@@ -2,7 +2,8 @@
 
 ``train.gp_prior.iterations > 0`` (BINN only): starting from the trained network's
 parameters at the training sites, (1) the GP hyperparameters (length scales, the
-covariance between parameters, the mean) maximise the Laplace evidence of the local
+covariance between parameters and, with ``mean = evidence``, the mean) maximise the
+Laplace evidence of the local
 quadratic model of the SOC misfit on a random subset of training sites (``subset`` sites,
 at most 1,600 / learned parameters; L-BFGS, ``hyper_steps`` iterations); (2)
 ``iterations`` damped Newton steps move the posterior mode of all training sites (in the
@@ -30,6 +31,16 @@ the one with the highest Laplace evidence at its own mode is kept; a round whose
 fails the misfit test ends the rounds. The likelihood is the log-SOC
 misfit read as Gaussian with the variance the network's fit leaves (``sigma^2`` = its
 misfit), so its gradient and Hessian are the misfit's times ``n_obs / (2 sigma^2)``.
+
+The prior's mean of each parameter's logits is fitted with the rest (``mean = evidence``,
+``demo``) or, with ``mean = modes``, set each round to the mean of the logits the round
+starts from (the network's in the first round, the last posterior mode after) and not
+fitted. Fitted, it can drift far from the logits' own mean (a mean logit of -1.28 for
+tau4s3 where the posterior mode's averaged +0.13, hinge 335): the constant is confounded
+with the kernels' slowest directions and the categories' offsets. Taken from the logits,
+the kept round's evidence was higher on 16 of 24 truths and the recovery better on
+average, but the target was met on 18 of them against 19 (``docs/recovery_ablation.md``,
+stop 41).
 
 With several starts (``starts``, or ``correlation = both``) and ``select_after``, every
 start runs that many rounds, and only the one whose rounds reached the highest evidence
@@ -264,7 +275,12 @@ def fit_gp_prior(
         zz: torch.Tensor, g: torch.Tensor, h: torch.Tensor, kern: tuple[str, str]
     ) -> None:
         # L-BFGS on the Laplace evidence at zz, warm-started from the current values
-        opt = torch.optim.LBFGS([log_ls, chol_b, mu], lr=1.0, max_iter=cfg.hyper_steps,
+        from_modes = cfg.mean == "modes" and fixed is None
+        if from_modes:  # the prior's mean: the current logits' own (not fitted)
+            with torch.no_grad():
+                mu.copy_(zz.mean(0))
+        fitted = [log_ls, chol_b] if from_modes else [log_ls, chol_b, mu]
+        opt = torch.optim.LBFGS(fitted, lr=1.0, max_iter=cfg.hyper_steps,
                                 history_size=20, tolerance_grad=1e-9, tolerance_change=1e-12,
                                 line_search_fn="strong_wolfe")  # fmt: skip
 
