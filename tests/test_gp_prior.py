@@ -26,7 +26,7 @@ from soilbinn.nn.gp_prior import (
     rbf_stack,
 )
 from soilbinn.nn.param_net import ParamNet
-from soilbinn.training.config import load_config
+from soilbinn.training.config import ConfigError, load_config
 from soilbinn.training.gp_fit import fit_gp_prior
 
 F64 = torch.float64
@@ -1019,3 +1019,37 @@ def test_the_prior_mean_from_the_modes_is_the_mean_of_the_logits_each_round_star
     with torch.no_grad():
         mode_1 = priors["modes", 1].logits(priors["modes", 1].x_train)
     torch.testing.assert_close(priors["modes", 2].mean, mode_1.mean(0), rtol=1e-10, atol=1e-10)
+
+
+def test_a_new_evidence_subset_each_round_reads_other_sites_after_the_first():
+    """``train.gp_prior.subset_draw: per_round``: round 1's evidence fit reads the same sites
+    as with ``fixed``, later rounds a new draw (their evidence differs); with every site in
+    the subset the draw is only a reordering and the two agree in every round."""
+    gen = torch.Generator().manual_seed(15)
+    n = 160
+    num = torch.rand(n, 2, generator=gen, dtype=F64) * 6 - 3
+    cat = (torch.rand(n, generator=gen) * 3).long()[:, None]
+    truth = torch.sigmoid(torch.stack([0.6 * torch.sin(num[:, 0]) + 0.8,
+                                       0.5 * num[:, 1] - 0.4], 1))  # fmt: skip
+    target = truth + 0.03 * torch.randn(n, 2, generator=gen, dtype=F64)
+
+    def loss_of_outputs(p):
+        return ((p.to(F64) - target) ** 2).sum() / (2 * n)
+
+    start = (0.5 * target + 0.5 * target.mean(0)).clamp(0.02, 0.98).float()
+    evidence = {}
+    for subset in (60, n):
+        for draw in ("fixed", "per_round"):
+            cfg = load_config("demo", [f"train.gp_prior.subset={subset}", "train.gp_prior.rounds=3",
+                                       f"train.gp_prior.subset_draw={draw}",
+                                       "train.gp_prior.categories=product"]).train.gp_prior  # fmt: skip
+            _, info = fit_gp_prior(_FixedOutputs(start), (num.float(), cat, None),
+                                   loss_of_outputs, n_obs=2 * n, cfg=cfg, use_lonlat=False)  # fmt: skip
+            evidence[subset, draw] = info["start_evidence"][0]
+            assert len(evidence[subset, draw]) == 3, info
+    fixed, per_round = evidence[60, "fixed"], evidence[60, "per_round"]
+    assert fixed[0] == per_round[0]
+    assert all(abs(a - b) > 1e-3 for a, b in zip(fixed[1:], per_round[1:], strict=True))
+    np.testing.assert_allclose(evidence[n, "fixed"], evidence[n, "per_round"], rtol=0, atol=1e-3)
+    with pytest.raises(ConfigError, match="subset_draw"):
+        load_config("demo", ["train.gp_prior.subset_draw=each"])

@@ -177,6 +177,12 @@ class GPPriorConfig:
     # the prior widens (type-II maximum likelihood by alternation)
     rounds: int = 1
     subset: int = 400  # training sites the evidence is computed on (cost grows as subset^3)
+    # which training sites the evidence reads: "fixed", one random subset for every round;
+    # "per_round", a new one each round after the first (the kept round is chosen by the
+    # evidence of all sites, so the rounds compare). Which 400 sites the evidence reads
+    # decided the recovery target on three of three truths tried (docs/recovery_ablation.md,
+    # stop 42)
+    subset_draw: str = "fixed"
     lengthscale: float = 3.0  # initial length scale, in training standard deviations
     # leading eigenpairs of the site kernel kept in the Newton steps (a reduced-rank GP;
     # the step solves rank x learned unknowns, its cost grows as their cube); when a
@@ -371,6 +377,11 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
         "train.gp_prior.correlation",
         lambda v: v in ("squared_exponential", "matern52", "both"),
         "must be squared_exponential, matern52 or both",
+    ),
+    (
+        "train.gp_prior.subset_draw",
+        lambda v: v in ("fixed", "per_round"),
+        "must be fixed or per_round",
     ),
     (
         "train.gp_prior.mean",

@@ -270,6 +270,14 @@ def fit_gp_prior(
     rng = np.random.default_rng(seed)
     m = min(cfg.subset, n, max(2, HYPER_VALUES // k))  # the evidence fit's sites
     sub = torch.as_tensor(rng.choice(n, size=m, replace=False), device=dev)
+    first_sub = sub
+
+    def subset_of(round_: int) -> torch.Tensor:
+        # the evidence fit's sites in a round: the first round's, or a new draw per round
+        if cfg.subset_draw == "fixed" or round_ == 0:
+            return first_sub
+        draw = np.random.default_rng([seed, round_]).choice(n, size=m, replace=False)
+        return torch.as_tensor(draw, device=dev)
 
     def fit_hyperparameters(
         zz: torch.Tensor, g: torch.Tensor, h: torch.Tensor, kern: tuple[str, str]
@@ -380,6 +388,7 @@ def fit_gp_prior(
         going_on = True
         for round_ in range(first_round, end_round):
             th = time.perf_counter()
+            sub = subset_of(round_)
             fit_hyperparameters(z, g, h, kern)
             hyper_seconds += time.perf_counter() - th
             ls_r, mu_r, bc = log_ls.detach().clone(), mu.detach().clone(), b_cov().detach()
