@@ -1053,3 +1053,53 @@ def test_a_new_evidence_subset_each_round_reads_other_sites_after_the_first():
     np.testing.assert_allclose(evidence[n, "fixed"], evidence[n, "per_round"], rtol=0, atol=1e-3)
     with pytest.raises(ConfigError, match="subset_draw"):
         load_config("demo", ["train.gp_prior.subset_draw=each"])
+
+
+def test_the_evidence_reads_disjoint_blocks_of_sites_and_sums_them(monkeypatch):
+    """``train.gp_prior.evidence_blocks``: the sites are drawn as that many disjoint blocks
+    of ``subset`` sites (fewer sites per block where the training sites or the size cap
+    run out), and every evaluation of the evidence fit reads each block once."""
+    import soilbinn.training.gp_fit as gp_fit
+
+    cfg = load_config("demo", ["train.gp_prior.subset=40", "train.gp_prior.evidence_blocks=3",
+                               "train.gp_prior.subset_draw=per_round"]).train.gp_prior  # fmt: skip
+    blocks = gp_fit.evidence_subsets(160, 2, cfg, seed=3, round_=0)
+    assert [len(b) for b in blocks] == [40, 40, 40]
+    assert len(np.unique(np.concatenate(blocks))) == 120
+    again = gp_fit.evidence_subsets(160, 2, cfg, seed=3, round_=0)
+    assert all((a == b).all() for a, b in zip(blocks, again, strict=True))
+    later = gp_fit.evidence_subsets(160, 2, cfg, seed=3, round_=1)
+    assert not all((a == b).all() for a, b in zip(blocks, later, strict=True))
+    # 100 sites do not hold three blocks of 40: three of 33 (n // blocks)
+    assert [len(b) for b in gp_fit.evidence_subsets(100, 2, cfg, 3, 0)] == [33, 33, 33]
+    # the evidence's dense system is capped: at most HYPER_VALUES // learned sites a block
+    big = dataclasses.replace(cfg, subset=10_000)
+    assert {len(b) for b in gp_fit.evidence_subsets(9_000, 4, big, 3, 0)} == {
+        gp_fit.HYPER_VALUES // 4
+    }
+
+    gen = torch.Generator().manual_seed(16)
+    n = 160
+    num = torch.rand(n, 2, generator=gen, dtype=F64) * 6 - 3
+    cat = (torch.rand(n, generator=gen) * 3).long()[:, None]
+    target = torch.sigmoid(torch.stack([0.6 * torch.sin(num[:, 0]) + 0.8,
+                                        0.5 * num[:, 1] - 0.4], 1))  # fmt: skip
+    target = target + 0.03 * torch.randn(n, 2, generator=gen, dtype=F64)
+
+    def loss_of_outputs(p):
+        return ((p.to(F64) - target) ** 2).sum() / (2 * n)
+
+    rows = []
+    evidence = gp_fit.laplace_evidence_gradients_separate
+
+    def counted(ks, c, g, h):
+        rows.append(len(g))
+        return evidence(ks, c, g, h)
+
+    monkeypatch.setattr(gp_fit, "laplace_evidence_gradients_separate", counted)
+    cfg = dataclasses.replace(cfg, rounds=1, categories="product", kernel="per_parameter")
+    start = (0.5 * target + 0.5 * target.mean(0)).clamp(0.02, 0.98).float()
+    prior, info = fit_gp_prior(_FixedOutputs(start), (num.float(), cat, None), loss_of_outputs,
+                               n_obs=2 * n, cfg=cfg, use_lonlat=False, seed=3)  # fmt: skip
+    assert prior is not None, info
+    assert len(rows) >= 3 and len(rows) % 3 == 0 and set(rows) == {40}, rows

@@ -124,6 +124,34 @@ def site_features(
     return (raw - mean) / std, mean, std
 
 
+def evidence_subsets(n: int, k: int, cfg, seed: int, round_: int) -> list[np.ndarray]:
+    """The training sites the evidence fit reads in a round.
+
+    Parameters
+    ----------
+    n, k : int
+        Training sites and learned parameters.
+    cfg : GPPriorConfig
+        ``subset`` (sites per block), ``evidence_blocks`` and ``subset_draw``.
+    seed : int
+        The training seed.
+    round_ : int
+        The round, from 0: with ``subset_draw = per_round`` each round after the first
+        draws anew, else every round reads round 0's sites.
+
+    Returns
+    -------
+    list of ndarray
+        ``evidence_blocks`` disjoint index arrays (fewer when ``n`` is too small), each of
+        ``min(subset, n // blocks, HYPER_VALUES // k)`` (at least 2) sites.
+    """
+    blocks = max(1, min(cfg.evidence_blocks, n // 2))
+    m = min(cfg.subset, n // blocks, max(2, HYPER_VALUES // k))
+    first = cfg.subset_draw == "fixed" or round_ == 0
+    gen = np.random.default_rng(seed if first else [seed, round_])
+    return np.split(gen.choice(n, size=m * blocks, replace=False), blocks)
+
+
 def fit_gp_prior(
     net: torch.nn.Module,
     inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
@@ -267,17 +295,7 @@ def fit_gp_prior(
         low = torch.tril(chol_b) if cfg.correlated else torch.diag(torch.diagonal(chol_b))
         return low @ low.T + 1e-8 * eye
 
-    rng = np.random.default_rng(seed)
-    m = min(cfg.subset, n, max(2, HYPER_VALUES // k))  # the evidence fit's sites
-    sub = torch.as_tensor(rng.choice(n, size=m, replace=False), device=dev)
-    first_sub = sub
-
-    def subset_of(round_: int) -> torch.Tensor:
-        # the evidence fit's sites in a round: the first round's, or a new draw per round
-        if cfg.subset_draw == "fixed" or round_ == 0:
-            return first_sub
-        draw = np.random.default_rng([seed, round_]).choice(n, size=m, replace=False)
-        return torch.as_tensor(draw, device=dev)
+    sub = [torch.as_tensor(b, device=dev) for b in evidence_subsets(n, k, cfg, seed, 0)]
 
     def fit_hyperparameters(
         zz: torch.Tensor, g: torch.Tensor, h: torch.Tensor, kern: tuple[str, str]
@@ -294,30 +312,34 @@ def fit_gp_prior(
 
         def closure() -> torch.Tensor:
             # the evidence's exact gradients with respect to the kernel, B and the logits
-            # (no backward pass through the factorisation), chained to the hyperparameters
+            # (no backward pass through the factorisation), chained to the hyperparameters;
+            # summed over the blocks of sites, read as independent
             opt.zero_grad()
-            if separate:  # each parameter's kernel times its variance
-                ks = torch.diagonal(b_cov())[:, None, None] * rbf_stack(
-                    x[sub], x[sub], log_ls, kern[0], onehots[kern[1]]
-                )
-                evidence, _, d_ks, d_c = laplace_evidence_gradients_separate(
-                    ks.detach(), zz[sub] - mu.detach(), g[sub], h[sub]
-                )
-                surrogate = (d_ks * ks).sum() - (d_c.sum(0) * mu).sum()
-                tie = torch.zeros((), dtype=f64, device=dev)
-                if cfg.lengthscale_spread is not None:  # log length scales near their mean
-                    spread = log_ls - log_ls.mean(0)
-                    tie = 0.5 * (spread**2).sum() / cfg.lengthscale_spread**2
-                (tie - surrogate).backward()
-                return -evidence + tie.detach()
-            kx_sub = site_kernel(x[sub], x[sub], log_ls, kern[0], onehots[kern[1]])
-            bc = b_cov()
-            evidence, d_kx, d_b, d_c = laplace_evidence_gradients(
-                kx_sub.detach(), bc.detach(), zz[sub] - mu.detach(), g[sub], h[sub]
-            )
-            surrogate = (d_kx * kx_sub).sum() + (d_b * bc).sum() - (d_c.sum(0) * mu).sum()
-            (-surrogate).backward()
-            return -evidence
+            evidence, surrogate = 0.0, 0.0
+            for sb in sub:
+                if separate:  # each parameter's kernel times its variance
+                    ks = torch.diagonal(b_cov())[:, None, None] * rbf_stack(
+                        x[sb], x[sb], log_ls, kern[0], onehots[kern[1]]
+                    )
+                    ev_b, _, d_ks, d_c = laplace_evidence_gradients_separate(
+                        ks.detach(), zz[sb] - mu.detach(), g[sb], h[sb]
+                    )
+                    surrogate = surrogate + (d_ks * ks).sum()
+                else:
+                    kx_sub = site_kernel(x[sb], x[sb], log_ls, kern[0], onehots[kern[1]])
+                    bc = b_cov()
+                    ev_b, d_kx, d_b, d_c = laplace_evidence_gradients(
+                        kx_sub.detach(), bc.detach(), zz[sb] - mu.detach(), g[sb], h[sb]
+                    )
+                    surrogate = surrogate + (d_kx * kx_sub).sum() + (d_b * bc).sum()
+                evidence = evidence + ev_b
+                surrogate = surrogate - (d_c.sum(0) * mu).sum()
+            tie = torch.zeros((), dtype=f64, device=dev)
+            if separate and cfg.lengthscale_spread is not None:  # log length scales near their mean
+                spread = log_ls - log_ls.mean(0)
+                tie = 0.5 * (spread**2).sum() / cfg.lengthscale_spread**2
+            (tie - surrogate).backward()
+            return -evidence + tie.detach()
 
         if cfg.hyper_steps and fixed is None:
             with torch.enable_grad():
@@ -388,7 +410,9 @@ def fit_gp_prior(
         going_on = True
         for round_ in range(first_round, end_round):
             th = time.perf_counter()
-            sub = subset_of(round_)
+            sub = [
+                torch.as_tensor(b, device=dev) for b in evidence_subsets(n, k, cfg, seed, round_)
+            ]
             fit_hyperparameters(z, g, h, kern)
             hyper_seconds += time.perf_counter() - th
             ls_r, mu_r, bc = log_ls.detach().clone(), mu.detach().clone(), b_cov().detach()
