@@ -1057,8 +1057,8 @@ def test_a_new_evidence_subset_each_round_reads_other_sites_after_the_first():
 
 def test_the_evidence_reads_disjoint_blocks_of_sites_and_sums_them(monkeypatch):
     """``train.gp_prior.evidence_blocks``: the sites are drawn as that many disjoint blocks
-    of ``subset`` sites (fewer sites per block where the training sites or the size cap
-    run out), and every evaluation of the evidence fit reads each block once."""
+    of ``subset`` sites (fewer blocks where the training sites run out, fewer sites where
+    the size cap does), and every evaluation of the evidence fit reads each block once."""
     import soilbinn.training.gp_fit as gp_fit
 
     cfg = load_config("demo", ["train.gp_prior.subset=40", "train.gp_prior.evidence_blocks=3",
@@ -1070,8 +1070,9 @@ def test_the_evidence_reads_disjoint_blocks_of_sites_and_sums_them(monkeypatch):
     assert all((a == b).all() for a, b in zip(blocks, again, strict=True))
     later = gp_fit.evidence_subsets(160, 2, cfg, seed=3, round_=1)
     assert not all((a == b).all() for a, b in zip(blocks, later, strict=True))
-    # 100 sites do not hold three blocks of 40: three of 33 (n // blocks)
-    assert [len(b) for b in gp_fit.evidence_subsets(100, 2, cfg, 3, 0)] == [33, 33, 33]
+    # 100 sites fill two blocks of 40, 30 sites one block of all 30
+    assert [len(b) for b in gp_fit.evidence_subsets(100, 2, cfg, 3, 0)] == [40, 40]
+    assert [len(b) for b in gp_fit.evidence_subsets(30, 2, cfg, 3, 0)] == [30]
     # the evidence's dense system is capped: at most HYPER_VALUES // learned sites a block
     big = dataclasses.replace(cfg, subset=10_000)
     assert {len(b) for b in gp_fit.evidence_subsets(9_000, 4, big, 3, 0)} == {

@@ -183,10 +183,10 @@ class GPPriorConfig:
     # decided the recovery target on three of three truths tried (docs/recovery_ablation.md,
     # stop 42)
     subset_draw: str = "fixed"
-    # the evidence is read on this many disjoint random subsets of ``subset`` sites each,
-    # taken as independent (the sum of their log evidences, a product of experts): more
-    # sites for about the cost of one subset of twice the size, as the cost grows as the cube
-    # of a block's sites (docs/recovery_ablation.md, stop 42)
+    # the evidence is read on up to this many disjoint random subsets of ``subset`` sites
+    # each (as many as the training sites fill), taken as independent (the sum of their log
+    # evidences, a product of experts): more sites at a cost that grows with the blocks,
+    # not as the cube of all their sites (docs/recovery_ablation.md, stop 42)
     evidence_blocks: int = 1
     lengthscale: float = 3.0  # initial length scale, in training standard deviations
     # leading eigenpairs of the site kernel kept in the Newton steps (a reduced-rank GP;

@@ -142,11 +142,11 @@ def evidence_subsets(n: int, k: int, cfg, seed: int, round_: int) -> list[np.nda
     Returns
     -------
     list of ndarray
-        ``evidence_blocks`` disjoint index arrays (fewer when ``n`` is too small), each of
-        ``min(subset, n // blocks, HYPER_VALUES // k)`` (at least 2) sites.
+        Disjoint index arrays of ``min(subset, n, HYPER_VALUES // k)`` sites each (at
+        least 2), ``evidence_blocks`` of them or as many as the ``n`` sites fill.
     """
-    blocks = max(1, min(cfg.evidence_blocks, n // 2))
-    m = min(cfg.subset, n // blocks, max(2, HYPER_VALUES // k))
+    m = min(cfg.subset, n, max(2, HYPER_VALUES // k))
+    blocks = max(1, min(cfg.evidence_blocks, n // m))  # as many full blocks as the sites fill
     first = cfg.subset_draw == "fixed" or round_ == 0
     gen = np.random.default_rng(seed if first else [seed, round_])
     return np.split(gen.choice(n, size=m * blocks, replace=False), blocks)
