@@ -984,13 +984,12 @@ def test_a_run_with_additive_categories_predicts_with_them_from_its_checkpoint(t
     assert np.abs(additive - product).max() > 1e-3
 
 
-def test_the_prior_mean_from_the_modes_is_the_mean_of_the_logits_each_round_starts_from():
-    """``train.gp_prior.mean: modes``: the prior's mean of each parameter's logits is not
-    fitted but set, each round, to the mean of the logits the round starts from: the
-    network's outputs in round 1, round 1's posterior mode in round 2 (``mean: evidence``
-    fits it and moves it away from them)."""
-    gen = torch.Generator().manual_seed(14)
-    n = 160
+def _sine_and_trend(seed: int, n: int = 160):
+    """A two-parameter problem for the GP stage alone: inputs (covariates (n, 2), one
+    category), the quadratic misfit of a noisy target on the unit scale (a sine of one
+    covariate, a trend in the other) and a network's outputs compressed toward their mean
+    (a later round widens the prior)."""
+    gen = torch.Generator().manual_seed(seed)
     num = torch.rand(n, 2, generator=gen, dtype=F64) * 6 - 3
     cat = (torch.rand(n, generator=gen) * 3).long()[:, None]
     truth = torch.sigmoid(torch.stack([0.6 * torch.sin(num[:, 0]) + 0.8,
@@ -1000,8 +999,17 @@ def test_the_prior_mean_from_the_modes_is_the_mean_of_the_logits_each_round_star
     def loss_of_outputs(p):
         return ((p.to(F64) - target) ** 2).sum() / (2 * n)
 
-    # a network's outputs, compressed toward their mean (round 2 widens the prior)
     start = (0.5 * target + 0.5 * target.mean(0)).clamp(0.02, 0.98).float()
+    return (num.float(), cat, None), loss_of_outputs, start
+
+
+def test_the_prior_mean_from_the_modes_is_the_mean_of_the_logits_each_round_starts_from():
+    """``train.gp_prior.mean: modes``: the prior's mean of each parameter's logits is not
+    fitted but set, each round, to the mean of the logits the round starts from: the
+    network's outputs in round 1, round 1's posterior mode in round 2 (``mean: evidence``
+    fits it and moves it away from them)."""
+    inputs, loss_of_outputs, start = _sine_and_trend(14)
+    n = len(start)
     z0 = torch.logit(start.to(F64).clamp(1e-6, 1 - 1e-6))
     priors, infos = {}, {}
     for mean, rounds in (("modes", 1), ("modes", 2), ("evidence", 1)):
@@ -1009,7 +1017,7 @@ def test_the_prior_mean_from_the_modes_is_the_mean_of_the_logits_each_round_star
                                    f"train.gp_prior.rounds={rounds}",
                                    "train.gp_prior.categories=product"]).train.gp_prior  # fmt: skip
         priors[mean, rounds], infos[mean, rounds] = fit_gp_prior(
-            _FixedOutputs(start), (num.float(), cat, None), loss_of_outputs, n_obs=2 * n,
+            _FixedOutputs(start), inputs, loss_of_outputs, n_obs=2 * n,
             cfg=cfg, use_lonlat=False)  # fmt: skip
         assert priors[mean, rounds] is not None, infos[mean, rounds]
     torch.testing.assert_close(priors["modes", 1].mean, z0.mean(0), rtol=1e-12, atol=1e-12)
@@ -1025,26 +1033,16 @@ def test_a_new_evidence_subset_each_round_reads_other_sites_after_the_first():
     """``train.gp_prior.subset_draw: per_round``: round 1's evidence fit reads the same sites
     as with ``fixed``, later rounds a new draw (their evidence differs); with every site in
     the subset the draw is only a reordering and the two agree in every round."""
-    gen = torch.Generator().manual_seed(15)
-    n = 160
-    num = torch.rand(n, 2, generator=gen, dtype=F64) * 6 - 3
-    cat = (torch.rand(n, generator=gen) * 3).long()[:, None]
-    truth = torch.sigmoid(torch.stack([0.6 * torch.sin(num[:, 0]) + 0.8,
-                                       0.5 * num[:, 1] - 0.4], 1))  # fmt: skip
-    target = truth + 0.03 * torch.randn(n, 2, generator=gen, dtype=F64)
-
-    def loss_of_outputs(p):
-        return ((p.to(F64) - target) ** 2).sum() / (2 * n)
-
-    start = (0.5 * target + 0.5 * target.mean(0)).clamp(0.02, 0.98).float()
+    inputs, loss_of_outputs, start = _sine_and_trend(15)
+    n = len(start)
     evidence = {}
     for subset in (60, n):
         for draw in ("fixed", "per_round"):
             cfg = load_config("demo", [f"train.gp_prior.subset={subset}", "train.gp_prior.rounds=3",
                                        f"train.gp_prior.subset_draw={draw}",
                                        "train.gp_prior.categories=product"]).train.gp_prior  # fmt: skip
-            _, info = fit_gp_prior(_FixedOutputs(start), (num.float(), cat, None),
-                                   loss_of_outputs, n_obs=2 * n, cfg=cfg, use_lonlat=False)  # fmt: skip
+            _, info = fit_gp_prior(_FixedOutputs(start), inputs, loss_of_outputs,
+                                   n_obs=2 * n, cfg=cfg, use_lonlat=False)  # fmt: skip
             evidence[subset, draw] = info["start_evidence"][0]
             assert len(evidence[subset, draw]) == 3, info
     fixed, per_round = evidence[60, "fixed"], evidence[60, "per_round"]
@@ -1079,17 +1077,8 @@ def test_the_evidence_reads_disjoint_blocks_of_sites_and_sums_them(monkeypatch):
         gp_fit.HYPER_VALUES // 4
     }
 
-    gen = torch.Generator().manual_seed(16)
-    n = 160
-    num = torch.rand(n, 2, generator=gen, dtype=F64) * 6 - 3
-    cat = (torch.rand(n, generator=gen) * 3).long()[:, None]
-    target = torch.sigmoid(torch.stack([0.6 * torch.sin(num[:, 0]) + 0.8,
-                                        0.5 * num[:, 1] - 0.4], 1))  # fmt: skip
-    target = target + 0.03 * torch.randn(n, 2, generator=gen, dtype=F64)
-
-    def loss_of_outputs(p):
-        return ((p.to(F64) - target) ** 2).sum() / (2 * n)
-
+    inputs, loss_of_outputs, start = _sine_and_trend(16)
+    n = len(start)
     rows = []
     evidence = gp_fit.laplace_evidence_gradients_separate
 
@@ -1099,8 +1088,7 @@ def test_the_evidence_reads_disjoint_blocks_of_sites_and_sums_them(monkeypatch):
 
     monkeypatch.setattr(gp_fit, "laplace_evidence_gradients_separate", counted)
     cfg = dataclasses.replace(cfg, rounds=1, categories="product", kernel="per_parameter")
-    start = (0.5 * target + 0.5 * target.mean(0)).clamp(0.02, 0.98).float()
-    prior, info = fit_gp_prior(_FixedOutputs(start), (num.float(), cat, None), loss_of_outputs,
+    prior, info = fit_gp_prior(_FixedOutputs(start), inputs, loss_of_outputs,
                                n_obs=2 * n, cfg=cfg, use_lonlat=False, seed=3)  # fmt: skip
     assert prior is not None, info
     assert len(rows) >= 3 and len(rows) % 3 == 0 and set(rows) == {40}, rows
