@@ -1092,3 +1092,37 @@ def test_the_evidence_reads_disjoint_blocks_of_sites_and_sums_them(monkeypatch):
                                n_obs=2 * n, cfg=cfg, use_lonlat=False, seed=3)  # fmt: skip
     assert prior is not None, info
     assert len(rows) >= 3 and len(rows) % 3 == 0 and set(rows) == {40}, rows
+
+
+def test_several_draws_of_the_evidence_sites_keep_the_one_of_highest_evidence():
+    """``train.gp_prior.draws``: the stage runs once per draw of the sites its evidence fits
+    read (the first draw is the one without ``draws``, later draws read other sites) and
+    keeps the draw whose kept round has the highest log evidence at all training sites."""
+    import soilbinn.training.gp_fit as gp_fit
+
+    inputs, loss_of_outputs, start = _sine_and_trend(17)
+    n = len(start)
+    cfg = load_config("demo", ["train.gp_prior.subset=50", "train.gp_prior.rounds=2",
+                               "train.gp_prior.categories=product"]).train.gp_prior  # fmt: skip
+    first = gp_fit.evidence_subsets(n, 2, cfg, seed=5, round_=0)
+    assert all((a == b).all() for a, b in
+               zip(first, gp_fit.evidence_subsets(n, 2, cfg, 5, 0, draw=0), strict=True))  # fmt: skip
+    second = gp_fit.evidence_subsets(n, 2, cfg, 5, 0, draw=1)
+    assert len(np.intersect1d(first[0], second[0])) < 40
+    single = {}
+    for d in range(3):
+        prior, info = fit_gp_prior(_FixedOutputs(start), inputs, loss_of_outputs, n_obs=2 * n,
+                                   cfg=cfg, use_lonlat=False, seed=5, draw=d)  # fmt: skip
+        assert prior is not None, info
+        single[d] = (info["log_evidence"], prior)
+    evidences = [single[d][0] for d in range(3)]
+    assert max(evidences) - min(evidences) > 1e-3  # the draws' evidence fits differ
+    three = dataclasses.replace(cfg, draws=3)
+    prior, info = fit_gp_prior(_FixedOutputs(start), inputs, loss_of_outputs, n_obs=2 * n,
+                               cfg=three, use_lonlat=False, seed=5)  # fmt: skip
+    best = int(np.argmax(evidences))
+    assert info["draw"] == best and info["draw_evidence"] == evidences
+    assert info["log_evidence"] == max(evidences)
+    torch.testing.assert_close(prior.alpha, single[best][1].alpha, rtol=0, atol=0)
+    with pytest.raises(ConfigError, match="draws"):
+        load_config("demo", ["train.gp_prior.draws=0"])

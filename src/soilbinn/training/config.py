@@ -191,6 +191,13 @@ class GPPriorConfig:
     # truths with one seed, 12 of 150 on 9 with two, within the spread of one subset's own
     # seeds (docs/recovery_ablation.md, stop 42)
     evidence_blocks: int = 1
+    # the whole stage (every round, every start) is run this many times, each with its
+    # own random draw of the sites the evidence fits read (``subset``, ``evidence_blocks``),
+    # and the draw whose kept round reached the highest Laplace evidence at all training
+    # sites is kept: the evidence read on a few hundred sites is flat enough that its
+    # optimum moves with the draw, the evidence at all sites tells the draws apart
+    # (docs/recovery_ablation.md, stop 43). Costs ``draws`` times the stage
+    draws: int = 1
     lengthscale: float = 3.0  # initial length scale, in training standard deviations
     # leading eigenpairs of the site kernel kept in the Newton steps (a reduced-rank GP;
     # the step solves rank x learned unknowns, its cost grows as their cube); when a
@@ -377,6 +384,7 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("train.gp_prior.select_after", lambda v: v is None or v >= 1, "must be >= 1 or null"),
     ("train.gp_prior.subset", lambda v: v >= 2, "must be >= 2"),
     ("train.gp_prior.evidence_blocks", lambda v: v >= 1, "must be >= 1"),
+    ("train.gp_prior.draws", lambda v: v >= 1, "must be >= 1"),
     (
         "train.gp_prior.kernel",
         lambda v: v in ("shared", "per_parameter"),

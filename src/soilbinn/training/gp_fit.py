@@ -40,7 +40,10 @@ the sum of the Laplace evidences of that many disjoint random blocks of ``subset
 (as many as the training sites fill), each block read as independent of the others (a
 product of experts); with ``subset_draw = per_round`` each round after the first draws its
 sites anew. Neither is the default: on 16 lab truths each met the target about as often
-as the single subset's own draws.
+as the single subset's own draws. With ``draws`` > 1 the whole stage runs once per draw
+of those sites, and the draw whose kept round has the highest Laplace evidence at all
+training sites is kept: the evidence of all sites tells the draws apart where the subset's
+cannot (``docs/recovery_ablation.md``, stop 43).
 
 The prior's mean of each parameter's logits is fitted with the rest (``mean = evidence``,
 ``demo``) or, with ``mean = modes``, set each round to the mean of the logits the round
@@ -134,7 +137,9 @@ def site_features(
     return (raw - mean) / std, mean, std
 
 
-def evidence_subsets(n: int, k: int, cfg, seed: int, round_: int) -> list[np.ndarray]:
+def evidence_subsets(
+    n: int, k: int, cfg, seed: int, round_: int, draw: int = 0
+) -> list[np.ndarray]:
     """The training sites the evidence fit reads in a round.
 
     Parameters
@@ -148,6 +153,8 @@ def evidence_subsets(n: int, k: int, cfg, seed: int, round_: int) -> list[np.nda
     round_ : int
         The round, from 0: with ``subset_draw = per_round`` each round after the first
         draws anew, else every round reads round 0's sites.
+    draw : int
+        Which of ``train.gp_prior.draws`` independent draws (0: the one without ``draws``).
 
     Returns
     -------
@@ -158,7 +165,10 @@ def evidence_subsets(n: int, k: int, cfg, seed: int, round_: int) -> list[np.nda
     m = min(cfg.subset, n, max(2, HYPER_VALUES // k))
     blocks = max(1, min(cfg.evidence_blocks, n // m))  # as many full blocks as the sites fill
     first = cfg.subset_draw == "fixed" or round_ == 0
-    gen = np.random.default_rng(seed if first else [seed, round_])
+    if draw == 0:
+        gen = np.random.default_rng(seed if first else [seed, round_])
+    else:  # a stream of its own for each further draw
+        gen = np.random.default_rng([seed, 0 if first else round_, draw])
     return np.split(gen.choice(n, size=m * blocks, replace=False), blocks)
 
 
@@ -174,6 +184,7 @@ def fit_gp_prior(
     blend: float | list[float] | None = None,
     starts: Sequence[Callable[[torch.Tensor], torch.Tensor] | None] = (None,),
     hyperparameters: Mapping[str, torch.Tensor] | None = None,
+    draw: int = 0,
 ) -> tuple[GPPrior | None, dict[str, float]]:
     """Fit a :class:`GPPrior` to the training sites; the network is not changed.
 
@@ -207,6 +218,11 @@ def fit_gp_prior(
         ``log_lengthscale`` ((k, d) with ``kernel = per_parameter``, else (d,); in units of
         :func:`site_features`' standardised features), ``variance`` (k,) and ``mean`` (k,)
         of the logits. Needs ``correlated = false``.
+    draw : int
+        Which draw of the evidence's sites this stage reads (see :func:`evidence_subsets`);
+        with ``cfg.draws`` > 1 the stage runs once per draw and the one whose kept round
+        has the highest log evidence is returned (``draw`` and ``draw_evidence``, NaN for a
+        draw that kept no round, are added to the dict; ``seconds`` is all draws').
 
     Returns
     -------
@@ -223,6 +239,26 @@ def fit_gp_prior(
         ``select_after`` rounds (None when every phase ran all rounds).
     """
     t0 = time.perf_counter()
+    if cfg.draws > 1 and hyperparameters is None:
+        # the whole stage once per draw of the evidence's sites; the highest evidence at all
+        # training sites (the kept rounds' evidences compare: the same likelihood scale)
+        one = dataclasses.replace(cfg, draws=1)
+        results = []
+        for d in range(cfg.draws):
+            prior, info = fit_gp_prior(net, inputs, loss_of_outputs, n_obs, one, use_lonlat,
+                                       seed, log, blend, starts, None, d)  # fmt: skip
+            results.append((prior, info))
+        evidences = [float(r[1]["log_evidence"]) if r[0] is not None else math.nan
+                     for r in results]  # fmt: skip
+        found = [d for d, e in enumerate(evidences) if math.isfinite(e)]
+        best = max(found, key=lambda d: evidences[d]) if found else len(results) - 1
+        prior, info = results[best]
+        info.update({"draw": best, "draw_evidence": evidences,
+                     "seconds": time.perf_counter() - t0})  # fmt: skip
+        if log is not None:
+            log(f"gp_prior: log evidence by draw of the evidence's sites "
+                f"{[round(e, 1) for e in evidences]}; draw {best + 1} kept")  # fmt: skip
+        return prior, info
     f64 = torch.float64
     numeric, categorical, lonlat = inputs
     with torch.no_grad():
@@ -305,7 +341,7 @@ def fit_gp_prior(
         low = torch.tril(chol_b) if cfg.correlated else torch.diag(torch.diagonal(chol_b))
         return low @ low.T + 1e-8 * eye
 
-    sub = [torch.as_tensor(b, device=dev) for b in evidence_subsets(n, k, cfg, seed, 0)]
+    sub = [torch.as_tensor(b, device=dev) for b in evidence_subsets(n, k, cfg, seed, 0, draw)]
 
     def fit_hyperparameters(
         zz: torch.Tensor, g: torch.Tensor, h: torch.Tensor, kern: tuple[str, str]
@@ -421,7 +457,8 @@ def fit_gp_prior(
         for round_ in range(first_round, end_round):
             th = time.perf_counter()
             sub = [
-                torch.as_tensor(b, device=dev) for b in evidence_subsets(n, k, cfg, seed, round_)
+                torch.as_tensor(b, device=dev)
+                for b in evidence_subsets(n, k, cfg, seed, round_, draw)
             ]
             fit_hyperparameters(z, g, h, kern)
             hyper_seconds += time.perf_counter() - th
@@ -556,7 +593,7 @@ def fit_gp_prior(
             log("gp_prior: no round kept with per-parameter kernels; again with one shared kernel")
         prior, again = fit_gp_prior(net, inputs, loss_of_outputs, n_obs,
                                     dataclasses.replace(cfg, kernel="shared"), use_lonlat, seed,
-                                    log, blend, starts)  # fmt: skip
+                                    log, blend, starts, None, draw)  # fmt: skip
         again["seconds"] = time.perf_counter() - t0  # both attempts
         again["kernel"] = "shared (per_parameter kept no round)"
         return prior, again
