@@ -652,7 +652,7 @@ def test_a_prior_too_smooth_at_its_rank_gets_more_kernel_eigenpairs():
     """Three kernel eigenpairs cannot carry a truth that varies on a short scale: no first
     step fits the data as well as the network, and with ``rank_max`` equal to ``rank`` the
     network is kept; with a larger ``rank_max`` the stage doubles the eigenpairs until a
-    step fits, and the GP is used."""
+    step fits, and the GP is used, for half the rounds."""
     net, inputs, loss_of_outputs, n_obs = _sharp_problem()
     for rank_max, used in ((3, False), (200, True)):
         cfg = load_config("demo", ["train.gp_prior.iterations=4", "train.gp_prior.subset=100",
@@ -664,6 +664,8 @@ def test_a_prior_too_smooth_at_its_rank_gets_more_kernel_eigenpairs():
         assert info["accepted"] > 0 if used else info["accepted"] == 0
         if used:
             assert 3 < info["rank"] <= 200, info
+            # the doubled basis costs more per round: half of demo's four rounds run
+            assert cfg.rounds == 4 and len(info["round_evidence"]) == 2, info
             assert info["misfit_after"] < 2 * info["misfit_before"]
 
 

@@ -202,7 +202,8 @@ class GPPriorConfig:
     # leading eigenpairs of the site kernel kept in the Newton steps (a reduced-rank GP;
     # the step solves rank x learned unknowns, its cost grows as their cube); when a
     # round's first step cannot fit the data as well as the network with them (a prior too
-    # smooth for the parameters), twice as many, up to rank_max, for it and later rounds
+    # smooth for the parameters), twice as many, up to rank_max, for it and later rounds;
+    # with them at most half the rounds run per start (each costs two to three times more)
     rank: int = 500
     rank_max: int = 1000
     # weight of the GP's parameters in the prediction, the rest the network's (an average

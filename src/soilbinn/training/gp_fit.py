@@ -9,7 +9,8 @@ at most 1,600 / learned parameters; L-BFGS, ``hyper_steps`` iterations); (2)
 ``iterations`` damped Newton steps move the posterior mode of all training sites (in the
 kernel's leading eigenbasis: eigenvalues above 1e-8 of the largest, at most ``rank`` of
 them, twice as many up to ``rank_max`` when with them a round's first step cannot fit as
-well as the network), each accepted only if it lowers the negative log posterior (the first only if it
+well as the network, and then at most half the ``rounds`` per start, since each round
+costs two to three times as much), each accepted only if it lowers the negative log posterior (the first only if it
 raises the misfit by less than one unit of chi-square per learned value, since the
 network's own fit has no GP prior term to compare with); each accepted step is followed by
 up to ``chord_steps`` chord steps (the same Hessians and damping, so the same factorised
@@ -419,6 +420,9 @@ def fit_gp_prior(
     kept = None
     accepted, tried, hyper_seconds, evidence, rank, rounds = 0, 0, 0.0, -math.inf, 0, 0
     chords, cap = 0, cfg.rank
+    # a doubled basis makes every later round two to three times dearer (a system of twice
+    # the rows per Newton step): the stage then runs at most half its rounds per start
+    rounds_cap = cfg.rounds
     info: dict = {"misfit_before": misfit0, "rejected": False, "round_evidence": []}
     info["start_evidence"] = []  # per start, correlation function and categories
     both = cfg.correlation == "both"
@@ -455,6 +459,8 @@ def fit_gp_prior(
                     tensor.copy_(value)
         going_on = True
         for round_ in range(first_round, end_round):
+            if round_ >= rounds_cap:
+                break
             th = time.perf_counter()
             sub = [
                 torch.as_tensor(b, device=dev)
@@ -530,10 +536,12 @@ def fit_gp_prior(
                             break
                 if alpha is not None or complete:
                     break
-                cap = min(2 * cap, min(cfg.rank_max, n) if separate else len(lam_all))
+                old, cap = cap, min(2 * cap, min(cfg.rank_max, n) if separate else len(lam_all))
+                rounds_cap = max(round_ + 1, cfg.rounds // 2)
                 if log is not None:
                     log(f"gp_prior: round {round_ + 1}, no step fits as well as the network "
-                        f"with {len(lam)} kernel eigenpairs; again with {cap}")  # fmt: skip
+                        f"with {old} kernel eigenpairs" + (" per parameter" if separate else "")
+                        + f"; again with {cap}, at most {rounds_cap} rounds per start")  # fmt: skip
             if alpha is None:  # no step accepted: keep the previous round's
                 going_on = False
                 break
@@ -562,13 +570,13 @@ def fit_gp_prior(
                 kept = (alpha, ls_r, mu_r, bc, kern)
                 rank, rounds, evidence = len(lam), round_ + 1, ev_r
                 info["start"], info["phase"] = i_start, ph
-        if going_on and end_round < cfg.rounds:
+        if going_on and end_round < rounds_cap:
             saved[ph] = (z, g, h, tuple(t.detach().clone() for t in (log_ls, chol_b, mu)))
-        if leg == len(legs) and first_end < cfg.rounds and info["continued"] is None and saved:
+        if leg == len(legs) and first_end < rounds_cap and info["continued"] is None and saved:
             # every phase has run its first rounds: the highest evidence goes on
             best = max(saved, key=lambda q: max(info["start_evidence"][q]))
             info["continued"] = best
-            legs.append((best, first_end, cfg.rounds))
+            legs.append((best, first_end, rounds_cap))
             if log is not None:
                 log(f"gp_prior: log evidence after {first_end} rounds by start "
                     f"{[round(max(e), 1) if e else None for e in info['start_evidence']]}; "
