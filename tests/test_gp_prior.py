@@ -287,7 +287,8 @@ def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction(
 
     net = _net(2)
     numeric, categorical = x.float(), cat
-    cfg = load_config("demo", ["train.gp_prior.iterations=10", "train.gp_prior.subset=150",
+    cfg = load_config("demo", ["train.gp_prior.draws=1",
+                               "train.gp_prior.iterations=10", "train.gp_prior.subset=150",
                                "train.gp_prior.lengthscale=1.0",
                                "train.gp_prior.blend=1.0",
                                f"train.gp_prior.correlated={str(correlated).lower()}",
@@ -545,7 +546,8 @@ def test_a_run_starts_w_scaling_below_saturation(tmp_path):
 
     ds, res = _tiny_run(tmp_path / "run", 60, 2, ["model.learned=[efolding,w_scaling]",
                                                   "train.gp_prior.w_start=both",
-                                                  "train.gp_prior.categories=product"])  # fmt: skip
+                                                  "train.gp_prior.categories=product",
+                                                  "train.gp_prior.draws=1"])  # fmt: skip
     gp = res.extra["gp_prior"]
     assert 0 < gp["w_start_lowered"] <= 60  # training sites of the 60
     assert len(gp["start_evidence"]) == 2 and gp["start"] in (0, 1)
@@ -559,7 +561,8 @@ def test_several_saturation_margins_are_starts_and_the_evidence_chooses(tmp_path
     least at every site the higher one does, and the kept round has the highest evidence."""
     ds, res = _tiny_run(tmp_path / "run", 60, 2, [
         "model.learned=[efolding,w_scaling]", "train.gp_prior.w_start=saturation",
-        "train.gp_prior.w_margin=[0.98, 0.5]", "train.gp_prior.categories=product"])  # fmt: skip
+        "train.gp_prior.w_margin=[0.98, 0.5]", "train.gp_prior.categories=product",
+        "train.gp_prior.draws=1"])  # fmt: skip
     gp = res.extra["gp_prior"]
     high, low = gp["w_start_lowered_by_margin"]
     assert 0 < high <= low <= 60
@@ -655,7 +658,8 @@ def test_a_prior_too_smooth_at_its_rank_gets_more_kernel_eigenpairs():
     step fits, and the GP is used, for half the rounds."""
     net, inputs, loss_of_outputs, n_obs = _sharp_problem()
     for rank_max, used in ((3, False), (200, True)):
-        cfg = load_config("demo", ["train.gp_prior.iterations=4", "train.gp_prior.subset=100",
+        cfg = load_config("demo", ["train.gp_prior.draws=1",
+                                   "train.gp_prior.iterations=4", "train.gp_prior.subset=100",
                                    "train.gp_prior.rank=3",
                                    f"train.gp_prior.rank_max={rank_max}"]).train.gp_prior  # fmt: skip
         prior, info = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=n_obs, cfg=cfg,
@@ -666,6 +670,12 @@ def test_a_prior_too_smooth_at_its_rank_gets_more_kernel_eigenpairs():
             assert 3 < info["rank"] <= 200, info
             # the doubled basis costs more per round: half of demo's four rounds run
             assert cfg.rounds == 4 and len(info["round_evidence"]) == 2, info
+            # and no further draw of the evidence's sites is begun: two draws give the same
+            two, info2 = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=n_obs,
+                                      cfg=dataclasses.replace(cfg, draws=2), use_lonlat=False)  # fmt: skip
+            torch.testing.assert_close(two.alpha, prior.alpha, rtol=0, atol=0)
+            assert info2["round_evidence"] == info["round_evidence"]
+            assert math.isnan(info2["draw_evidence"][1]) and info2["draw"] == 0, info2
             assert info["misfit_after"] < 2 * info["misfit_before"]
 
 
@@ -767,7 +777,8 @@ def test_a_start_below_saturation_reaches_the_basin_the_evidence_prefers():
         q[:, 2] = torch.minimum(p[:, 2], (0.98 / c).to(p.dtype))
         return q
 
-    cfg = load_config("demo", ["train.gp_prior.subset=150", "train.gp_prior.blend=1.0",
+    cfg = load_config("demo", ["train.gp_prior.draws=1",
+                               "train.gp_prior.subset=150", "train.gp_prior.blend=1.0",
                                "train.gp_prior.kernel=shared",
                                "train.gp_prior.select_after=null"])  # fmt: skip
     t = truth[n:]
@@ -867,7 +878,8 @@ def test_chord_steps_reach_the_posterior_mode_in_fewer_newton_steps():
     net = _FixedOutputs(start.float())
 
     def run(iterations: int, chord_steps: int):
-        cfg = load_config("demo", ["train.gp_prior.subset=150", "train.gp_prior.hyper_steps=10",
+        cfg = load_config("demo", ["train.gp_prior.draws=1",
+                                   "train.gp_prior.subset=150", "train.gp_prior.hyper_steps=10",
                                    "train.gp_prior.rounds=1",
                                    f"train.gp_prior.iterations={iterations}",
                                    f"train.gp_prior.chord_steps={chord_steps}"]).train.gp_prior  # fmt: skip
@@ -946,7 +958,7 @@ def test_additive_categories_are_an_offset_shared_by_each_category():
     start = (target.clamp(0.02, 0.98)).float()
     r2, info = {}, {}
     for mode in ("product", "additive", "both"):
-        cfg = load_config("demo", ["train.gp_prior.subset=240",
+        cfg = load_config("demo", ["train.gp_prior.draws=1", "train.gp_prior.subset=240",
                                    f"train.gp_prior.categories={mode}"]).train.gp_prior  # fmt: skip
         prior, info[mode] = fit_gp_prior(_FixedOutputs(start), (num[:n].float(), cat[:n], None),
                                          loss_of_outputs, n_obs=2 * n, cfg=cfg,
@@ -973,7 +985,8 @@ def test_a_run_with_additive_categories_predicts_with_them_from_its_checkpoint(t
     kernel give other parameters)."""
     from soilbinn.training.predict import predict_dataset
 
-    ds, res = _tiny_run(tmp_path / "run", 60, 2, ["train.gp_prior.categories=additive"])
+    ds, res = _tiny_run(tmp_path / "run", 60, 2, ["train.gp_prior.categories=additive",
+                                                  "train.gp_prior.draws=1"])  # fmt: skip
     assert res.extra["gp_prior"]["categories"] == "additive"
     best = tmp_path / "run" / "checkpoints" / "best.pt"
     ckpt = torch.load(best, map_location="cpu", weights_only=False)
@@ -1040,7 +1053,8 @@ def test_a_new_evidence_subset_each_round_reads_other_sites_after_the_first():
     evidence = {}
     for subset in (60, n):
         for draw in ("fixed", "per_round"):
-            cfg = load_config("demo", [f"train.gp_prior.subset={subset}", "train.gp_prior.rounds=3",
+            cfg = load_config("demo", ["train.gp_prior.draws=1",
+                                       f"train.gp_prior.subset={subset}", "train.gp_prior.rounds=3",
                                        f"train.gp_prior.subset_draw={draw}",
                                        "train.gp_prior.categories=product"]).train.gp_prior  # fmt: skip
             _, info = fit_gp_prior(_FixedOutputs(start), inputs, loss_of_outputs,
@@ -1105,7 +1119,8 @@ def test_several_draws_of_the_evidence_sites_keep_the_one_of_highest_evidence():
     inputs, loss_of_outputs, start = _sine_and_trend(17)
     n = len(start)
     cfg = load_config("demo", ["train.gp_prior.subset=50", "train.gp_prior.rounds=2",
-                               "train.gp_prior.categories=product"]).train.gp_prior  # fmt: skip
+                               "train.gp_prior.categories=product",
+                               "train.gp_prior.draws=1"]).train.gp_prior  # fmt: skip
     first = gp_fit.evidence_subsets(n, 2, cfg, seed=5, round_=0)
     assert all((a == b).all() for a, b in
                zip(first, gp_fit.evidence_subsets(n, 2, cfg, 5, 0, draw=0), strict=True))  # fmt: skip
@@ -1116,15 +1131,25 @@ def test_several_draws_of_the_evidence_sites_keep_the_one_of_highest_evidence():
         prior, info = fit_gp_prior(_FixedOutputs(start), inputs, loss_of_outputs, n_obs=2 * n,
                                    cfg=cfg, use_lonlat=False, seed=5, draw=d)  # fmt: skip
         assert prior is not None, info
-        single[d] = (info["log_evidence"], prior)
+        single[d] = (info["log_evidence"], prior, info["round_evidence"])
     evidences = [single[d][0] for d in range(3)]
     assert max(evidences) - min(evidences) > 1e-3  # the draws' evidence fits differ
-    three = dataclasses.replace(cfg, draws=3)
+    # without select_after every draw runs all its rounds: the stage run once per draw
+    three = dataclasses.replace(cfg, draws=3, select_after=None)
     prior, info = fit_gp_prior(_FixedOutputs(start), inputs, loss_of_outputs, n_obs=2 * n,
                                cfg=three, use_lonlat=False, seed=5)  # fmt: skip
     best = int(np.argmax(evidences))
     assert info["draw"] == best and info["draw_evidence"] == evidences
     assert info["log_evidence"] == max(evidences)
     torch.testing.assert_close(prior.alpha, single[best][1].alpha, rtol=0, atol=0)
+    # with select_after the draws compete after its rounds: only the best goes on
+    halving = dataclasses.replace(cfg, draws=3, select_after=1)
+    prior, info = fit_gp_prior(_FixedOutputs(start), inputs, loss_of_outputs, n_obs=2 * n,
+                               cfg=halving, use_lonlat=False, seed=5)  # fmt: skip
+    runs = [len(e) for e in info["start_evidence"]]
+    first = [single[d][2][0] for d in range(3)]  # each draw's first round, as run alone
+    assert sorted(runs) == [1, 1, 2] and runs[int(np.argmax(first))] == 2, (runs, first)
+    assert info["start_evidence"][info["continued"]][0] == pytest.approx(max(first))
+    assert info["draw"] == info["continued"] and prior is not None
     with pytest.raises(ConfigError, match="draws"):
         load_config("demo", ["train.gp_prior.draws=0"])

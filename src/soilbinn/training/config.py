@@ -191,12 +191,14 @@ class GPPriorConfig:
     # truths with one seed, 12 of 150 on 9 with two, within the spread of one subset's own
     # seeds (docs/recovery_ablation.md, stop 42)
     evidence_blocks: int = 1
-    # the whole stage (every round, every start) is run this many times, each with its
-    # own random draw of the sites the evidence fits read (``subset``, ``evidence_blocks``),
-    # and the draw whose kept round reached the highest Laplace evidence at all training
-    # sites is kept: the evidence read on a few hundred sites is flat enough that its
-    # optimum moves with the draw, the evidence at all sites tells the draws apart
-    # (docs/recovery_ablation.md, stop 43). Costs ``draws`` times the stage
+    # this many random draws of the sites the evidence fits read (``subset``,
+    # ``evidence_blocks``), each run as its own starts (phases): with ``select_after`` every
+    # draw's starts run that many rounds and the one of highest Laplace evidence at all
+    # training sites goes on; without it every draw runs all rounds (the stage once per
+    # draw) and the highest evidence is kept. The evidence read on a few hundred sites is
+    # flat enough that its optimum moves with the draw; the evidence at all sites tells the
+    # draws apart (docs/recovery_ablation.md, stops 43-44). No further draw is begun once
+    # the kernel basis is doubled (rank_max)
     draws: int = 1
     lengthscale: float = 3.0  # initial length scale, in training standard deviations
     # leading eigenpairs of the site kernel kept in the Newton steps (a reduced-rank GP;

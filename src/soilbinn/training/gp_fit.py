@@ -41,10 +41,14 @@ the sum of the Laplace evidences of that many disjoint random blocks of ``subset
 (as many as the training sites fill), each block read as independent of the others (a
 product of experts); with ``subset_draw = per_round`` each round after the first draws its
 sites anew. Neither is the default: on 16 lab truths each met the target about as often
-as the single subset's own draws. With ``draws`` > 1 the whole stage runs once per draw
+as the single subset's own draws. With ``draws`` > 1 the stage reads that many draws
 of those sites, and the draw whose kept round has the highest Laplace evidence at all
 training sites is kept: the evidence of all sites tells the draws apart where the subset's
-cannot (``docs/recovery_ablation.md``, stop 43).
+cannot (``docs/recovery_ablation.md``, stop 43). Each draw runs as its own starts (phases):
+with ``select_after`` every draw's phases run that many rounds and the one of highest
+evidence of all goes on; without it every draw runs all its rounds, as if the stage were
+run once per draw, and the highest evidence is kept. Once the kernel basis is doubled
+(``rank_max``) no further draw is begun.
 
 The prior's mean of each parameter's logits is fitted with the rest (``mean = evidence``,
 ``demo``) or, with ``mean = modes``, set each round to the mean of the logits the round
@@ -221,9 +225,11 @@ def fit_gp_prior(
         of the logits. Needs ``correlated = false``.
     draw : int
         Which draw of the evidence's sites this stage reads (see :func:`evidence_subsets`);
-        with ``cfg.draws`` > 1 the stage runs once per draw and the one whose kept round
-        has the highest log evidence is returned (``draw`` and ``draw_evidence``, NaN for a
-        draw that kept no round, are added to the dict; ``seconds`` is all draws').
+        with ``cfg.draws`` > 1 it reads draws ``draw`` to ``draw + draws - 1``, each run as
+        its own starts (phases): with ``select_after`` the draws compete with the other
+        phases after that many rounds, without it each runs all rounds. ``draw`` in the
+        dict is the kept round's draw, ``draw_evidence`` each draw's highest log evidence
+        (NaN where none of its phases completed a round).
 
     Returns
     -------
@@ -240,26 +246,6 @@ def fit_gp_prior(
         ``select_after`` rounds (None when every phase ran all rounds).
     """
     t0 = time.perf_counter()
-    if cfg.draws > 1 and hyperparameters is None:
-        # the whole stage once per draw of the evidence's sites; the highest evidence at all
-        # training sites (the kept rounds' evidences compare: the same likelihood scale)
-        one = dataclasses.replace(cfg, draws=1)
-        results = []
-        for d in range(cfg.draws):
-            prior, info = fit_gp_prior(net, inputs, loss_of_outputs, n_obs, one, use_lonlat,
-                                       seed, log, blend, starts, None, d)  # fmt: skip
-            results.append((prior, info))
-        evidences = [float(r[1]["log_evidence"]) if r[0] is not None else math.nan
-                     for r in results]  # fmt: skip
-        found = [d for d, e in enumerate(evidences) if math.isfinite(e)]
-        best = max(found, key=lambda d: evidences[d]) if found else len(results) - 1
-        prior, info = results[best]
-        info.update({"draw": best, "draw_evidence": evidences,
-                     "seconds": time.perf_counter() - t0})  # fmt: skip
-        if log is not None:
-            log(f"gp_prior: log evidence by draw of the evidence's sites "
-                f"{[round(e, 1) for e in evidences]}; draw {best + 1} kept")  # fmt: skip
-        return prior, info
     f64 = torch.float64
     numeric, categorical, lonlat = inputs
     with torch.no_grad():
@@ -422,8 +408,9 @@ def fit_gp_prior(
     chords, cap = 0, cfg.rank
     # a doubled basis makes every later round two to three times dearer (a system of twice
     # the rows per Newton step): the stage then runs at most half its rounds per start
-    rounds_cap = cfg.rounds
-    info: dict = {"misfit_before": misfit0, "rejected": False, "round_evidence": []}
+    n_draws = cfg.draws if hyperparameters is None else 1
+    rounds_cap, draws_cap = cfg.rounds, draw + n_draws
+    info: dict = {"misfit_before": misfit0, "rejected": False, "round_evidence": [], "draw": None}
     info["start_evidence"] = []  # per start, correlation function and categories
     both = cfg.correlation == "both"
     correlations = ["squared_exponential", "matern52"] if both else [cfg.correlation]
@@ -431,8 +418,9 @@ def fit_gp_prior(
     member = x[:, onehots["additive"].to(x.device)] > 0  # sites in each category
     if not bool((member.any(0) & ~member.all(0)).any()):
         categories = categories[:1]  # no category splits the sites: the kernels are the same
-    phases = [(i, start, (corr, cat)) for cat in categories for corr in correlations
-              for i, start in enumerate(starts)]  # fmt: skip
+    # each draw of the evidence's sites runs every start, correlation and categories
+    phases = [(i, start, (corr, cat), draw + d) for d in range(n_draws) for cat in categories
+              for corr in correlations for i, start in enumerate(starts)]  # fmt: skip
     # legs of rounds (phase, first round, end): with several phases and ``select_after``,
     # every phase runs that many rounds, then only the one of highest evidence runs on
     first_end = cfg.rounds
@@ -445,7 +433,7 @@ def fit_gp_prior(
     while leg < len(legs):
         ph, first_round, end_round = legs[leg]
         leg += 1
-        i_start, start, kern = phases[ph]
+        i_start, start, kern, phase_draw = phases[ph]
         if first_round == 0:
             with torch.no_grad():
                 z = torch.logit((p if start is None else start(p)).to(f64).clamp(1e-6, 1 - 1e-6))
@@ -464,7 +452,7 @@ def fit_gp_prior(
             th = time.perf_counter()
             sub = [
                 torch.as_tensor(b, device=dev)
-                for b in evidence_subsets(n, k, cfg, seed, round_, draw)
+                for b in evidence_subsets(n, k, cfg, seed, round_, phase_draw)
             ]
             fit_hyperparameters(z, g, h, kern)
             hyper_seconds += time.perf_counter() - th
@@ -538,6 +526,9 @@ def fit_gp_prior(
                     break
                 old, cap = cap, min(2 * cap, min(cfg.rank_max, n) if separate else len(lam_all))
                 rounds_cap = max(round_ + 1, cfg.rounds // 2)
+                draws_cap = min(draws_cap, phase_draw + 1)
+                # no further draw is begun (the phases are in order of draws)
+                legs[leg:] = [lg for lg in legs[leg:] if phases[lg[0]][3] < draws_cap]
                 if log is not None:
                     log(f"gp_prior: round {round_ + 1}, no step fits as well as the network "
                         f"with {old} kernel eigenpairs" + (" per parameter" if separate else "")
@@ -569,7 +560,7 @@ def fit_gp_prior(
             if ev_r > evidence:
                 kept = (alpha, ls_r, mu_r, bc, kern)
                 rank, rounds, evidence = len(lam), round_ + 1, ev_r
-                info["start"], info["phase"] = i_start, ph
+                info["start"], info["phase"], info["draw"] = i_start, ph, phase_draw
         if going_on and end_round < rounds_cap:
             saved[ph] = (z, g, h, tuple(t.detach().clone() for t in (log_ls, chol_b, mu)))
         if leg == len(legs) and first_end < rounds_cap and info["continued"] is None and saved:
@@ -583,6 +574,16 @@ def fit_gp_prior(
                     f"start {best + 1} goes on")  # fmt: skip
     if kept is not None:
         info["round_evidence"] = info["start_evidence"][info["phase"]]
+    # the highest evidence each draw reached (NaN: none of its phases kept a round)
+    info["draw_evidence"] = [
+        max((e for q, ev_q in enumerate(info["start_evidence"]) if phases[q][3] == draw + d
+             for e in ev_q), default=math.nan)
+        for d in range(n_draws)
+    ]  # fmt: skip
+    if n_draws > 1 and log is not None:
+        log(f"gp_prior: log evidence by draw of the evidence's sites "
+            f"{[round(e, 1) for e in info['draw_evidence']]}"
+            + (f"; draw {info['draw'] - draw + 1} kept" if kept is not None else ""))  # fmt: skip
     info["correlation"] = kept[4][0] if kept is not None else None
     info["categories"] = kept[4][1] if kept is not None else None
     info["rejected"] = info["rejected"] and kept is None
