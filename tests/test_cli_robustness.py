@@ -274,8 +274,22 @@ def test_truncated_proda_checkpoint_is_named(data, tmp_path, capsys):
 # ------------------------------------------------------------------ Ctrl-C during train
 def _default_sigint() -> None:
     """In the child before exec: a test runner started in the background by a shell ignores
-    SIGINT and children inherit that; Python then installs no KeyboardInterrupt handler."""
+    SIGINT and children inherit that; Python then installs no KeyboardInterrupt handler. A
+    runner may also block SIGINT (the mask, too, survives fork and exec): the signal would
+    wait, pending, until training ended with code 0. Both are undone here."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _signal_state(pid: int) -> str:
+    """How the child stood towards SIGINT when it was sent (for the failure message)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError as exc:
+        return f"child {pid}: no status ({exc})"
+    bit = 1 << (signal.SIGINT - 1)
+    masks = {k: int(v, 16) for k, v in (ln.split(":\t") for ln in status if ln[:6] in ("SigBlk", "SigIgn", "SigCgt"))}  # fmt: skip
+    return f"child {pid} at SIGINT: " + ", ".join(f"{k}={bool(v & bit)}" for k, v in masks.items())
 
 
 @pytest.mark.slow
@@ -293,9 +307,10 @@ def test_ctrl_c_during_train_says_what_was_saved_and_resumes(data, tmp_path):
         assert proc.poll() is None, proc.communicate()
         assert time.time() - t0 < 60, "training did not start"
         time.sleep(0.05)
+    state = _signal_state(proc.pid)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, f"{state}\n{err}"
     assert "Traceback" not in err + out
     assert f"soilbinn train: run directory {rundir}" in err  # printed at the start
     last = [ln for ln in err.splitlines() if ln.startswith("soilbinn: interrupted")]
