@@ -292,25 +292,38 @@ def _signal_state(pid: int) -> str:
     return f"child {pid} at SIGINT: " + ", ".join(f"{k}={bool(v & bit)}" for k, v in masks.items())
 
 
+def _interrupt(proc: subprocess.Popen, metrics: Path, lines: int) -> tuple[str, str]:
+    """Send SIGINT once ``metrics`` has ``lines`` lines; returns (stdout, stderr)."""
+    t0 = time.time()
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= lines):
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() - t0 < 60, "training did not start"
+        time.sleep(0.05)
+    # so many epochs that only the signal ends the run, however late this process wakes
+    assert proc.poll() is None, f"training ended before it was interrupted: {proc.communicate()}"
+    state = _signal_state(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"SIGINT did not end training within 60 s; {state}\n{err}")
+    assert proc.returncode == 130, f"{state}\n{err}"
+    return out, err
+
+
 @pytest.mark.slow
 def test_ctrl_c_during_train_says_what_was_saved_and_resumes(data, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
     env.pop("CI", None)
     rundir = tmp_path / "run"
     cmd = [sys.executable, "-m", "soilbinn", "train", "--data", str(data), "--run-dir",
-           str(rundir), *_sets([*SMALL, "train.epochs=400", "train.patience=400"])]  # fmt: skip
+           str(rundir), *_sets([*SMALL, "train.epochs=100000", "train.patience=100000"])]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_default_sigint)  # fmt: skip
     metrics = rundir / "metrics.csv"
-    t0 = time.time()
-    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2):
-        assert proc.poll() is None, proc.communicate()
-        assert time.time() - t0 < 60, "training did not start"
-        time.sleep(0.05)
-    state = _signal_state(proc.pid)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, f"{state}\n{err}"
+    out, err = _interrupt(proc, metrics, 2)
     assert "Traceback" not in err + out
     assert f"soilbinn train: run directory {rundir}" in err  # printed at the start
     last = [ln for ln in err.splitlines() if ln.startswith("soilbinn: interrupted")]
@@ -322,12 +335,8 @@ def test_ctrl_c_during_train_says_what_was_saved_and_resumes(data, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", *resume.split()], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_default_sigint)  # fmt: skip
-    while len(metrics.read_text().splitlines()) <= done:
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "Traceback" not in err
+    out, err = _interrupt(proc, metrics, done + 1)
+    assert "Traceback" not in err
     assert "resumed at epoch" in (rundir / "train.log").read_text()
 
 
