@@ -223,7 +223,9 @@ def retain_freed_memory() -> bool:
     faulted in again, page by page, at the next step (measured at 256 sites: about 1,000
     page faults per step, 15-25% of the step's CPU time). This sets glibc's ``M_MMAP_THRESHOLD`` to 32 MB and ``M_TRIM_THRESHOLD`` to
     256 MB for the whole process (so up to 256 MB of freed memory stays reserved), once.
-    PRODA's sampler calls it (:func:`soilbinn.proda.sampler.run_chains`). A no-op
+    PRODA's sampler (:func:`soilbinn.proda.sampler.run_chains`) and training
+    (:func:`soilbinn.training.trainer.train`: the GP stage's evidence fits free 20-30 MB
+    per evaluation) call it. A no-op
     returning False on other C libraries or with ``SOILBINN_RETAIN_MEMORY=0``.
     """
     global _retained
