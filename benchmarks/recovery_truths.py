@@ -28,6 +28,8 @@ process model and adds multiplicative log-normal noise. Two differently written 
   latitude gradient and climate-zone and texture-class effects; ``blocks`` sums linear
   terms of two covariates, a square of one and a softplus of a third, plus an offset per
   10 x 10 degree region; both min-max scaled into [0.15, 0.85].
+- ``gp`` (stop 45): the logistic of a Gaussian-process draw of three covariates per
+  parameter, the GP stage's own model (a check that it recovers a truth it can represent).
 
 Usage::
 
@@ -222,9 +224,31 @@ def truth_blocks(ds: xr.Dataset, seed: int) -> np.ndarray:
     return out
 
 
+def truth_gp(ds: xr.Dataset, seed: int) -> np.ndarray:
+    """(n, 21) unit-scale truth: the logistic of a draw from a Gaussian process per parameter.
+
+    The GP stage's own model, where it is right: logits ~ GP(0, 1.5 * ARD squared
+    exponential) of three z-scored covariates (lon and lat among the candidates; length
+    scales uniform in 1-3 standard deviations, the other covariates irrelevant); no land-
+    cover effect, no clipping (the values may leave 0.15-0.85).
+    """
+    f, _, _ = _features(ds)
+    keys = sorted(f)
+    x = np.stack([(f[k] - f[k].mean()) / (f[k].std() + 1e-9) for k in keys], axis=1)
+    rng = np.random.default_rng([seed, 4545])
+    out = np.empty((len(x), 21))
+    for j in range(21):
+        z = x[:, rng.choice(len(keys), 3, replace=False)] / rng.uniform(1, 3, 3)
+        sq = (z**2).sum(1)
+        cov = 1.5 * np.exp(-0.5 * np.maximum(sq[:, None] + sq[None, :] - 2 * z @ z.T, 0))
+        chol = np.linalg.cholesky(cov + 1e-6 * np.eye(len(z)))
+        out[:, j] = 1 / (1 + np.exp(-(chol @ rng.standard_normal(len(z)))))
+    return out
+
+
 TRUTHS = {
     "mix": truth_mix, "bands": truth_bands, "steps": truth_steps, "lc": truth_lc,
-    "field": truth_field, "hinge": truth_hinge, "blocks": truth_blocks,
+    "field": truth_field, "hinge": truth_hinge, "blocks": truth_blocks, "gp": truth_gp,
 }  # fmt: skip
 
 
