@@ -1,0 +1,122 @@
+"""Where a recovery's errors come from (a diagnosis of finished acceptance runs).
+
+For each finished run on a synthetic dataset (one with ``true_params``) and its
+``soilbinn predict`` output, prints per learned parameter (unit scale):
+
+- held-out R2, and R2, RMSE and mean error (bias) at the training and the test sites: an
+  R2 that falls from training to test sites at the same RMSE is the test region's smaller
+  spread of the truth, not a worse fit;
+- the standard deviation of the truth at the test sites;
+- the correlation of the errors of efolding and tau4s3 at the training sites (the SOC's
+  trade-off between the depth of the inputs and the slowest pool's turnover);
+- the **ceiling**: the held-out R2 of a Gaussian process fitted to the *true* logits of the
+  training sites (scikit-learn, ARD squared exponential plus white noise, on the
+  standardised numeric covariates, lon, lat and one-hot categories; hyperparameters by
+  marginal likelihood on ``--sites`` random training sites). It says whether a smooth
+  prior over these covariates can represent the truth at all; a recovery far below it
+  lost the parameters in the inversion, not in the extrapolation to held-out sites.
+
+The test sites are those ``RUN/split.csv`` marks ``test``; training sites are all others.
+
+Usage::
+
+    python benchmarks/recovery_errors.py T.nc RUN PRED.nc [T2.nc RUN2 PRED2.nc ...]
+
+Used for the stop 46 diagnosis in ``docs/recovery_ablation.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+PARAMS = ("efolding", "tau4s3", "fs1s3")
+
+
+def _features(ds: xr.Dataset, train: np.ndarray) -> np.ndarray:
+    """(site, feature) standardised numeric covariates, lon, lat and one-hot categories."""
+    x = np.concatenate(
+        [
+            ds["covariates"].values.astype(float),
+            ds["lon"].values[:, None],
+            ds["lat"].values[:, None],
+        ],
+        axis=1,
+    )
+    x = (x - x[train].mean(0)) / (x[train].std(0) + 1e-9)
+    cats = ds["categories"].values.astype(int)
+    onehot = [np.eye(c.max() + 1)[c] for c in cats.T]
+    return np.concatenate([x, *onehot], axis=1)
+
+
+def _r2(truth: np.ndarray, pred: np.ndarray) -> float:
+    return float(1 - ((truth - pred) ** 2).sum() / ((truth - truth.mean()) ** 2).sum())
+
+
+def ceiling(x: np.ndarray, z: np.ndarray, train: np.ndarray, sites: int, seed: int = 0):
+    """Logits at all sites predicted by a GP fitted to the true logits ``z`` at ``train``."""
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(np.flatnonzero(train), size=min(sites, int(train.sum())), replace=False)
+    kernel = ConstantKernel(1.0) * RBF(np.ones(x.shape[1]), (1e-2, 1e3)) + WhiteKernel(
+        1e-2, (1e-6, 1.0)
+    )
+    with warnings.catch_warnings():  # length scales at their bound: irrelevant features
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = GaussianProcessRegressor(kernel, normalize_y=True).fit(x[idx], z[idx]).kernel_
+    gp = GaussianProcessRegressor(fitted, optimizer=None, normalize_y=True)
+    return gp.fit(x[train], z[train]).predict(x)
+
+
+def diagnose(data: str, run: str, pred: str, sites: int) -> list[str]:
+    ds = xr.open_dataset(data)
+    p = xr.open_dataset(pred)
+    split = pd.read_csv(f"{run}/split.csv").set_index("site")["split"]
+    part = np.array([split.get(s) for s in ds["site"].values])
+    test = part == "test"
+    train = ~test
+    x = _features(ds, train)
+    lines = []
+    err = {}
+    for k in PARAMS:
+        y = ds["true_params"].sel(param=k).values
+        f = p["params"].sel(param=k).values
+        err[k] = (f - y)[train]
+        logits = np.log(y / (1 - y))
+        top = 1 / (1 + np.exp(-ceiling(x, logits, train, sites)))
+        cells = []
+        for name, m in (("train", train), ("test", test)):
+            cells.append(
+                f"{name} R2 {_r2(y[m], f[m]):.3f} rmse {np.sqrt(((f - y)[m] ** 2).mean()):.3f} "
+                f"bias {(f - y)[m].mean():+.3f}"
+            )
+        lines.append(
+            f"{data} {k:9s} "
+            + " | ".join(cells)
+            + f" | test sd {y[test].std():.3f} | ceiling {_r2(y[test], top[test]):.3f}"
+        )
+    r = np.corrcoef(err["efolding"], err["tau4s3"])[0, 1]
+    lines.append(f"{data} error correlation efolding-tau4s3 at training sites {r:+.2f}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("triples", nargs="+", help="DATA RUN PRED, repeated")
+    ap.add_argument("--sites", type=int, default=800, help="sites the ceiling's GP is fitted on")
+    a = ap.parse_args(argv)
+    if len(a.triples) % 3:
+        ap.error("give DATA RUN PRED triples")
+    for i in range(0, len(a.triples), 3):
+        print("\n".join(diagnose(*a.triples[i : i + 3], sites=a.sites)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
