@@ -25,8 +25,9 @@ kernel instead, ``z_j ~ GP(mean_j, s_j^2 K_j)`` independently, each ``K_j`` with
 length scales: :func:`laplace_evidence_gradients_separate` and
 :class:`SeparateLowRankLaplace` (one eigenbasis per parameter, from
 :func:`pivoted_kernel_basis`) are the same algebra with a block-diagonal prior. The
-correlation function is the squared exponential above or the Matern 5/2
-(:data:`CORRELATIONS`, ``train.gp_prior.correlation``).
+correlation function is the squared exponential above, the Matern 5/2 or an additive
+kernel of one and two features at a time (:func:`additive`; :data:`CORRELATIONS`,
+``train.gp_prior.correlation``).
 
 Features: the network's scaled numeric covariates, one-hot categories and (lon, lat) in
 units of 10 degrees, standardised over the training sites.
@@ -70,8 +71,95 @@ def matern52(a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor) ->
     return (1 + s + s * s / 3) * torch.exp(-s)
 
 
+class _AdditiveSums(torch.autograd.Function):
+    """The sums ``s1 = sum_d z_d`` and ``s2 = sum_d z_d^2`` (na, nb) of the one-dimensional
+    squared exponentials of a few hundred sites, differentiable in the log length scales
+    (a closed-form backward)."""
+
+    @staticmethod
+    def forward(ctx, a, b, log_lengthscale):
+        ls = log_lengthscale.exp()
+        r2 = ((a / ls).T[:, :, None] - (b / ls).T[:, None, :]) ** 2  # (d, na, nb)
+        z = torch.exp(-0.5 * r2)
+        ctx.save_for_backward(z, r2)
+        return z.sum(0), (z * z).sum(0)
+
+    @staticmethod
+    def backward(ctx, g1, g2):
+        z, r2 = ctx.saved_tensors
+        q = z * r2  # dz_d / dlog l_d
+        return None, None, (q * (g1 + 2 * z * g2)).sum((1, 2))
+
+
+def _additive_sums(
+    a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``s1 = sum_d z_d`` and ``s2 = sum_d z_d^2`` (na, nb) over the features, ``z_d`` the
+    one-dimensional squared exponential of feature ``d``. A feature with two values over
+    the sites (a category's one-hot column) has ``z_d = 1`` where they agree and
+    ``exp(-gap^2 / 2 l^2)`` where not: two matrix products instead of ``na nb``
+    exponentials. The others: in place without a gradient, else all at once."""
+    sym = a is b  # a kernel between the same sites: its upper triangle only
+    both = a if sym else torch.cat([a, b])
+    lo, hi = both.min(0).values, both.max(0).values
+    binary = ((both == lo) | (both == hi)).all(0)
+    na, nb = a.shape[0], b.shape[0]
+    s1 = torch.zeros(na, nb, dtype=a.dtype, device=a.device)
+    s2 = torch.zeros_like(s1)
+    if bool(binary.any()):
+        ha, hb = (a[:, binary] == hi[binary]).to(a.dtype), (b[:, binary] == hi[binary]).to(a.dtype)
+        e = torch.exp(-0.5 * ((hi - lo)[binary] / log_lengthscale[binary].exp()) ** 2)
+        n_bin = int(binary.sum())
+
+        def disagree(w: torch.Tensor) -> torch.Tensor:  # sum_d w_d [a_d != b_d]
+            return (ha * w) @ (1 - hb).T + ((1 - ha) * w) @ hb.T
+
+        s1 = s1 + n_bin - disagree(1 - e)
+        s2 = s2 + n_bin - disagree(1 - e * e)
+    rest = ~binary
+    if not bool(rest.any()):
+        return s1, s2
+    a, b, log_ls = a[:, rest], b[:, rest], log_lengthscale[rest]
+    if torch.is_grad_enabled() and log_ls.requires_grad:
+        if a.requires_grad or b.requires_grad:
+            raise ValueError("additive: gradients are taken in the length scales only")
+        c1, c2 = _AdditiveSums.apply(a, b, log_ls)
+        return s1 + c1, s2 + c2
+    ls = log_ls.exp()
+    at, bt = (a / ls).T.contiguous(), (b / ls).T.contiguous()  # (d, na), (d, nb)
+    s1, s2 = s1.clone(), s2.clone()
+    step = 512
+    for i0 in range(0, na, step):  # blocks of one (step, step) buffer for all features
+        for j0 in range(i0 if sym else 0, nb, step):
+            i1, j1 = min(i0 + step, na), min(j0 + step, nb)
+            b1, b2 = s1[i0:i1, j0:j1], s2[i0:i1, j0:j1]
+            zj = torch.empty_like(b1)
+            for j in range(at.shape[0]):
+                torch.sub(at[j, i0:i1, None], bt[j, None, j0:j1], out=zj)
+                zj.square_().mul_(-0.5).exp_()
+                b1.add_(zj)
+                b2.addcmul_(zj, zj)
+            if sym and j0 > i0:  # the mirrored block
+                s1[j0:j1, i0:i1], s2[j0:j1, i0:i1] = b1.T, b2.T
+    return s1, s2
+
+
+def additive(a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor) -> torch.Tensor:
+    """Additive kernel (na, nb) of first and second order (Duvenaud, Nickisch & Rasmussen
+    2011): with ``z_d`` the one-dimensional squared exponential of feature ``d`` (its own
+    length scale), the mean of the ``z_d`` and the mean of their pairwise products
+    ``z_d z_e`` (d < e), averaged. Its functions are sums of functions of one and of two
+    features, where the ARD product kernel's are functions of all features at once; a
+    feature with a long length scale contributes a constant."""
+    d = a.shape[1]
+    s1, s2 = _additive_sums(a, b, log_lengthscale)
+    if d == 1:
+        return s1
+    return 0.5 * (s1 / d + (s1 * s1 - s2) / (d * (d - 1)))
+
+
 #: the kernels' correlation functions by their name in ``train.gp_prior``
-CORRELATIONS = {"squared_exponential": rbf, "matern52": matern52}
+CORRELATIONS = {"squared_exponential": rbf, "matern52": matern52, "additive": additive}
 
 
 def site_kernel(
@@ -537,7 +625,7 @@ class GPPrior(nn.Module):
     kernel : {"shared", "per_parameter"}
         ``train.gp_prior.kernel``: one set of length scales (n_features,) for all learned
         parameters, or one per parameter (n_out, n_features) with a diagonal ``B``.
-    correlation : {"squared_exponential", "matern52"}
+    correlation : {"squared_exponential", "matern52", "additive"}
         The kernels' correlation function (:data:`CORRELATIONS`,
         ``train.gp_prior.correlation``).
     categories : {"product", "additive"}

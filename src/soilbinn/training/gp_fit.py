@@ -60,15 +60,18 @@ the kept round's evidence was higher on 16 of 24 truths and the recovery better 
 average, but the target was met on 18 of them against 19 (``docs/recovery_ablation.md``,
 stop 41).
 
-With several starts (``starts``, or ``correlation = both``) and ``select_after``, every
+With several starts (``starts``, or several correlation functions) and ``select_after``, every
 start runs that many rounds, and only the one whose rounds reached the highest evidence
 runs the rest (successive halving); without it every start runs all rounds.
 
-``correlation`` names the kernels' correlation function: the squared exponential
-(``demo``) or the rougher Matern 5/2, with which a parameter may change faster along a
-covariate; with ``both`` every start's rounds run with each, and the round with the
-highest evidence of all is kept (twice the stage's cost; ``docs/recovery_ablation.md``,
-stop 38).
+``correlation`` names the kernels' correlation function, or a list of them: the squared
+exponential, the rougher Matern 5/2, with which a parameter may change faster along a
+covariate (stop 38), or the additive kernel of one and two features at a time, whose
+functions are sums (:func:`soilbinn.nn.gp_prior.additive`; the categories' one-hot columns
+are in its sum whatever ``categories`` says). With several, every start's rounds run with
+each, and the round with the highest evidence of all is kept; ``demo`` runs the squared
+exponential and the additive kernel two rounds each, the higher evidence the other two
+(``docs/recovery_ablation.md``, stop 47).
 
 With ``kernel = per_parameter`` each learned parameter has its own length scales and
 variance (a block-diagonal prior; ``lengthscale_spread`` ties the log length scales to
@@ -106,6 +109,7 @@ from soilbinn.nn.gp_prior import (
     rbf_stack,
     site_kernel,
 )
+from soilbinn.training.config import correlation_names
 from soilbinn.training.polish import site_gradient_hessian
 
 #: the evidence fit's dense system has at most this many rows (subset sites x learned)
@@ -208,12 +212,12 @@ def fit_gp_prior(
     starts : sequence of callable or None
         Starting points of the Newton steps, each ``(n, k) -> (n, k)`` unit-scale from the
         network's outputs, ``None`` for those outputs themselves (the default, one start).
-        Every start (with ``correlation = both``, every start with each correlation
+        Every start (with several correlation functions, every start with each correlation
         function) runs its own rounds from fresh hyperparameters; the likelihood's scale
         and the misfit test stay the network's, so the evidences of all rounds of all
         starts compare, and the highest is kept. With ``cfg.select_after``, each start
         runs that many rounds and only the best goes on (``continued``, its index in the
-        phases: starts, then starts again with ``correlation = both``).
+        phases: starts, then for each draw, kernel and categories).
     blend : float or list of float (k,), optional
         The GP's weight in the prediction, one or per learned parameter (default
         ``cfg.blend``).
@@ -412,15 +416,19 @@ def fit_gp_prior(
     rounds_cap, draws_cap = cfg.rounds, draw + n_draws
     info: dict = {"misfit_before": misfit0, "rejected": False, "round_evidence": [], "draw": None}
     info["start_evidence"] = []  # per start, correlation function and categories
-    both = cfg.correlation == "both"
-    correlations = ["squared_exponential", "matern52"] if both else [cfg.correlation]
+    correlations = correlation_names(cfg.correlation)
     categories = ["product", "additive"] if cfg.categories == "both" else [cfg.categories]
     member = x[:, onehots["additive"].to(x.device)] > 0  # sites in each category
     if not bool((member.any(0) & ~member.all(0)).any()):
         categories = categories[:1]  # no category splits the sites: the kernels are the same
     # each draw of the evidence's sites runs every start, correlation and categories
-    phases = [(i, start, (corr, cat), draw + d) for d in range(n_draws) for cat in categories
-              for corr in correlations for i, start in enumerate(starts)]  # fmt: skip
+    # (the additive kernel takes the one-hot columns into its sum whatever ``categories``
+    # says: one term per category, an offset of its sites, and, with the pairs, a slope of
+    # each covariate per category; a separate offset would repeat the first)
+    kerns = list(dict.fromkeys((corr, "product" if corr == "additive" else cat)
+                               for cat in categories for corr in correlations))  # fmt: skip
+    phases = [(i, start, kern, draw + d) for d in range(n_draws) for kern in kerns
+              for i, start in enumerate(starts)]  # fmt: skip
     # legs of rounds (phase, first round, end): with several phases and ``select_after``,
     # every phase runs that many rounds, then only the one of highest evidence runs on
     first_end = cfg.rounds
