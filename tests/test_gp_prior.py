@@ -8,6 +8,7 @@ import dataclasses
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -591,6 +592,7 @@ def test_a_run_starts_w_scaling_below_saturation(tmp_path):
 
     ds, res = _tiny_run(tmp_path / "run", 60, 2, ["model.learned=[efolding,w_scaling]",
                                                   "train.gp_prior.w_start=both",
+                                                  "train.gp_prior.w_margin=[0.98]",
                                                   "train.gp_prior.categories=product",
                                                   "train.gp_prior.draws=1", *ONE_KERNEL])  # fmt: skip
     gp = res.extra["gp_prior"]
@@ -602,20 +604,25 @@ def test_a_run_starts_w_scaling_below_saturation(tmp_path):
 
 
 def test_several_saturation_margins_are_starts_and_the_evidence_chooses(tmp_path):
-    """``w_margin: [0.98, 0.5]``: one start per margin, the lower margin lowers w_scaling at
-    least at every site the higher one does, and the kept round has the highest evidence."""
+    """``w_margin: [0.98, 0.5, 1.02]``: one start per margin, the lower margin lowers
+    w_scaling at least at every site the higher one does, 1.02 raises it at every site the
+    0.98 one leaves (below 0.98 of its threshold), and the kept round has the highest
+    evidence."""
     ds, res = _tiny_run(tmp_path / "run", 60, 2, [
         "model.learned=[efolding,w_scaling]", "train.gp_prior.w_start=saturation",
-        "train.gp_prior.w_margin=[0.98, 0.5]", "train.gp_prior.categories=product",
+        "train.gp_prior.w_margin=[0.98, 0.5, 1.02]", "train.gp_prior.categories=product",
         "train.gp_prior.draws=1", *ONE_KERNEL])  # fmt: skip
     gp = res.extra["gp_prior"]
-    high, low = gp["w_start_lowered_by_margin"]
-    assert 0 < high <= low <= 60
-    assert len(gp["start_evidence"]) == 2 and gp["start"] in (0, 1)
+    high, low, raised = gp["w_start_lowered_by_margin"]
+    split = pd.read_csv(tmp_path / "run" / "split.csv")["split"]
+    n_train = int((split == "train").sum())
+    assert 0 < high <= low <= n_train
+    assert n_train - high <= raised <= n_train
+    assert len(gp["start_evidence"]) == 3 and gp["start"] in (0, 1, 2)
     assert gp["log_evidence"] == max(max(e) for e in gp["start_evidence"] if e)
     from soilbinn.training.config import ConfigError, load_config
 
-    for bad in ("[]", "[0.98, 0]", "[1.5]"):
+    for bad in ("[]", "[0.98, 0]", "[1.6]", "[0.98, 0.98]"):
         with pytest.raises(ConfigError, match="w_margin"):
             load_config("demo", [f"train.gp_prior.w_margin={bad}"])
     with pytest.raises(ConfigError, match="select_after = 0 must be >= 1 or null"):
@@ -869,6 +876,84 @@ def test_a_start_below_saturation_reaches_the_basin_the_evidence_prefers():
     assert first["start_evidence"] == [info["saturation"]["round_evidence"],
                                        info["network"]["round_evidence"][:1]]  # fmt: skip
     assert first["round_evidence"] == info["saturation"]["round_evidence"]
+
+
+def test_a_start_above_saturation_leaves_a_compensated_water_limitation():
+    """The other basin of the kinked likelihood: a truth whose water scalar saturates at
+    most sites (``w`` above ``1 / c`` at 96% of them), and a network start that explains
+    the SOC with a water limitation (``w`` at 0.85 of the truth, unsaturated at a tenth of
+    the sites) and ``a`` and ``b`` divided by it. Lowered to 0.98 of the threshold the start
+    keeps the limitation and ``a`` is lost at new sites; raised to 1.02 of it
+    (``train.gp_prior.w_margin: [0.98, 1.02]``, every cell saturated) the evidence is far
+    higher and all three are recovered. Both starts in one call: the evidence keeps the
+    raised one (what gp 1009 and lc 991 do, docs/recovery_ablation.md, stop 48)."""
+    n, n_new = 300, 200
+    gen = torch.Generator().manual_seed(5)
+    x = torch.rand(n + n_new, 2, generator=gen, dtype=F64) * 6 - 3
+    cat = torch.zeros(n + n_new, 1, dtype=torch.long)
+    c = 1.5 + 2.5 * torch.rand(n, generator=gen, dtype=F64)
+    truth = 0.15 + 0.7 * torch.sigmoid(torch.stack([0.8 * x[:, 0] + 0.3 * torch.sin(x[:, 1]),
+                                                    0.6 * x[:, 1] - 0.3 * x[:, 0],
+                                                    1.5 - 0.5 * x[:, 0] + 0.3 * x[:, 1]], 1))  # fmt: skip
+
+    def observe(p):
+        m = torch.clamp(c * p[:, 2], max=1.0)
+        return torch.stack([p[:, 0] * m, p[:, 1] * m], 1)
+
+    y = observe(truth[:n]) * torch.exp(0.05 * torch.randn(n, 2, generator=gen, dtype=F64))
+
+    def loss_of_outputs(p):
+        return ((torch.log(observe(p.to(F64))) - torch.log(y)) ** 2).sum() / (2 * n)
+
+    m_true = torch.clamp(c * truth[:n, 2], max=1.0)
+    assert float((m_true < 1).double().mean()) < 0.06
+    w_net = 0.85 * truth[:n, 2]
+    m_net = torch.clamp(c * w_net, max=1.0)
+    assert 0.05 < float((m_net < 1).double().mean()) < 0.15
+    compensated = torch.stack([truth[:n, 0] * m_true / m_net, truth[:n, 1] * m_true / m_net,
+                               w_net], 1).float()  # fmt: skip
+
+    def at_threshold(margin):  # the trainer's start (_water_threshold_start) on this model
+        def start(p):
+            q, bound = p.clone(), (margin / c).to(p.dtype)
+            q[:, 2] = (
+                torch.minimum(p[:, 2], bound) if margin <= 1 else torch.maximum(p[:, 2], bound)
+            )
+            return q
+
+        return start
+
+    cfg = load_config("demo", ["train.gp_prior.draws=1", *ONE_KERNEL,
+                               "train.gp_prior.subset=150", "train.gp_prior.select_after=null"])  # fmt: skip
+    net, inputs, t = _FixedOutputs(compensated), (x[:n].float(), cat[:n], None), truth[n:]
+    r2, info = {}, {}
+    for margin in (0.98, 1.02):
+        prior, info[margin] = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n,
+                                           cfg=cfg.train.gp_prior, use_lonlat=False,
+                                           starts=[at_threshold(margin)])  # fmt: skip
+        with torch.no_grad():
+            new = prior(x[n:].float(), cat[n:]).to(F64)
+        r2[margin] = 1 - ((new - t) ** 2).sum(0) / ((t - t.mean(0)) ** 2).sum(0)
+    assert info[1.02]["log_evidence"] > info[0.98]["log_evidence"] + 300
+    assert float(r2[0.98][0]) < 0.8, r2[0.98]  # the limitation kept, a lost
+    assert (r2[1.02] > 0.9).all(), r2[1.02]
+    _, both = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n, cfg=cfg.train.gp_prior,
+                           use_lonlat=False, starts=[at_threshold(0.98), at_threshold(1.02)])  # fmt: skip
+    assert both["start"] == 1 and both["log_evidence"] == info[1.02]["log_evidence"]
+    # later_starts: chosen (demo): the first start compares two kernels after a round, its
+    # best goes on, the raised start runs all rounds with that kernel alone
+    chosen = dataclasses.replace(cfg.train.gp_prior, later_starts="chosen", rounds=2, select_after=1,
+                                 correlation=["squared_exponential", "additive"])  # fmt: skip
+    msgs: list[str] = []
+    _, res = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n, cfg=chosen,
+                          use_lonlat=False, starts=[at_threshold(0.98), at_threshold(1.02)],
+                          log=msgs.append)  # fmt: skip
+    first, later = res["start_evidence"][:2], res["start_evidence"][2:]
+    assert [len(e) for e in first] in ([2, 1], [1, 2]) and [len(e) for e in later] == [2]
+    assert res["continued"] == int(max(first[0][:1], first[1][:1]) == first[1][:1])
+    assert res["start"] == 1 and res["phase"] == 2
+    assert res["log_evidence"] == max(later[0]) > max(max(e) for e in first) + 300
+    assert sum("goes on" in m for m in msgs) == 1
 
 
 def test_per_parameter_kernels_that_keep_no_round_fall_back_to_the_shared_kernel():

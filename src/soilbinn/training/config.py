@@ -229,10 +229,12 @@ class GPPriorConfig:
     # evidence prefers); "both": the two starts, the higher evidence kept (twice the cost;
     # docs/recovery_ablation.md, stop 28)
     w_start: str = "network"
-    # the "saturation" start's w_scaling as a fraction of each site's threshold: 0.98 leaves
-    # the SOC unchanged but for the driest cells; lower values unsaturate more cells. With
+    # the "saturation" start's w_scaling as a factor of each site's threshold: up to 1, it
+    # is lowered to that where it lies above (0.98 leaves the SOC unchanged but for the
+    # driest cells; lower values unsaturate more cells); above 1, raised to that where it
+    # lies below (1.02: every cell saturated, no water limitation at the start). With
     # several margins each is a start with its own rounds, and the highest evidence is kept
-    # (one GP stage per start; docs/recovery_ablation.md, stop 39)
+    # (docs/recovery_ablation.md, stops 39, 48)
     w_margin: list[float] = field(default_factory=lambda: [0.98])
     # with several starts (several w_margin, w_start "both" or correlation "both"): every
     # start runs this many rounds, then only the one with the highest evidence runs the
@@ -240,6 +242,13 @@ class GPPriorConfig:
     # three of four rounds the start kept was the one all four rounds keep on 27 of 29 lab
     # truths, after one or two on 22 (docs/recovery_ablation.md, stop 40)
     select_after: int | None = None
+    # with several starts: "all", every start runs every kernel (correlation, categories)
+    # and draw, all compared after select_after rounds; "chosen", only the first start
+    # does, and each later start runs all its rounds with the kernel and draw the first
+    # start's comparison chose, the first start's best phase its remaining rounds; the
+    # highest evidence of any round is kept. A kernel choice is made once, and a start
+    # compared only on its final evidence (docs/recovery_ablation.md, stop 48)
+    later_starts: str = "all"
     # the kernel over the sites: "shared", one set of length scales for all learned
     # parameters (the prior kron(Kx, B)); "per_parameter", each learned parameter its own
     # length scales and variance, a priori independent (needs correlated: false). A
@@ -387,6 +396,7 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("train.gp_prior.hyper_steps", lambda v: v >= 0, "must be >= 0"),
     ("train.gp_prior.rounds", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.select_after", lambda v: v is None or v >= 1, "must be >= 1 or null"),
+    ("train.gp_prior.later_starts", lambda v: v in ("all", "chosen"), "must be all or chosen"),
     ("train.gp_prior.subset", lambda v: v >= 2, "must be >= 2"),
     ("train.gp_prior.evidence_blocks", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.draws", lambda v: v >= 1, "must be >= 1"),
@@ -429,8 +439,8 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ),
     (
         "train.gp_prior.w_margin",
-        lambda v: len(v) >= 1 and all(0 < float(m) <= 1 for m in v),
-        "must be a non-empty list of fractions in (0, 1]",
+        lambda v: len(v) >= 1 and all(0 < float(m) <= 1.5 for m in v) and len(set(v)) == len(v),
+        "must be a non-empty list of distinct factors in (0, 1.5]",
     ),
     ("train.water_relaxation.sharpness_start", lambda v: v is None or v > 0, "must be > 0"),
     ("train.water_relaxation.sharpness_end", lambda v: v > 0, "must be > 0"),

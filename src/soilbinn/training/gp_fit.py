@@ -427,8 +427,11 @@ def fit_gp_prior(
     # each covariate per category; a separate offset would repeat the first)
     kerns = list(dict.fromkeys((corr, "product" if corr == "additive" else cat)
                                for cat in categories for corr in correlations))  # fmt: skip
+    # with later_starts "chosen" only the first start's phases run first; each later start
+    # joins with the kernel and draw they chose (below)
+    later = list(enumerate(starts))[1:] if cfg.later_starts == "chosen" else []
     phases = [(i, start, kern, draw + d) for d in range(n_draws) for kern in kerns
-              for i, start in enumerate(starts)]  # fmt: skip
+              for i, start in enumerate(starts[:1] if later else starts)]  # fmt: skip
     # legs of rounds (phase, first round, end): with several phases and ``select_after``,
     # every phase runs that many rounds, then only the one of highest evidence runs on
     first_end = cfg.rounds
@@ -437,7 +440,7 @@ def fit_gp_prior(
     legs = [(ph, 0, first_end) for ph in range(len(phases))]
     saved: dict[int, tuple] = {}  # a phase's state after its last leg, while it may go on
     info["continued"] = None
-    leg = 0
+    leg, selected = 0, False
     while leg < len(legs):
         ph, first_round, end_round = legs[leg]
         leg += 1
@@ -571,15 +574,26 @@ def fit_gp_prior(
                 info["start"], info["phase"], info["draw"] = i_start, ph, phase_draw
         if going_on and end_round < rounds_cap:
             saved[ph] = (z, g, h, tuple(t.detach().clone() for t in (log_ls, chol_b, mu)))
-        if leg == len(legs) and first_end < rounds_cap and info["continued"] is None and saved:
+        if leg == len(legs) and not selected:
             # every phase has run its first rounds: the highest evidence goes on
-            best = max(saved, key=lambda q: max(info["start_evidence"][q]))
-            info["continued"] = best
-            legs.append((best, first_end, rounds_cap))
-            if log is not None:
-                log(f"gp_prior: log evidence after {first_end} rounds by start "
-                    f"{[round(max(e), 1) if e else None for e in info['start_evidence']]}; "
-                    f"start {best + 1} goes on")  # fmt: skip
+            selected, best = True, None
+            if first_end < rounds_cap and saved:
+                best = max(saved, key=lambda q: max(info["start_evidence"][q]))
+                info["continued"] = best
+                legs.append((best, first_end, rounds_cap))
+                if log is not None:
+                    log(f"gp_prior: log evidence after {first_end} rounds by start "
+                        f"{[round(max(e), 1) if e else None for e in info['start_evidence']]}; "
+                        f"start {best + 1} goes on")  # fmt: skip
+            if later:  # later starts: the first start's chosen kernel and draw, all rounds
+                done = [q for q, e in enumerate(info["start_evidence"]) if e]
+                if best is None and done:
+                    best = max(done, key=lambda q: max(info["start_evidence"][q]))
+                _, _, kern_c, draw_c = phases[0 if best is None else best]
+                for i, start in later:
+                    phases.append((i, start, kern_c, draw_c))
+                    legs.append((len(phases) - 1, 0, rounds_cap))
+                later = []
     if kept is not None:
         info["round_evidence"] = info["start_evidence"][info["phase"]]
     # the highest evidence each draw reached (NaN: none of its phases kept a round)

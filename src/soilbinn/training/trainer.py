@@ -613,7 +613,7 @@ class _Trainer:
         starts, below = [None], []
         if cfg.w_start != "network" and "w_scaling" in model.learned_names:
             j = model.learned_names.index("w_scaling")
-            below = [self._below_water_saturation(j, float(m)) for m in cfg.w_margin]
+            below = [self._water_threshold_start(j, float(m)) for m in cfg.w_margin]
             starts = below if cfg.w_start == "saturation" else [None, *below]
         prior, res = fit_gp_prior(
             net, (train.numeric, train.categorical, train.lonlat), self.objective_of_learned,
@@ -624,8 +624,8 @@ class _Trainer:
             res["w_start_lowered"] = below[0].lowered
             res["w_start_lowered_by_margin"] = [b.lowered for b in below]
             kept = "-" if prior is None else starts[res["start"]]
-            kept = ("the network's" if kept is None else "below saturation"
-                    + (f" (margin {kept.margin:g})" if len(below) > 1 else ""))  # fmt: skip
+            kept = ("the network's" if kept is None
+                    else f"{kept.margin:g} of the saturation threshold")  # fmt: skip
             self.log.info("gp_prior: log evidence by start %s; kept: %s",
                           [round(max(e), 1) if e else None for e in res["start_evidence"]], kept)  # fmt: skip
         self.log.info(
@@ -650,27 +650,37 @@ class _Trainer:
             atomic_torch_save(ckpt, self.run.best)
         return res
 
-    def _below_water_saturation(
+    def _water_threshold_start(
         self, j: int, margin: float
     ) -> Callable[[torch.Tensor], torch.Tensor]:
         """Start for the GP stage: w_scaling (column ``j`` of the learned parameters) of
-        every training site lowered to ``margin`` times its saturation threshold
-        (:func:`soilbinn.process.rates.water_saturation_threshold`) where it lies above:
-        the same SOC but in the cells the margin unsaturates (with 0.98 the driest), and a
-        likelihood with a w_scaling gradient (``train.gp_prior.w_margin``)."""
+        every training site moved to ``margin`` times its saturation threshold
+        (:func:`soilbinn.process.rates.water_saturation_threshold`), from above where
+        ``margin <= 1`` and from below where ``margin > 1`` (``train.gp_prior.w_margin``).
+
+        Below (0.98): the same SOC but in the cells the margin unsaturates (with 0.98 the
+        driest), and a likelihood with a w_scaling gradient. Above (1.02): every cell's
+        water scalar saturated, the SOC explained without water limitation where the
+        network compensated one with the other parameters. Which of the two basins the
+        evidence prefers depends on the truth (docs/recovery_ablation.md, stops 28, 48).
+        ``start.lowered`` counts the sites moved.
+        """
         space = self.model.process_model.space
         water = self.data["train"].forcing.forcing.water_scalar.to(torch.float64)
         lo, hi = space.bounds_tensors(dtype=torch.float64)
         i = space.names.index("w_scaling")
         threshold = margin * water_saturation_threshold(water)
         limit = ((threshold - lo[i]) / (hi[i] - lo[i])).clamp(0.0, 1.0)
+        below = margin <= 1.0
 
         def start(p: torch.Tensor) -> torch.Tensor:
             q = p.clone()
-            q[:, j] = torch.minimum(p[:, j], limit.to(p.dtype))
-            start.lowered = int((limit < p[:, j]).sum())
-            self.log.info("gp_prior: w_scaling starts below %g of its saturation threshold "
-                          "at %d of %d training sites", margin, start.lowered, len(p))  # fmt: skip
+            bound = limit.to(p.dtype)
+            q[:, j] = torch.minimum(p[:, j], bound) if below else torch.maximum(p[:, j], bound)
+            start.lowered = int((q[:, j] != p[:, j]).sum())
+            self.log.info("gp_prior: w_scaling starts %s %g of its saturation threshold "
+                          "at %d of %d training sites", "below" if below else "above",
+                          margin, start.lowered, len(p))  # fmt: skip
             return q
 
         start.lowered, start.margin = 0, margin
