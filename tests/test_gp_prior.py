@@ -777,17 +777,18 @@ def test_further_rounds_widen_a_prior_read_at_a_compressed_solution(kernel):
     assert float((r2[4] - r2[1]).mean()) > (0.05 if kernel == "shared" else 0.03), (r2[1], r2[4])
 
 
-def _kinked_water_problem(n: int, n_new: int):
+def _kinked_water_problem(n: int, n_new: int, seed: int = 4, saturated: bool = False):
     """Sites x (n + n_new, 2), categories, site factors c (n,), a truth (n + n_new, 3) and
     the misfit of noisy observations ``(a m, b m)``, ``m = min(c w, 1)``, at the first n
-    sites: a likelihood kinked like the water scalar's."""
-    gen = torch.Generator().manual_seed(4)
+    sites: a likelihood kinked like the water scalar's. ``saturated``: a higher ``w``,
+    ``m = 1`` at most sites."""
+    gen = torch.Generator().manual_seed(seed)
     x = torch.rand(n + n_new, 2, generator=gen, dtype=F64) * 6 - 3
     cat = torch.zeros(n + n_new, 1, dtype=torch.long)
     c = 1.5 + 2.5 * torch.rand(n, generator=gen, dtype=F64)
+    w = 1.5 - 0.5 * x[:, 0] + 0.3 * x[:, 1] if saturated else -0.9 * x[:, 0] + 0.4 * x[:, 1]
     truth = 0.15 + 0.7 * torch.sigmoid(torch.stack([0.8 * x[:, 0] + 0.3 * torch.sin(x[:, 1]),
-                                                    0.6 * x[:, 1] - 0.3 * x[:, 0],
-                                                    -0.9 * x[:, 0] + 0.4 * x[:, 1]], 1))  # fmt: skip
+                                                    0.6 * x[:, 1] - 0.3 * x[:, 0], w], 1))  # fmt: skip
 
     def observe(p):
         m = torch.clamp(c * p[:, 2], max=1.0)
@@ -888,23 +889,7 @@ def test_a_start_above_saturation_leaves_a_compensated_water_limitation():
     higher and all three are recovered. Both starts in one call: the evidence keeps the
     raised one (what gp 1009 and lc 991 do, docs/recovery_ablation.md, stop 48)."""
     n, n_new = 300, 200
-    gen = torch.Generator().manual_seed(5)
-    x = torch.rand(n + n_new, 2, generator=gen, dtype=F64) * 6 - 3
-    cat = torch.zeros(n + n_new, 1, dtype=torch.long)
-    c = 1.5 + 2.5 * torch.rand(n, generator=gen, dtype=F64)
-    truth = 0.15 + 0.7 * torch.sigmoid(torch.stack([0.8 * x[:, 0] + 0.3 * torch.sin(x[:, 1]),
-                                                    0.6 * x[:, 1] - 0.3 * x[:, 0],
-                                                    1.5 - 0.5 * x[:, 0] + 0.3 * x[:, 1]], 1))  # fmt: skip
-
-    def observe(p):
-        m = torch.clamp(c * p[:, 2], max=1.0)
-        return torch.stack([p[:, 0] * m, p[:, 1] * m], 1)
-
-    y = observe(truth[:n]) * torch.exp(0.05 * torch.randn(n, 2, generator=gen, dtype=F64))
-
-    def loss_of_outputs(p):
-        return ((torch.log(observe(p.to(F64))) - torch.log(y)) ** 2).sum() / (2 * n)
-
+    x, cat, c, truth, loss_of_outputs = _kinked_water_problem(n, n_new, 5, saturated=True)
     m_true = torch.clamp(c * truth[:n, 2], max=1.0)
     assert float((m_true < 1).double().mean()) < 0.06
     w_net = 0.85 * truth[:n, 2]
