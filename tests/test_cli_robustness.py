@@ -306,16 +306,37 @@ def _interrupt(proc: subprocess.Popen, metrics: Path, lines: int) -> tuple[str, 
     try:
         out, err = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
+        proc.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: every thread's stack on stderr
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
         pytest.fail(f"SIGINT did not end training within 60 s; {state}\n{err}")
     assert proc.returncode == 130, f"{state}\n{err}"
     return out, err
 
 
+def test_a_first_ctrl_c_is_deferred_to_a_check_and_a_second_interrupts_at_once():
+    from soilbinn.interrupt import Deferred
+
+    before = signal.getsignal(signal.SIGINT)
+    with Deferred() as stop:
+        stop.check()  # nothing pressed: no effect
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)  # the handler runs between two bytecodes
+        assert stop.requested
+        with pytest.raises(KeyboardInterrupt):
+            stop.check()
+        with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C does not wait for a check
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1.0)
+    assert signal.getsignal(signal.SIGINT) is before
+
+
 @pytest.mark.slow
 def test_ctrl_c_during_train_says_what_was_saved_and_resumes(data, tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     env.pop("CI", None)
     rundir = tmp_path / "run"
     cmd = [sys.executable, "-m", "soilbinn", "train", "--data", str(data), "--run-dir",

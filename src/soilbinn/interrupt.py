@@ -47,6 +47,54 @@ def command_line(*words: str | None, argv: Sequence[str] | None = None) -> str:
     return " ".join(["soilbinn", *(shlex.quote(str(w)) for w in parts)])
 
 
+class Deferred:
+    """Within the block, a first Ctrl-C (SIGINT) only sets ``requested``; the code inside
+    checks it where its state is consistent (between two MCMC steps, two training batches)
+    and stops there after saving. A second Ctrl-C interrupts at once.
+
+    A KeyboardInterrupt raised by Python's default handler lands wherever the main thread
+    happens to be: inside a checkpoint write, a ``finally`` clause, a finaliser (where it
+    is swallowed) or a custom autograd backward called from torch's engine. Deferring it to
+    known points makes the saved state and the exit certain. Only active in the main thread
+    (signal handlers can be installed nowhere else); elsewhere ``requested`` stays False.
+
+    Examples
+    --------
+    >>> with Deferred() as stop:
+    ...     for step in range(3):
+    ...         stop.check()  # raises KeyboardInterrupt after a first Ctrl-C
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old = None
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if Ctrl-C was pressed inside the block."""
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> Deferred:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+
+
 def report(exc: KeyboardInterrupt, stream=None) -> int:
     """Print one line for an interruption; return :data:`EXIT_INTERRUPTED`."""
     stream = stream or sys.stderr

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from soilbinn.interrupt import Deferred
 from soilbinn.process import native
 from soilbinn.proda.kernels import (
     DONE,
@@ -138,36 +139,6 @@ def _hms(sec: float) -> str:
     return f"{sec // 3600}:{sec % 3600 // 60:02d}:{sec % 60:02d}"
 
 
-class _DeferredInterrupt:
-    """Within the block, a first Ctrl-C (SIGINT) only sets ``requested``, so that the
-    current MCMC step finishes and a consistent checkpoint can be written; a second one
-    interrupts at once. Only active in the main thread."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._old = None
-
-    def _handler(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self):
-        import signal
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handler)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import signal
-
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-            self._old = None
-
-
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C during a run: the checkpoint (if any) was written; rerun to resume."""
 
@@ -277,7 +248,7 @@ def run_chains(
                 ckpt,
             )
 
-    stop = _DeferredInterrupt()
+    stop = Deferred()
     try:
         with stop:
             while bool((state.phase != DONE).any()):

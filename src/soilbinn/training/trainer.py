@@ -30,7 +30,7 @@ import xarray as xr
 from torch import nn
 
 from soilbinn.evaluation.metrics import depth_binned_metrics
-from soilbinn.interrupt import Interrupted, command_line
+from soilbinn.interrupt import Deferred, Interrupted, command_line
 from soilbinn.process import native
 from soilbinn.process.rates import water_saturation_threshold
 from soilbinn.training import distributed as D
@@ -275,6 +275,8 @@ class _Trainer:
         self.best_epoch = 0
         self.bad_epochs = 0
         self.skipped = 0
+        # Ctrl-C inside fit(): taken between batches (soilbinn.interrupt.Deferred)
+        self.ctrl_c = Deferred()
 
     # --- checkpoints
     def state(self) -> dict[str, Any]:
@@ -354,6 +356,7 @@ class _Trainer:
         enabled = progress_enabled(cfg.train.progress) and self.info.is_main
         with Progress(n_steps, f"epoch {epoch}", enabled) as bar:
             for local_idx, _ in self._batches(epoch):
+                self.ctrl_c.check()  # a first Ctrl-C: stop between two batches
                 batch = train.select(local_idx)
                 out = self.ddp(batch)
                 n = len(batch)
@@ -687,8 +690,19 @@ class _Trainer:
         return start
 
     def fit(self) -> None:
+        """Train until ``train.epochs`` or early stopping; ``last.pt`` after each epoch.
+
+        A Ctrl-C ends the epoch at the next batch (a second one at once) with
+        KeyboardInterrupt; ``last.pt`` then holds the previous epoch, whose state is
+        consistent (the interrupted epoch is redone on resume).
+        """
+        with self.ctrl_c:
+            self._fit()
+
+    def _fit(self) -> None:
         cfg = self.cfg
         while self.epoch < cfg.train.epochs and self.bad_epochs < cfg.train.patience:
+            self.ctrl_c.check()
             epoch = self.epoch + 1
             t0 = time.perf_counter()
             row = self.train_epoch(epoch)
