@@ -289,6 +289,45 @@ def test_additive_kernel_is_the_mean_of_one_and_two_feature_kernels():
         assert float(grad[j]) == pytest.approx(float(fd), rel=1e-6, abs=1e-8)
 
 
+@pytest.mark.parametrize("block", [512, 7])
+def test_additive_kernel_in_blocks_equals_it_written_out_with_its_gradients(monkeypatch, block):
+    """The additive kernel's sums run in blocks (upper ones only between the same sites,
+    the backward recomputing each block): between different and between the same sites,
+    in one block and in many (7 rows, not dividing 25 or 18), value and length-scale
+    gradient equal the kernel written out with torch's own autograd."""
+    from soilbinn.nn import gp_prior
+
+    monkeypatch.setattr(gp_prior, "_BLOCK", block)
+    gen = torch.Generator().manual_seed(9)
+    x, y = (
+        torch.randn(25, 5, generator=gen, dtype=F64),
+        torch.randn(18, 5, generator=gen, dtype=F64),
+    )
+    y[:, 4] = (y[:, 4] > 0).to(F64)  # a binary column (matrix products) besides the others
+    x[:, 4] = (x[:, 4] > 0).to(F64)
+    t0 = torch.randn(5, generator=gen, dtype=F64) * 0.3
+
+    def written_out(a, b, t):
+        z = torch.stack([torch.exp(-0.5 * ((a[:, j, None] - b[None, :, j]) / t[j].exp()) ** 2)
+                         for j in range(5)])  # fmt: skip
+        s1, s2 = z.sum(0), (z * z).sum(0)
+        return 0.5 * (s1 / 5 + (s1 * s1 - s2) / 20)
+
+    for a, b in ((x, y), (x, x), (x, x.clone())):
+        w = torch.randn(a.shape[0], b.shape[0], generator=gen, dtype=F64)
+        t = t0.clone().requires_grad_(True)
+        k = additive(a, b, t)
+        (grad,) = torch.autograd.grad((k * w).sum(), t)
+        t = t0.clone().requires_grad_(True)
+        ref = written_out(a, b, t)
+        (grad_ref,) = torch.autograd.grad((ref * w).sum(), t)
+        np.testing.assert_allclose(k.detach().numpy(), ref.detach().numpy(), rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(grad.numpy(), grad_ref.numpy(), rtol=1e-11, atol=1e-12)
+        with torch.no_grad():
+            np.testing.assert_allclose(additive(a, b, t0).numpy(), ref.detach().numpy(),
+                                       rtol=1e-13, atol=1e-14)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "correlated, kernel, correlation",
     [

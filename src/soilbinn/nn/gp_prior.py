@@ -71,24 +71,79 @@ def matern52(a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor) ->
     return (1 + s + s * s / 3) * torch.exp(-s)
 
 
+#: rows and columns of the blocks the additive kernel's sums are computed in (one
+#: (block, block) buffer reused for every feature: it stays in cache where a (d, na, nb)
+#: array would not)
+_BLOCK = 512
+
+
+def _blocks(na: int, nb: int, sym: bool):
+    """(i0, i1, j0, j1) of the blocks of an (na, nb) matrix; only j0 >= i0 when ``sym``."""
+    for i0 in range(0, na, _BLOCK):
+        for j0 in range(i0 if sym else 0, nb, _BLOCK):
+            yield i0, min(i0 + _BLOCK, na), j0, min(j0 + _BLOCK, nb)
+
+
+def _scaled_sums(
+    at: torch.Tensor, bt: torch.Tensor, sym: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``s1 = sum_d z_d`` and ``s2 = sum_d z_d^2`` (na, nb) from the length-scaled features
+    ``at`` (d, na) and ``bt`` (d, nb), ``z_d = exp(-(at_d,i - bt_d,j)^2 / 2)``; blockwise
+    and in place, the upper blocks mirrored when ``sym`` (``at`` and ``bt`` the same)."""
+    na, nb = at.shape[1], bt.shape[1]
+    s1 = torch.zeros(na, nb, dtype=at.dtype, device=at.device)
+    s2 = torch.zeros_like(s1)
+    for i0, i1, j0, j1 in _blocks(na, nb, sym):
+        b1, b2 = s1[i0:i1, j0:j1], s2[i0:i1, j0:j1]
+        zj = torch.empty_like(b1)
+        for j in range(at.shape[0]):
+            torch.sub(at[j, i0:i1, None], bt[j, None, j0:j1], out=zj)
+            zj.square_().mul_(-0.5).exp_()
+            b1.add_(zj)
+            b2.addcmul_(zj, zj)
+        if sym and j0 > i0:  # the mirrored block
+            s1[j0:j1, i0:i1], s2[j0:j1, i0:i1] = b1.T, b2.T
+    return s1, s2
+
+
 class _AdditiveSums(torch.autograd.Function):
     """The sums ``s1 = sum_d z_d`` and ``s2 = sum_d z_d^2`` (na, nb) of the one-dimensional
-    squared exponentials of a few hundred sites, differentiable in the log length scales
-    (a closed-form backward)."""
+    squared exponentials of a few hundred sites, differentiable in the log length scales.
+
+    Both passes run blockwise (:func:`_blocks`); the backward recomputes each block's
+    ``z_d`` instead of keeping (d, na, nb) arrays. With ``sym`` (the same sites on both
+    sides) only the upper blocks are computed: the sums are symmetric, so the gradient
+    reads the symmetric part of the incoming one, the off-diagonal blocks twice.
+    """
 
     @staticmethod
-    def forward(ctx, a, b, log_lengthscale):
+    def forward(ctx, a, b, log_lengthscale, sym):
         ls = log_lengthscale.exp()
-        r2 = ((a / ls).T[:, :, None] - (b / ls).T[:, None, :]) ** 2  # (d, na, nb)
-        z = torch.exp(-0.5 * r2)
-        ctx.save_for_backward(z, r2)
-        return z.sum(0), (z * z).sum(0)
+        at, bt = (a / ls).T.contiguous(), (b / ls).T.contiguous()  # (d, na), (d, nb)
+        ctx.save_for_backward(at, bt)
+        ctx.sym = sym
+        return _scaled_sums(at, bt, sym)
 
     @staticmethod
     def backward(ctx, g1, g2):
-        z, r2 = ctx.saved_tensors
-        q = z * r2  # dz_d / dlog l_d
-        return None, None, (q * (g1 + 2 * z * g2)).sum((1, 2))
+        at, bt = ctx.saved_tensors
+        sym = ctx.sym
+        if sym:
+            g1, g2 = 0.5 * (g1 + g1.T), 0.5 * (g2 + g2.T)
+        grad = torch.zeros(at.shape[0], dtype=at.dtype, device=at.device)
+        for i0, i1, j0, j1 in _blocks(at.shape[1], bt.shape[1], sym):
+            c1, c2 = g1[i0:i1, j0:j1], 2.0 * g2[i0:i1, j0:j1]
+            r2 = torch.empty_like(c1)
+            zj, w = torch.empty_like(c1), torch.empty_like(c1)
+            twice = 2.0 if sym and j0 > i0 else 1.0
+            for j in range(at.shape[0]):
+                torch.sub(at[j, i0:i1, None], bt[j, None, j0:j1], out=r2)
+                r2.square_()
+                torch.mul(r2, -0.5, out=zj).exp_()
+                # dz/dlog l = z r2; d s1 = z r2, d s2 = 2 z^2 r2
+                torch.addcmul(c1, zj, c2, out=w).mul_(zj)
+                grad[j] += twice * torch.dot(w.view(-1), r2.view(-1))
+        return None, None, grad, None
 
 
 def _additive_sums(
@@ -98,14 +153,26 @@ def _additive_sums(
     one-dimensional squared exponential of feature ``d``. A feature with two values over
     the sites (a category's one-hot column) has ``z_d = 1`` where they agree and
     ``exp(-gap^2 / 2 l^2)`` where not: two matrix products instead of ``na nb``
-    exponentials. The others: in place without a gradient, else all at once."""
-    sym = a is b  # a kernel between the same sites: its upper triangle only
+    exponentials. The others blockwise (:func:`_scaled_sums`), differentiable in the
+    length scales where they require a gradient; a kernel between the same sites (``a``
+    and ``b`` equal) computes its upper triangle only."""
+    sym = a is b or (a.shape == b.shape and bool(torch.equal(a, b)))
     both = a if sym else torch.cat([a, b])
     lo, hi = both.min(0).values, both.max(0).values
     binary = ((both == lo) | (both == hi)).all(0)
-    na, nb = a.shape[0], b.shape[0]
-    s1 = torch.zeros(na, nb, dtype=a.dtype, device=a.device)
-    s2 = torch.zeros_like(s1)
+    rest = ~binary
+    if bool(rest.any()):
+        ar, br, log_ls = a[:, rest], b[:, rest], log_lengthscale[rest]
+        if torch.is_grad_enabled() and log_ls.requires_grad:
+            if ar.requires_grad or br.requires_grad:
+                raise ValueError("additive: gradients are taken in the length scales only")
+            s1, s2 = _AdditiveSums.apply(ar, br, log_ls, sym)
+        else:
+            ls = log_ls.exp()
+            s1, s2 = _scaled_sums((ar / ls).T.contiguous(), (br / ls).T.contiguous(), sym)
+    else:
+        s1 = torch.zeros(a.shape[0], b.shape[0], dtype=a.dtype, device=a.device)
+        s2 = torch.zeros_like(s1)
     if bool(binary.any()):
         ha, hb = (a[:, binary] == hi[binary]).to(a.dtype), (b[:, binary] == hi[binary]).to(a.dtype)
         e = torch.exp(-0.5 * ((hi - lo)[binary] / log_lengthscale[binary].exp()) ** 2)
@@ -116,31 +183,6 @@ def _additive_sums(
 
         s1 = s1 + n_bin - disagree(1 - e)
         s2 = s2 + n_bin - disagree(1 - e * e)
-    rest = ~binary
-    if not bool(rest.any()):
-        return s1, s2
-    a, b, log_ls = a[:, rest], b[:, rest], log_lengthscale[rest]
-    if torch.is_grad_enabled() and log_ls.requires_grad:
-        if a.requires_grad or b.requires_grad:
-            raise ValueError("additive: gradients are taken in the length scales only")
-        c1, c2 = _AdditiveSums.apply(a, b, log_ls)
-        return s1 + c1, s2 + c2
-    ls = log_ls.exp()
-    at, bt = (a / ls).T.contiguous(), (b / ls).T.contiguous()  # (d, na), (d, nb)
-    s1, s2 = s1.clone(), s2.clone()
-    step = 512
-    for i0 in range(0, na, step):  # blocks of one (step, step) buffer for all features
-        for j0 in range(i0 if sym else 0, nb, step):
-            i1, j1 = min(i0 + step, na), min(j0 + step, nb)
-            b1, b2 = s1[i0:i1, j0:j1], s2[i0:i1, j0:j1]
-            zj = torch.empty_like(b1)
-            for j in range(at.shape[0]):
-                torch.sub(at[j, i0:i1, None], bt[j, None, j0:j1], out=zj)
-                zj.square_().mul_(-0.5).exp_()
-                b1.add_(zj)
-                b2.addcmul_(zj, zj)
-            if sym and j0 > i0:  # the mirrored block
-                s1[j0:j1, i0:i1], s2[j0:j1, i0:i1] = b1.T, b2.T
     return s1, s2
 
 
