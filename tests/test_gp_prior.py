@@ -668,6 +668,30 @@ def test_several_saturation_margins_are_starts_and_the_evidence_chooses(tmp_path
         load_config("demo", ["train.gp_prior.select_after=0"])
 
 
+def test_a_run_whose_gp_stage_keeps_no_round_ends_with_the_network(tmp_path, monkeypatch):
+    """With saturation starts, a GP stage that keeps no round (as when no posterior mode
+    fits as well as the network: here the stage's result is withheld) ends the run
+    normally with the network's parameters, and the log says so. The run once failed
+    there, formatting which start was kept (seen on a lab truth whose raised start
+    completed no round)."""
+    import soilbinn.training.trainer as trainer_module
+
+    real = trainer_module.fit_gp_prior
+
+    def keeps_nothing(*args, **kwargs):
+        _, info = real(*args, **kwargs)
+        return None, {**info, "rejected": True}
+
+    monkeypatch.setattr(trainer_module, "fit_gp_prior", keeps_nothing)
+    ds, res = _tiny_run(tmp_path / "run", 60, 2, [
+        "model.learned=[efolding,w_scaling]", "train.gp_prior.w_start=saturation",
+        "train.gp_prior.w_margin=[0.98, 1.02]", "train.gp_prior.draws=1", *ONE_KERNEL])  # fmt: skip
+    assert res.extra["gp_prior"]["rejected"]
+    assert type(res.model.param_net).__name__ == "ParamNet"  # not the GP prior
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "kept: none, the network is used" in log
+
+
 def test_an_unknown_gp_alone_parameter_stops_before_training(tmp_path):
     from soilbinn.training.config import ConfigError
 

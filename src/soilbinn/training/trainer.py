@@ -626,9 +626,12 @@ class _Trainer:
         if below:
             res["w_start_lowered"] = below[0].lowered
             res["w_start_lowered_by_margin"] = [b.lowered for b in below]
-            kept = "-" if prior is None else starts[res["start"]]
-            kept = ("the network's" if kept is None
-                    else f"{kept.margin:g} of the saturation threshold")  # fmt: skip
+            if prior is None:  # no round kept: the network's parameters are used
+                kept = "none, the network is used"
+            else:
+                start = starts[res["start"]]
+                kept = ("the network's" if start is None
+                        else f"{start.margin:g} of the saturation threshold")  # fmt: skip
             self.log.info("gp_prior: log evidence by start %s; kept: %s",
                           [round(max(e), 1) if e else None for e in res["start_evidence"]], kept)  # fmt: skip
         self.log.info(
