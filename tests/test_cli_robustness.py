@@ -334,6 +334,35 @@ def test_a_first_ctrl_c_is_deferred_to_a_check_and_a_second_interrupts_at_once()
     assert signal.getsignal(signal.SIGINT) is before
 
 
+def test_ctrl_c_after_the_last_batch_stops_before_the_polishing(
+    data, tmp_path, monkeypatch, capsys
+):
+    """A Ctrl-C during the last epoch's validation (after the last batch's check) still
+    ends the run there, with the last epoch saved, instead of being dropped when the
+    training loop ends and the polishing and GP stage running on."""
+    import soilbinn.training.trainer as trainer_module
+
+    real, calls = trainer_module.gathered_metrics, []
+
+    def validation_then_ctrl_c(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 2:  # the second (last) epoch's validation
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+        return out
+
+    monkeypatch.setattr(trainer_module, "gathered_metrics", validation_then_ctrl_c)
+    rundir = tmp_path / "run"
+    rc = main(["train", "--data", str(data), "--run-dir", str(rundir),
+               *_sets([*SMALL, "train.epochs=2", "train.patience=5"])])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 130, err
+    assert "soilbinn: interrupted; saved" in err and "(epoch 2)" in err
+    assert len(calls) == 2  # no final evaluation either
+    assert "polish" not in (rundir / "train.log").read_text()
+
+
 @pytest.mark.slow
 def test_ctrl_c_during_train_says_what_was_saved_and_resumes(data, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}

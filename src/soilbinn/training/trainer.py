@@ -697,10 +697,12 @@ class _Trainer:
 
         A Ctrl-C ends the epoch at the next batch (a second one at once) with
         KeyboardInterrupt; ``last.pt`` then holds the previous epoch, whose state is
-        consistent (the interrupted epoch is redone on resume).
+        consistent (the interrupted epoch is redone on resume). A Ctrl-C after the last
+        batch (during the last validation or checkpoint) stops before the polishing.
         """
         with self.ctrl_c:
             self._fit()
+            self.ctrl_c.check()
 
     def _fit(self) -> None:
         cfg = self.cfg
