@@ -971,7 +971,9 @@ def test_a_start_above_saturation_leaves_a_compensated_water_limitation():
 
         return start
 
-    cfg = load_config("demo", ["train.gp_prior.draws=1", *ONE_KERNEL,
+    # the prior's mean fitted, as when stop 48 measured this (demo's since stop 52 takes it
+    # from the modes: there the lowered start loses less of a, R2 0.87)
+    cfg = load_config("demo", ["train.gp_prior.draws=1", *ONE_KERNEL, "train.gp_prior.mean=evidence",
                                "train.gp_prior.subset=150", "train.gp_prior.select_after=null"])  # fmt: skip
     net, inputs, t = _FixedOutputs(compensated), (x[:n].float(), cat[:n], None), truth[n:]
     r2, info = {}, {}
@@ -1135,8 +1137,11 @@ def test_additive_categories_are_an_offset_shared_by_each_category():
 
     start = (target.clamp(0.02, 0.98)).float()
     r2, info = {}, {}
-    for mode in ("product", "additive", "both"):
+    for mode in ("product", "additive", "both"):  # the prior's mean fitted, as in stop 40
+        # (from the modes, demo's since stop 52, product categories recover this truth about
+        # as well: R2 0.88 / 0.82 against 0.87 / 0.87)
         cfg = load_config("demo", ["train.gp_prior.draws=1", *ONE_KERNEL, "train.gp_prior.subset=240",
+                                   "train.gp_prior.mean=evidence",
                                    f"train.gp_prior.categories={mode}"]).train.gp_prior  # fmt: skip
         prior, info[mode] = fit_gp_prior(_FixedOutputs(start), (num[:n].float(), cat[:n], None),
                                          loss_of_outputs, n_obs=2 * n, cfg=cfg,

@@ -273,9 +273,10 @@ class GPPriorConfig:
     # the prior's mean of each parameter's logits: "evidence", fitted with the other
     # hyperparameters; "modes", the mean of the logits each round starts from (the
     # network's, then the last posterior mode), not fitted. Fitted, it is confounded with
-    # the kernels' slowest directions and can drift where the evidence is flat; from the
-    # modes, 24 truths gained on average (tau4s3 +0.014) and met the target on 18 against
-    # 19 (docs/recovery_ablation.md, stop 41)
+    # the kernels' slowest directions and can drift where the evidence is flat, centring
+    # the weakly resolved sites low; from the modes (demo since stop 52) the target was met
+    # on 38 of 50 truths against 37 and on 19 of 24 drawn afterwards against 16
+    # (docs/recovery_ablation.md, stops 41, 51, 52)
     mean: str = "evidence"
     # the categorical covariates (one-hot columns of the GP's features): "product", inside
     # the kernel's distance (a category's sites correlate less with the others'); "additive",

@@ -50,15 +50,16 @@ evidence of all goes on; without it every draw runs all its rounds, as if the st
 run once per draw, and the highest evidence is kept. Once the kernel basis is doubled
 (``rank_max``) no further draw is begun.
 
-The prior's mean of each parameter's logits is fitted with the rest (``mean = evidence``,
-``demo``) or, with ``mean = modes``, set each round to the mean of the logits the round
-starts from (the network's in the first round, the last posterior mode after) and not
-fitted. Fitted, it can drift far from the logits' own mean (a mean logit of -1.28 for
-tau4s3 where the posterior mode's averaged +0.13, hinge 335): the constant is confounded
-with the kernels' slowest directions and the categories' offsets. Taken from the logits,
-the kept round's evidence was higher on 16 of 24 truths and the recovery better on
-average, but the target was met on 18 of them against 19 (``docs/recovery_ablation.md``,
-stop 41).
+The prior's mean of each parameter's logits is fitted with the rest (``mean = evidence``)
+or, with ``mean = modes`` (``demo`` since stop 52), set each round to the mean of the
+logits the round starts from (the network's in the first round, the last posterior mode
+after) and not fitted. Fitted, it can drift far from the logits' own mean (a mean logit
+of -1.28 for tau4s3 where the posterior mode's averaged +0.13, hinge 335): the constant is
+confounded with the kernels' slowest directions and the categories' offsets, and it
+centres the sites the SOC resolves weakly low, which biases efolding and tau4s3 low
+with the noise (stop 51). Taken from the logits, the target was met on 38 of 50 truths
+against 37 and on 19 of 24 drawn afterwards against 16 (``docs/recovery_ablation.md``,
+stops 41, 51 and 52; with the GP stage of stop 41 it had met it on one truth fewer).
 
 With several starts (``starts``, or several correlation functions) and ``select_after``, every
 start runs that many rounds, and only the one whose rounds reached the highest evidence
