@@ -289,13 +289,19 @@ def test_additive_kernel_is_the_mean_of_one_and_two_feature_kernels():
         assert float(grad[j]) == pytest.approx(float(fd), rel=1e-6, abs=1e-8)
 
 
+@pytest.mark.parametrize("rough", [False, True])
 @pytest.mark.parametrize("block", [512, 7])
-def test_additive_kernel_in_blocks_equals_it_written_out_with_its_gradients(monkeypatch, block):
+def test_additive_kernel_in_blocks_equals_it_written_out_with_its_gradients(
+    monkeypatch, block, rough
+):
     """The additive kernel's sums run in blocks (upper ones only between the same sites,
     the backward recomputing each block): between different and between the same sites,
     in one block and in many (7 rows, not dividing 25 or 18), value and length-scale
-    gradient equal the kernel written out with torch's own autograd."""
+    gradient equal the kernel written out with torch's own autograd; so do the
+    exponential one-dimensional correlations' (``additive_exponential``, ``rough``)."""
     from soilbinn.nn import gp_prior
+
+    kernel = gp_prior.additive_exponential if rough else additive
 
     monkeypatch.setattr(gp_prior, "_BLOCK", block)
     gen = torch.Generator().manual_seed(9)
@@ -308,15 +314,15 @@ def test_additive_kernel_in_blocks_equals_it_written_out_with_its_gradients(monk
     t0 = torch.randn(5, generator=gen, dtype=F64) * 0.3
 
     def written_out(a, b, t):
-        z = torch.stack([torch.exp(-0.5 * ((a[:, j, None] - b[None, :, j]) / t[j].exp()) ** 2)
-                         for j in range(5)])  # fmt: skip
+        r = torch.stack([(a[:, j, None] - b[None, :, j]).abs() / t[j].exp() for j in range(5)])
+        z = torch.exp(-r) if rough else torch.exp(-0.5 * r**2)
         s1, s2 = z.sum(0), (z * z).sum(0)
         return 0.5 * (s1 / 5 + (s1 * s1 - s2) / 20)
 
     for a, b in ((x, y), (x, x), (x, x.clone())):
         w = torch.randn(a.shape[0], b.shape[0], generator=gen, dtype=F64)
         t = t0.clone().requires_grad_(True)
-        k = additive(a, b, t)
+        k = kernel(a, b, t)
         (grad,) = torch.autograd.grad((k * w).sum(), t)
         t = t0.clone().requires_grad_(True)
         ref = written_out(a, b, t)
@@ -324,7 +330,7 @@ def test_additive_kernel_in_blocks_equals_it_written_out_with_its_gradients(monk
         np.testing.assert_allclose(k.detach().numpy(), ref.detach().numpy(), rtol=1e-13, atol=1e-14)
         np.testing.assert_allclose(grad.numpy(), grad_ref.numpy(), rtol=1e-11, atol=1e-12)
         with torch.no_grad():
-            np.testing.assert_allclose(additive(a, b, t0).numpy(), ref.detach().numpy(),
+            np.testing.assert_allclose(kernel(a, b, t0).numpy(), ref.detach().numpy(),
                                        rtol=1e-13, atol=1e-14)  # fmt: skip
 
 
@@ -339,6 +345,7 @@ def test_additive_kernel_in_blocks_equals_it_written_out_with_its_gradients(monk
         (False, "per_parameter", "both"),
         (False, "per_parameter", "additive"),
         (False, "per_parameter", "[squared_exponential,additive]"),
+        (False, "per_parameter", "additive_exponential"),
     ],
 )
 def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction(
@@ -376,7 +383,7 @@ def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction(
                                f"train.gp_prior.correlation={correlation}",
                                # the additive kernel sums the one-hot columns all the same
                                "train.gp_prior.categories="
-                               + ("additive" if correlation == "additive" else "product"),
+                               + ("additive" if correlation.startswith("additive") else "product"),
                                "train.gp_prior.select_after=null"]).train.gp_prior  # fmt: skip
     prior, info = fit_gp_prior(net, (numeric[:n], categorical[:n], None), loss_of_outputs,
                                n_obs=n, cfg=cfg, use_lonlat=False)  # fmt: skip
@@ -408,7 +415,7 @@ def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction(
         assert info["round_evidence"] == info["start_evidence"][names.index(prior.correlation)]
     else:
         assert prior.correlation == correlation
-    if prior.correlation == "additive":
+    if prior.correlation.startswith("additive"):
         assert info["categories"] == "product" and prior.onehot is None
     with torch.no_grad():  # the stored posterior predicts the fitted mode at the sites
         at_train = prior(numeric[:n], categorical[:n]).to(F64)

@@ -26,8 +26,9 @@ length scales: :func:`laplace_evidence_gradients_separate` and
 :class:`SeparateLowRankLaplace` (one eigenbasis per parameter, from
 :func:`pivoted_kernel_basis`) are the same algebra with a block-diagonal prior. The
 correlation function is the squared exponential above, the Matern 5/2 or an additive
-kernel of one and two features at a time (:func:`additive`; :data:`CORRELATIONS`,
-``train.gp_prior.correlation``).
+kernel of one and two features at a time (:func:`additive`, or
+:func:`additive_exponential` with the one-dimensional exponential correlation;
+:data:`CORRELATIONS`, ``train.gp_prior.correlation``).
 
 Features: the network's scaled numeric covariates, one-hot categories and (lon, lat) in
 units of 10 degrees, standardised over the training sites.
@@ -85,11 +86,12 @@ def _blocks(na: int, nb: int, sym: bool):
 
 
 def _scaled_sums(
-    at: torch.Tensor, bt: torch.Tensor, sym: bool
+    at: torch.Tensor, bt: torch.Tensor, sym: bool, rough: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``s1 = sum_d z_d`` and ``s2 = sum_d z_d^2`` (na, nb) from the length-scaled features
-    ``at`` (d, na) and ``bt`` (d, nb), ``z_d = exp(-(at_d,i - bt_d,j)^2 / 2)``; blockwise
-    and in place, the upper blocks mirrored when ``sym`` (``at`` and ``bt`` the same)."""
+    ``at`` (d, na) and ``bt`` (d, nb), ``z_d = exp(-(at_d,i - bt_d,j)^2 / 2)`` (``rough``:
+    ``exp(-|at_d,i - bt_d,j|)``); blockwise and in place, the upper blocks mirrored when
+    ``sym`` (``at`` and ``bt`` the same)."""
     na, nb = at.shape[1], bt.shape[1]
     s1 = torch.zeros(na, nb, dtype=at.dtype, device=at.device)
     s2 = torch.zeros_like(s1)
@@ -98,7 +100,10 @@ def _scaled_sums(
         zj = torch.empty_like(b1)
         for j in range(at.shape[0]):
             torch.sub(at[j, i0:i1, None], bt[j, None, j0:j1], out=zj)
-            zj.square_().mul_(-0.5).exp_()
+            if rough:
+                zj.abs_().neg_().exp_()
+            else:
+                zj.square_().mul_(-0.5).exp_()
             b1.add_(zj)
             b2.addcmul_(zj, zj)
         if sym and j0 > i0:  # the mirrored block
@@ -117,17 +122,17 @@ class _AdditiveSums(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, a, b, log_lengthscale, sym):
+    def forward(ctx, a, b, log_lengthscale, sym, rough=False):
         ls = log_lengthscale.exp()
         at, bt = (a / ls).T.contiguous(), (b / ls).T.contiguous()  # (d, na), (d, nb)
         ctx.save_for_backward(at, bt)
-        ctx.sym = sym
-        return _scaled_sums(at, bt, sym)
+        ctx.sym, ctx.rough = sym, rough
+        return _scaled_sums(at, bt, sym, rough)
 
     @staticmethod
     def backward(ctx, g1, g2):
         at, bt = ctx.saved_tensors
-        sym = ctx.sym
+        sym, rough = ctx.sym, ctx.rough
         if sym:
             g1, g2 = 0.5 * (g1 + g1.T), 0.5 * (g2 + g2.T)
         grad = torch.zeros(at.shape[0], dtype=at.dtype, device=at.device)
@@ -138,16 +143,20 @@ class _AdditiveSums(torch.autograd.Function):
             twice = 2.0 if sym and j0 > i0 else 1.0
             for j in range(at.shape[0]):
                 torch.sub(at[j, i0:i1, None], bt[j, None, j0:j1], out=r2)
-                r2.square_()
-                torch.mul(r2, -0.5, out=zj).exp_()
+                if rough:  # z = exp(-r), dz/dlog l = z r (r2 holds r)
+                    r2.abs_()
+                    torch.neg(r2, out=zj).exp_()
+                else:
+                    r2.square_()
+                    torch.mul(r2, -0.5, out=zj).exp_()
                 # dz/dlog l = z r2; d s1 = z r2, d s2 = 2 z^2 r2
                 torch.addcmul(c1, zj, c2, out=w).mul_(zj)
                 grad[j] += twice * torch.dot(w.view(-1), r2.view(-1))
-        return None, None, grad, None
+        return None, None, grad, None, None
 
 
 def _additive_sums(
-    a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor
+    a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor, rough: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``s1 = sum_d z_d`` and ``s2 = sum_d z_d^2`` (na, nb) over the features, ``z_d`` the
     one-dimensional squared exponential of feature ``d``. A feature with two values over
@@ -155,7 +164,8 @@ def _additive_sums(
     ``exp(-gap^2 / 2 l^2)`` where not: two matrix products instead of ``na nb``
     exponentials. The others blockwise (:func:`_scaled_sums`), differentiable in the
     length scales where they require a gradient; a kernel between the same sites (``a``
-    and ``b`` equal) computes its upper triangle only."""
+    and ``b`` equal) computes its upper triangle only. ``rough``: the one-dimensional
+    exponential ``exp(-|gap| / l)`` in place of the squared exponential."""
     sym = a is b or (a.shape == b.shape and bool(torch.equal(a, b)))
     both = a if sym else torch.cat([a, b])
     lo, hi = both.min(0).values, both.max(0).values
@@ -166,16 +176,18 @@ def _additive_sums(
         if torch.is_grad_enabled() and log_ls.requires_grad:
             if ar.requires_grad or br.requires_grad:
                 raise ValueError("additive: gradients are taken in the length scales only")
-            s1, s2 = _AdditiveSums.apply(ar, br, log_ls, sym)
+            s1, s2 = _AdditiveSums.apply(ar, br, log_ls, sym, rough)
         else:
             ls = log_ls.exp()
-            s1, s2 = _scaled_sums((ar / ls).T.contiguous(), (br / ls).T.contiguous(), sym)
+            at, bt = (ar / ls).T.contiguous(), (br / ls).T.contiguous()
+            s1, s2 = _scaled_sums(at, bt, sym, rough)
     else:
         s1 = torch.zeros(a.shape[0], b.shape[0], dtype=a.dtype, device=a.device)
         s2 = torch.zeros_like(s1)
     if bool(binary.any()):
         ha, hb = (a[:, binary] == hi[binary]).to(a.dtype), (b[:, binary] == hi[binary]).to(a.dtype)
-        e = torch.exp(-0.5 * ((hi - lo)[binary] / log_lengthscale[binary].exp()) ** 2)
+        gap = (hi - lo)[binary] / log_lengthscale[binary].exp()
+        e = torch.exp(-gap) if rough else torch.exp(-0.5 * gap**2)
         n_bin = int(binary.sum())
 
         def disagree(w: torch.Tensor) -> torch.Tensor:  # sum_d w_d [a_d != b_d]
@@ -193,15 +205,35 @@ def additive(a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor) ->
     ``z_d z_e`` (d < e), averaged. Its functions are sums of functions of one and of two
     features, where the ARD product kernel's are functions of all features at once; a
     feature with a long length scale contributes a constant."""
-    d = a.shape[1]
-    s1, s2 = _additive_sums(a, b, log_lengthscale)
+    return _additive_of_sums(a.shape[1], *_additive_sums(a, b, log_lengthscale))
+
+
+def additive_exponential(
+    a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor
+) -> torch.Tensor:
+    """:func:`additive` with the one-dimensional exponential (Matern 1/2) correlation
+    ``exp(-|a_d - b_d| / l_d)`` in place of the squared exponential: its one-feature
+    functions are continuous but not differentiable, so a parameter may step along a
+    covariate (a threshold) at a cost that grows with the step's height over its width,
+    where the squared exponential's grows exponentially as the width falls below the
+    length scale."""
+    return _additive_of_sums(a.shape[1], *_additive_sums(a, b, log_lengthscale, rough=True))
+
+
+def _additive_of_sums(d: int, s1: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
+    # the mean of the first-order terms and of the pairwise products, averaged
     if d == 1:
         return s1
     return 0.5 * (s1 / d + (s1 * s1 - s2) / (d * (d - 1)))
 
 
 #: the kernels' correlation functions by their name in ``train.gp_prior``
-CORRELATIONS = {"squared_exponential": rbf, "matern52": matern52, "additive": additive}
+CORRELATIONS = {
+    "squared_exponential": rbf,
+    "matern52": matern52,
+    "additive": additive,
+    "additive_exponential": additive_exponential,
+}
 
 
 def site_kernel(
@@ -667,7 +699,7 @@ class GPPrior(nn.Module):
     kernel : {"shared", "per_parameter"}
         ``train.gp_prior.kernel``: one set of length scales (n_features,) for all learned
         parameters, or one per parameter (n_out, n_features) with a diagonal ``B``.
-    correlation : {"squared_exponential", "matern52", "additive"}
+    correlation : {"squared_exponential", "matern52", "additive", "additive_exponential"}
         The kernels' correlation function (:data:`CORRELATIONS`,
         ``train.gp_prior.correlation``).
     categories : {"product", "additive"}

@@ -69,7 +69,9 @@ runs the rest (successive halving); without it every start runs all rounds.
 exponential, the rougher Matern 5/2, with which a parameter may change faster along a
 covariate (stop 38), or the additive kernel of one and two features at a time, whose
 functions are sums (:func:`soilbinn.nn.gp_prior.additive`; the categories' one-hot columns
-are in its sum whatever ``categories`` says). With several, every start's rounds run with
+are in its sum whatever ``categories`` says), or the same sums of one-dimensional
+exponential correlations (``additive_exponential``, rougher: functions that may step
+along a covariate). With several, every start's rounds run with
 each, and the round with the highest evidence of all is kept; ``demo`` runs the squared
 exponential and the additive kernel two rounds each, the higher evidence the other two
 (``docs/recovery_ablation.md``, stop 47).
@@ -426,7 +428,7 @@ def fit_gp_prior(
     # (the additive kernel takes the one-hot columns into its sum whatever ``categories``
     # says: one term per category, an offset of its sites, and, with the pairs, a slope of
     # each covariate per category; a separate offset would repeat the first)
-    kerns = list(dict.fromkeys((corr, "product" if corr == "additive" else cat)
+    kerns = list(dict.fromkeys((corr, "product" if corr.startswith("additive") else cat)
                                for cat in categories for corr in correlations))  # fmt: skip
     # with later_starts "chosen" only the first start's phases run first; each later start
     # joins with the kernel and draw they chose (below)
