@@ -9,6 +9,12 @@ For each finished run on a synthetic dataset (one with ``true_params``) and its
 - the standard deviation of the truth at the test sites;
 - the correlation of the errors of efolding and tau4s3 at the training sites (the SOC's
   trade-off between the depth of the inputs and the slowest pool's turnover);
+- with ``--identifiability ID.nc`` (``soilbinn identifiability`` of the same data, once per
+  run, in order): the mean error at the training sites, in standard deviations of the
+  truth, in the quarter of them where the analysis' posterior sd is smallest and in the
+  quarter where it is largest, the correlation of the truth with that sd, and the held-out
+  R2 with the held-out sites' mean error removed (what a shift of the whole parameter
+  would give: stop 55);
 - the **ceiling**: the held-out R2 of a Gaussian process fitted to the *true* logits of the
   training sites (scikit-learn, ARD squared exponential plus white noise, on the
   standardised numeric covariates, lon, lat and one-hot categories; hyperparameters by
@@ -74,7 +80,29 @@ def ceiling(x: np.ndarray, z: np.ndarray, train: np.ndarray, sites: int, seed: i
     return gp.fit(x[train], z[train]).predict(x)
 
 
-def diagnose(data: str, run: str, pred: str, sites: int) -> list[str]:
+def by_identifiability(
+    truth: np.ndarray, pred: np.ndarray, sd: np.ndarray, train: np.ndarray, test: np.ndarray
+) -> str:
+    """Errors against the identifiability analysis' posterior sd (one parameter, unit scale).
+
+    The mean error at the training sites in the quarter of smallest and of largest
+    posterior sd, in standard deviations of the truth; the truth's correlation with the sd;
+    the held-out R2 with the held-out sites' mean error removed.
+    """
+    e = (pred - truth) / truth.std()
+    lo, hi = np.quantile(sd[train], [0.25, 0.75])
+    d = (pred - truth)[test]
+    r2_shift = 1 - ((d - d.mean()) ** 2).sum() / ((truth[test] - truth[test].mean()) ** 2).sum()
+    return (
+        f"bias/sd best-identified quarter {e[train & (sd <= lo)].mean():+.3f} "
+        f"worst {e[train & (sd >= hi)].mean():+.3f} | corr(truth, sd) "
+        f"{np.corrcoef(truth, sd)[0, 1]:+.2f} | test R2 less its mean error {r2_shift:.3f}"
+    )
+
+
+def diagnose(
+    data: str, run: str, pred: str, sites: int, identifiability: str | None = None
+) -> list[str]:
     """The lines printed for one run (``sites`` = 0: no ceiling)."""
     ds = xr.open_dataset(data)
     p = xr.open_dataset(pred)
@@ -83,6 +111,7 @@ def diagnose(data: str, run: str, pred: str, sites: int) -> list[str]:
     test = part == "test"
     train = ~test
     x = _features(ds, train)
+    ident = xr.open_dataset(identifiability) if identifiability else None
     lines = []
     err = {}
     for k in PARAMS:
@@ -101,6 +130,9 @@ def diagnose(data: str, run: str, pred: str, sites: int) -> list[str]:
         if sites:
             cells.append(f"ceiling {_r2(y[test], top[test]):.3f}")
         lines.append(f"{data} {k:9s} " + " | ".join(cells))
+        if ident is not None:
+            sd = ident["posterior_sd"].sel(param=k, site=ds["site"].values).values
+            lines.append(f"{data} {k:9s} " + by_identifiability(y, f, sd, train, test))
     r = np.corrcoef(err["efolding"], err["tau4s3"])[0, 1]
     lines.append(f"{data} error correlation efolding-tau4s3 at training sites {r:+.2f}")
     return lines
@@ -112,11 +144,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--sites", type=int, default=800, help="sites the ceiling's GP is fitted on (0: no ceiling)"
     )
+    ap.add_argument(
+        "--identifiability", action="append", default=[],
+        help="soilbinn identifiability output of a triple's DATA (once per triple, in order)",
+    )  # fmt: skip
     a = ap.parse_args(argv)
     if len(a.triples) % 3:
         ap.error("give DATA RUN PRED triples")
-    for i in range(0, len(a.triples), 3):
-        print("\n".join(diagnose(*a.triples[i : i + 3], sites=a.sites)), flush=True)
+    n = len(a.triples) // 3
+    if a.identifiability and len(a.identifiability) != n:
+        ap.error(f"--identifiability given {len(a.identifiability)} times for {n} runs")
+    idents = a.identifiability or [None] * n
+    for i in range(n):
+        lines = diagnose(*a.triples[3 * i : 3 * i + 3], sites=a.sites, identifiability=idents[i])
+        print("\n".join(lines), flush=True)
     return 0
 
 
