@@ -34,7 +34,7 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
 import soilbinn.training.trainer as trainer_module
-from soilbinn.training.gp_fit import fit_gp_prior, site_features
+from soilbinn.training.gp_fit import fit_gp_prior, gp_edges, site_features
 
 
 def oracle_hyperparameters(
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         return original_method(self)
 
     def oracle_fit(net, inputs, loss_of_outputs, n_obs, cfg, use_lonlat=True, *rest, **kw):
-        x, _, _ = site_features(net, inputs, use_lonlat)
+        x, _, _ = site_features(net, inputs, use_lonlat, gp_edges(inputs, cfg, use_lonlat))
         z = torch.logit(truth["p"].clamp(1e-6, 1 - 1e-6))
         hyper = oracle_hyperparameters(x.cpu().numpy(), z.cpu().numpy(), args.sites)
         for name, var, ls in zip(truth["names"], hyper["variance"], hyper["log_lengthscale"]):

@@ -563,12 +563,20 @@ def test_a_run_with_the_gp_prior_predicts_from_its_run_directory(tmp_path):
     assert "gp_prior: not used for 2 learned" in (tmp_path / "run3" / "train.log").read_text()
 
 
-@pytest.mark.parametrize("correlation", ["squared_exponential", "matern52", "additive"])
-def test_demo_predicts_the_posterior_mode_the_gp_stage_reported(tmp_path, correlation):
+_THRESHOLDS = ["train.gp_prior.covariate_thresholds=3", "train.gp_prior.categories=additive"]
+
+
+@pytest.mark.parametrize(
+    "correlation,extra",
+    [("squared_exponential", []), ("matern52", []), ("additive", []),
+     ("squared_exponential", _THRESHOLDS)],
+)  # fmt: skip
+def test_demo_predicts_the_posterior_mode_the_gp_stage_reported(tmp_path, correlation, extra):
     """With ``demo``'s GP alone (``blend: 1.0``) the saved run predicts, at its training
     sites, exactly the parameters whose SOC misfit the GP stage reported (``misfit_after``):
     what is kept is the posterior mode itself, not an average that leaves its fit; with
-    either correlation function (the run directory rebuilds the one it was fitted with)."""
+    either correlation function (the run directory rebuilds the one it was fitted with),
+    and with covariate thresholds (the run directory keeps the training sites' edges)."""
     import pandas as pd
 
     from soilbinn.training.predict import load_run
@@ -577,12 +585,18 @@ def test_demo_predicts_the_posterior_mode_the_gp_stage_reported(tmp_path, correl
 
     assert load_config("demo").train.gp_prior.blend == 1.0
     assert load_config("demo").train.gp_prior.correlation == ["squared_exponential", "additive"]
-    ds, res = _tiny_run(tmp_path / "run", 80, 4, [f"train.gp_prior.correlation={correlation}"])
+    ds, res = _tiny_run(tmp_path / "run", 80, 4,
+                        [f"train.gp_prior.correlation={correlation}", *extra])  # fmt: skip
     info = res.extra["gp_prior"]
     assert info["accepted"] >= 1 and not info["rejected"]
     run = load_run(tmp_path / "run")
     assert isinstance(run.model.param_net, GPPrior)
     assert run.model.param_net.correlation == correlation
+    edges = run.model.param_net.edges
+    assert (edges is None) == (not extra)
+    if extra:  # one row per numeric covariate and lon, lat; increasing, finite
+        assert edges.shape == (len(run.meta["numeric_names"]) + 2, 3)
+        assert bool((edges.diff(dim=1) >= 0).all()) and bool(torch.isfinite(edges).all())
     assert list(run.model.param_net.blend) == [1.0, 1.0]
     split = pd.read_csv(tmp_path / "run" / "split.csv")
     train_ds = ds.sel(site=split.loc[split.split == "train", "site"].astype(str).values)
@@ -1167,6 +1181,74 @@ def test_additive_categories_are_an_offset_shared_by_each_category():
     assert info["both"]["start_evidence"] == [info["product"]["round_evidence"][:1],
                                               info["additive"]["round_evidence"]]  # fmt: skip
     torch.testing.assert_close(r2["both"], r2["additive"], rtol=0, atol=0)
+
+
+def test_threshold_indicators_mark_the_sites_above_each_quantile_edge():
+    """``threshold_edges`` puts ``t`` edges at the ``j / (t + 1)`` quantiles of each numeric
+    covariate and of lon, lat (NaN ignored; a variable without values is never exceeded);
+    ``threshold_indicators`` is 1 where a site's value exceeds an edge (NaN exceeds none),
+    variable by variable, in the order the GP's features and ``onehot_columns`` expect."""
+    from soilbinn.nn.gp_prior import threshold_edges, threshold_indicators
+
+    numeric = torch.tensor([[0.0, 1.0, float("nan")], [1.0, 3.0, float("nan")],
+                            [2.0, float("nan"), float("nan")], [3.0, 2.0, float("nan")],
+                            [4.0, 0.0, float("nan")]])  # fmt: skip
+    lonlat = torch.tensor([[-100.0, 30.0], [-90.0, 35.0], [-80.0, 40.0], [-95.0, 45.0],
+                           [-85.0, 50.0]])  # fmt: skip
+    edges = threshold_edges(numeric, lonlat, 3)
+    assert edges.shape == (5, 3) and edges.dtype == F64
+    torch.testing.assert_close(edges[0], torch.tensor([1.0, 2.0, 3.0], dtype=F64))
+    torch.testing.assert_close(edges[1], torch.tensor([0.75, 1.5, 2.25], dtype=F64))
+    assert bool(torch.isinf(edges[2]).all())
+    torch.testing.assert_close(edges[4], torch.tensor([35.0, 40.0, 45.0], dtype=F64))
+    ind = threshold_indicators(numeric, lonlat, edges)
+    assert ind.shape == (5, 15)
+    torch.testing.assert_close(ind[:, 0:3].sum(1), torch.tensor([0.0, 0, 1, 2, 3], dtype=F64))
+    torch.testing.assert_close(ind[2, 3:6], torch.zeros(3, dtype=F64))  # NaN: no step
+    assert float(ind[:, 6:9].abs().sum()) == 0.0
+    torch.testing.assert_close(ind[:, 9:12].sum(1), torch.tensor([0.0, 1, 3, 0, 2], dtype=F64))
+    # without lon/lat the edges and indicators cover the numeric covariates alone
+    assert threshold_indicators(numeric, None, threshold_edges(numeric, None, 2)).shape == (5, 6)
+
+
+def test_covariate_thresholds_recover_a_parameter_that_steps_along_covariates():
+    """A truth that jumps where two covariates cross a value (a step of 2.4 logits at
+    covariate 0 = 0.5, of 1.6 at covariate 1 = -1), observed with noise at 300 sites, is
+    recovered at 200 new sites better with ``train.gp_prior.covariate_thresholds`` (the
+    indicators of the sites above each of 7 quantile edges per covariate among the additive
+    kernel's features, none at a jump) than by the smooth kernel alone, which must blur
+    each jump over a length scale; and the evidence prefers the prior with the steps. (The
+    squared exponential alone reaches R2 0.80 / 0.70 here.)"""
+    gen = torch.Generator().manual_seed(11)
+    n, n_new = 300, 200
+    num = torch.rand(n + n_new, 2, generator=gen, dtype=F64) * 6 - 3
+    cat = torch.zeros(n + n_new, 1, dtype=torch.long)
+    step = 2.4 * (num[:, 0] > 0.5) + 1.6 * (num[:, 1] > -1.0) - 1.8
+    truth = torch.sigmoid(torch.stack([step + 0.2 * num[:, 1], -0.5 * step], 1))
+    target = truth[:n] + 0.03 * torch.randn(n, 2, generator=gen, dtype=F64)
+
+    def loss_of_outputs(p):
+        return ((p.to(F64) - target) ** 2).sum() / (2 * n)
+
+    start = (target.clamp(0.02, 0.98)).float()
+    r2, info = {}, {}
+    for t in (0, 7):
+        cfg = load_config("demo", ["train.gp_prior.draws=1", "train.gp_prior.subset=300",
+                                   "train.gp_prior.correlation=additive",
+                                   "train.gp_prior.categories=product",
+                                   f"train.gp_prior.covariate_thresholds={t}"]).train.gp_prior  # fmt: skip
+        prior, info[t] = fit_gp_prior(_FixedOutputs(start), (num[:n].float(), cat[:n], None),
+                                      loss_of_outputs, n_obs=2 * n, cfg=cfg,
+                                      use_lonlat=False)  # fmt: skip
+        assert prior is not None and (
+            prior.edges is None if t == 0 else prior.edges.shape == (2, t)
+        )
+        with torch.no_grad():
+            new = prior(num[n:].float(), cat[n:]).to(F64)
+        tt = truth[n:]
+        r2[t] = 1 - ((new - tt) ** 2).sum(0) / ((tt - tt.mean(0)) ** 2).sum(0)
+    assert (r2[7] > r2[0] + 0.3).all() and (r2[7] > 0.9).all(), r2
+    assert info[7]["log_evidence"] > info[0]["log_evidence"], info
 
 
 def test_a_run_with_additive_categories_predicts_with_them_from_its_checkpoint(tmp_path):

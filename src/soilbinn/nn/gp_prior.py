@@ -236,6 +236,57 @@ CORRELATIONS = {
 }
 
 
+def threshold_edges(
+    numeric: torch.Tensor, lonlat: torch.Tensor | None, n_thresholds: int
+) -> torch.Tensor:
+    """Quantile edges (v, n_thresholds) of each numeric covariate and of lon, lat.
+
+    Parameters
+    ----------
+    numeric : Tensor (n, c)
+        Raw numeric covariates of the sites the edges are read from (NaN ignored).
+    lonlat : Tensor (n, 2) or None
+        Longitude and latitude (degrees); None leaves them out (``v = c``, else ``c + 2``).
+    n_thresholds : int
+        Edges per variable, at the quantiles ``j / (n_thresholds + 1)``, ``j = 1..``.
+
+    Returns
+    -------
+    Tensor (v, n_thresholds) float64
+        In each variable's own units; a variable with no finite value gets +inf (never
+        exceeded).
+    """
+    parts = [numeric.to(torch.float64)]
+    if lonlat is not None:
+        parts.append(lonlat.to(torch.float64))
+    raw = torch.cat(parts, dim=1)
+    q = torch.arange(1, n_thresholds + 1, dtype=torch.float64, device=raw.device)
+    q = q / (n_thresholds + 1)
+    edges = torch.full((raw.shape[1], n_thresholds), math.inf, dtype=torch.float64,
+                       device=raw.device)  # fmt: skip
+    for j in range(raw.shape[1]):
+        col = raw[:, j][torch.isfinite(raw[:, j])]
+        if col.numel():
+            edges[j] = torch.quantile(col, q)
+    return edges
+
+
+def threshold_indicators(
+    numeric: torch.Tensor, lonlat: torch.Tensor | None, edges: torch.Tensor
+) -> torch.Tensor:
+    """Indicators (n, v * t) that each variable exceeds each of its edges (float64, 0/1).
+
+    ``numeric`` (n, c) and ``lonlat`` (n, 2) as in :func:`threshold_edges` (lon/lat only
+    when the edges have ``c + 2`` rows); NaN exceeds no edge. Column ``i * t + j`` is
+    variable ``i`` above its edge ``j``.
+    """
+    parts = [numeric.to(torch.float64)]
+    if edges.shape[0] > numeric.shape[1]:
+        parts.append(lonlat.to(torch.float64))
+    raw = torch.cat(parts, dim=1)
+    return (raw[:, :, None] > edges.to(raw.device)[None]).to(torch.float64).reshape(len(raw), -1)
+
+
 def site_kernel(
     a: torch.Tensor,
     b: torch.Tensor,
@@ -722,6 +773,7 @@ class GPPrior(nn.Module):
         kernel: str = "shared",
         correlation: str = "squared_exponential",
         categories: str = "product",
+        thresholds: int = 0,
     ) -> None:
         super().__init__()
         if correlation not in CORRELATIONS:
@@ -732,7 +784,10 @@ class GPPrior(nn.Module):
             raise ValueError(f"categories must be product or additive, got {categories!r}")
         self.net, self.use_lonlat, self.kernel = net, use_lonlat, kernel
         self.correlation, self.categories = correlation, categories
-        onehot = self.onehot_columns(net, n_features) if categories == "additive" else None
+        n_vars = int(net.inputs.numeric_min.numel()) + (2 if use_lonlat else 0)
+        n_steps = n_vars * thresholds
+        onehot = (self.onehot_columns(net, n_features, n_steps)
+                  if categories == "additive" else None)  # fmt: skip
         self.register_buffer("onehot", onehot, persistent=False)  # rebuilt from the network
         b = [float(blend)] * n_out if isinstance(blend, (int, float)) else [float(v) for v in blend]
         if len(b) != n_out or not all(0.0 <= v <= 1.0 for v in b):
@@ -749,6 +804,9 @@ class GPPrior(nn.Module):
         self.register_buffer("mean", torch.zeros(n_out, dtype=f64))
         self.register_buffer("feature_mean", torch.zeros(n_features, dtype=f64))
         self.register_buffer("feature_std", torch.ones(n_features, dtype=f64))
+        # the threshold edges (v, t); None without thresholds (and in older checkpoints)
+        edges = torch.zeros(n_vars, thresholds, dtype=f64) if thresholds else None
+        self.register_buffer("edges", edges)
 
     @property
     def temperature(self) -> torch.Tensor:
@@ -756,9 +814,15 @@ class GPPrior(nn.Module):
 
     @staticmethod
     def raw_features(
-        net: nn.Module, numeric, categorical=None, lonlat=None, use_lonlat: bool = True
+        net: nn.Module,
+        numeric,
+        categorical=None,
+        lonlat=None,
+        use_lonlat: bool = True,
+        edges: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Unstandardised features (n, d): scaled covariates, one-hot categories, lon/lat/10."""
+        """Unstandardised features (n, d): scaled covariates, one-hot categories, lon/lat/10,
+        then with ``edges`` (v, t) (:func:`threshold_edges`) the threshold indicators."""
         inputs = net.inputs
         parts = [inputs.scale(numeric).to(torch.float64)]
         for j, k in enumerate(inputs.n_categories.tolist()):
@@ -769,20 +833,26 @@ class GPPrior(nn.Module):
             parts.append(onehot)
         if use_lonlat:
             parts.append(torch.nan_to_num(lonlat.to(torch.float64) / 10.0))
+        if edges is not None and edges.numel():
+            parts.append(threshold_indicators(numeric, lonlat if use_lonlat else None, edges))
         return torch.cat(parts, dim=1)
 
     @staticmethod
-    def onehot_columns(net: nn.Module, n_features: int) -> torch.Tensor:
+    def onehot_columns(net: nn.Module, n_features: int, n_steps: int = 0) -> torch.Tensor:
         """(n_features,) bool: the one-hot columns of :meth:`raw_features` (after the
-        scaled numeric covariates, before lon/lat)."""
+        scaled numeric covariates, before lon/lat) and its last ``n_steps`` columns, the
+        threshold indicators."""
         inputs = net.inputs
         start = int(inputs.numeric_min.numel())
         mask = torch.zeros(n_features, dtype=torch.bool)
         mask[start : start + int(inputs.n_categories.sum())] = True
+        if n_steps:
+            mask[n_features - n_steps :] = True
         return mask
 
     def features(self, numeric, categorical=None, lonlat=None) -> torch.Tensor:
-        x = self.raw_features(self.net, numeric, categorical, lonlat, self.use_lonlat)
+        x = self.raw_features(self.net, numeric, categorical, lonlat, self.use_lonlat,
+                              self.edges)  # fmt: skip
         return (x - self.feature_mean) / self.feature_std
 
     def b_cov(self) -> torch.Tensor:

@@ -288,6 +288,13 @@ class GPPriorConfig:
     # with each, the highest evidence kept (twice the stage, or fewer rounds with
     # select_after)
     categories: str = "product"
+    # thresholds per numeric covariate (and per lon, lat) at which the GP's parameters may
+    # step: indicators [x > t] at t the j / (thresholds + 1) quantiles (j = 1..thresholds)
+    # of each over the training sites, added to the GP's features as categories (with
+    # categories additive: a random offset shared by the sites above t, its variance a
+    # hyperparameter; a sum of such steps is a threshold function of the covariate).
+    # 0: none. The edges are stored in the prior, so new sites use the training sites'
+    covariate_thresholds: int = 0
     # more learned parameters than this: the stage is not used (logged); the GP is a prior
     # for a few weakly identified parameters, and a Newton step solves rank x learned
     # unknowns, the evidence fit subset x learned (at most 1,600: fewer sites with more
@@ -432,6 +439,7 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("train.gp_prior.lengthscale", lambda v: v > 0, "must be > 0"),
     ("train.gp_prior.lengthscale_spread", lambda v: v is None or v > 0, "must be > 0 or null"),
     ("train.gp_prior.rank", lambda v: v >= 1, "must be >= 1"),
+    ("train.gp_prior.covariate_thresholds", lambda v: v >= 0, "must be >= 0"),
     ("train.gp_prior.rank_max", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.max_learned", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.max_sites", lambda v: v >= 2, "must be >= 2"),

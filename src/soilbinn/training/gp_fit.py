@@ -111,6 +111,7 @@ from soilbinn.nn.gp_prior import (
     pivoted_kernel_basis,
     rbf_stack,
     site_kernel,
+    threshold_edges,
 )
 from soilbinn.training.config import correlation_names
 from soilbinn.training.polish import site_gradient_hessian
@@ -123,6 +124,7 @@ def site_features(
     net: torch.nn.Module,
     inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     use_lonlat: bool = True,
+    edges: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The GP's features of the training sites, standardised over them.
 
@@ -134,6 +136,9 @@ def site_features(
         Inputs of the training sites.
     use_lonlat : bool
         Whether (lon, lat) / 10 are features.
+    edges : Tensor (v, t), optional
+        Threshold edges (:func:`soilbinn.nn.gp_prior.threshold_edges`): their indicators
+        are the last ``v * t`` features.
 
     Returns
     -------
@@ -143,10 +148,22 @@ def site_features(
         The training sites' feature means and standard deviations (1 where constant).
     """
     with torch.no_grad():
-        raw = GPPrior.raw_features(net, *inputs, use_lonlat)
+        raw = GPPrior.raw_features(net, *inputs, use_lonlat, edges)
     mean, std = raw.mean(0), raw.std(0)
     std = torch.where(std > 1e-12, std, torch.ones_like(std))
     return (raw - mean) / std, mean, std
+
+
+def gp_edges(
+    inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor], cfg, use_lonlat: bool = True
+) -> torch.Tensor | None:
+    """Threshold edges (v, t) of the training sites for ``cfg.covariate_thresholds`` = t
+    (:func:`soilbinn.nn.gp_prior.threshold_edges`), or None when it is 0."""
+    t = int(getattr(cfg, "covariate_thresholds", 0))
+    if not t:
+        return None
+    numeric, _, lonlat = inputs
+    return threshold_edges(numeric, lonlat if use_lonlat else None, t)
 
 
 def evidence_subsets(
@@ -258,9 +275,12 @@ def fit_gp_prior(
     with torch.no_grad():
         p = net(numeric, categorical, lonlat).detach().to(f64)
     n, k = p.shape
-    x, mean_x, std_x = site_features(net, inputs, use_lonlat)
-    # the categories' one-hot columns by train.gp_prior.categories (see site_kernel)
-    onehots = {"product": None, "additive": GPPrior.onehot_columns(net, x.shape[1])}
+    edges = gp_edges(inputs, cfg, use_lonlat)
+    x, mean_x, std_x = site_features(net, inputs, use_lonlat, edges)
+    # the categories' one-hot columns by train.gp_prior.categories (see site_kernel), with
+    # the threshold indicators (train.gp_prior.covariate_thresholds)
+    n_steps = 0 if edges is None else edges.numel()
+    onehots = {"product": None, "additive": GPPrior.onehot_columns(net, x.shape[1], n_steps)}
     z = torch.logit(p.clamp(1e-6, 1 - 1e-6))
 
     def unit_loss(zz: torch.Tensor) -> float:
@@ -636,8 +656,10 @@ def fit_gp_prior(
         return None, info
     alpha, log_ls, mu, bc, (correlation, cats) = kept
     prior = GPPrior(net, n, x.shape[1], k, use_lonlat, cfg.blend if blend is None else blend,
-                    cfg.kernel, correlation, cats)  # fmt: skip
+                    cfg.kernel, correlation, cats, cfg.covariate_thresholds)  # fmt: skip
     with torch.no_grad():
+        if edges is not None:
+            prior.edges.copy_(edges)
         prior.x_train.copy_(x)
         prior.alpha.copy_(alpha)
         prior.log_lengthscale.copy_(log_ls)

@@ -649,7 +649,8 @@ class _Trainer:
                                  "use_lonlat": bool(prior.use_lonlat),
                                  "blend": list(prior.blend), "kernel": prior.kernel,
                                  "correlation": prior.correlation,
-                                 "categories": prior.categories}  # fmt: skip
+                                 "categories": prior.categories,
+                                 "thresholds": 0 if prior.edges is None else int(prior.edges.shape[1])}  # fmt: skip
         if self.info.is_main:
             ckpt = load_checkpoint(self.run.best) if self.run.best.exists() else self.state()
             ckpt["model"], ckpt["meta"] = model.state_dict(), self.meta
