@@ -1316,6 +1316,36 @@ def test_the_prior_mean_from_the_modes_is_the_mean_of_the_logits_each_round_star
     torch.testing.assert_close(priors["modes", 2].mean, mode_1.mean(0), rtol=1e-10, atol=1e-10)
 
 
+def test_an_evidence_fit_that_fails_keeps_the_hyperparameters_it_started_from(monkeypatch):
+    """When the evidence fit's line search reaches a point where the prior is not a
+    covariance (a Cholesky factorisation fails) the round goes on with the hyperparameters
+    it started from, says so in the log, and the stage still returns a finite prior: the
+    same as a fit of zero iterations (``hyper_steps: 0``)."""
+    import soilbinn.training.gp_fit as gp_fit_module
+
+    inputs, loss_of_outputs, start = _sine_and_trend(14)
+    n = len(start)
+    over = ["train.gp_prior.subset=160", "train.gp_prior.rounds=1", *ONE_KERNEL,
+            "train.gp_prior.categories=product"]  # fmt: skip
+    none, info_none = fit_gp_prior(_FixedOutputs(start), inputs, loss_of_outputs, n_obs=2 * n,
+                                   cfg=load_config("demo", [*over, "train.gp_prior.hyper_steps=0"]
+                                                   ).train.gp_prior, use_lonlat=False)  # fmt: skip
+
+    def broken(*args, **kwargs):
+        raise torch.linalg.LinAlgError("linalg.cholesky: not positive-definite")
+
+    monkeypatch.setattr(gp_fit_module, "laplace_evidence_gradients_separate", broken)
+    lines: list[str] = []
+    prior, info = fit_gp_prior(_FixedOutputs(start), inputs, loss_of_outputs, n_obs=2 * n,
+                               cfg=load_config("demo", over).train.gp_prior, use_lonlat=False,
+                               log=lines.append)  # fmt: skip
+    assert prior is not None and none is not None
+    assert any("non-finite hyperparameters" in line for line in lines), lines
+    torch.testing.assert_close(prior.log_lengthscale, none.log_lengthscale, rtol=0, atol=0)
+    torch.testing.assert_close(prior.alpha, none.alpha, rtol=0, atol=0)
+    assert info["log_evidence"] == info_none["log_evidence"]
+
+
 def test_a_new_evidence_subset_each_round_reads_other_sites_after_the_first():
     """``train.gp_prior.subset_draw: per_round``: round 1's evidence fit reads the same sites
     as with ``fixed``, later rounds a new draw (their evidence differs); with every site in

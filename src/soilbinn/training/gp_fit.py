@@ -402,8 +402,20 @@ def fit_gp_prior(
             return -evidence + tie.detach()
 
         if cfg.hyper_steps and fixed is None:
-            with torch.enable_grad():
-                opt.step(closure)
+            saved = [t.detach().clone() for t in fitted]
+            try:
+                with torch.enable_grad():
+                    opt.step(closure)
+                ok = all(bool(torch.isfinite(t).all()) for t in fitted)
+            except torch.linalg.LinAlgError:  # a trial point where B or K is not a covariance
+                ok = False
+            if not ok:  # the line search left the hyperparameters' valid region
+                with torch.no_grad():
+                    for t, v in zip(fitted, saved):
+                        t.copy_(v)
+                if log is not None:
+                    log("gp_prior: the evidence fit reached non-finite hyperparameters; "
+                        "this round keeps the ones it started from")  # fmt: skip
 
     def prior_times(kx: torch.Tensor, a: torch.Tensor, bc_: torch.Tensor) -> torch.Tensor:
         # the prior covariance times coefficients a (n, k): kron(Kx, B), or per parameter
