@@ -11,9 +11,19 @@ from soilbinn.interrupt import Interrupted
 from soilbinn.training.config import load_config
 from soilbinn.training.ensemble import is_ensemble_run, train_ensemble
 
-SETS = ["train.batch_size=8", "model.hidden=8", "model.depth=1", "train.epochs=3",
-        "train.patience=3", "model.lonlat_encoding.enabled=false", "train.progress=false",
-        "train.polish.iterations=1", "train.polish.inner_iterations=20", "train.ensemble=2"]  # fmt: skip
+SETS = [
+    "train.batch_size=8",
+    "model.hidden=8",
+    "model.depth=1",
+    "train.epochs=3",
+    "train.patience=3",
+    "model.lonlat_encoding.enabled=false",
+    "train.progress=false",
+    "train.polish.iterations=1",
+    "train.polish.inner_iterations=20",
+    "train.ensemble=2",
+    "data.val_fraction=0.15",  # the error model is read on the members' validation sites
+]
 
 
 @pytest.fixture(scope="module")

@@ -106,8 +106,12 @@ def _train_ensemble(cfg, args: argparse.Namespace, resume: bool = False) -> int:
     )
     res = train_ensemble(cfg, ds, run_dir, resume=resume, data=args.data)
     print(f"run directory: {res.run_dir} ({len(res.members)} members)")
-    print("observation error (sd of log obs/pred): " +
-          ", ".join(f"{k} {v:.3f}" for k, v in res.obs_error.items()))  # fmt: skip
+    if any(res.obs_error.values()):
+        print("observation error (sd of log obs/pred): " +
+              ", ".join(f"{k} {v:.3f}" for k, v in res.obs_error.items()))  # fmt: skip
+    else:  # read on the members' validation sites; percentiles are the ensemble's alone
+        print("observation error: not estimated (the members have no validation sites: "
+              "data.val_fraction = 0); percentiles are the ensemble's spread alone")  # fmt: skip
     for i, m in enumerate(res.members):
         row = m.metrics.loc[(slice(None), "all"), ["nse", "r2", "rmse", "n"]]
         print(f"member {i}: best epoch {m.best_epoch}\n{row.to_string()}")

@@ -574,9 +574,10 @@ class _Trainer:
             atomic_torch_save(self.state(), self.run.best)
         self.log.info(
             "polish: %s %d iterations (%d evaluations) in %.1fs, loss %.5g -> %.5g, "
-            "val NSE %.4f -> %.4f (%s)", cfg.method, res["iterations"], res["evaluations"], res["seconds"],
-            res["loss_before"], res["loss_after"], res["val_nse_before"], score,
-            "kept" if res["best_iteration"] > 0 else "discarded",
+            "%s %.4f -> %.4f (%s)", cfg.method, res["iterations"], res["evaluations"], res["seconds"],
+            res["loss_before"], res["loss_after"],
+            "val NSE" if has_val else "score (minus the training loss; no validation sites)",
+            res["val_nse_before"], score, "kept" if res["best_iteration"] > 0 else "discarded",
         )  # fmt: skip
         return res
 
