@@ -197,6 +197,8 @@ def test_ensemble_train_predict_map(tiny, tmp_path):
     path, _ = tiny
     run = tmp_path / "ens"
     alternate = ["train.ensemble=2", "train.alternate_trend=true", "model.covariate_trend=false"]
+    # the members' validation sites carry the ensemble's observation-error model
+    alternate.append("data.val_fraction=0.15")
     sets = [a for o in [*TINY, "train.epochs=1", *alternate] for a in ("--set", o)]
     assert (
         main(["train", "--config", "demo", "--data", str(path), "--run-dir", str(run), *sets]) == 0
