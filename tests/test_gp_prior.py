@@ -791,7 +791,8 @@ def test_a_prior_too_smooth_at_its_rank_gets_more_kernel_eigenpairs():
     """Three kernel eigenpairs cannot carry a truth that varies on a short scale: no first
     step fits the data as well as the network, and with ``rank_max`` equal to ``rank`` the
     network is kept; with a larger ``rank_max`` the stage doubles the eigenpairs until a
-    step fits, and the GP is used, for half the rounds."""
+    step fits, and the GP is used, for the rounds whose work at the doubled rank (two
+    rounds' each) fits in what the stage spends at the base rank."""
     net, inputs, loss_of_outputs, n_obs = _sharp_problem()
     for rank_max, used in ((3, False), (200, True)):
         cfg = load_config("demo", ["train.gp_prior.draws=1",
@@ -804,8 +805,16 @@ def test_a_prior_too_smooth_at_its_rank_gets_more_kernel_eigenpairs():
         assert info["accepted"] > 0 if used else info["accepted"] == 0
         if used:
             assert 3 < info["rank"] <= 200, info
-            # the doubled basis costs more per round: half of demo's four rounds run
-            assert cfg.rounds == 4 and len(info["round_evidence"]) == 2, info
+            # a doubled round spends twice a round's work: demo's kernels (one round each,
+            # then the highest evidence three more) have spent the work of all the stage's
+            # rounds in their first rounds, and no start goes on
+            assert cfg.rounds == 4 and len(info["start_evidence"]) > 1, info
+            assert info["continued"] is None and len(info["round_evidence"]) == 1, info
+            # one kernel alone: half of the four rounds run
+            one = dataclasses.replace(cfg, correlation="squared_exponential", categories="product")
+            _, info1 = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=n_obs, cfg=one,
+                                    use_lonlat=False)  # fmt: skip
+            assert len(info1["start_evidence"]) == 1 and len(info1["round_evidence"]) == 2, info1
             # and no further draw of the evidence's sites is begun: two draws give the same
             two, info2 = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=n_obs,
                                       cfg=dataclasses.replace(cfg, draws=2), use_lonlat=False)  # fmt: skip

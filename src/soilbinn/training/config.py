@@ -205,7 +205,9 @@ class GPPriorConfig:
     # the step solves rank x learned unknowns, its cost grows as their cube); when a
     # round's first step cannot fit the data as well as the network with them (a prior too
     # smooth for the parameters), twice as many, up to rank_max, for it and later rounds;
-    # with them at most half the rounds run per start (each costs two to three times more)
+    # with them at most half the rounds run per start (each costs two to three times more),
+    # and a phase chosen after select_after rounds goes on only while its rounds fit in the
+    # work of the stage's rounds at the base rank, a doubled round counting two
     rank: int = 500
     rank_max: int = 1000
     # weight of the GP's parameters in the prediction, the rest the network's (an average

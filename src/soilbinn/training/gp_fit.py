@@ -48,7 +48,11 @@ cannot (``docs/recovery_ablation.md``, stop 43). Each draw runs as its own start
 with ``select_after`` every draw's phases run that many rounds and the one of highest
 evidence of all goes on; without it every draw runs all its rounds, as if the stage were
 run once per draw, and the highest evidence is kept. Once the kernel basis is doubled
-(``rank_max``) no further draw is begun.
+(``rank_max``) no further draw is begun, and the phase chosen after ``select_after`` rounds
+goes on only while its next round fits in the work the stage's rounds take at the base
+rank, a round in the doubled basis counting as two: with ``demo``'s three kernels doubled
+in their first round, none goes on (the first rounds keep the choice among the kernels; a
+stepped truth's training had taken 158-170 CPU s of the 180 the issue allows, stop 58).
 
 The prior's mean of each parameter's logits is fitted with the rest (``mean = evidence``)
 or, with ``mean = modes`` (``demo`` since stop 52), set each round to the mean of the
@@ -473,6 +477,15 @@ def fit_gp_prior(
     if len(phases) > 1 and cfg.select_after is not None:
         first_end = min(cfg.select_after, cfg.rounds)
     legs = [(ph, 0, first_end) for ph in range(len(phases))]
+    # the work the stage may spend: the rounds its phases run at the base rank (those
+    # begun: no draw is begun after a doubling); a round in the doubled basis spends two.
+    # Every phase's first rounds run whatever they spend (the choice among them needs them
+    # all); the chosen phase goes on only while its next round fits in what is left
+    spent = 0
+
+    def planned() -> int:
+        return len(info["start_evidence"]) * first_end + cfg.rounds - first_end
+
     saved: dict[int, tuple] = {}  # a phase's state after its last leg, while it may go on
     info["continued"] = None
     leg, selected = 0, False
@@ -494,6 +507,14 @@ def fit_gp_prior(
         going_on = True
         for round_ in range(first_round, end_round):
             if round_ >= rounds_cap:
+                break
+            if first_round > 0 and spent + (2 if cap > cfg.rank else 1) > planned():
+                if log is not None:
+                    log(
+                        f"gp_prior: round {round_ + 1} not begun: the doubled basis has spent "
+                        f"the work of {spent} of the stage's {planned()} rounds"
+                    )
+                going_on = False
                 break
             th = time.perf_counter()
             sub = [
@@ -579,6 +600,7 @@ def fit_gp_prior(
                     log(f"gp_prior: round {round_ + 1}, no step fits as well as the network "
                         f"with {old} kernel eigenpairs" + (" per parameter" if separate else "")
                         + f"; again with {cap}, at most {rounds_cap} rounds per start")  # fmt: skip
+            spent += 2 if cap > cfg.rank else 1
             if alpha is None:  # no step accepted: keep the previous round's
                 going_on = False
                 break
@@ -614,12 +636,16 @@ def fit_gp_prior(
             selected, best = True, None
             if first_end < rounds_cap and saved:
                 best = max(saved, key=lambda q: max(info["start_evidence"][q]))
-                info["continued"] = best
-                legs.append((best, first_end, rounds_cap))
+                room = spent + (2 if cap > cfg.rank else 1) <= planned()
+                if room:
+                    info["continued"] = best
+                    legs.append((best, first_end, rounds_cap))
                 if log is not None:
                     log(f"gp_prior: log evidence after {first_end} rounds by start "
                         f"{[round(max(e), 1) if e else None for e in info['start_evidence']]}; "
-                        f"start {best + 1} goes on")  # fmt: skip
+                        + (f"start {best + 1} goes on" if room else
+                           f"the doubled basis has spent the work of {spent} of the stage's "
+                           f"{planned()} rounds: start {best + 1} does not go on"))  # fmt: skip
             if later:  # later starts: the first start's chosen kernel and draw, all rounds
                 done = [q for q, e in enumerate(info["start_evidence"]) if e]
                 if best is None and done:
