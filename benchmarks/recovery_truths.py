@@ -30,6 +30,11 @@ process model and adds multiplicative log-normal noise. Two differently written 
   10 x 10 degree region; both min-max scaled into [0.15, 0.85].
 - ``gp`` (stop 45): the logistic of a Gaussian-process draw of three covariates per
   parameter, the GP stage's own model (a check that it recovers a truth it can represent).
+- ``niche`` (stop 58, written after every ``demo`` setting had been chosen): response
+  curves the way an ecologist writes them, multiplied: a Gaussian niche along one
+  covariate whose optimum shifts with a second, a Michaelis-Menten saturation in a third,
+  a power law of a fourth and a log-normal factor per land cover; the log of the product
+  quantile min-max scaled into [0.15, 0.85].
 
 Usage::
 
@@ -246,9 +251,37 @@ def truth_gp(ds: xr.Dataset, seed: int) -> np.ndarray:
     return out
 
 
+def truth_niche(ds: xr.Dataset, seed: int) -> np.ndarray:
+    """(n, 21) unit-scale truth: a product of a shifting Gaussian niche, a saturation, a
+    power law and a land-cover factor (each parameter its own covariates)."""
+    z = _standardised(ds)
+    f, lc, _ = _features(ds)
+    rng = np.random.default_rng([seed, 5858])
+    keys = sorted(k for k in z if k != "lat")
+    out = np.empty((len(lc), 21))
+    for j in range(21):
+        a, b, c, d = rng.choice(keys, 4, replace=False)
+        # a Gaussian niche along a, its optimum moving with b
+        opt = rng.normal(0, 0.7) + rng.uniform(-0.6, 0.6) * z[b]
+        log_v = -0.5 * ((z[a] - opt) / rng.uniform(0.7, 1.8)) ** 2
+        # Michaelis-Menten in c (shifted positive), its half-saturation within c's range
+        pos = f[c] - f[c].min() + 0.05 * (f[c].std() + 1e-9)
+        log_v = log_v + rng.choice([-1, 1]) * np.log(
+            pos / (pos + np.quantile(pos, rng.uniform(0.1, 0.6)))
+        )
+        # a power law of d (shifted positive)
+        pos = f[d] - f[d].min() + 0.5 * (f[d].std() + 1e-9)
+        log_v = log_v + rng.uniform(-0.8, 0.8) * np.log(pos / pos.mean())
+        log_v = log_v + rng.normal(0, 0.3, lc.max() + 1)[lc]
+        lo, hi = np.quantile(log_v, [0.01, 0.99])
+        out[:, j] = 0.15 + 0.7 * np.clip((log_v - lo) / (hi - lo), 0, 1)
+    return out
+
+
 TRUTHS = {
     "mix": truth_mix, "bands": truth_bands, "steps": truth_steps, "lc": truth_lc,
     "field": truth_field, "hinge": truth_hinge, "blocks": truth_blocks, "gp": truth_gp,
+    "niche": truth_niche,
 }  # fmt: skip
 
 
