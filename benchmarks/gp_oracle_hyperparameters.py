@@ -108,9 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     trainer_module._Trainer.fit_gp_prior = with_truth
     trainer_module.fit_gp_prior = oracle_fit
     rerun = [args.run, args.data, args.new_run]
-    # the oracle's length scales are a product kernel's (every feature in the distance)
+    # the oracle's length scales are a squared exponential product kernel's (every feature
+    # in the distance)
     for s in ["train.gp_prior.kernel=per_parameter", "train.gp_prior.categories=product",
-              *args.set]:  # fmt: skip
+              "train.gp_prior.correlation=squared_exponential", *args.set]:  # fmt: skip
         rerun += ["--set", s]
     return rerun_main(rerun)
 

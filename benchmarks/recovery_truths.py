@@ -35,6 +35,10 @@ process model and adds multiplicative log-normal noise. Two differently written 
   covariate whose optimum shifts with a second, a Michaelis-Menten saturation in a third,
   a power law of a fourth and a log-normal factor per land cover; the log of the product
   quantile min-max scaled into [0.15, 0.85].
+- ``response`` (stop 59, written after the sum kernel was chosen and before any run on
+  it): the response functions of soil carbon models summed (Arrhenius temperature,
+  moisture optimum, clay protection, broken-stick pH, NPP, bedrock depth) with a
+  land-cover x texture-class table; probit-squashed into [0.15, 0.85].
 
 Usage::
 
@@ -278,10 +282,55 @@ def truth_niche(ds: xr.Dataset, seed: int) -> np.ndarray:
     return out
 
 
+def truth_response(ds: xr.Dataset, seed: int) -> np.ndarray:
+    """(n, 21) unit-scale truth: the response functions of soil carbon models, summed.
+
+    Per parameter three to five of: an Arrhenius temperature response (linear in
+    ``1 / T``, activation energy 20-80 kJ/mol), a moisture optimum (quadratic in log
+    moisture index), clay protection saturating with clay content (``log(1 + a clay)``), a
+    broken-stick pH response (its slope changing at pH 5-7), a log-linear NPP term, a
+    logistic of bedrock depth; each standardised and weighted (either sign), plus an
+    effect per land-cover and texture-class pair; the sum's probit, centred on its median
+    and scaled by its spread, into [0.15, 0.85].
+    """
+    from scipy.stats import norm
+
+    f, lc, _ = _features(ds)
+    cats = ds["categories"].values.astype(int)
+    tex = cats[:, [str(c) for c in ds["category"].values].index("texture_class")]
+    rng = np.random.default_rng([seed, 6161])
+    t_k = f["mat"] + 273.15
+    moist = np.log(np.maximum(f["moisture_index"], 1e-3))
+    n = len(lc)
+    out = np.empty((n, 21))
+
+    def std(v: np.ndarray) -> np.ndarray:
+        return (v - v.mean()) / (v.std() + 1e-9)
+
+    for j in range(21):
+        terms = {
+            "arrhenius": lambda: -rng.uniform(20e3, 80e3) / 8.314 * (1 / t_k - 1 / 288.15),
+            "moisture": lambda: -((moist - np.quantile(moist, rng.uniform(0.2, 0.8))) ** 2),
+            "clay": lambda: np.log1p(rng.uniform(0.02, 0.3) * f["clay"]),
+            "ph": lambda: np.where(f["ph"] < (b := rng.uniform(5, 7)), rng.uniform(-1, 1),
+                                   rng.uniform(-1, 1)) * (f["ph"] - b),
+            "npp": lambda: np.log(np.maximum(f["npp"], 1.0)),
+            "bedrock": lambda: 1 / (1 + np.exp(-(f["bedrock_depth"]
+                                                 - np.quantile(f["bedrock_depth"], rng.uniform(0.2, 0.8)))
+                                                / (0.2 * f["bedrock_depth"].std() + 1e-9))),
+        }  # fmt: skip
+        chosen = rng.choice(sorted(terms), rng.integers(3, 6), replace=False)
+        v = sum(rng.choice([-1, 1]) * rng.uniform(0.4, 1.2) * std(terms[k]()) for k in chosen)
+        v = v + rng.normal(0, 0.35, (lc.max() + 1, tex.max() + 1))[lc, tex]
+        q25, q50, q75 = np.quantile(v, [0.25, 0.5, 0.75])
+        out[:, j] = 0.15 + 0.7 * norm.cdf((v - q50) / (rng.uniform(0.8, 1.4) * (q75 - q25)))
+    return out
+
+
 TRUTHS = {
     "mix": truth_mix, "bands": truth_bands, "steps": truth_steps, "lc": truth_lc,
     "field": truth_field, "hinge": truth_hinge, "blocks": truth_blocks, "gp": truth_gp,
-    "niche": truth_niche,
+    "niche": truth_niche, "response": truth_response,
 }  # fmt: skip
 
 

@@ -22,10 +22,12 @@ from soilbinn.nn.gp_prior import (
     laplace_evidence_gradients,
     laplace_evidence_gradients_separate,
     laplace_step,
+    lengthscale_width,
     matern52,
     pivoted_kernel_basis,
     rbf,
     rbf_stack,
+    site_kernel,
 )
 from soilbinn.nn.param_net import ParamNet
 from soilbinn.training.config import ConfigError, correlation_names, load_config
@@ -289,6 +291,38 @@ def test_additive_kernel_is_the_mean_of_one_and_two_feature_kernels():
         assert float(grad[j]) == pytest.approx(float(fd), rel=1e-6, abs=1e-8)
 
 
+def test_a_sum_kernel_is_the_mean_of_its_two_terms_each_with_its_own_length_scales():
+    """``squared_exponential+additive``: the ARD squared exponential (its categories as
+    offsets when given) and the additive kernel (the categories in its own sum) weighted
+    by ``1 - w`` and ``w = sigmoid(t)``, each read from its own half of the log length
+    scales, ``t`` last; a term whose length scales all grow without end is a constant;
+    positive semi-definite, 1 on the diagonal without offsets, and each half of the length
+    scales and the weight get their own gradient."""
+    gen = torch.Generator().manual_seed(9)
+    d = 5
+    x = torch.randn(30, d, generator=gen, dtype=F64)
+    x[:, 3:] = (torch.rand(30, 2, generator=gen) > 0.5).to(F64) * 2 - 1  # one-hot-like columns
+    onehot = torch.tensor([False, False, False, True, True])
+    ls = torch.randn(2 * d + 1, generator=gen, dtype=F64) * 0.3
+    name = "squared_exponential+additive"
+    assert lengthscale_width(name, d) == 2 * d + 1 and lengthscale_width("additive", d) == d
+    w = torch.sigmoid(ls[-1])
+    k = site_kernel(x, x, ls, name, onehot)
+    ref = ((1 - w) * site_kernel(x, x, ls[:d], "squared_exponential", onehot)
+           + w * additive(x, x, ls[d : 2 * d]))  # fmt: skip
+    np.testing.assert_allclose(k.numpy(), ref.numpy(), rtol=1e-14)
+    assert float(torch.linalg.eigvalsh(k).min()) > -1e-10
+    plain = site_kernel(x, x, ls, name)
+    np.testing.assert_allclose(torch.diagonal(plain).numpy(), 1.0, rtol=1e-14)
+    # the additive term made constant: the squared exponential's kernel plus 1, halved
+    flat = torch.cat([ls[:d], torch.full((d,), 40.0, dtype=F64), ls[-1:]])
+    np.testing.assert_allclose(site_kernel(x, x, flat, name).numpy(),
+                               ((1 - w) * rbf(x, x, ls[:d]) + w).numpy(), rtol=1e-12)  # fmt: skip
+    t = ls.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(site_kernel(x, x, t, name, onehot).sum(), t)
+    assert bool((grad[:3].abs() > 0).all()) and bool((grad[d:].abs() > 0).all())
+
+
 @pytest.mark.parametrize("rough", [False, True])
 @pytest.mark.parametrize("block", [512, 7])
 def test_additive_kernel_in_blocks_equals_it_written_out_with_its_gradients(
@@ -346,6 +380,7 @@ def test_additive_kernel_in_blocks_equals_it_written_out_with_its_gradients(
         (False, "per_parameter", "additive"),
         (False, "per_parameter", "[squared_exponential,additive]"),
         (False, "per_parameter", "additive_exponential"),
+        (False, "per_parameter", "squared_exponential+additive"),
     ],
 )
 def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction(
@@ -403,8 +438,9 @@ def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction(
     else:
         assert off_diagonal == 0.0
     n_features = prior.x_train.shape[1]
-    assert prior.log_lengthscale.shape == ((2, n_features) if kernel == "per_parameter"
-                                           else (n_features,))  # fmt: skip
+    width = lengthscale_width(prior.correlation, n_features)
+    assert prior.log_lengthscale.shape == ((2, width) if kernel == "per_parameter"
+                                           else (width,))  # fmt: skip
     assert prior.correlation == info["correlation"]
     if correlation.startswith("[") or correlation == "both":
         # each function's rounds; the highest evidence of all kept
@@ -437,7 +473,8 @@ def test_fixed_hyperparameters_replace_the_evidence_fit():
         return ((p.to(F64) - target) ** 2).sum() / n
 
     net = _net(2)
-    sets = ["train.gp_prior.iterations=6", "train.gp_prior.subset=100",
+    sets = ["train.gp_prior.correlation=squared_exponential",  # one kernel's length scales
+            "train.gp_prior.iterations=6", "train.gp_prior.subset=100",
             "train.gp_prior.kernel=per_parameter", "train.gp_prior.rounds=2"]  # fmt: skip
     cfg = load_config("demo", sets).train.gp_prior
     inputs = (x.float(), cat, None)
@@ -463,6 +500,10 @@ def test_fixed_hyperparameters_replace_the_evidence_fit():
     with pytest.raises(ValueError, match="log_lengthscale"):
         fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n, cfg=cfg, use_lonlat=False,
                      hyperparameters=bad)  # fmt: skip
+    summed = dataclasses.replace(cfg, correlation=["squared_exponential+additive"])
+    with pytest.raises(ValueError, match="sum of two"):
+        fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n, cfg=summed, use_lonlat=False,
+                     hyperparameters=given)  # fmt: skip
     correlated = load_config(
         "demo", sets[:-2] + ["train.gp_prior.kernel=shared", "train.gp_prior.correlated=true"]
     )
@@ -569,7 +610,7 @@ _THRESHOLDS = ["train.gp_prior.covariate_thresholds=3", "train.gp_prior.categori
 @pytest.mark.parametrize(
     "correlation,extra",
     [("squared_exponential", []), ("matern52", []), ("additive", []),
-     ("squared_exponential", _THRESHOLDS)],
+     ("squared_exponential", _THRESHOLDS), ("squared_exponential+additive", [])],
 )  # fmt: skip
 def test_demo_predicts_the_posterior_mode_the_gp_stage_reported(tmp_path, correlation, extra):
     """With ``demo``'s GP alone (``blend: 1.0``) the saved run predicts, at its training
@@ -584,7 +625,7 @@ def test_demo_predicts_the_posterior_mode_the_gp_stage_reported(tmp_path, correl
     from soilbinn.training.trainer import predict_at_obs
 
     assert load_config("demo").train.gp_prior.blend == 1.0
-    assert load_config("demo").train.gp_prior.correlation == ["squared_exponential", "additive"]
+    assert load_config("demo").train.gp_prior.correlation == ["squared_exponential+additive"]
     ds, res = _tiny_run(tmp_path / "run", 80, 4,
                         [f"train.gp_prior.correlation={correlation}", *extra])  # fmt: skip
     info = res.extra["gp_prior"]
@@ -798,6 +839,8 @@ def test_a_prior_too_smooth_at_its_rank_gets_more_kernel_eigenpairs():
         cfg = load_config("demo", ["train.gp_prior.draws=1",
                                    "train.gp_prior.iterations=4", "train.gp_prior.subset=100",
                                    "train.gp_prior.rank=3",
+                                   "train.gp_prior.correlation=[squared_exponential,additive]",
+                                   "train.gp_prior.categories=both",
                                    f"train.gp_prior.rank_max={rank_max}"]).train.gp_prior  # fmt: skip
         prior, info = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=n_obs, cfg=cfg,
                                    use_lonlat=False)  # fmt: skip
@@ -805,13 +848,14 @@ def test_a_prior_too_smooth_at_its_rank_gets_more_kernel_eigenpairs():
         assert info["accepted"] > 0 if used else info["accepted"] == 0
         if used:
             assert 3 < info["rank"] <= 200, info
-            # a doubled round spends twice a round's work: demo's kernels (one round each,
-            # then the highest evidence three more) have spent the work of all the stage's
-            # rounds in their first rounds, and no start goes on
+            # a doubled round spends twice a round's work: three kernels (one round each,
+            # then the highest evidence three more; demo's until stop 59) have spent the
+            # work of all the stage's rounds in their first rounds, and no start goes on
             assert cfg.rounds == 4 and len(info["start_evidence"]) > 1, info
             assert info["continued"] is None and len(info["round_evidence"]) == 1, info
-            # one kernel alone: half of the four rounds run
-            one = dataclasses.replace(cfg, correlation="squared_exponential", categories="product")
+            # one kernel alone (demo's sum of two): half of the four rounds run
+            one = dataclasses.replace(cfg, correlation=["squared_exponential+additive"],
+                                      categories="additive")  # fmt: skip
             _, info1 = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=n_obs, cfg=one,
                                     use_lonlat=False)  # fmt: skip
             assert len(info1["start_evidence"]) == 1 and len(info1["round_evidence"]) == 2, info1
@@ -831,7 +875,8 @@ def test_further_rounds_widen_a_prior_read_at_a_compressed_solution(kernel):
     the low end, as BINN's where the SOC says little: the evidence read at that solution
     gives a prior too narrow to undo the compression; re-reading it at the GP's own mode
     (``rounds``) raises the evidence round by round and recovers the truth at new sites
-    better, for both parameters. With one kernel per parameter (``demo``) the rounds gain
+    better, for both parameters (the squared exponential, ``demo``'s until stop 53). With
+    one kernel per parameter the rounds gain
     less on the first parameter (held-out R2 0.87 / 0.86 -> 0.88 / 0.92, against 0.88 /
     0.86 -> 0.92 / 0.94 with the shared kernel: two smooth parameters of the same two
     covariates, where sharing the length scales loses nothing)."""
@@ -853,6 +898,8 @@ def test_further_rounds_widen_a_prior_read_at_a_compressed_solution(kernel):
     for rounds in (1, 4):
         cfg = load_config("demo", ["train.gp_prior.iterations=8", "train.gp_prior.subset=150",
                                    "train.gp_prior.blend=1.0", f"train.gp_prior.kernel={kernel}",
+                                   "train.gp_prior.correlation=squared_exponential",
+                                   "train.gp_prior.categories=product",
                                    f"train.gp_prior.rounds={rounds}"]).train.gp_prior  # fmt: skip
         net = _FixedOutputs(start)
         prior, info[rounds] = fit_gp_prior(net, (x[:n].float(), cat[:n], None),
@@ -1040,7 +1087,10 @@ def test_per_parameter_kernels_that_keep_no_round_fall_back_to_the_shared_kernel
     """The saturation start of the test above with ``demo``'s per-parameter kernels: their
     smooth priors cannot hold a start whose parameters vary at random between sites, no
     first step fits as well as it, and the stage runs again with the shared kernel, which
-    recovers the truth, instead of keeping the network. Six rounds: here the evidence still
+    recovers the truth, instead of keeping the network (a sum of kernels, ``demo``'s since
+    stop 59, runs there as its two terms: shared, it settles on the additive term at
+    -703 nats and loses the third parameter, R2 0.07, where the additive kernel alone
+    reaches -350 and 0.996). Six rounds: here the evidence still
     rises by hundreds of nats a round after ``demo``'s four (where it stops then depends on
     the machine's rounding: the third parameter's R2 0.87 on one machine, above 0.9 on another), and
     levels off after six."""

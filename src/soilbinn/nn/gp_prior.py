@@ -28,7 +28,8 @@ length scales: :func:`laplace_evidence_gradients_separate` and
 correlation function is the squared exponential above, the Matern 5/2 or an additive
 kernel of one and two features at a time (:func:`additive`, or
 :func:`additive_exponential` with the one-dimensional exponential correlation;
-:data:`CORRELATIONS`, ``train.gp_prior.correlation``).
+:data:`CORRELATIONS`, ``train.gp_prior.correlation``), or a weighted sum of two of them,
+the weight fitted per parameter with the length scales (:data:`SUMS`).
 
 Features: the network's scaled numeric covariates, one-hot categories and (lon, lat) in
 units of 10 degrees, standardised over the training sites.
@@ -235,6 +236,21 @@ CORRELATIONS = {
     "additive_exponential": additive_exponential,
 }
 
+#: sums of two correlation functions by their name in ``train.gp_prior``: ``(1 - w)`` times
+#: the first plus ``w`` times the second, each with its own length scales (the first ``d``
+#: log length scales, then the next ``d``), ``w = sigmoid(t)`` from a last entry ``t``; the
+#: second takes the categories' one-hot columns into its own sum (as :func:`additive`
+#: alone). The evidence shares each parameter's variance between them (``w``): a parameter
+#: that is a sum of functions of one or two covariates takes the second, one that varies
+#: with many covariates at once the first.
+SUMS = {"squared_exponential+additive": ("squared_exponential", "additive")}
+
+
+def lengthscale_width(correlation: str, n_features: int) -> int:
+    """Log length scales per kernel for ``n_features`` features: for a sum (:data:`SUMS`)
+    twice as many and the weight's logit."""
+    return 2 * n_features + 1 if correlation in SUMS else n_features
+
 
 def threshold_edges(
     numeric: torch.Tensor, lonlat: torch.Tensor | None, n_thresholds: int
@@ -309,13 +325,21 @@ def site_kernel(
     ----------
     a, b : Tensor (na, d), (nb, d)
         Standardised features.
-    log_lengthscale : Tensor (d,)
-        Log length scales (of the offsets' variances for the one-hot columns).
+    log_lengthscale : Tensor (d,) or (2 d + 1,)
+        Log length scales (of the offsets' variances for the one-hot columns); (2 d + 1,)
+        for a sum (:data:`SUMS`): its first term's, its second's, the second's weight's
+        logit.
     correlation : str
-        Name in :data:`CORRELATIONS`.
+        Name in :data:`CORRELATIONS` or :data:`SUMS`.
     onehot : Tensor (d,) of bool, optional
         The one-hot columns, for additive categories.
     """
+    if correlation in SUMS:
+        first, second = SUMS[correlation]
+        d = a.shape[1]
+        w = torch.sigmoid(log_lengthscale[2 * d])
+        return ((1 - w) * site_kernel(a, b, log_lengthscale[:d], first, onehot)
+                + w * site_kernel(a, b, log_lengthscale[d : 2 * d], second))  # fmt: skip
     corr = CORRELATIONS[correlation]
     if onehot is None or not bool(onehot.any()):
         return corr(a, b, log_lengthscale)
@@ -776,10 +800,9 @@ class GPPrior(nn.Module):
         thresholds: int = 0,
     ) -> None:
         super().__init__()
-        if correlation not in CORRELATIONS:
-            raise ValueError(
-                f"correlation must be one of {sorted(CORRELATIONS)}, got {correlation!r}"
-            )
+        if correlation not in CORRELATIONS and correlation not in SUMS:
+            raise ValueError(f"correlation must be one of {sorted(CORRELATIONS) + sorted(SUMS)}"
+                             f", got {correlation!r}")  # fmt: skip
         if categories not in ("product", "additive"):
             raise ValueError(f"categories must be product or additive, got {categories!r}")
         self.net, self.use_lonlat, self.kernel = net, use_lonlat, kernel
@@ -798,7 +821,8 @@ class GPPrior(nn.Module):
         f64 = torch.float64
         self.register_buffer("x_train", torch.zeros(n_sites, n_features, dtype=f64))
         self.register_buffer("alpha", torch.zeros(n_sites, n_out, dtype=f64))
-        shape = (n_out, n_features) if kernel == "per_parameter" else (n_features,)
+        width = lengthscale_width(correlation, n_features)
+        shape = (n_out, width) if kernel == "per_parameter" else (width,)
         self.register_buffer("log_lengthscale", torch.zeros(shape, dtype=f64))
         self.register_buffer("chol_b", torch.eye(n_out, dtype=f64))
         self.register_buffer("mean", torch.zeros(n_out, dtype=f64))

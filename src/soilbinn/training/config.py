@@ -268,7 +268,10 @@ class GPPriorConfig:
     # parameter may change faster along a covariate), "additive" (sums of functions of one
     # and of two features: gp_prior.additive), "additive_exponential" (the same sums with
     # the one-dimensional exponential correlation, whose functions may step along a
-    # covariate; stop 53), or a list of them: every start runs with
+    # covariate; stop 53), "squared_exponential+additive" (per parameter the two weighted
+    # by 1 - w and w, w fitted by the evidence with the length scales of both: the
+    # evidence chooses the structure per parameter; demo's since stop 59), or a list of
+    # them: every start runs with
     # each, the highest evidence of all kept ("both": squared_exponential and matern52). Of
     # 36 lab truths, 33 met the recovery target with the squared exponential or the Matern
     # kernel, whichever had the higher evidence, 32 with either alone
@@ -587,7 +590,8 @@ def correlation_names(value: str | list[str]) -> list[str]:
     the squared exponential and the Matern 5/2); empty when any name is unknown or repeated."""
     names = ["squared_exponential", "matern52"] if value == "both" else value
     names = [names] if isinstance(names, str) else list(names)
-    known = {"squared_exponential", "matern52", "additive", "additive_exponential"}
+    known = {"squared_exponential", "matern52", "additive", "additive_exponential",
+             "squared_exponential+additive"}  # fmt: skip
     ok = names and all(n in known for n in names) and len(set(names)) == len(names)
     return names if ok else []
 

@@ -106,12 +106,14 @@ import numpy as np
 import torch
 
 from soilbinn.nn.gp_prior import (
+    SUMS,
     GPPrior,
     LowRankLaplace,
     SeparateLowRankLaplace,
     kernel_basis,
     laplace_evidence_gradients,
     laplace_evidence_gradients_separate,
+    lengthscale_width,
     pivoted_kernel_basis,
     rbf_stack,
     site_kernel,
@@ -324,13 +326,23 @@ def fit_gp_prior(
     eye = torch.eye(k, dtype=f64, device=dev)
     separate = cfg.kernel == "per_parameter"  # one kernel per learned parameter
     ls_shape = (k, x.shape[1]) if separate else (x.shape[1],)
-    log_ls = torch.empty(ls_shape, dtype=f64, device=dev, requires_grad=True)
+    # a sum of two correlation functions has two sets of length scales (SUMS); the other
+    # kernels read the first
+    width = max(lengthscale_width(c, x.shape[1]) for c in correlation_names(cfg.correlation))
+    log_ls = torch.empty((*ls_shape[:-1], width), dtype=f64, device=dev, requires_grad=True)
+
+    def ls_of(ls_: torch.Tensor, kern: tuple[str, str]) -> torch.Tensor:
+        return ls_[..., : lengthscale_width(kern[0], x.shape[1])]
+
     chol_b = torch.empty(k, k, dtype=f64, device=dev, requires_grad=True)
     mu = torch.empty(k, dtype=f64, device=dev, requires_grad=True)
     fixed = None
     if hyperparameters is not None:
         if cfg.correlated:
             raise ValueError("fit_gp_prior: fixed hyperparameters need correlated = false")
+        if width > x.shape[1]:
+            raise ValueError("fit_gp_prior: fixed hyperparameters are one kernel's length "
+                             f"scales; correlation {cfg.correlation} has a sum of two")  # fmt: skip
         fixed = {key: torch.as_tensor(hyperparameters[key], dtype=f64, device=dev)
                  for key in ("log_lengthscale", "variance", "mean")}  # fmt: skip
         for key, shape in (("log_lengthscale", ls_shape), ("variance", (k,)), ("mean", (k,))):
@@ -349,10 +361,11 @@ def fit_gp_prior(
             cov = torch.diag(fixed["variance"])
         with torch.no_grad():
             log_ls.fill_(math.log(cfg.lengthscale))
+            log_ls[..., 2 * x.shape[1] :] = 0.0  # a sum's two terms weighted equally
             chol_b.copy_(torch.linalg.cholesky(cov))
             mu.copy_(zz.mean(0))
             if fixed is not None:
-                log_ls.copy_(fixed["log_lengthscale"])
+                log_ls[..., : x.shape[1]].copy_(fixed["log_lengthscale"])
                 mu.copy_(fixed["mean"])
 
     def b_cov() -> torch.Tensor:
@@ -383,14 +396,15 @@ def fit_gp_prior(
             for sb in sub:
                 if separate:  # each parameter's kernel times its variance
                     ks = torch.diagonal(b_cov())[:, None, None] * rbf_stack(
-                        x[sb], x[sb], log_ls, kern[0], onehots[kern[1]]
+                        x[sb], x[sb], ls_of(log_ls, kern), kern[0], onehots[kern[1]]
                     )
                     ev_b, _, d_ks, d_c = laplace_evidence_gradients_separate(
                         ks.detach(), zz[sb] - mu.detach(), g[sb], h[sb]
                     )
                     surrogate = surrogate + (d_ks * ks).sum()
                 else:
-                    kx_sub = site_kernel(x[sb], x[sb], log_ls, kern[0], onehots[kern[1]])
+                    kx_sub = site_kernel(x[sb], x[sb], ls_of(log_ls, kern), kern[0],
+                                         onehots[kern[1]])  # fmt: skip
                     bc = b_cov()
                     ev_b, d_kx, d_b, d_c = laplace_evidence_gradients(
                         kx_sub.detach(), bc.detach(), zz[sb] - mu.detach(), g[sb], h[sb]
@@ -400,7 +414,8 @@ def fit_gp_prior(
                 surrogate = surrogate - (d_c.sum(0) * mu).sum()
             tie = torch.zeros((), dtype=f64, device=dev)
             if separate and cfg.lengthscale_spread is not None:  # log length scales near their mean
-                spread = log_ls - log_ls.mean(0)
+                tied = log_ls[..., : 2 * x.shape[1]]  # not a sum's weights
+                spread = tied - tied.mean(0)
                 tie = 0.5 * (spread**2).sum() / cfg.lengthscale_spread**2
             (tie - surrogate).backward()
             return -evidence + tie.detach()
@@ -430,8 +445,8 @@ def fit_gp_prior(
     def kernel_of(ls_: torch.Tensor, kern: tuple[str, str]) -> torch.Tensor:
         # kern: (correlation function, categories)
         if separate:
-            return rbf_stack(x, x, ls_, kern[0], onehots[kern[1]])
-        return site_kernel(x, x, ls_, kern[0], onehots[kern[1]])
+            return rbf_stack(x, x, ls_of(ls_, kern), kern[0], onehots[kern[1]])
+        return site_kernel(x, x, ls_of(ls_, kern), kern[0], onehots[kern[1]])
 
     def new_system(basis, h_: torch.Tensor) -> LowRankLaplace | SeparateLowRankLaplace:
         # the Newton system in the kernel eigenbasis: (lam, u, B), or one basis per parameter
@@ -456,6 +471,12 @@ def fit_gp_prior(
     info: dict = {"misfit_before": misfit0, "rejected": False, "round_evidence": [], "draw": None}
     info["start_evidence"] = []  # per start, correlation function and categories
     correlations = correlation_names(cfg.correlation)
+    if not separate:
+        # one kernel for all parameters has one weight for a sum's two terms, where the sum
+        # is there to weight them per parameter: its terms run as kernels of their own, the
+        # evidence choosing (a shared sum can settle on one term at a lower evidence than
+        # that term reaches alone: tests/test_gp_prior.py, the fallback below)
+        correlations = list(dict.fromkeys(t for c in correlations for t in SUMS.get(c, (c,))))
     categories = ["product", "additive"] if cfg.categories == "both" else [cfg.categories]
     member = x[:, onehots["additive"].to(x.device)] > 0  # sites in each category
     if not bool((member.any(0) & ~member.all(0)).any()):
@@ -700,7 +721,7 @@ def fit_gp_prior(
             prior.edges.copy_(edges)
         prior.x_train.copy_(x)
         prior.alpha.copy_(alpha)
-        prior.log_lengthscale.copy_(log_ls)
+        prior.log_lengthscale.copy_(ls_of(log_ls, kept[4]))
         prior.chol_b.copy_(torch.linalg.cholesky(bc))
         prior.mean.copy_(mu)
         prior.feature_mean.copy_(mean_x)
