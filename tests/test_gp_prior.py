@@ -291,7 +291,7 @@ def test_additive_kernel_is_the_mean_of_one_and_two_feature_kernels():
         assert float(grad[j]) == pytest.approx(float(fd), rel=1e-6, abs=1e-8)
 
 
-def test_a_sum_kernel_is_the_mean_of_its_two_terms_each_with_its_own_length_scales():
+def test_a_sum_kernel_weights_its_two_terms_each_with_its_own_length_scales():
     """``squared_exponential+additive``: the ARD squared exponential (its categories as
     offsets when given) and the additive kernel (the categories in its own sum) weighted
     by ``1 - w`` and ``w = sigmoid(t)``, each read from its own half of the log length
