@@ -508,18 +508,17 @@ def laplace_evidence_gradients_separate(
     with torch.no_grad():
         n, k = c.shape
         s = sqrtm_psd(h)
-        ssk = torch.zeros(n, k, n, k, dtype=c.dtype, device=c.device)
-        for j in range(k):  # S blockdiag(ks) S, S_i symmetric
-            sj = s[:, :, j]
-            ssk += sj[:, :, None, None] * ks[j][:, None, :, None] * sj[None, None, :, :]
+        # S blockdiag(ks) S, S_i symmetric: [i a, l b] = sum_j s_iaj ks_jil s_lbj, one
+        # product per site i of (a, j) by (j, l b)
+        y = ks.permute(1, 0, 2)[:, :, :, None] * s.permute(2, 0, 1)[None]  # (i, j, l, b)
+        ssk = torch.bmm(s, y.reshape(n, k, n * k)).view(n, k, n, k)
         b = torch.einsum("iab,ib->ia", h, c) - g
         kb = torch.einsum("jil,lj->ij", ks, b)
         log_evidence, alpha, chol = _posterior(ssk, s, b, kb, c, g, h)
         # R = S A^-1 S = (Sigma + H^-1)^-1; only its diagonal parameter blocks are needed
         ainv = torch.cholesky_inverse(chol)
-        t = torch.bmm(s, ainv.view(n, k, n * k)).view(n, k, n, k)  # S_i (A^-1)_il
-        r = torch.bmm(t.permute(2, 0, 1, 3).reshape(n, n * k, k), s).view(n, n, k, k)
-        r_diag = torch.stack([r[:, :, j, j].T for j in range(k)])  # (k, i, l)
+        t = torch.bmm(s, ainv.view(n, k, n * k)).view(n, k, n, k)  # S_i (A^-1)_il: (i, j, l, b)
+        r_diag = (t * s.permute(2, 0, 1)[None]).sum(-1).permute(1, 0, 2)  # R_jj: (k, i, l)
         d_ks = 0.5 * (alpha.T[:, :, None] * alpha.T[:, None, :] - r_diag)
         d_c = torch.einsum("iab,ib->ia", h, torch.einsum("jil,lj->ij", ks, alpha)) - b
     return log_evidence, alpha, d_ks, d_c

@@ -170,6 +170,9 @@ class GPPriorConfig:
     # posterior by less than this (nats; the rounds' evidences differ by tens)
     tolerance: float = 0.1
     hyper_steps: int = 40  # L-BFGS iterations on the Laplace evidence (hyperparameters)
+    # L-BFGS iterations in a start's first round, whose fit begins at fresh
+    # hyperparameters (the later rounds' begin at the last round's); null: hyper_steps
+    hyper_steps_first: int | None = None
     # evidence fits: the first at the network's solution, each further one at the previous
     # fit's posterior mode (hyperparameters warm-started, then ``iterations`` Newton steps
     # again). The network's parameters are compressed where the SOC says little, and the
@@ -411,6 +414,7 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("train.gp_prior.chord_steps", lambda v: v >= 0, "must be >= 0"),
     ("train.gp_prior.tolerance", lambda v: v >= 0, "must be >= 0"),
     ("train.gp_prior.hyper_steps", lambda v: v >= 0, "must be >= 0"),
+    ("train.gp_prior.hyper_steps_first", lambda v: v is None or v >= 0, "must be >= 0 or null"),
     ("train.gp_prior.rounds", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.select_after", lambda v: v is None or v >= 1, "must be >= 1 or null"),
     ("train.gp_prior.later_starts", lambda v: v in ("all", "chosen"), "must be all or chosen"),

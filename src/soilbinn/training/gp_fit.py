@@ -375,7 +375,7 @@ def fit_gp_prior(
     sub = [torch.as_tensor(b, device=dev) for b in evidence_subsets(n, k, cfg, seed, 0, draw)]
 
     def fit_hyperparameters(
-        zz: torch.Tensor, g: torch.Tensor, h: torch.Tensor, kern: tuple[str, str]
+        zz: torch.Tensor, g: torch.Tensor, h: torch.Tensor, kern: tuple[str, str], steps: int
     ) -> None:
         # L-BFGS on the Laplace evidence at zz, warm-started from the current values
         from_modes = cfg.mean == "modes" and fixed is None
@@ -383,7 +383,7 @@ def fit_gp_prior(
             with torch.no_grad():
                 mu.copy_(zz.mean(0))
         fitted = [log_ls, chol_b] if from_modes else [log_ls, chol_b, mu]
-        opt = torch.optim.LBFGS(fitted, lr=1.0, max_iter=cfg.hyper_steps,
+        opt = torch.optim.LBFGS(fitted, lr=1.0, max_iter=max(steps, 1),
                                 history_size=20, tolerance_grad=1e-9, tolerance_change=1e-12,
                                 line_search_fn="strong_wolfe")  # fmt: skip
 
@@ -420,7 +420,7 @@ def fit_gp_prior(
             (tie - surrogate).backward()
             return -evidence + tie.detach()
 
-        if cfg.hyper_steps and fixed is None:
+        if steps and fixed is None:
             saved = [t.detach().clone() for t in fitted]
             try:
                 with torch.enable_grad():
@@ -452,15 +452,12 @@ def fit_gp_prior(
         # the Newton system in the kernel eigenbasis: (lam, u, B), or one basis per parameter
         return SeparateLowRankLaplace(basis, h_) if separate else LowRankLaplace(*basis, h_)
 
-    def posterior_of(state) -> torch.Tensor:
-        a, ls_, mu_, bc_, kern = state
-        return mu_ + prior_times(kernel_of(ls_, kern), a, bc_)
-
     def fits_as_well(m_new: float) -> bool:
         # a misfit above the network's by less than one unit of chi-square per learned value
         return n_obs * (m_new - misfit0) / max(misfit0, 1e-12) < n * k
 
-    # (alpha, log_ls, mu, b_cov, (correlation, categories)) of the round of highest evidence
+    # (alpha, log_ls, mu, b_cov, (correlation, categories), misfit) of the round of highest
+    # evidence (its misfit is the stage's: no kernel recomputed for it)
     kept = None
     accepted, tried, hyper_seconds, evidence, rank, rounds = 0, 0, 0.0, -math.inf, 0, 0
     chords, cap = 0, cfg.rank
@@ -542,7 +539,8 @@ def fit_gp_prior(
                 torch.as_tensor(b, device=dev)
                 for b in evidence_subsets(n, k, cfg, seed, round_, phase_draw)
             ]
-            fit_hyperparameters(z, g, h, kern)
+            fresh = round_ == 0 and cfg.hyper_steps_first is not None
+            fit_hyperparameters(z, g, h, kern, cfg.hyper_steps_first if fresh else cfg.hyper_steps)
             hyper_seconds += time.perf_counter() - th
             ls_r, mu_r, bc = log_ls.detach().clone(), mu.detach().clone(), b_cov().detach()
             kx = kernel_of(ls_r, kern)
@@ -647,7 +645,7 @@ def fit_gp_prior(
                 log(f"gp_prior: round {round_ + 1}, misfit {misfit:.5g}, log evidence {ev_r:.1f}")
             z = z_r
             if ev_r > evidence:
-                kept = (alpha, ls_r, mu_r, bc, kern)
+                kept = (alpha, ls_r, mu_r, bc, kern, misfit)
                 rank, rounds, evidence = len(lam), round_ + 1, ev_r
                 info["start"], info["phase"], info["draw"] = i_start, ph, phase_draw
         if going_on and end_round < rounds_cap:
@@ -692,7 +690,7 @@ def fit_gp_prior(
     info["categories"] = kept[4][1] if kept is not None else None
     info["rejected"] = info["rejected"] and kept is None
     info.update({
-        "misfit_after": unit_loss(posterior_of(kept)) if kept is not None else misfit0,
+        "misfit_after": kept[5] if kept is not None else misfit0,
         "log_evidence": evidence if kept is not None else math.nan, "accepted": accepted,
         "chord": chords,
         "tried": tried, "rank": rank, "round": rounds, "hyper_seconds": hyper_seconds,
@@ -713,7 +711,7 @@ def fit_gp_prior(
     if kept is None:  # no step accepted or rejected: keep the network
         info["seconds"] = time.perf_counter() - t0
         return None, info
-    alpha, log_ls, mu, bc, (correlation, cats) = kept
+    alpha, log_ls, mu, bc, (correlation, cats), _ = kept
     prior = GPPrior(net, n, x.shape[1], k, use_lonlat, cfg.blend if blend is None else blend,
                     cfg.kernel, correlation, cats, cfg.covariate_thresholds)  # fmt: skip
     with torch.no_grad():
