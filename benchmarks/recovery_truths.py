@@ -39,6 +39,11 @@ process model and adds multiplicative log-normal noise. Two differently written 
   it): the response functions of soil carbon models summed (Arrhenius temperature,
   moisture optimum, clay protection, broken-stick pH, NPP, bedrock depth) with a
   land-cover x texture-class table; probit-squashed into [0.15, 0.85].
+- ``regimes`` (stop 60, written while this stop's candidate ran on older truths, before
+  any run on it): per parameter three or four climate regimes (a sharp softmax of linear
+  scores of two or three climate covariates), each with its own linear function of two or
+  three other covariates, blended by membership, plus a land-cover effect; a logistic
+  into [0.15, 0.85].
 
 Usage::
 
@@ -327,10 +332,49 @@ def truth_response(ds: xr.Dataset, seed: int) -> np.ndarray:
     return out
 
 
+def truth_regimes(ds: xr.Dataset, seed: int) -> np.ndarray:
+    """(n, 21) unit-scale truth: different controls in different climates, blended.
+
+    Per parameter, three or four regimes (think biomes): each site's membership is a
+    softmax of linear scores of two or three climate covariates (mean annual temperature,
+    precipitation, temperature range, moisture index, pet), sharp enough that most sites
+    belong mostly to one regime, with transitions over a fraction of a covariate's spread.
+    Within each regime the parameter is linear in two or three covariates drawn from all
+    of them, with the regime's own coefficients and level; the membership-weighted sum
+    plus an effect per land cover goes through a logistic, scaled by its spread, into
+    [0.15, 0.85].
+    """
+    z = _standardised(ds)
+    _, lc, _ = _features(ds)
+    rng = np.random.default_rng([seed, 7373])
+    climate = [k for k in ("mat", "map", "temp_range", "moisture_index", "pet") if k in z]
+    keys = sorted(z)
+    n = len(lc)
+    out = np.empty((n, 21))
+    for j in range(21):
+        r = int(rng.integers(3, 5))
+        drivers = rng.choice(climate, int(rng.integers(2, 4)), replace=False)
+        score = np.stack([
+            sum(rng.normal(0, 1) * z[c] for c in drivers) + rng.normal(0, 0.5) for _ in range(r)
+        ], axis=1) * rng.uniform(2.0, 5.0)  # fmt: skip
+        member = np.exp(score - score.max(1, keepdims=True))
+        member /= member.sum(1, keepdims=True)
+        within = np.stack([
+            rng.normal(0, 1.0) + sum(rng.normal(0, 0.7) * z[c]
+                                      for c in rng.choice(keys, int(rng.integers(2, 4)),
+                                                          replace=False))
+            for _ in range(r)
+        ], axis=1)  # fmt: skip
+        v = (member * within).sum(1) + rng.normal(0, 0.4, lc.max() + 1)[lc]
+        v = (v - np.median(v)) / (np.quantile(v, 0.75) - np.quantile(v, 0.25) + 1e-9)
+        out[:, j] = 0.15 + 0.7 / (1.0 + np.exp(-rng.uniform(1.5, 2.5) * v))
+    return out
+
+
 TRUTHS = {
     "mix": truth_mix, "bands": truth_bands, "steps": truth_steps, "lc": truth_lc,
     "field": truth_field, "hinge": truth_hinge, "blocks": truth_blocks, "gp": truth_gp,
-    "niche": truth_niche, "response": truth_response,
+    "niche": truth_niche, "response": truth_response, "regimes": truth_regimes,
 }  # fmt: skip
 
 
