@@ -1514,3 +1514,49 @@ def test_several_draws_of_the_evidence_sites_keep_the_one_of_highest_evidence():
     assert info["draw"] == info["continued"] and prior is not None
     with pytest.raises(ConfigError, match="draws"):
         load_config("demo", ["train.gp_prior.draws=0"])
+
+
+def test_a_starts_first_round_fits_the_evidence_for_its_own_number_of_steps(monkeypatch):
+    """``train.gp_prior.hyper_steps_first``: the evidence fit of a start's first round, from
+    fresh hyperparameters, runs that many L-BFGS iterations, the later rounds' (warm
+    started) ``hyper_steps``; 0 leaves that round's hyperparameters where they start."""
+    import soilbinn.training.gp_fit as gp_fit
+
+    inputs, loss_of_outputs, start = _sine_and_trend(18)
+    n = len(start)
+    evidence = gp_fit.laplace_evidence_gradients_separate
+    events: list[str] = []
+
+    def counted(ks, c, g, h):
+        events.append("evidence")
+        return evidence(ks, c, g, h)
+
+    monkeypatch.setattr(gp_fit, "laplace_evidence_gradients_separate", counted)
+
+    def fits_per_round(first: int | None, later: int) -> list[int]:
+        events.clear()
+        over = [
+            "train.gp_prior.subset=60",
+            "train.gp_prior.rounds=2",
+            f"train.gp_prior.hyper_steps={later}",
+            "train.gp_prior.categories=product",
+        ]
+        if first is not None:
+            over.append(f"train.gp_prior.hyper_steps_first={first}")
+        cfg = load_config("demo", [*over, *ONE_KERNEL]).train.gp_prior
+        prior, info = fit_gp_prior(_FixedOutputs(start), inputs, loss_of_outputs, n_obs=2 * n,
+                                   cfg=cfg, use_lonlat=False, seed=4, log=events.append)  # fmt: skip
+        assert prior is not None and info["round"] >= 1, info
+        counts, current = [], 0
+        for e in events:  # the evidence calls before each round's first message
+            if e == "evidence":
+                current += 1
+            elif e.startswith(f"gp_prior: round {len(counts) + 1},"):
+                counts.append(current)
+                current = 0
+        return counts
+
+    default = fits_per_round(None, 3)
+    assert len(default) == 2 and min(default) > 0, default
+    assert fits_per_round(0, 3)[0] == 0 and fits_per_round(0, 3)[1] > 0
+    assert fits_per_round(3, 0) == [default[0], 0]
