@@ -44,6 +44,11 @@ process model and adds multiplicative log-normal noise. Two differently written 
   scores of two or three climate covariates), each with its own linear function of two or
   three other covariates, blended by membership, plus a land-cover effect; a logistic
   into [0.15, 0.85].
+- ``indices`` (stop 61, written while this stop's candidates ran on older truths, before
+  any run on it): smooth saturating or unimodal functions of derived indices (aridity
+  ``log(map / pet)``, warmth, fine-fraction protection, an acidity-productivity index,
+  relative bedrock depth), each along an axis no single covariate lies on, one product of
+  two of them and a land-cover x climate-zone table; a logistic into [0.15, 0.85].
 
 Usage::
 
@@ -371,10 +376,57 @@ def truth_regimes(ds: xr.Dataset, seed: int) -> np.ndarray:
     return out
 
 
+def truth_indices(ds: xr.Dataset, seed: int) -> np.ndarray:
+    """(n, 21) unit-scale truth: smooth functions of derived environmental indices.
+
+    The controls are not the covariates themselves but indices a soil scientist builds
+    from them, each along an axis no single covariate lies on: aridity ``log(map / pet)``,
+    a growing-season warmth ``mat + temp_range / 2``, fine-fraction protection
+    ``log(clay + silt) * moisture``, an acidity-productivity index ``npp / (1 + |ph - 6.5|)``
+    and depth to bedrock relative to elevation. Per parameter two or three indices, each
+    entering as a saturating (tanh) or unimodal (Gaussian bump) function with a random
+    centre and width, plus one product of two of them, plus an effect per land-cover and
+    climate-zone pair; the sum, centred on its median and scaled by its spread, through a
+    logistic into [0.15, 0.85].
+    """
+    f, lc, zone = _features(ds)
+
+    def std(v: np.ndarray) -> np.ndarray:
+        return (v - v.mean()) / (v.std() + 1e-9)
+
+    idx = {
+        "aridity": std(np.log(np.maximum(f["map"], 1.0) / np.maximum(f["pet"], 1.0))),
+        "warmth": std(f["mat"] + 0.5 * f["temp_range"]),
+        "protection": std(np.log(f["clay"] + f["silt"]) * f["moisture_index"]),
+        "acid_npp": std(f["npp"] / (1.0 + np.abs(f["ph"] - 6.5))),
+        "depth": std(np.log(f["bedrock_depth"]) - 0.5 * std(f["elevation"])),
+    }
+    names = sorted(idx)
+    rng = np.random.default_rng([seed, 8484])
+    n = len(lc)
+    out = np.empty((n, 21))
+    for j in range(21):
+        chosen = rng.choice(names, int(rng.integers(2, 4)), replace=False)
+        v = np.zeros(n)
+        for k in chosen:
+            c, w = rng.uniform(-1.0, 1.0), rng.uniform(0.6, 1.5)
+            if rng.random() < 0.6:  # saturating
+                v += rng.choice([-1, 1]) * np.tanh((idx[k] - c) / w)
+            else:  # an optimum
+                v += rng.choice([-1, 1]) * np.exp(-0.5 * ((idx[k] - c) / w) ** 2)
+        a, b = rng.choice(names, 2, replace=False)
+        v += rng.uniform(-0.6, 0.6) * idx[a] * idx[b]
+        v += rng.normal(0, 0.35, (lc.max() + 1, zone.max() + 1))[lc, zone]
+        v = (v - np.median(v)) / (np.quantile(v, 0.75) - np.quantile(v, 0.25) + 1e-9)
+        out[:, j] = 0.15 + 0.7 / (1.0 + np.exp(-rng.uniform(1.5, 2.5) * v))
+    return out
+
+
 TRUTHS = {
     "mix": truth_mix, "bands": truth_bands, "steps": truth_steps, "lc": truth_lc,
     "field": truth_field, "hinge": truth_hinge, "blocks": truth_blocks, "gp": truth_gp,
     "niche": truth_niche, "response": truth_response, "regimes": truth_regimes,
+    "indices": truth_indices,
 }  # fmt: skip
 
 
