@@ -49,6 +49,11 @@ process model and adds multiplicative log-normal noise. Two differently written 
   ``log(map / pet)``, warmth, fine-fraction protection, an acidity-productivity index,
   relative bedrock depth), each along an axis no single covariate lies on, one product of
   two of them and a land-cover x climate-zone table; a logistic into [0.15, 0.85].
+- ``levels`` (stop 62, written after this stop's candidate was measured on older truths,
+  before any run on it): each parameter within a band of its own, a level in [0.25, 0.75]
+  and a half-width in [0.08, 0.3] (some parameters change little across the region): a
+  tanh of one covariate, a Gaussian bump of a second, a quadratic of a third and a
+  climate-zone offset, quantile scaled into the band.
 
 Usage::
 
@@ -422,11 +427,41 @@ def truth_indices(ds: xr.Dataset, seed: int) -> np.ndarray:
     return out
 
 
+def truth_levels(ds: xr.Dataset, seed: int) -> np.ndarray:
+    """(n, 21) unit-scale truth: each parameter varies over a band of its own around its own
+    level, some bands narrow (a process that changes little across the region).
+
+    Per parameter a level anywhere in [0.25, 0.75] and a half-width in [0.08, 0.3]; within
+    the band, a saturating (tanh) function of one standardised covariate, a Gaussian bump of
+    a second, a quadratic of a third and an offset per climate zone, the sum quantile
+    scaled into [-1, 1]; the result clipped into [0.15, 0.85].
+    """
+    z = _standardised(ds)
+    _, _, zone = _features(ds)
+    names = sorted(z)
+    rng = np.random.default_rng([seed, 6262])
+    n = len(zone)
+    out = np.empty((n, 21))
+    for j in range(21):
+        a, b, c = rng.choice(names, 3, replace=False)
+        v = rng.choice([-1, 1]) * np.tanh((z[a] - rng.uniform(-1, 1)) / rng.uniform(0.5, 1.5))
+        v += rng.choice([-1, 1]) * np.exp(
+            -0.5 * ((z[b] - rng.uniform(-1, 1)) / rng.uniform(0.6, 1.5)) ** 2
+        )
+        v += rng.uniform(-0.4, 0.4) * z[c] ** 2
+        v += rng.normal(0, 0.3, zone.max() + 1)[zone]
+        lo, hi = np.quantile(v, [0.02, 0.98])
+        v = np.clip(2 * (v - lo) / (hi - lo + 1e-9) - 1, -1, 1)
+        level, half = rng.uniform(0.25, 0.75), rng.uniform(0.08, 0.3)
+        out[:, j] = np.clip(level + half * v, 0.15, 0.85)
+    return out
+
+
 TRUTHS = {
     "mix": truth_mix, "bands": truth_bands, "steps": truth_steps, "lc": truth_lc,
     "field": truth_field, "hinge": truth_hinge, "blocks": truth_blocks, "gp": truth_gp,
     "niche": truth_niche, "response": truth_response, "regimes": truth_regimes,
-    "indices": truth_indices,
+    "indices": truth_indices, "levels": truth_levels,
 }  # fmt: skip
 
 
