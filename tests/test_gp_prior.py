@@ -610,14 +610,17 @@ _THRESHOLDS = ["train.gp_prior.covariate_thresholds=3", "train.gp_prior.categori
 @pytest.mark.parametrize(
     "correlation,extra",
     [("squared_exponential", []), ("matern52", []), ("additive", []),
-     ("squared_exponential", _THRESHOLDS), ("squared_exponential+additive", [])],
+     ("squared_exponential", _THRESHOLDS), ("squared_exponential+additive", []),
+     ("squared_exponential+additive", ["train.gp_prior.offset_variance=1.0"])],
 )  # fmt: skip
 def test_demo_predicts_the_posterior_mode_the_gp_stage_reported(tmp_path, correlation, extra):
     """With ``demo``'s GP alone (``blend: 1.0``) the saved run predicts, at its training
     sites, exactly the parameters whose SOC misfit the GP stage reported (``misfit_after``):
     what is kept is the posterior mode itself, not an average that leaves its fit; with
     either correlation function (the run directory rebuilds the one it was fitted with),
-    and with covariate thresholds (the run directory keeps the training sites' edges)."""
+    with covariate thresholds (the run directory keeps the training sites' edges), and
+    with a constant offset in each parameter's prior (the run directory keeps its
+    variance)."""
     import pandas as pd
 
     from soilbinn.training.predict import load_run
@@ -634,8 +637,10 @@ def test_demo_predicts_the_posterior_mode_the_gp_stage_reported(tmp_path, correl
     assert isinstance(run.model.param_net, GPPrior)
     assert run.model.param_net.correlation == correlation
     edges = run.model.param_net.edges
-    assert (edges is None) == (not extra)
-    if extra:  # one row per numeric covariate and lon, lat; increasing, finite
+    thresholds = extra == _THRESHOLDS
+    assert (edges is None) == (not thresholds)
+    assert run.model.param_net.offset_variance == (1.0 if "offset" in " ".join(extra) else 0.0)
+    if thresholds:  # one row per numeric covariate and lon, lat; increasing, finite
         assert edges.shape == (len(run.meta["numeric_names"]) + 2, 3)
         assert bool((edges.diff(dim=1) >= 0).all()) and bool(torch.isfinite(edges).all())
     assert list(run.model.param_net.blend) == [1.0, 1.0]
@@ -675,6 +680,7 @@ def test_gp_prior_options_are_checked():
         "correlation=[additive,additive]",
         "correlation=[]",
         "mean=fitted",
+        "offset_variance=-1",
     ):
         with pytest.raises(ConfigError, match=f"train.gp_prior.{bad.split('=')[0]}"):
             load_config("demo", [f"train.gp_prior.{bad}"])
@@ -682,6 +688,8 @@ def test_gp_prior_options_are_checked():
         load_config(
             "demo", ["train.gp_prior.kernel=per_parameter", "train.gp_prior.correlated=true"]
         )
+    with pytest.raises(ConfigError, match="offset_variance > 0 needs train.gp_prior.kernel"):
+        load_config("demo", ["train.gp_prior.kernel=shared", "train.gp_prior.offset_variance=1"])
     assert load_config("demo").train.gp_prior.blend == 1.0  # the GP alone (stop 29)
 
 
@@ -1560,3 +1568,55 @@ def test_a_starts_first_round_fits_the_evidence_for_its_own_number_of_steps(monk
     assert len(default) == 2 and min(default) > 0, default
     assert fits_per_round(0, 3)[0] == 0 and fits_per_round(0, 3)[1] > 0
     assert fits_per_round(3, 0) == [default[0], 0]
+
+
+@pytest.mark.parametrize("seed", [5, 8])
+def test_a_constant_offset_in_the_prior_moves_the_level_the_start_got_wrong(seed):
+    """``train.gp_prior.offset_variance``: on a truth constant across sites, each site
+    seeing its two parameters almost only through their sum (a weakly identified
+    difference, as efolding, tau4s3 and fs1s3 along the SOC's trade-off), the posterior
+    mode is the constant that best fits all sites together (its pooled maximum likelihood,
+    computed here) when the prior has an offset; without one the evidence shrinks the
+    variance and the mode stays near the level of the start, which is off along the weak
+    direction (the network's, stop 62). The stored prior predicts the mode it reports."""
+    gen = torch.Generator().manual_seed(seed)
+    n = 240
+    num = torch.rand(n, 2, generator=gen, dtype=F64) * 6 - 3
+    cat = (torch.rand(n, generator=gen) * 3).long()[:, None]
+    z_true = torch.tensor([1.4, -0.4], dtype=F64)
+    d = torch.tensor([1.0, 1.0], dtype=F64) + 0.15 * torch.randn(n, 2, generator=gen, dtype=F64)
+    d = d / d.norm(dim=1, keepdim=True)
+    target = (torch.sigmoid(z_true) * d).sum(1) + 0.05 * torch.randn(n, generator=gen, dtype=F64)
+
+    def loss_of_outputs(p):
+        return (((p.to(F64) * d).sum(1) - target) ** 2).sum() / (2 * n)
+
+    off = torch.tensor([-0.6, 0.6], dtype=F64)  # along the weak direction
+    start = torch.sigmoid(z_true + off + 0.1 * torch.randn(n, 2, generator=gen, dtype=F64))
+    best = z_true.clone().requires_grad_(True)  # the pooled maximum likelihood of a constant
+    opt = torch.optim.LBFGS([best], max_iter=200, tolerance_grad=1e-12, tolerance_change=1e-15,
+                            line_search_fn="strong_wolfe")  # fmt: skip
+
+    def closure():
+        opt.zero_grad()
+        loss = loss_of_outputs(torch.sigmoid(best).expand(n, 2))
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    best = best.detach()
+    level = {}
+    for variance in (0.0, 1.0):
+        cfg = load_config("demo", ["train.gp_prior.subset=240", "train.gp_prior.categories=product",
+                                   f"train.gp_prior.offset_variance={variance}"]).train.gp_prior  # fmt: skip
+        prior, info = fit_gp_prior(_FixedOutputs(start.float()), (num.float(), cat, None),
+                                   loss_of_outputs, n_obs=n, cfg=cfg, use_lonlat=False)  # fmt: skip
+        assert prior is not None and prior.offset_variance == variance
+        with torch.no_grad():
+            z = prior.logits(prior.x_train)
+            at_train = prior(num.float(), cat).to(F64)
+        assert float(loss_of_outputs(at_train)) == pytest.approx(info["misfit_after"], rel=1e-6)
+        assert float(z.std(0).max()) < 1e-3  # a constant: the evidence leaves no variation
+        level[variance] = z.mean(0)
+    torch.testing.assert_close(level[1.0], best, rtol=0, atol=2e-3)
+    assert float((level[0.0] - best).abs().min()) > 0.04, (level[0.0], best)

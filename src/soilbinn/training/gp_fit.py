@@ -325,6 +325,8 @@ def fit_gp_prior(
     dev = p.device
     eye = torch.eye(k, dtype=f64, device=dev)
     separate = cfg.kernel == "per_parameter"  # one kernel per learned parameter
+    # each parameter's constant offset, marginalised: its variance added to every kernel entry
+    offset = cfg.offset_variance if separate else 0.0
     ls_shape = (k, x.shape[1]) if separate else (x.shape[1],)
     # a sum of two correlation functions has two sets of length scales (SUMS); the other
     # kernels read the first
@@ -395,8 +397,10 @@ def fit_gp_prior(
             evidence, surrogate = 0.0, 0.0
             for sb in sub:
                 if separate:  # each parameter's kernel times its variance
-                    ks = torch.diagonal(b_cov())[:, None, None] * rbf_stack(
-                        x[sb], x[sb], ls_of(log_ls, kern), kern[0], onehots[kern[1]]
+                    ks = (
+                        torch.diagonal(b_cov())[:, None, None]
+                        * rbf_stack(x[sb], x[sb], ls_of(log_ls, kern), kern[0], onehots[kern[1]])
+                        + offset
                     )
                     ev_b, _, d_ks, d_c = laplace_evidence_gradients_separate(
                         ks.detach(), zz[sb] - mu.detach(), g[sb], h[sb]
@@ -439,7 +443,7 @@ def fit_gp_prior(
     def prior_times(kx: torch.Tensor, a: torch.Tensor, bc_: torch.Tensor) -> torch.Tensor:
         # the prior covariance times coefficients a (n, k): kron(Kx, B), or per parameter
         if separate:
-            return torch.einsum("jil,lj->ij", kx, a) * torch.diagonal(bc_)
+            return torch.einsum("jil,lj->ij", kx, a) * torch.diagonal(bc_) + offset * a.sum(0)
         return kx @ a @ bc_
 
     def kernel_of(ls_: torch.Tensor, kern: tuple[str, str]) -> torch.Tensor:
@@ -550,7 +554,7 @@ def fit_gp_prior(
                 lam_all, u_all = kernel_basis(kx, max_rank=max(cfg.rank_max, cap))
             while True:
                 if separate:  # one basis per parameter (pivoted Cholesky), variance included
-                    basis = [pivoted_kernel_basis(bc[j, j] * kx[j], cap) for j in range(k)]
+                    basis = [pivoted_kernel_basis(bc[j, j] * kx[j] + offset, cap) for j in range(k)]
                     lam = torch.cat([lm for lm, _ in basis])
                     complete = cap >= min(cfg.rank_max, n)
                 else:
@@ -703,7 +707,8 @@ def fit_gp_prior(
         if log is not None:
             log("gp_prior: no round kept with per-parameter kernels; again with one shared kernel")
         prior, again = fit_gp_prior(net, inputs, loss_of_outputs, n_obs,
-                                    dataclasses.replace(cfg, kernel="shared"), use_lonlat, seed,
+                                    dataclasses.replace(cfg, kernel="shared", offset_variance=0.0),
+                                    use_lonlat, seed,
                                     log, blend, starts, None, draw)  # fmt: skip
         again["seconds"] = time.perf_counter() - t0  # both attempts
         again["kernel"] = "shared (per_parameter kept no round)"
@@ -713,7 +718,7 @@ def fit_gp_prior(
         return None, info
     alpha, log_ls, mu, bc, (correlation, cats), _ = kept
     prior = GPPrior(net, n, x.shape[1], k, use_lonlat, cfg.blend if blend is None else blend,
-                    cfg.kernel, correlation, cats, cfg.covariate_thresholds)  # fmt: skip
+                    cfg.kernel, correlation, cats, cfg.covariate_thresholds, offset)  # fmt: skip
     with torch.no_grad():
         if edges is not None:
             prior.edges.copy_(edges)

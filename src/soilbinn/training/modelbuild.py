@@ -109,5 +109,6 @@ def build_model(
         net = GPPrior(net, gp["n_sites"], gp["n_features"], len(learned), gp["use_lonlat"],
                       gp.get("blend", 1.0), gp.get("kernel", "shared"),
                       gp.get("correlation", "squared_exponential"),
-                      gp.get("categories", "product"), gp.get("thresholds", 0))  # fmt: skip
+                      gp.get("categories", "product"), gp.get("thresholds", 0),
+                      gp.get("offset_variance", 0.0))  # fmt: skip
     return BINN(net, process, learned, fixed, site_fixed)
