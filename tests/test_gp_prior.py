@@ -611,7 +611,9 @@ _THRESHOLDS = ["train.gp_prior.covariate_thresholds=3", "train.gp_prior.categori
     "correlation,extra",
     [("squared_exponential", []), ("matern52", []), ("additive", []),
      ("squared_exponential", _THRESHOLDS), ("squared_exponential+additive", []),
-     ("squared_exponential+additive", ["train.gp_prior.offset_variance=1.0"])],
+     ("squared_exponential+additive", ["train.gp_prior.offset_variance=1.0"]),
+     ("squared_exponential+additive", ["train.gp_prior.offset_variance=1.0",
+                                       "train.gp_prior.offset_fit=true"])],
 )  # fmt: skip
 def test_demo_predicts_the_posterior_mode_the_gp_stage_reported(tmp_path, correlation, extra):
     """With ``demo``'s GP alone (``blend: 1.0``) the saved run predicts, at its training
@@ -639,7 +641,11 @@ def test_demo_predicts_the_posterior_mode_the_gp_stage_reported(tmp_path, correl
     edges = run.model.param_net.edges
     thresholds = extra == _THRESHOLDS
     assert (edges is None) == (not thresholds)
-    assert run.model.param_net.offset_variance == (1.0 if "offset" in " ".join(extra) else 0.0)
+    off = run.model.param_net.offset_variance
+    if "train.gp_prior.offset_fit=true" in extra:  # the fitted variances, one per parameter
+        assert off == pytest.approx(info["offset_variance"], rel=1e-12) and off != [1.0] * 2
+    else:
+        assert off == [1.0 if "offset" in " ".join(extra) else 0.0] * 2
     if thresholds:  # one row per numeric covariate and lon, lat; increasing, finite
         assert edges.shape == (len(run.meta["numeric_names"]) + 2, 3)
         assert bool((edges.diff(dim=1) >= 0).all()) and bool(torch.isfinite(edges).all())
@@ -690,6 +696,8 @@ def test_gp_prior_options_are_checked():
         )
     with pytest.raises(ConfigError, match="offset_variance > 0 needs train.gp_prior.kernel"):
         load_config("demo", ["train.gp_prior.kernel=shared", "train.gp_prior.offset_variance=1"])
+    with pytest.raises(ConfigError, match="offset_fit needs train.gp_prior.offset_variance > 0"):
+        load_config("demo", ["train.gp_prior.offset_fit=true"])
     assert load_config("demo").train.gp_prior.blend == 1.0  # the GP alone (stop 29)
 
 
@@ -1570,6 +1578,30 @@ def test_a_starts_first_round_fits_the_evidence_for_its_own_number_of_steps(monk
     assert fits_per_round(3, 0) == [default[0], 0]
 
 
+def _constant_truth(seed):
+    """A truth constant across 240 sites (logits 1.4, -0.4), each site seeing its two
+    parameters almost only through their sum: (n, numeric (n, 2), categories (n, 1),
+    the true logits (2,), the misfit of unit-scale outputs, and ``start_at(offset)``, unit
+    starting outputs (n, 2) at the truth plus ``offset`` (2,) logits and a site scatter)."""
+    gen = torch.Generator().manual_seed(seed)
+    n = 240
+    num = torch.rand(n, 2, generator=gen, dtype=F64) * 6 - 3
+    cat = (torch.rand(n, generator=gen) * 3).long()[:, None]
+    z_true = torch.tensor([1.4, -0.4], dtype=F64)
+    d = torch.tensor([1.0, 1.0], dtype=F64) + 0.15 * torch.randn(n, 2, generator=gen, dtype=F64)
+    d = d / d.norm(dim=1, keepdim=True)
+    target = (torch.sigmoid(z_true) * d).sum(1) + 0.05 * torch.randn(n, generator=gen, dtype=F64)
+    scatter = 0.1 * torch.randn(n, 2, generator=gen, dtype=F64)
+
+    def loss_of_outputs(p):
+        return (((p.to(F64) * d).sum(1) - target) ** 2).sum() / (2 * n)
+
+    def start_at(offset):
+        return torch.sigmoid(z_true + torch.tensor(offset, dtype=F64) + scatter)
+
+    return n, num, cat, z_true, loss_of_outputs, start_at
+
+
 @pytest.mark.parametrize("seed", [5, 8])
 def test_a_constant_offset_in_the_prior_moves_the_level_the_start_got_wrong(seed):
     """``train.gp_prior.offset_variance``: on a truth constant across sites, each site
@@ -1579,20 +1611,8 @@ def test_a_constant_offset_in_the_prior_moves_the_level_the_start_got_wrong(seed
     computed here) when the prior has an offset; without one the evidence shrinks the
     variance and the mode stays near the level of the start, which is off along the weak
     direction (the network's, stop 62). The stored prior predicts the mode it reports."""
-    gen = torch.Generator().manual_seed(seed)
-    n = 240
-    num = torch.rand(n, 2, generator=gen, dtype=F64) * 6 - 3
-    cat = (torch.rand(n, generator=gen) * 3).long()[:, None]
-    z_true = torch.tensor([1.4, -0.4], dtype=F64)
-    d = torch.tensor([1.0, 1.0], dtype=F64) + 0.15 * torch.randn(n, 2, generator=gen, dtype=F64)
-    d = d / d.norm(dim=1, keepdim=True)
-    target = (torch.sigmoid(z_true) * d).sum(1) + 0.05 * torch.randn(n, generator=gen, dtype=F64)
-
-    def loss_of_outputs(p):
-        return (((p.to(F64) * d).sum(1) - target) ** 2).sum() / (2 * n)
-
-    off = torch.tensor([-0.6, 0.6], dtype=F64)  # along the weak direction
-    start = torch.sigmoid(z_true + off + 0.1 * torch.randn(n, 2, generator=gen, dtype=F64))
+    n, num, cat, z_true, loss_of_outputs, start_at = _constant_truth(seed)
+    start = start_at([-0.6, 0.6])  # along the weak direction
     best = z_true.clone().requires_grad_(True)  # the pooled maximum likelihood of a constant
     opt = torch.optim.LBFGS([best], max_iter=200, tolerance_grad=1e-12, tolerance_change=1e-15,
                             line_search_fn="strong_wolfe")  # fmt: skip
@@ -1611,7 +1631,7 @@ def test_a_constant_offset_in_the_prior_moves_the_level_the_start_got_wrong(seed
                                    f"train.gp_prior.offset_variance={variance}"]).train.gp_prior  # fmt: skip
         prior, info = fit_gp_prior(_FixedOutputs(start.float()), (num.float(), cat, None),
                                    loss_of_outputs, n_obs=n, cfg=cfg, use_lonlat=False)  # fmt: skip
-        assert prior is not None and prior.offset_variance == variance
+        assert prior is not None and prior.offset_variance == [variance] * 2
         with torch.no_grad():
             z = prior.logits(prior.x_train)
             at_train = prior(num.float(), cat).to(F64)
@@ -1620,3 +1640,29 @@ def test_a_constant_offset_in_the_prior_moves_the_level_the_start_got_wrong(seed
         level[variance] = z.mean(0)
     torch.testing.assert_close(level[1.0], best, rtol=0, atol=2e-3)
     assert float((level[0.0] - best).abs().min()) > 0.04, (level[0.0], best)
+
+
+@pytest.mark.parametrize("seed", [5, 8])
+def test_the_evidence_fits_each_offset_variance_to_how_far_the_start_is_off(seed):
+    """``train.gp_prior.offset_fit``: the evidence fits each parameter's offset variance
+    (from 1). A start at the truth's level needs no offset: one round shrinks both below
+    1e-4 (measured about 2e-6). A start 0.6 logits above it in both parameters needs one:
+    both stay above 0.05 (measured 0.2-0.65), and the mode's level moves to within a
+    fifth of the start's error along the sum the sites see. The run keeps the variances."""
+    n, num, cat, z_true, loss_of_outputs, start_at = _constant_truth(seed)
+    cfg = load_config("demo", ["train.gp_prior.subset=240", "train.gp_prior.categories=product",
+                               "train.gp_prior.offset_variance=1", "train.gp_prior.offset_fit=true",
+                               "train.gp_prior.rounds=1"]).train.gp_prior  # fmt: skip
+    fitted = {}
+    for offset in (0.0, 0.6):
+        prior, info = fit_gp_prior(_FixedOutputs(start_at([offset, offset]).float()),
+                                   (num.float(), cat, None), loss_of_outputs, n_obs=n, cfg=cfg,
+                                   use_lonlat=False)  # fmt: skip
+        assert prior is not None and info["round"] == 1
+        assert prior.offset_variance == pytest.approx(info["offset_variance"], rel=1e-12)
+        fitted[offset] = torch.tensor(info["offset_variance"])
+        with torch.no_grad():
+            level = prior.logits(prior.x_train).mean(0) - z_true
+        assert abs(float(level.sum())) < 0.2 * 2 * offset + 0.02, (offset, level)
+    assert float(fitted[0.0].max()) < 1e-4, fitted
+    assert float(fitted[0.6].min()) > 0.05, fitted

@@ -781,10 +781,11 @@ class GPPrior(nn.Module):
         distance, or added to it as random offsets (:func:`site_kernel`).
     thresholds : int
         Threshold indicators per covariate (``train.gp_prior.covariate_thresholds``).
-    offset_variance : float
-        ``train.gp_prior.offset_variance`` (logits^2, ``kernel = per_parameter``): parameter
-        ``j``'s prior covariance is ``B_jj K_j + offset_variance`` (a constant offset of its
-        logits, shared by all sites), and so is its covariance with new sites.
+    offset_variance : float or sequence of float (n_out,)
+        ``train.gp_prior.offset_variance`` (logits^2, ``kernel = per_parameter``), one or
+        per parameter (``train.gp_prior.offset_fit``): parameter ``j``'s prior covariance
+        is ``B_jj K_j + offset_variance_j`` (a constant offset of its logits, shared by all
+        sites), and so is its covariance with new sites.
 
     ``forward(numeric (n, c), categorical (n, m), lonlat (n, 2)) -> (n, n_out)`` in (0, 1),
     as :class:`soilbinn.nn.param_net.ParamNet`. The buffers (training features, ``alpha``,
@@ -803,13 +804,17 @@ class GPPrior(nn.Module):
         correlation: str = "squared_exponential",
         categories: str = "product",
         thresholds: int = 0,
-        offset_variance: float = 0.0,
+        offset_variance: float | Sequence[float] = 0.0,
     ) -> None:
         super().__init__()
-        if offset_variance < 0 or (offset_variance > 0 and kernel != "per_parameter"):
-            raise ValueError("offset_variance must be >= 0, and 0 unless kernel = per_parameter, "
-                             f"got {offset_variance!r} with kernel {kernel!r}")  # fmt: skip
-        self.offset_variance = float(offset_variance)
+        off = ([float(offset_variance)] * n_out if isinstance(offset_variance, (int, float))
+               else [float(v) for v in offset_variance])  # fmt: skip
+        if (len(off) != n_out or min(off) < 0
+                or (max(off) > 0 and kernel != "per_parameter")):  # fmt: skip
+            raise ValueError(f"offset_variance must be one or {n_out} values >= 0, all 0 "
+                             f"unless kernel = per_parameter, got {offset_variance!r} with "
+                             f"kernel {kernel!r}")  # fmt: skip
+        self.offset_variance = off
         if correlation not in CORRELATIONS and correlation not in SUMS:
             raise ValueError(f"correlation must be one of {sorted(CORRELATIONS) + sorted(SUMS)}"
                              f", got {correlation!r}")  # fmt: skip
@@ -898,7 +903,8 @@ class GPPrior(nn.Module):
             ks = rbf_stack(x, self.x_train, self.log_lengthscale, self.correlation,
                            self.onehot)  # fmt: skip
             f = torch.einsum("jil,lj->ij", ks, self.alpha) * torch.diagonal(self.b_cov())
-            return self.mean + f + self.offset_variance * self.alpha.sum(0)
+            off = torch.tensor(self.offset_variance, dtype=f.dtype, device=f.device)
+            return self.mean + f + off * self.alpha.sum(0)
         kx = site_kernel(x, self.x_train, self.log_lengthscale, self.correlation, self.onehot)
         return self.mean + kx @ self.alpha @ self.b_cov()
 

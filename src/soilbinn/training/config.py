@@ -289,6 +289,11 @@ class GPPriorConfig:
     # logits low at 10% noise, with 1.0 0.02. Not in demo: on 72 lab truths it met the
     # recovery target on as many as without (docs/recovery_ablation.md, stop 62)
     offset_variance: float = 0.0
+    # fit each parameter's offset variance by the evidence with the other hyperparameters
+    # (offset_variance > 0 its start, each start's first round): where the logits' level
+    # is well placed the evidence shrinks it toward 0, where the SOC pulls the level away
+    # from the prior's mean it grows and frees the level (stop 63)
+    offset_fit: bool = False
     # the prior's mean of each parameter's logits: "evidence", fitted with the other
     # hyperparameters; "modes", the mean of the logits each round starts from (the
     # network's, then the last posterior mode), not fitted. Fitted, it is confounded with
@@ -590,6 +595,9 @@ def validate_config(cfg: Config, source: str = "config") -> Config:
     if cfg.train.gp_prior.offset_variance > 0 and cfg.train.gp_prior.kernel != "per_parameter":
         raise ConfigError(f"{source}: train.gp_prior.offset_variance > 0 needs "
                           "train.gp_prior.kernel = per_parameter (an offset per parameter)")  # fmt: skip
+    if cfg.train.gp_prior.offset_fit and not cfg.train.gp_prior.offset_variance > 0:
+        raise ConfigError(f"{source}: train.gp_prior.offset_fit needs "
+                          "train.gp_prior.offset_variance > 0 (the fitted variances' start)")  # fmt: skip
     t = cfg.model.temperature
     if not t.min <= t.init <= t.max:
         raise ConfigError(f"{source}: model.temperature.init must lie in [min, max]")

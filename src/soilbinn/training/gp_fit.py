@@ -325,8 +325,18 @@ def fit_gp_prior(
     dev = p.device
     eye = torch.eye(k, dtype=f64, device=dev)
     separate = cfg.kernel == "per_parameter"  # one kernel per learned parameter
-    # each parameter's constant offset, marginalised: its variance added to every kernel entry
+    # each parameter's constant offset, marginalised: its variance added to every kernel
+    # entry; with offset_fit one variance per parameter, fitted by the evidence (log scale)
     offset = cfg.offset_variance if separate else 0.0
+    offset_fit = separate and offset > 0 and cfg.offset_fit and hyperparameters is None
+    log_off = torch.full((k,), math.log(offset) if offset > 0 else 0.0, dtype=f64,
+                         device=dev, requires_grad=offset_fit)  # fmt: skip
+
+    def off() -> torch.Tensor:
+        # (k,) the offsets' variances, logits^2 (bounded: 1e-8 to 100)
+        if not offset_fit:
+            return torch.full((k,), offset, dtype=f64, device=dev)
+        return torch.exp(log_off.clamp(math.log(1e-8), math.log(100.0)))
     ls_shape = (k, x.shape[1]) if separate else (x.shape[1],)
     # a sum of two correlation functions has two sets of length scales (SUMS); the other
     # kernels read the first
@@ -366,6 +376,8 @@ def fit_gp_prior(
             log_ls[..., 2 * x.shape[1] :] = 0.0  # a sum's two terms weighted equally
             chol_b.copy_(torch.linalg.cholesky(cov))
             mu.copy_(zz.mean(0))
+            if offset_fit:
+                log_off.fill_(math.log(offset))
             if fixed is not None:
                 log_ls[..., : x.shape[1]].copy_(fixed["log_lengthscale"])
                 mu.copy_(fixed["mean"])
@@ -385,6 +397,8 @@ def fit_gp_prior(
             with torch.no_grad():
                 mu.copy_(zz.mean(0))
         fitted = [log_ls, chol_b] if from_modes else [log_ls, chol_b, mu]
+        if offset_fit:
+            fitted.append(log_off)
         opt = torch.optim.LBFGS(fitted, lr=1.0, max_iter=max(steps, 1),
                                 history_size=20, tolerance_grad=1e-9, tolerance_change=1e-12,
                                 line_search_fn="strong_wolfe")  # fmt: skip
@@ -400,7 +414,7 @@ def fit_gp_prior(
                     ks = (
                         torch.diagonal(b_cov())[:, None, None]
                         * rbf_stack(x[sb], x[sb], ls_of(log_ls, kern), kern[0], onehots[kern[1]])
-                        + offset
+                        + off()[:, None, None]
                     )
                     ev_b, _, d_ks, d_c = laplace_evidence_gradients_separate(
                         ks.detach(), zz[sb] - mu.detach(), g[sb], h[sb]
@@ -440,10 +454,13 @@ def fit_gp_prior(
                     log("gp_prior: the evidence fit reached non-finite hyperparameters; "
                         "this round keeps the ones it started from")  # fmt: skip
 
-    def prior_times(kx: torch.Tensor, a: torch.Tensor, bc_: torch.Tensor) -> torch.Tensor:
+    def prior_times(
+        kx: torch.Tensor, a: torch.Tensor, bc_: torch.Tensor, off_: torch.Tensor
+    ) -> torch.Tensor:
         # the prior covariance times coefficients a (n, k): kron(Kx, B), or per parameter
+        # with its offset's variance off_ (k,)
         if separate:
-            return torch.einsum("jil,lj->ij", kx, a) * torch.diagonal(bc_) + offset * a.sum(0)
+            return torch.einsum("jil,lj->ij", kx, a) * torch.diagonal(bc_) + off_ * a.sum(0)
         return kx @ a @ bc_
 
     def kernel_of(ls_: torch.Tensor, kern: tuple[str, str]) -> torch.Tensor:
@@ -524,7 +541,7 @@ def fit_gp_prior(
         else:  # the phase chosen to go on: its mode, likelihood terms and hyperparameters
             z, g, h, hyper = saved.pop(ph)
             with torch.no_grad():
-                for tensor, value in zip((log_ls, chol_b, mu), hyper, strict=True):
+                for tensor, value in zip((log_ls, chol_b, mu, log_off), hyper, strict=True):
                     tensor.copy_(value)
         going_on = True
         for round_ in range(first_round, end_round):
@@ -547,6 +564,10 @@ def fit_gp_prior(
             fit_hyperparameters(z, g, h, kern, cfg.hyper_steps_first if fresh else cfg.hyper_steps)
             hyper_seconds += time.perf_counter() - th
             ls_r, mu_r, bc = log_ls.detach().clone(), mu.detach().clone(), b_cov().detach()
+            off_r = off().detach().clone()
+            if offset_fit and log is not None:
+                log(f"gp_prior: round {round_ + 1}, offset variances "
+                    f"{[float(f'{v:.3g}') for v in off_r.tolist()]}")  # fmt: skip
             kx = kernel_of(ls_r, kern)
             # Newton steps in the kernel's leading eigenbasis: ``cap`` eigenpairs, more (up to
             # rank_max) only when the round's first step cannot fit as well as the network
@@ -554,7 +575,7 @@ def fit_gp_prior(
                 lam_all, u_all = kernel_basis(kx, max_rank=max(cfg.rank_max, cap))
             while True:
                 if separate:  # one basis per parameter (pivoted Cholesky), variance included
-                    basis = [pivoted_kernel_basis(bc[j, j] * kx[j] + offset, cap) for j in range(k)]
+                    basis = [pivoted_kernel_basis(bc[j, j] * kx[j] + off_r[j], cap) for j in range(k)]
                     lam = torch.cat([lm for lm, _ in basis])
                     complete = cap >= min(cfg.rank_max, n)
                 else:
@@ -570,7 +591,7 @@ def fit_gp_prior(
                         for _ in range(12):  # Levenberg-Marquardt damping until a step is accepted
                             ev, a_new = system.step(z_r - mu_r, g, damp)
                             tried += 1
-                            z_new = mu_r + prior_times(kx, a_new, bc)
+                            z_new = mu_r + prior_times(kx, a_new, bc, off_r)
                             m_new, point = unit_point(z_new)
                             psi_new = scale * m_new + 0.5 * float((a_new * (z_new - mu_r)).sum())
                             # a round's first step has no prior term to compare with: it must fit
@@ -593,7 +614,7 @@ def fit_gp_prior(
                             _, a_full = system.step(z_r - mu_r, g_r, used)
                             for t in (1.0, 0.5):  # the chord step, else half of it
                                 a_c = alpha + t * (a_full - alpha)
-                                z_c = mu_r + prior_times(kx, a_c, bc)
+                                z_c = mu_r + prior_times(kx, a_c, bc, off_r)
                                 m_c, point = unit_point(z_c)
                                 psi_c = scale * m_c + 0.5 * float((a_c * (z_c - mu_r)).sum())
                                 if math.isfinite(psi_c) and psi_c < psi:
@@ -649,11 +670,11 @@ def fit_gp_prior(
                 log(f"gp_prior: round {round_ + 1}, misfit {misfit:.5g}, log evidence {ev_r:.1f}")
             z = z_r
             if ev_r > evidence:
-                kept = (alpha, ls_r, mu_r, bc, kern, misfit)
+                kept = (alpha, ls_r, mu_r, bc, kern, misfit, off_r)
                 rank, rounds, evidence = len(lam), round_ + 1, ev_r
                 info["start"], info["phase"], info["draw"] = i_start, ph, phase_draw
         if going_on and end_round < rounds_cap:
-            saved[ph] = (z, g, h, tuple(t.detach().clone() for t in (log_ls, chol_b, mu)))
+            saved[ph] = (z, g, h, tuple(t.detach().clone() for t in (log_ls, chol_b, mu, log_off)))
         if leg == len(legs) and not selected:
             # every phase has run its first rounds: the highest evidence goes on
             selected, best = True, None
@@ -716,9 +737,11 @@ def fit_gp_prior(
     if kept is None:  # no step accepted or rejected: keep the network
         info["seconds"] = time.perf_counter() - t0
         return None, info
-    alpha, log_ls, mu, bc, (correlation, cats), _ = kept
+    alpha, log_ls, mu, bc, (correlation, cats), _, off_kept = kept
+    info["offset_variance"] = off_kept.tolist()
     prior = GPPrior(net, n, x.shape[1], k, use_lonlat, cfg.blend if blend is None else blend,
-                    cfg.kernel, correlation, cats, cfg.covariate_thresholds, offset)  # fmt: skip
+                    cfg.kernel, correlation, cats, cfg.covariate_thresholds,
+                    off_kept.tolist())  # fmt: skip
     with torch.no_grad():
         if edges is not None:
             prior.edges.copy_(edges)

@@ -651,7 +651,7 @@ class _Trainer:
                                  "blend": list(prior.blend), "kernel": prior.kernel,
                                  "correlation": prior.correlation,
                                  "categories": prior.categories,
-                                 "offset_variance": prior.offset_variance,
+                                 "offset_variance": list(prior.offset_variance),
                                  "thresholds": 0 if prior.edges is None else int(prior.edges.shape[1])}  # fmt: skip
         if self.info.is_main:
             ckpt = load_checkpoint(self.run.best) if self.run.best.exists() else self.state()
