@@ -337,6 +337,7 @@ def fit_gp_prior(
         if not offset_fit:
             return torch.full((k,), offset, dtype=f64, device=dev)
         return torch.exp(log_off.clamp(math.log(1e-8), math.log(100.0)))
+
     ls_shape = (k, x.shape[1]) if separate else (x.shape[1],)
     # a sum of two correlation functions has two sets of length scales (SUMS); the other
     # kernels read the first
@@ -575,7 +576,9 @@ def fit_gp_prior(
                 lam_all, u_all = kernel_basis(kx, max_rank=max(cfg.rank_max, cap))
             while True:
                 if separate:  # one basis per parameter (pivoted Cholesky), variance included
-                    basis = [pivoted_kernel_basis(bc[j, j] * kx[j] + off_r[j], cap) for j in range(k)]
+                    basis = [
+                        pivoted_kernel_basis(bc[j, j] * kx[j] + off_r[j], cap) for j in range(k)
+                    ]
                     lam = torch.cat([lm for lm, _ in basis])
                     complete = cap >= min(cfg.rank_max, n)
                 else:
