@@ -273,7 +273,9 @@ def fit_gp_prior(
         (the evidence fits), ``seconds`` (all), ``kernel`` (the one used) and
         ``correlation`` (the kept round's correlation function, None without one); ``start``
         is the kept round's index in ``starts``; ``continued`` the phase that ran on after
-        ``select_after`` rounds (None when every phase ran all rounds).
+        ``select_after`` rounds (None when every phase ran all rounds);
+        ``offset_variance`` the kept round's offset variance per parameter (k,), logits^2
+        (fitted with ``cfg.offset_fit``; absent when the network is kept).
     """
     t0 = time.perf_counter()
     f64 = torch.float64
