@@ -12,12 +12,24 @@ and writes a new run directory that ``soilbinn predict`` reads. The SOC and the 
 steps are the same; only the prior is the truth's. On real data there is no truth to read,
 so this bounds what a better evidence fit could gain; it is not a way to train.
 
+Which part of the truth's prior matters (stop 64): ``--save H.npz`` keeps the fitted
+hyperparameters; ``--from-prediction P.nc`` fits the same GPs to a prediction's logits at
+the training sites instead of the truth's (what the run's own estimates say about the
+prior: on real data this is all there is); ``--load H.npz`` reuses a saved set, and
+``--parts-from H2.npz --parts ls,mean`` replaces those parts of it (``ls`` the log length
+scales, ``variance``, ``mean``) by another set's.
+
 Usage::
 
     python benchmarks/gp_oracle_hyperparameters.py RUN lc31.nc NEW_RUN
     soilbinn predict NEW_RUN --data lc31.nc --out pred.nc
+    python benchmarks/gp_oracle_hyperparameters.py RUN T.nc ORACLE --save truth.npz
+    python benchmarks/gp_oracle_hyperparameters.py RUN T.nc PLUGIN --from-prediction P.nc \
+        --save est.npz
+    python benchmarks/gp_oracle_hyperparameters.py RUN T.nc MIXED --load est.npz \
+        --parts-from truth.npz --parts ls
 
-Used for the stop 34 diagnosis in ``docs/recovery_ablation.md``.
+Used for the stop 34 and stop 64 diagnoses in ``docs/recovery_ablation.md``.
 """
 
 from __future__ import annotations
@@ -27,7 +39,9 @@ import sys
 import warnings
 
 import numpy as np
+import pandas as pd
 import torch
+import xarray as xr
 from gp_stage_rerun import main as rerun_main
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
@@ -83,7 +97,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("new_run", help="run directory to write (must not exist)")
     ap.add_argument("--sites", type=int, default=600, help="sites the truth's GPs are fitted on")
     ap.add_argument("--set", action="append", default=[], help="config override KEY=VALUE")
+    ap.add_argument("--from-prediction", default=None,
+                    help="fit the GPs to this prediction's logits (soilbinn predict output), "
+                         "not the truth's")  # fmt: skip
+    ap.add_argument("--save", default=None, help="write the hyperparameters used (.npz)")
+    ap.add_argument("--load", default=None, help="use these saved hyperparameters (.npz)")
+    ap.add_argument("--parts-from", default=None, help="another saved set (.npz)")
+    ap.add_argument("--parts", default="", help="its parts to use: ls, variance, mean")
     args = ap.parse_args(argv)
+    keys = {"ls": "log_lengthscale", "variance": "variance", "mean": "mean"}
+    parts = [p for p in args.parts.split(",") if p]
+    if any(p not in keys for p in parts) or bool(parts) != bool(args.parts_from):
+        ap.error("--parts needs --parts-from, and names among ls, variance, mean")
     truth: dict[str, torch.Tensor] = {}
     original_method = trainer_module._Trainer.fit_gp_prior
 
@@ -93,14 +118,35 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{args.data}: no true_params to read the truth's GPs from")
         truth["p"] = fixed[:, self.model.learned_index].to(torch.float64)
         truth["names"] = list(self.model.learned_names)
+        if args.from_prediction:  # the prediction at the training sites, in their order
+            split = pd.read_csv(f"{args.run}/split.csv", dtype=str)
+            sites = split.site[split.split == "train"].tolist()
+            with xr.open_dataset(args.data) as ds, xr.open_dataset(args.from_prediction) as pr:
+                names = truth["names"]
+                check = ds.true_params.sel(site=sites, param=names).values
+                if check.shape != tuple(truth["p"].shape) or not np.allclose(check, truth["p"]):
+                    raise SystemExit(f"{args.run}/split.csv: its training sites are not the "
+                                     "ones this rerun trains on")  # fmt: skip
+                est = pr.params.sel(site=sites, param=names).values
+            truth["p"] = torch.as_tensor(est, dtype=torch.float64)
         return original_method(self)
 
     def oracle_fit(net, inputs, loss_of_outputs, n_obs, cfg, use_lonlat=True, *rest, **kw):
         x, _, _ = site_features(net, inputs, use_lonlat, gp_edges(inputs, cfg, use_lonlat))
-        z = torch.logit(truth["p"].clamp(1e-6, 1 - 1e-6))
-        hyper = oracle_hyperparameters(x.cpu().numpy(), z.cpu().numpy(), args.sites)
-        for name, var, ls in zip(truth["names"], hyper["variance"], hyper["log_lengthscale"]):
-            print(f"oracle {name}: variance {var:.3g}, shortest length scales "
+        if args.load:
+            hyper = dict(np.load(args.load))
+        else:
+            z = torch.logit(truth["p"].clamp(1e-6, 1 - 1e-6))
+            hyper = oracle_hyperparameters(x.cpu().numpy(), z.cpu().numpy(), args.sites)
+        if args.parts_from:
+            other = dict(np.load(args.parts_from))
+            for part in parts:
+                hyper[keys[part]] = other[keys[part]]
+        if args.save:
+            np.savez(args.save, **hyper)
+        for name, var, mean, ls in zip(truth["names"], hyper["variance"], hyper["mean"],
+                                       hyper["log_lengthscale"]):  # fmt: skip
+            print(f"prior {name}: variance {var:.3g}, mean {mean:.3f}, shortest length scales "
                   f"{np.round(np.sort(np.exp(ls))[:4], 2).tolist()}")  # fmt: skip
         return fit_gp_prior(net, inputs, loss_of_outputs, n_obs, cfg, use_lonlat, *rest,
                             hyperparameters=hyper, **kw)  # fmt: skip
