@@ -28,8 +28,16 @@ Usage::
         --save est.npz
     python benchmarks/gp_oracle_hyperparameters.py RUN T.nc MIXED --load est.npz \
         --parts-from truth.npz --parts ls
+    python benchmarks/gp_oracle_hyperparameters.py RUN T.nc SUPPORT --load truth.npz --support
 
-Used for the stop 34 and stop 64 diagnoses in ``docs/recovery_ablation.md``.
+Search or criterion (stop 65): ``--support`` keeps only which features the truth's GPs
+find relevant (a length scale below ``--support-lengthscale`` training standard deviations,
+default 100) and reruns the GP stage with the run's own settings (``demo``'s kernels, the
+evidence fit, its tie), each parameter's length scales fitted on those features alone
+(``fit_gp_prior(irrelevant=...)``). If the evidence of that rerun is higher than the run's,
+the evidence prefers the truth's sparse relevance and the evidence fit did not find it.
+
+Used for the stop 34, 64 and 65 diagnoses in ``docs/recovery_ablation.md``.
 """
 
 from __future__ import annotations
@@ -104,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--load", default=None, help="use these saved hyperparameters (.npz)")
     ap.add_argument("--parts-from", default=None, help="another saved set (.npz)")
     ap.add_argument("--parts", default="", help="its parts to use: ls, variance, mean")
+    ap.add_argument("--support", action="store_true",
+                    help="keep only which features are relevant: the evidence fits the rest "
+                         "with the run's own GP settings")  # fmt: skip
+    ap.add_argument("--support-lengthscale", type=float, default=100.0,
+                    help="relevant: a length scale below this (training sd)")  # fmt: skip
     args = ap.parse_args(argv)
     keys = {"ls": "log_lengthscale", "variance": "variance", "mean": "mean"}
     parts = [p for p in args.parts.split(",") if p]
@@ -148,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
                                        hyper["log_lengthscale"]):  # fmt: skip
             print(f"prior {name}: variance {var:.3g}, mean {mean:.3f}, shortest length scales "
                   f"{np.round(np.sort(np.exp(ls))[:4], 2).tolist()}")  # fmt: skip
+        if args.support:
+            irrelevant = hyper["log_lengthscale"] > np.log(args.support_lengthscale)
+            print("relevant features per parameter: "
+                  f"{(~irrelevant).sum(1).tolist()} of {irrelevant.shape[1]}")  # fmt: skip
+            return fit_gp_prior(net, inputs, loss_of_outputs, n_obs, cfg, use_lonlat, *rest,
+                                irrelevant=torch.as_tensor(irrelevant), **kw)  # fmt: skip
         return fit_gp_prior(net, inputs, loss_of_outputs, n_obs, cfg, use_lonlat, *rest,
                             hyperparameters=hyper, **kw)  # fmt: skip
 
@@ -156,8 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     rerun = [args.run, args.data, args.new_run]
     # the oracle's length scales are a squared exponential product kernel's (every feature
     # in the distance)
-    for s in ["train.gp_prior.kernel=per_parameter", "train.gp_prior.categories=product",
-              "train.gp_prior.correlation=squared_exponential", *args.set]:  # fmt: skip
+    fixed_kernel = [] if args.support else [
+        "train.gp_prior.kernel=per_parameter", "train.gp_prior.categories=product",
+        "train.gp_prior.correlation=squared_exponential"]  # fmt: skip
+    for s in [*fixed_kernel, *args.set]:
         rerun += ["--set", s]
     return rerun_main(rerun)
 

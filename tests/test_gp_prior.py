@@ -31,7 +31,7 @@ from soilbinn.nn.gp_prior import (
 )
 from soilbinn.nn.param_net import ParamNet
 from soilbinn.training.config import ConfigError, correlation_names, load_config
-from soilbinn.training.gp_fit import fit_gp_prior
+from soilbinn.training.gp_fit import IRRELEVANT_LENGTHSCALE, fit_gp_prior
 
 F64 = torch.float64
 #: the squared exponential alone, as ``demo`` had it before stop 47, for the tests of one
@@ -517,6 +517,49 @@ def test_fixed_hyperparameters_replace_the_evidence_fit():
             use_lonlat=False,
             hyperparameters=dict(given, log_lengthscale=torch.zeros(d)),
         )
+
+
+def test_features_left_out_keep_their_length_scales_and_the_rest_are_fitted():
+    """``irrelevant`` (``gp_oracle_hyperparameters.py --support``): each parameter's
+    left-out features keep the irrelevant length scale in both terms of a sum, to the
+    digit, in every round; its other length scales are fitted; the posterior mode still
+    fits the sites; a wrong shape or a shared kernel is refused."""
+    gen = torch.Generator().manual_seed(5)
+    n = 200
+    x = torch.rand(n, 2, generator=gen, dtype=F64) * 6 - 3
+    cat = torch.randint(0, 3, (n, 1), generator=gen)
+    truth = torch.sigmoid(torch.stack([torch.sin(x[:, 0]), 0.5 * x[:, 1]], 1))
+    target = truth + 0.02 * torch.randn(n, 2, generator=gen, dtype=F64)
+
+    def loss_of_outputs(p):
+        return ((p.to(F64) - target) ** 2).sum() / n
+
+    net = _net(2)
+    sets = ["train.gp_prior.iterations=6", "train.gp_prior.subset=100",
+            "train.gp_prior.rounds=2", "train.gp_prior.select_after=null"]  # fmt: skip
+    cfg = load_config("demo", sets).train.gp_prior  # demo's sum kernel, per parameter, tied
+    inputs = (x.float(), cat, None)
+    d = 2 + 3  # two covariates, three one-hot classes
+    out = torch.ones(2, d, dtype=torch.bool)
+    out[0, 0] = out[1, 1] = False  # each parameter keeps the covariate it depends on
+    prior, info = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n, cfg=cfg,
+                               use_lonlat=False, irrelevant=out)  # fmt: skip
+    assert prior is not None
+    ls = prior.log_lengthscale
+    assert ls.shape[-1] == 2 * d + 1  # the sum: two sets of length scales and a weight
+    held = torch.cat([out, out], 1)
+    np.testing.assert_array_equal(ls[:, : 2 * d][held], math.log(IRRELEVANT_LENGTHSCALE))
+    kept = ls[:, : 2 * d][~held]
+    assert float((kept - math.log(cfg.lengthscale)).abs().min()) > 1e-3  # all fitted
+    assert bool((kept < math.log(100.0)).all())
+    assert info["misfit_after"] < 0.5 * info["misfit_before"]
+    with pytest.raises(ValueError, match="irrelevant"):
+        fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n, cfg=cfg, use_lonlat=False,
+                     irrelevant=out[:, :3])  # fmt: skip
+    shared = dataclasses.replace(cfg, kernel="shared")
+    with pytest.raises(ValueError, match="per_parameter"):
+        fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n, cfg=shared, use_lonlat=False,
+                     irrelevant=out)  # fmt: skip
 
 
 def test_blend_weights_per_parameter_mix_gp_and_network_column_by_column():

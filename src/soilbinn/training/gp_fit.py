@@ -125,6 +125,9 @@ from soilbinn.training.polish import site_gradient_hessian
 #: the evidence fit's dense system has at most this many rows (subset sites x learned)
 HYPER_VALUES = 1600
 
+#: a length scale (training standard deviations) at which a feature no longer matters
+IRRELEVANT_LENGTHSCALE = 1e4
+
 
 def site_features(
     net: torch.nn.Module,
@@ -220,6 +223,7 @@ def fit_gp_prior(
     starts: Sequence[Callable[[torch.Tensor], torch.Tensor] | None] = (None,),
     hyperparameters: Mapping[str, torch.Tensor] | None = None,
     draw: int = 0,
+    irrelevant: torch.Tensor | None = None,
 ) -> tuple[GPPrior | None, dict[str, float]]:
     """Fit a :class:`GPPrior` to the training sites; the network is not changed.
 
@@ -260,6 +264,12 @@ def fit_gp_prior(
         phases after that many rounds, without it each runs all rounds. ``draw`` in the
         dict is the kept round's draw, ``draw_evidence`` each draw's highest log evidence
         (NaN where none of its phases completed a round).
+    irrelevant : Tensor (k, d) bool, optional
+        Per learned parameter, the features the evidence fit leaves out: their length
+        scales (both of a sum's) are held at :data:`IRRELEVANT_LENGTHSCALE` and the tie
+        (``lengthscale_spread``) reads only the others. A diagnosis
+        (``benchmarks/gp_oracle_hyperparameters.py --support``: the features a synthetic
+        truth depends on); needs ``kernel = per_parameter``.
 
     Returns
     -------
@@ -384,12 +394,25 @@ def fit_gp_prior(
             if fixed is not None:
                 log_ls[..., : x.shape[1]].copy_(fixed["log_lengthscale"])
                 mu.copy_(fixed["mean"])
+            if held is not None:
+                log_ls[held] = math.log(IRRELEVANT_LENGTHSCALE)
 
     def b_cov() -> torch.Tensor:
         low = torch.tril(chol_b) if cfg.correlated else torch.diag(torch.diagonal(chol_b))
         return low @ low.T + 1e-8 * eye
 
     sub = [torch.as_tensor(b, device=dev) for b in evidence_subsets(n, k, cfg, seed, 0, draw)]
+
+    held = None  # (k, width) the log length scales held at IRRELEVANT_LENGTHSCALE
+    if irrelevant is not None:
+        irrelevant = torch.as_tensor(irrelevant, dtype=torch.bool, device=dev)
+        if not separate or tuple(irrelevant.shape) != (k, x.shape[1]):
+            raise ValueError(f"fit_gp_prior: irrelevant must be ({k}, {x.shape[1]}) with "
+                             "kernel = per_parameter")  # fmt: skip
+        held = torch.zeros(log_ls.shape, dtype=torch.bool, device=dev)
+        held[:, : x.shape[1]] = irrelevant
+        if width > x.shape[1]:  # a sum: the second term's length scales too
+            held[:, x.shape[1] : 2 * x.shape[1]] = irrelevant
 
     def fit_hyperparameters(
         zz: torch.Tensor, g: torch.Tensor, h: torch.Tensor, kern: tuple[str, str], steps: int
@@ -436,9 +459,16 @@ def fit_gp_prior(
             tie = torch.zeros((), dtype=f64, device=dev)
             if separate and cfg.lengthscale_spread is not None:  # log length scales near their mean
                 tied = log_ls[..., : 2 * x.shape[1]]  # not a sum's weights
-                spread = tied - tied.mean(0)
+                if held is None:
+                    spread = tied - tied.mean(0)
+                else:  # among the features each parameter keeps
+                    kept_ = (~held[..., : tied.shape[-1]]).to(f64)
+                    centre = (tied * kept_).sum(0) / kept_.sum(0).clamp_min(1.0)
+                    spread = (tied - centre) * kept_
                 tie = 0.5 * (spread**2).sum() / cfg.lengthscale_spread**2
             (tie - surrogate).backward()
+            if held is not None and log_ls.grad is not None:
+                log_ls.grad[held] = 0.0
             return -evidence + tie.detach()
 
         if steps and fixed is None:
