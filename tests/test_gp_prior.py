@@ -458,12 +458,10 @@ def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction(
     assert float(loss_of_outputs(at_train)) == pytest.approx(info["misfit_after"], rel=1e-3)
 
 
-def test_fixed_hyperparameters_replace_the_evidence_fit():
-    """``hyperparameters`` (the oracle diagnosis of benchmarks/gp_oracle_hyperparameters.py)
-    are used in every round as given, where the evidence fit would have moved them; the
-    posterior mode still fits the sites; a wrong shape or a correlated prior is refused."""
+def _one_covariate_each(n: int = 200):
+    """Two parameters, each a function of one of two covariates (sites with three
+    categories, 2% noise): ``(net, inputs, loss_of_outputs, n)``."""
     gen = torch.Generator().manual_seed(5)
-    n = 200
     x = torch.rand(n, 2, generator=gen, dtype=F64) * 6 - 3
     cat = torch.randint(0, 3, (n, 1), generator=gen)
     truth = torch.sigmoid(torch.stack([torch.sin(x[:, 0]), 0.5 * x[:, 1]], 1))
@@ -472,12 +470,18 @@ def test_fixed_hyperparameters_replace_the_evidence_fit():
     def loss_of_outputs(p):
         return ((p.to(F64) - target) ** 2).sum() / n
 
-    net = _net(2)
+    return _net(2), (x.float(), cat, None), loss_of_outputs, n
+
+
+def test_fixed_hyperparameters_replace_the_evidence_fit():
+    """``hyperparameters`` (the oracle diagnosis of benchmarks/gp_oracle_hyperparameters.py)
+    are used in every round as given, where the evidence fit would have moved them; the
+    posterior mode still fits the sites; a wrong shape or a correlated prior is refused."""
+    net, inputs, loss_of_outputs, n = _one_covariate_each()
     sets = ["train.gp_prior.correlation=squared_exponential",  # one kernel's length scales
             "train.gp_prior.iterations=6", "train.gp_prior.subset=100",
             "train.gp_prior.kernel=per_parameter", "train.gp_prior.rounds=2"]  # fmt: skip
     cfg = load_config("demo", sets).train.gp_prior
-    inputs = (x.float(), cat, None)
     d = 2 + 3  # two covariates, three one-hot classes
     given = {"log_lengthscale": torch.full((2, d), math.log(1.7), dtype=F64),
              "variance": torch.tensor([0.5, 2.0], dtype=F64),
@@ -524,21 +528,10 @@ def test_features_left_out_keep_their_length_scales_and_the_rest_are_fitted():
     left-out features keep the irrelevant length scale in both terms of a sum, to the
     digit, in every round; its other length scales are fitted; the posterior mode still
     fits the sites; a wrong shape or a shared kernel is refused."""
-    gen = torch.Generator().manual_seed(5)
-    n = 200
-    x = torch.rand(n, 2, generator=gen, dtype=F64) * 6 - 3
-    cat = torch.randint(0, 3, (n, 1), generator=gen)
-    truth = torch.sigmoid(torch.stack([torch.sin(x[:, 0]), 0.5 * x[:, 1]], 1))
-    target = truth + 0.02 * torch.randn(n, 2, generator=gen, dtype=F64)
-
-    def loss_of_outputs(p):
-        return ((p.to(F64) - target) ** 2).sum() / n
-
-    net = _net(2)
+    net, inputs, loss_of_outputs, n = _one_covariate_each()
     sets = ["train.gp_prior.iterations=6", "train.gp_prior.subset=100",
             "train.gp_prior.rounds=2", "train.gp_prior.select_after=null"]  # fmt: skip
     cfg = load_config("demo", sets).train.gp_prior  # demo's sum kernel, per parameter, tied
-    inputs = (x.float(), cat, None)
     d = 2 + 3  # two covariates, three one-hot classes
     out = torch.ones(2, d, dtype=torch.bool)
     out[0, 0] = out[1, 1] = False  # each parameter keeps the covariate it depends on
