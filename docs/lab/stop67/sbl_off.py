@@ -5,6 +5,10 @@ import torch
 
 torch.set_num_threads(1)
 f64 = torch.float64
+#: the groups of the basis, in order (the 13 covariates, lon, lat, the 3 categories)
+GROUP_NAMES = (
+    "elev mat trng map pet moist clay sand silt npp bedr nbedr ph lon lat LC CZ TEX".split()
+)
 
 
 def basis(x, onehot, n_numeric, n_categories, M=7, width=0.6, onehot_single=False):
@@ -90,26 +94,7 @@ if __name__ == "__main__":
     alpha, contrib, ev = sbl(
         x, z, g, h, groups, iters=int(sys.argv[2]) if len(sys.argv) > 2 else 200
     )
-    names = [
-        "elev",
-        "mat",
-        "trng",
-        "map",
-        "pet",
-        "moist",
-        "clay",
-        "sand",
-        "silt",
-        "npp",
-        "bedr",
-        "nbedr",
-        "ph",
-        "lon",
-        "lat",
-        "LC",
-        "CZ",
-        "TEX",
-    ]
+    names = GROUP_NAMES
     T = (
         np.load(f"runs/h_{n}.npz")["log_lengthscale"]
         if __import__("os").path.exists(f"runs/h_{n}.npz")

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
-from sbl_off import basis, sbl
+from sbl_off import GROUP_NAMES, basis, sbl
 
 n = sys.argv[1]
 prec = float(sys.argv[2]) if len(sys.argv) > 2 else 100.0
@@ -25,26 +25,7 @@ h = torch.eye(4, dtype=torch.float64).expand(len(x), 4, 4) * prec  # logit noise
 g = torch.zeros_like(zt)
 groups, cols = basis(x, D["onehot"], int(D["n_numeric"]), D["n_categories"])
 alpha, contrib, ev = sbl(x, zt, g, h, groups)
-gn = [
-    "elev",
-    "mat",
-    "trng",
-    "map",
-    "pet",
-    "moist",
-    "clay",
-    "sand",
-    "silt",
-    "npp",
-    "bedr",
-    "nbedr",
-    "ph",
-    "lon",
-    "lat",
-    "LC",
-    "CZ",
-    "TEX",
-]
+gn = GROUP_NAMES
 T = np.load(f"runs/h_{n}.npz")["log_lengthscale"]
 for j in range(4):
     keep = [gn[gi] for gi in range(len(cols)) if alpha[j, gi] < 1e4]
