@@ -11,7 +11,7 @@ from sbl_off import GROUP_NAMES, basis, sbl
 f64 = torch.float64
 
 
-def pair_groups(x, onehot, n_pairs_max=None):
+def pair_groups(x, onehot):
     num = [d for d in range(x.shape[1]) if not onehot[d]]
     xs = (x[:, num] - x[:, num].mean(0)) / x[:, num].std(0)
     groups, members = [], []
@@ -39,38 +39,18 @@ def support(x, z, g, h, D, prune=1e4):
 
 
 if __name__ == "__main__":
-    import pandas as pd
-    import xarray as xr
+    from sbl_truth import truth_support, truth_terms
 
     n = sys.argv[1]
     mode = sys.argv[2] if len(sys.argv) > 2 else "truth"
     D = np.load(f"dumps/{n}.npz")
     x = torch.as_tensor(D["x"])
     if mode == "truth":
-        t = xr.open_dataset(f"fresh/{n}.nc")
-        split = pd.read_csv(f"fresh/run_{n}/split.csv")
-        train = split.site[split.split == "train"].astype(str).values
-        ts = [str(s) for s in t.site.values]
-        idx = np.array([ts.index(s) for s in train])
-        names = [str(p) for p in t.param.values]
-        cols4 = [names.index(p) for p in ["efolding", "tau4s3", "fs1s3", "w_scaling"]]
-        tp = t.true_params.values[idx][:, cols4]
-        z = torch.as_tensor(np.log(tp / (1 - tp)))
-        h = torch.eye(4, dtype=f64).expand(len(x), 4, 4) * 100.0
-        g = torch.zeros_like(z)
+        z, g, h = truth_terms(n, len(x))
     else:
         z, g, h = (torch.as_tensor(D[k]) for k in ("z", "g", "h"))
     sup, ng = support(x, z, g, h, D)
-    T = np.load(f"runs/h_{n}.npz")["log_lengthscale"] if mode else None
     _, cols = basis(x, D["onehot"], int(D["n_numeric"]), D["n_categories"])
-    for j in range(4):
-        rel = np.exp(T[j]) < 100
-        tr = [GROUP_NAMES[gi] for gi, cs in enumerate(cols) if rel[cs].any()]
-        print(
-            j,
-            mode,
-            len(sup[j]),
-            ",".join(GROUP_NAMES[i] for i in sup[j]),
-            "| truth GP:",
-            ",".join(tr),
-        )
+    for j, tr in enumerate(truth_support(n, cols)):
+        kept = ",".join(GROUP_NAMES[i] for i in sup[j])
+        print(j, mode, len(sup[j]), kept, "| truth GP:", ",".join(tr))
