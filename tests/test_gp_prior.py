@@ -555,6 +555,39 @@ def test_features_left_out_keep_their_length_scales_and_the_rest_are_fitted():
                      irrelevant=out)  # fmt: skip
 
 
+def test_an_estimated_support_holds_out_the_other_covariate_and_the_categories():
+    """``support: sbl`` (demo's sum kernel, per parameter, three rounds): each parameter's
+    kernel keeps its own covariate and holds the other and the category columns at the
+    irrelevant length scale, in both terms (training/gp_support.py); the posterior mode
+    fits the sites; a given ``irrelevant`` takes the estimate's place; an unknown value is
+    refused in the configuration."""
+    net, inputs, loss_of_outputs, n = _one_covariate_each()
+    sets = ["train.gp_prior.iterations=6", "train.gp_prior.subset=100",
+            "train.gp_prior.rounds=3", "train.gp_prior.support=sbl"]  # fmt: skip
+    cfg = load_config("demo", sets).train.gp_prior
+    prior, info = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n, cfg=cfg,
+                               use_lonlat=False)  # fmt: skip
+    assert prior is not None and info["round"] >= 2  # a round with the support was kept
+    d = 2 + 3  # two covariates, three one-hot classes
+    ls = prior.log_lengthscale
+    held = torch.ones(2, d, dtype=torch.bool)
+    held[0, 0] = held[1, 1] = False
+    for term in (ls[:, :d], ls[:, d : 2 * d]):
+        assert bool((term[held] == math.log(IRRELEVANT_LENGTHSCALE)).all())
+        assert bool((term[~held] < math.log(100.0)).all())
+    assert info["misfit_after"] < 0.5 * info["misfit_before"]
+    given = torch.zeros(2, d, dtype=torch.bool)
+    given[:, 2:] = True  # the categories only: each parameter keeps both covariates
+    prior, _ = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n, cfg=cfg,
+                            use_lonlat=False, irrelevant=given)  # fmt: skip
+    assert prior is not None  # the given mask, not the estimate's, is held
+    first = prior.log_lengthscale[:, :d]
+    assert bool((first[:, 2:] == math.log(IRRELEVANT_LENGTHSCALE)).all())
+    assert bool((first[:, :2] != math.log(IRRELEVANT_LENGTHSCALE)).all())
+    with pytest.raises(ConfigError, match="support"):
+        load_config("demo", ["train.gp_prior.support=sparse"])
+
+
 def test_blend_weights_per_parameter_mix_gp_and_network_column_by_column():
     """``blend`` per learned parameter (``train.gp_prior.gp_alone``): a weight of 1 returns
     the GP's posterior mean, a weight w the average w * GP + (1 - w) * network."""

@@ -267,6 +267,16 @@ class GPPriorConfig:
     # from a weakly identified parameter to another; the tie keeps their kernels alike
     # unless the evidence says otherwise
     lengthscale_spread: float | None = None
+    # with per_parameter kernels (a shared kernel reads all), which features each
+    # parameter's kernel reads: "dense",
+    # all of them; "sbl", from the second round on, those that sparse Bayesian learning of
+    # an additive model at the last round's mode calls relevant to it (training/
+    # gp_support.py; re-estimated every round, the evidence fit run again on them), the
+    # others held out as irrelevant. The dense fit's per-parameter kernels end up nearly
+    # alike, each varying along the union of what the parameters need (stop 67)
+    support: str = "dense"
+    # "sbl": a group whose fitted prior precision ends above this is irrelevant
+    support_precision: float = 1e4
     # the kernels' correlation function: "squared_exponential", "matern52" (rougher: a
     # parameter may change faster along a covariate), "additive" (sums of functions of one
     # and of two features: gp_prior.additive), "additive_exponential" (the same sums with
@@ -463,6 +473,8 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
         lambda v: v in ("product", "additive", "both"),
         "must be product, additive or both",
     ),
+    ("train.gp_prior.support", lambda v: v in ("dense", "sbl"), "must be dense or sbl"),
+    ("train.gp_prior.support_precision", lambda v: v > 0, "must be > 0"),
     ("train.gp_prior.lengthscale", lambda v: v > 0, "must be > 0"),
     ("train.gp_prior.lengthscale_spread", lambda v: v is None or v > 0, "must be > 0 or null"),
     ("train.gp_prior.offset_variance", lambda v: v >= 0, "must be >= 0"),

@@ -120,6 +120,7 @@ from soilbinn.nn.gp_prior import (
     threshold_edges,
 )
 from soilbinn.training.config import correlation_names
+from soilbinn.training.gp_support import estimate_support
 from soilbinn.training.polish import site_gradient_hessian
 
 #: the evidence fit's dense system has at most this many rows (subset sites x learned)
@@ -224,6 +225,7 @@ def fit_gp_prior(
     hyperparameters: Mapping[str, torch.Tensor] | None = None,
     draw: int = 0,
     irrelevant: torch.Tensor | None = None,
+    support_exempt: Sequence[int] = (),
 ) -> tuple[GPPrior | None, dict[str, float]]:
     """Fit a :class:`GPPrior` to the training sites; the network is not changed.
 
@@ -270,6 +272,10 @@ def fit_gp_prior(
         (``lengthscale_spread``) reads only the others. A diagnosis
         (``benchmarks/gp_oracle_hyperparameters.py --support``: the features a synthetic
         truth depends on); needs ``kernel = per_parameter``.
+    support_exempt : sequence of int
+        With ``cfg.support = "sbl"`` (per-parameter kernels, no ``irrelevant``), the
+        learned parameters whose kernels keep every feature
+        (:func:`soilbinn.training.gp_support.estimate_support`).
 
     Returns
     -------
@@ -299,6 +305,10 @@ def fit_gp_prior(
     # the threshold indicators (train.gp_prior.covariate_thresholds)
     n_steps = 0 if edges is None else edges.numel()
     onehots = {"product": None, "additive": GPPrior.onehot_columns(net, x.shape[1], n_steps)}
+    first = int(net.inputs.numeric_min.numel())  # the one-hot columns of each category
+    ends = torch.cumsum(net.inputs.n_categories, 0).tolist()
+    blocks = [list(range(first + e - c, first + e))
+              for c, e in zip(net.inputs.n_categories.tolist(), ends)]  # fmt: skip
     z = torch.logit(p.clamp(1e-6, 1 - 1e-6))
 
     def unit_loss(zz: torch.Tensor) -> float:
@@ -404,6 +414,10 @@ def fit_gp_prior(
     sub = [torch.as_tensor(b, device=dev) for b in evidence_subsets(n, k, cfg, seed, 0, draw)]
 
     held = None  # (k, width) the log length scales held at IRRELEVANT_LENGTHSCALE
+    # support: sbl estimates each parameter's features (per-parameter kernels only; a
+    # given ``irrelevant`` or fixed hyperparameters take its place)
+    search = (cfg.support == "sbl" and separate and irrelevant is None
+              and hyperparameters is None)  # fmt: skip
     if irrelevant is not None:
         irrelevant = torch.as_tensor(irrelevant, dtype=torch.bool, device=dev)
         if not separate or tuple(irrelevant.shape) != (k, x.shape[1]):
@@ -487,6 +501,28 @@ def fit_gp_prior(
                     log("gp_prior: the evidence fit reached non-finite hyperparameters; "
                         "this round keeps the ones it started from")  # fmt: skip
 
+    def estimated_support(zz, g_, h_, before):
+        # the (k, width) mask of estimate_support's irrelevant features, both terms of a
+        # sum; the log length scales of features held out are set to the irrelevant one,
+        # those of features back in to the mean of that parameter's kept ones
+        d_ = x.shape[1]
+        out = estimate_support(x, zz, g_, h_, blocks, cfg.support_precision, support_exempt)
+        mask = torch.zeros(log_ls.shape, dtype=torch.bool, device=dev)
+        mask[:, :d_] = out
+        if log_ls.shape[1] > d_:
+            mask[:, d_ : 2 * d_] = out
+        with torch.no_grad():
+            if before is not None:
+                kept = (~before).to(f64)
+                centre = (log_ls * kept).sum(0) / kept.sum(0).clamp_min(1.0)
+                back = before & ~mask
+                log_ls[back] = centre.expand_as(log_ls)[back]
+            log_ls[mask] = math.log(IRRELEVANT_LENGTHSCALE)
+        if log is not None:
+            log("gp_prior: features kept per parameter "
+                f"{(~out).sum(1).tolist()} of {d_} (support: sbl)")  # fmt: skip
+        return mask
+
     def prior_times(
         kx: torch.Tensor, a: torch.Tensor, bc_: torch.Tensor, off_: torch.Tensor
     ) -> torch.Tensor:
@@ -559,6 +595,7 @@ def fit_gp_prior(
         return len(info["start_evidence"]) * first_end + cfg.rounds - first_end
 
     saved: dict[int, tuple] = {}  # a phase's state after its last leg, while it may go on
+    held_of: dict[int, torch.Tensor | None] = {}  # and its support (support: sbl)
     info["continued"] = None
     leg, selected = 0, False
     while leg < len(legs):
@@ -566,6 +603,8 @@ def fit_gp_prior(
         leg += 1
         i_start, start, kern, phase_draw = phases[ph]
         if first_round == 0:
+            if search:  # each start estimates its own support
+                held = None
             with torch.no_grad():
                 z = torch.logit((p if start is None else start(p)).to(f64).clamp(1e-6, 1 - 1e-6))
             reset_hyperparameters(z)
@@ -573,6 +612,8 @@ def fit_gp_prior(
             g, h = likelihood_terms(z)
         else:  # the phase chosen to go on: its mode, likelihood terms and hyperparameters
             z, g, h, hyper = saved.pop(ph)
+            if search:
+                held = held_of.pop(ph)
             with torch.no_grad():
                 for tensor, value in zip((log_ls, chol_b, mu, log_off), hyper, strict=True):
                     tensor.copy_(value)
@@ -595,6 +636,9 @@ def fit_gp_prior(
             ]
             fresh = round_ == 0 and cfg.hyper_steps_first is not None
             fit_hyperparameters(z, g, h, kern, cfg.hyper_steps_first if fresh else cfg.hyper_steps)
+            if search and round_ >= 1:  # each parameter's features, at the last round's mode
+                held = estimated_support(z, g, h, held)
+                fit_hyperparameters(z, g, h, kern, cfg.hyper_steps)
             hyper_seconds += time.perf_counter() - th
             ls_r, mu_r, bc = log_ls.detach().clone(), mu.detach().clone(), b_cov().detach()
             off_r = off().detach().clone()
@@ -710,6 +754,7 @@ def fit_gp_prior(
                 info["start"], info["phase"], info["draw"] = i_start, ph, phase_draw
         if going_on and end_round < rounds_cap:
             saved[ph] = (z, g, h, tuple(t.detach().clone() for t in (log_ls, chol_b, mu, log_off)))
+            held_of[ph] = held
         if leg == len(legs) and not selected:
             # every phase has run its first rounds: the highest evidence goes on
             selected, best = True, None

@@ -614,15 +614,16 @@ class _Trainer:
             model.load_state_dict(load_checkpoint(self.run.best)["model"])
         model.eval()
         net = model.param_net
-        starts, below = [None], []
+        starts, below, exempt = [None], [], []
         if cfg.w_start != "network" and "w_scaling" in model.learned_names:
             j = model.learned_names.index("w_scaling")
             below = [self._water_threshold_start(j, float(m)) for m in cfg.w_margin]
             starts = below if cfg.w_start == "saturation" else [None, *below]
+            exempt = [j]  # its saturated sites' logits follow the climate (gp_support)
         prior, res = fit_gp_prior(
             net, (train.numeric, train.categorical, train.lonlat), self.objective_of_learned,
             int(torch.isfinite(train.soc).sum()), cfg, self.cfg.data.use_lonlat,
-            self.cfg.train.seed, self.log.info, blend, starts,
+            self.cfg.train.seed, self.log.info, blend, starts, support_exempt=exempt,
         )  # fmt: skip
         if below:
             res["w_start_lowered"] = below[0].lowered
