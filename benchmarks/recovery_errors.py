@@ -20,7 +20,13 @@ For each finished run on a synthetic dataset (one with ``true_params``) and its
   standardised numeric covariates, lon, lat and one-hot categories; hyperparameters by
   marginal likelihood on ``--sites`` random training sites). It says whether a smooth
   prior over these covariates can represent the truth at all; a recovery far below it
-  lost the parameters in the inversion, not in the extrapolation to held-out sites.
+  lost the parameters in the inversion, not in the extrapolation to held-out sites;
+- **false water limitation** (stop 68): the share of training sites whose true w_scaling
+  saturates the water scalar (:func:`soilbinn.process.rates.water_saturation_threshold`)
+  and whose estimate lies below 0.97 of that threshold, and the mean errors of the other
+  learned parameters there and at the other training sites. Above its threshold a site's
+  SOC does not depend on w_scaling, so the estimate is free to fall below it. There the
+  model slows decomposition in the driest cells, and the other parameters compensate.
 
 The test sites are those ``RUN/split.csv`` marks ``test``; training sites are all others.
 
@@ -28,7 +34,7 @@ Usage::
 
     python benchmarks/recovery_errors.py T.nc RUN PRED.nc [T2.nc RUN2 PRED2.nc ...]
 
-Used for the stop 46 diagnosis in ``docs/recovery_ablation.md``.
+Used for the stop 46, 55 and 68 diagnoses in ``docs/recovery_ablation.md``.
 """
 
 from __future__ import annotations
@@ -38,10 +44,14 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import torch
 import xarray as xr
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+from soilbinn.process.parameters import PRESETS
+from soilbinn.process.rates import water_saturation_threshold
 
 PARAMS = ("efolding", "tau4s3", "fs1s3")
 
@@ -100,6 +110,48 @@ def by_identifiability(
     )
 
 
+def false_water_limitation(ds: xr.Dataset, p: xr.Dataset, train: np.ndarray) -> str:
+    """Where the estimate of w_scaling limits decomposition and the truth does not.
+
+    Parameters
+    ----------
+    ds : Dataset
+        The synthetic dataset: ``true_params`` (unit scale, with its ``preset``) and the
+        forcing's ``water_scalar`` (site, layer, month).
+    p : Dataset
+        ``soilbinn predict`` output for the same sites (``params``, unit scale).
+    train : ndarray of bool (site,)
+        The training sites.
+
+    Returns
+    -------
+    str
+        The shares of training sites with a saturated truth and, among those, with an
+        estimate below 0.97 of the threshold; mean errors of efolding, tau4s3 and fs1s3
+        at those sites and at the other training sites.
+    """
+    lo, hi = PRESETS[ds["true_params"].attrs.get("preset", "binn2025")]["w_scaling"]
+    thr = water_saturation_threshold(torch.as_tensor(ds["water_scalar"].values)).numpy()
+    thr = (thr - lo) / (hi - lo)  # unit scale
+    w_true = ds["true_params"].sel(param="w_scaling").values
+    w_est = p["params"].sel(param="w_scaling").sel(site=ds["site"].values).values
+    saturated = train & (w_true >= thr)
+    false = saturated & (w_est < 0.97 * thr)
+    rest = train & ~false
+    errs = []
+    for k in PARAMS:
+        e = (
+            p["params"].sel(param=k, site=ds["site"].values).values
+            - ds["true_params"].sel(param=k).values
+        )
+        errs.append(f"{k} {e[false].mean():+.3f} / {e[rest].mean():+.3f}")
+    return (
+        f"true w_scaling saturated at {saturated.sum() / train.sum():.0%} of training sites, "
+        f"estimate below 0.97 of its threshold at {false.sum() / max(saturated.sum(), 1):.0%} "
+        f"of those | bias there / at the other training sites: " + ", ".join(errs)
+    )
+
+
 def diagnose(
     data: str, run: str, pred: str, sites: int, identifiability: str | None = None
 ) -> list[str]:
@@ -135,6 +187,8 @@ def diagnose(
             lines.append(f"{data} {k:9s} " + by_identifiability(y, f, sd, train, test))
     r = np.corrcoef(err["efolding"], err["tau4s3"])[0, 1]
     lines.append(f"{data} error correlation efolding-tau4s3 at training sites {r:+.2f}")
+    if "water_scalar" in ds and "w_scaling" in [str(v) for v in p["param"].values]:
+        lines.append(f"{data} {false_water_limitation(ds, p, train)}")
     return lines
 
 
