@@ -4,24 +4,20 @@ quadratic model at the dumped round) against the round's start logits, both vs t
 import sys
 
 import numpy as np
-import pandas as pd
 import torch
-import xarray as xr
 
 from soilbinn.training.gp_support import additive_basis
+
+sys.path.insert(0, "/work/main/docs/lab/stop67")
+from sbl_truth import truth_terms  # noqa: E402
 
 n = sys.argv[1]
 r = sys.argv[2] if len(sys.argv) > 2 else "0"
 d = torch.load(f"dumps/{n}_{r}.pt")
 x, z, g, h, blocks = d["x"], d["z"], d["g"], d["h"], d["blocks"]
-t = xr.open_dataset(f"fresh/{n}.nc")
-split = pd.read_csv(f"fresh/run_{n}/split.csv")
-train = split.site[split.split == "train"].astype(str).values
-ts = [str(s) for s in t.site.values]
-idx = np.array([ts.index(s) for s in train])
-names = [str(p) for p in t.param.values]
 L = ["efolding", "tau4s3", "fs1s3", "w_scaling"]
-tp = t.true_params.values[idx][:, [names.index(p) for p in L]]
+zt, _, _ = truth_terms(n, len(z))  # the true logits at the training sites, in their order
+tp = torch.sigmoid(zt).numpy()
 
 groups, cols = additive_basis(x, blocks)
 nn_, k = z.shape
