@@ -1438,12 +1438,12 @@ def test_the_prior_mean_from_the_modes_is_the_mean_of_the_logits_each_round_star
     """``train.gp_prior.mean: modes``: the prior's mean of each parameter's logits is not
     fitted but set, each round, to the mean of the logits the round starts from: the
     network's outputs in round 1, round 1's posterior mode in round 2 (``mean: evidence``
-    fits it and moves it away from them)."""
+    fits it and moves it away from them; ``mean: start`` keeps round 1's in round 2)."""
     inputs, loss_of_outputs, start = _sine_and_trend(14)
     n = len(start)
     z0 = torch.logit(start.to(F64).clamp(1e-6, 1 - 1e-6))
     priors, infos = {}, {}
-    for mean, rounds in (("modes", 1), ("modes", 2), ("evidence", 1)):
+    for mean, rounds in (("modes", 1), ("modes", 2), ("evidence", 1), ("start", 2)):
         cfg = load_config("demo", ["train.gp_prior.subset=160", f"train.gp_prior.mean={mean}",
                                    f"train.gp_prior.rounds={rounds}",
                                    "train.gp_prior.categories=product"]).train.gp_prior  # fmt: skip
@@ -1458,6 +1458,10 @@ def test_the_prior_mean_from_the_modes_is_the_mean_of_the_logits_each_round_star
     with torch.no_grad():
         mode_1 = priors["modes", 1].logits(priors["modes", 1].x_train)
     torch.testing.assert_close(priors["modes", 2].mean, mode_1.mean(0), rtol=1e-10, atol=1e-10)
+    # mean: start keeps the start's mean in every round, though the mode moved away from it
+    assert infos["start", 2]["round"] == 2, infos["start", 2]
+    torch.testing.assert_close(priors["start", 2].mean, z0.mean(0), rtol=1e-12, atol=1e-12)
+    assert float((mode_1.mean(0) - z0.mean(0)).abs().max()) > 1e-3
 
 
 def test_an_evidence_fit_that_fails_keeps_the_hyperparameters_it_started_from(monkeypatch):

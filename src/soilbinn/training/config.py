@@ -312,7 +312,9 @@ class GPPriorConfig:
     # the kernels' slowest directions and can drift where the evidence is flat, centring
     # the weakly resolved sites low; from the modes (demo since stop 52) the target was met
     # on 38 of 50 truths against 37 and on 19 of 24 drawn afterwards against 16
-    # (docs/recovery_ablation.md, stops 41, 51, 52)
+    # (docs/recovery_ablation.md, stops 41, 51, 52); "start", the mean of the start's
+    # logits (the network's) in every round: the rounds do not carry the modes' low drift
+    # on, and the network's own level error stays (stop 69)
     mean: str = "evidence"
     # the categorical covariates (one-hot columns of the GP's features): "product", inside
     # the kernel's distance (a category's sites correlate less with the others'); "additive",
@@ -465,8 +467,8 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ),
     (
         "train.gp_prior.mean",
-        lambda v: v in ("evidence", "modes"),
-        "must be evidence or modes",
+        lambda v: v in ("evidence", "modes", "start"),
+        "must be evidence, modes or start",
     ),
     (
         "train.gp_prior.categories",

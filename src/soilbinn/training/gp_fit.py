@@ -57,7 +57,8 @@ stepped truth's training had taken 158-170 CPU s of the 180 the issue allows, st
 The prior's mean of each parameter's logits is fitted with the rest (``mean = evidence``)
 or, with ``mean = modes`` (``demo`` since stop 52), set each round to the mean of the
 logits the round starts from (the network's in the first round, the last posterior mode
-after) and not fitted. Fitted, it can drift far from the logits' own mean (a mean logit
+after) and not fitted; with ``mean = start`` it stays the mean of the start's logits in
+every round (stop 69). Fitted, it can drift far from the logits' own mean (a mean logit
 of -1.28 for tau4s3 where the posterior mode's averaged +0.13, hinge 335): the constant is
 confounded with the kernels' slowest directions and the categories' offsets, and it
 centres the sites the SOC resolves weakly low, which biases efolding and tau4s3 low
@@ -432,11 +433,12 @@ def fit_gp_prior(
         zz: torch.Tensor, g: torch.Tensor, h: torch.Tensor, kern: tuple[str, str], steps: int
     ) -> None:
         # L-BFGS on the Laplace evidence at zz, warm-started from the current values
-        from_modes = cfg.mean == "modes" and fixed is None
-        if from_modes:  # the prior's mean: the current logits' own (not fitted)
+        held_mean = cfg.mean in ("modes", "start") and fixed is None  # not fitted
+        if cfg.mean == "modes" and fixed is None:  # the current logits' own
             with torch.no_grad():
                 mu.copy_(zz.mean(0))
-        fitted = [log_ls, chol_b] if from_modes else [log_ls, chol_b, mu]
+        # (mean: start keeps the start's, set by reset_hyperparameters, in every round)
+        fitted = [log_ls, chol_b] if held_mean else [log_ls, chol_b, mu]
         if offset_fit:
             fitted.append(log_off)
         opt = torch.optim.LBFGS(fitted, lr=1.0, max_iter=max(steps, 1),
