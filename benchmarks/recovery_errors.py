@@ -27,7 +27,14 @@ For each finished run on a synthetic dataset (one with ``true_params``) and its
   learned parameters there, at the other training sites and at the training sites whose
   truth is water-limited (stop 69). Above its threshold a site's SOC does not depend on
   w_scaling, so the estimate is free to fall below it. There the model slows
-  decomposition in the driest cells, and the other parameters compensate.
+  decomposition in the driest cells, and the other parameters compensate;
+- with ``--simulated SIM.nc`` (``soilbinn simulate DATA --params PRED.nc``, once per run, in
+  order): the **SOC's verdict** (stop 70), the log-SOC misfit of the observations against
+  the truth's noise-free SOC (``soc_true``) and against the estimate's simulated SOC, at
+  the training and at the test sites, and twice the log-likelihood ratio of the two
+  (Gaussian in log SOC, the truth's misfit as variance). A positive ratio at the training
+  sites says the SOC the run was fitted to prefers the truth: the prior, not the data,
+  put the estimate where it is.
 
 The test sites are those ``RUN/split.csv`` marks ``test``; training sites are all others.
 
@@ -35,7 +42,7 @@ Usage::
 
     python benchmarks/recovery_errors.py T.nc RUN PRED.nc [T2.nc RUN2 PRED2.nc ...]
 
-Used for the stop 46, 55 and 68 diagnoses in ``docs/recovery_ablation.md``.
+Used for the stop 46, 55, 68 and 70 diagnoses in ``docs/recovery_ablation.md``.
 """
 
 from __future__ import annotations
@@ -158,8 +165,51 @@ def false_water_limitation(ds: xr.Dataset, p: xr.Dataset, train: np.ndarray) -> 
     )
 
 
+def soc_verdict(ds: xr.Dataset, sim: xr.Dataset, train: np.ndarray) -> str:
+    """How much better the truth explains the observed SOC than the estimate does.
+
+    Parameters
+    ----------
+    ds : Dataset
+        The synthetic dataset: observed ``soc`` and noise-free ``soc_true`` (site, obs),
+        gC m-3.
+    sim : Dataset
+        ``soilbinn simulate`` of the same dataset with the estimated parameters:
+        ``soc_sim`` (site, obs), gC m-3.
+    train : ndarray of bool (site,)
+        The training sites (the others are the test sites).
+
+    Returns
+    -------
+    str
+        Per split: the number of observations, the mean squared log-SOC misfit of the
+        truth and of the estimate, and ``2 log LR = n (m_est - m_truth) / m_truth``.
+    """
+    obs = np.log(ds["soc"].values)
+    truth = np.log(ds["soc_true"].values)
+    est = np.log(sim["soc_sim"].sel(site=ds["site"].values).values)
+    ok = np.isfinite(obs) & np.isfinite(truth) & np.isfinite(est)
+    cells = []
+    for name, m in (("train", train), ("test", ~train)):
+        k = ok & m[:, None]
+        m_t = float(((obs - truth)[k] ** 2).mean())
+        m_e = float(((obs - est)[k] ** 2).mean())
+        cells.append(
+            f"{name} n_obs {int(k.sum())} misfit truth {m_t:.5f} estimate {m_e:.5f} "
+            f"2 log LR {k.sum() * (m_e - m_t) / m_t:+.1f}"
+        )
+    return "SOC's verdict (log-SOC misfit; 2 log LR > 0: the SOC prefers the truth): " + (
+        " | ".join(cells)
+    )
+
+
 def diagnose(
-    data: str, run: str, pred: str, sites: int, identifiability: str | None = None
+    data: str,
+    run: str,
+    pred: str,
+    sites: int,
+    identifiability: str | None = None,
+    simulated: str | None = None,
 ) -> list[str]:
     """The lines printed for one run (``sites`` = 0: no ceiling)."""
     ds = xr.open_dataset(data)
@@ -195,6 +245,8 @@ def diagnose(
     lines.append(f"{data} error correlation efolding-tau4s3 at training sites {r:+.2f}")
     if "water_scalar" in ds and "w_scaling" in [str(v) for v in p["param"].values]:
         lines.append(f"{data} {false_water_limitation(ds, p, train)}")
+    if simulated is not None:
+        lines.append(f"{data} {soc_verdict(ds, xr.open_dataset(simulated), train)}")
     return lines
 
 
@@ -208,15 +260,25 @@ def main(argv: list[str] | None = None) -> int:
         "--identifiability", action="append", default=[],
         help="soilbinn identifiability output of a triple's DATA (once per triple, in order)",
     )  # fmt: skip
+    ap.add_argument(
+        "--simulated", action="append", default=[],
+        help="soilbinn simulate DATA --params PRED output (once per triple, in order)",
+    )  # fmt: skip
     a = ap.parse_args(argv)
     if len(a.triples) % 3:
         ap.error("give DATA RUN PRED triples")
     n = len(a.triples) // 3
     if a.identifiability and len(a.identifiability) != n:
         ap.error(f"--identifiability given {len(a.identifiability)} times for {n} runs")
+    if a.simulated and len(a.simulated) != n:
+        ap.error(f"--simulated given {len(a.simulated)} times for {n} runs")
     idents = a.identifiability or [None] * n
+    sims = a.simulated or [None] * n
     for i in range(n):
-        lines = diagnose(*a.triples[3 * i : 3 * i + 3], sites=a.sites, identifiability=idents[i])
+        lines = diagnose(
+            *a.triples[3 * i : 3 * i + 3], sites=a.sites, identifiability=idents[i],
+            simulated=sims[i],
+        )  # fmt: skip
         print("\n".join(lines), flush=True)
     return 0
 
