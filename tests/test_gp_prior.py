@@ -1464,6 +1464,31 @@ def test_the_prior_mean_from_the_modes_is_the_mean_of_the_logits_each_round_star
     assert float((mode_1.mean(0) - z0.mean(0)).abs().max()) > 1e-3
 
 
+def test_the_variance_scale_widens_the_fitted_variances_and_nothing_else_before_the_steps():
+    """``train.gp_prior.variance_scale: c``: after the evidence fit each parameter's kernel
+    variance is c times the fitted one and the length scales are the fitted ones; the
+    Newton steps then read the wider prior, and the posterior mode moves further from the
+    prior's mean (stop 70)."""
+    inputs, loss_of_outputs, start = _sine_and_trend(14)
+    n = len(start)
+    priors = {}
+    for c in (1, 3):
+        cfg = load_config("demo", ["train.gp_prior.subset=160", "train.gp_prior.rounds=1",
+                                   *ONE_KERNEL, "train.gp_prior.categories=product",
+                                   f"train.gp_prior.variance_scale={c}"]).train.gp_prior  # fmt: skip
+        priors[c], info = fit_gp_prior(_FixedOutputs(start), inputs, loss_of_outputs,
+                                       n_obs=2 * n, cfg=cfg, use_lonlat=False)  # fmt: skip
+        assert priors[c] is not None, info
+    var = {c: torch.diagonal(p.chol_b @ p.chol_b.T) for c, p in priors.items()}
+    torch.testing.assert_close(var[3], 3 * var[1], rtol=1e-10, atol=1e-7)  # 1e-8 jitter
+    torch.testing.assert_close(priors[3].log_lengthscale, priors[1].log_lengthscale, rtol=0, atol=0)
+    with torch.no_grad():
+        spread = {c: float(p.logits(p.x_train).std(0).mean()) for c, p in priors.items()}
+    assert spread[3] > spread[1], spread
+    with pytest.raises(ConfigError, match="variance_scale"):
+        load_config("demo", ["train.gp_prior.variance_scale=0"])
+
+
 def test_an_evidence_fit_that_fails_keeps_the_hyperparameters_it_started_from(monkeypatch):
     """When the evidence fit's line search reaches a point where the prior is not a
     covariance (a Cholesky factorisation fails) the round goes on with the hyperparameters

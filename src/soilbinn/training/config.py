@@ -316,6 +316,11 @@ class GPPriorConfig:
     # logits (the network's) in every round: the rounds do not carry the modes' low drift
     # on, and the network's own level error stays (stop 69)
     mean: str = "evidence"
+    # each evidence fit's kernel variances times this (1: as fitted): the evidence, read on
+    # ``subset`` sites at the network's or a mode's logits, prefers a prior narrower than
+    # the SOC of all training sites supports, and the posterior mode then fits the
+    # training sites' SOC worse than the truth does (stop 70)
+    variance_scale: float = 1.0
     # the categorical covariates (one-hot columns of the GP's features): "product", inside
     # the kernel's distance (a category's sites correlate less with the others'); "additive",
     # out of the distance and added to the kernel as one random offset per category, its
@@ -480,6 +485,7 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("train.gp_prior.lengthscale", lambda v: v > 0, "must be > 0"),
     ("train.gp_prior.lengthscale_spread", lambda v: v is None or v > 0, "must be > 0 or null"),
     ("train.gp_prior.offset_variance", lambda v: v >= 0, "must be >= 0"),
+    ("train.gp_prior.variance_scale", lambda v: v > 0, "must be > 0"),
     ("train.gp_prior.rank", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.covariate_thresholds", lambda v: v >= 0, "must be >= 0"),
     ("train.gp_prior.rank_max", lambda v: v >= 1, "must be >= 1"),

@@ -66,6 +66,15 @@ with the noise (stop 51). Taken from the logits, the target was met on 38 of 50 
 against 37 and on 19 of 24 drawn afterwards against 16 (``docs/recovery_ablation.md``,
 stops 41, 51 and 52; with the GP stage of stop 41 it had met it on one truth fewer).
 
+With ``variance_scale`` c != 1 each evidence fit's kernel variances are multiplied by c
+before the Newton steps read them (the length scales and the mean as fitted; the next
+round's fit starts from the widened values). On the misses of stop 70 the training sites'
+SOC prefers the truth to the posterior mode (``benchmarks/recovery_errors.py
+--simulated``): the evidence, read on ``subset`` sites, picks a prior narrower than the SOC
+of all training sites supports. Not the default: c = 2 raised the lowest held-out R2 on
+three of four misses of 13 truths, turned none into a pass, and lowered it on five of nine
+passes (``docs/recovery_ablation.md``, stop 70).
+
 With several starts (``starts``, or several correlation functions) and ``select_after``, every
 start runs that many rounds, and only the one whose rounds reached the highest evidence
 runs the rest (successive halving); without it every start runs all rounds.
@@ -502,6 +511,9 @@ def fit_gp_prior(
                 if log is not None:
                     log("gp_prior: the evidence fit reached non-finite hyperparameters; "
                         "this round keeps the ones it started from")  # fmt: skip
+        if cfg.variance_scale != 1.0 and fixed is None:  # the fitted variances widened
+            with torch.no_grad():
+                chol_b.mul_(math.sqrt(cfg.variance_scale))
 
     def estimated_support(zz, g_, h_, before):
         # the (k, width) mask of estimate_support's irrelevant features, both terms of a
