@@ -319,7 +319,8 @@ class GPPriorConfig:
     # each evidence fit's kernel variances times this (1: as fitted): the evidence, read on
     # ``subset`` sites at the network's or a mode's logits, prefers a prior narrower than
     # the SOC of all training sites supports, and the posterior mode then fits the
-    # training sites' SOC worse than the truth does (stop 70)
+    # training sites' SOC worse than the truth does (7 of 11 misses of stop 70). Not in
+    # demo: with 2, 16 of 26 fresh truths met the recovery target against 15
     variance_scale: float = 1.0
     # the categorical covariates (one-hot columns of the GP's features): "product", inside
     # the kernel's distance (a category's sites correlate less with the others'); "additive",

@@ -68,12 +68,12 @@ stops 41, 51 and 52; with the GP stage of stop 41 it had met it on one truth few
 
 With ``variance_scale`` c != 1 each evidence fit's kernel variances are multiplied by c
 before the Newton steps read them (the length scales and the mean as fitted; the next
-round's fit starts from the widened values). On the misses of stop 70 the training sites'
-SOC prefers the truth to the posterior mode (``benchmarks/recovery_errors.py
---simulated``): the evidence, read on ``subset`` sites, picks a prior narrower than the SOC
-of all training sites supports. Not the default: c = 2 raised the lowest held-out R2 on
-three of four misses of 13 truths, turned none into a pass, and lowered it on five of nine
-passes (``docs/recovery_ablation.md``, stop 70).
+round's fit starts from the widened values). On 7 of 11 misses of stop 70 the training
+sites' SOC prefers the truth to the posterior mode (``benchmarks/recovery_errors.py
+--simulated``): there the evidence, read on ``subset`` sites, picks a prior narrower than
+the SOC of all training sites supports. Not the default: with c = 2 the target was met on
+16 of 26 fresh truths against 15, gaining three and losing one, and the lowest held-out
+R2 fell on 12 of the 26 (``docs/recovery_ablation.md``, stop 70).
 
 With several starts (``starts``, or several correlation functions) and ``select_after``, every
 start runs that many rounds, and only the one whose rounds reached the highest evidence
