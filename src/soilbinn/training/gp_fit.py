@@ -72,8 +72,8 @@ round's fit starts from the widened values). On 7 of 11 misses of stop 70 the tr
 sites' SOC prefers the truth to the posterior mode (``benchmarks/recovery_errors.py
 --simulated``): there the evidence, read on ``subset`` sites, picks a prior narrower than
 the SOC of all training sites supports. Not the default: with c = 2 the target was met on
-16 of 26 fresh truths against 15, gaining three and losing one, and the lowest held-out
-R2 fell on 12 of the 26 (``docs/recovery_ablation.md``, stop 70).
+16 of 26 fresh truths against 15, gaining two and losing one, and the lowest held-out
+R2 fell on 13 of the 26 (``docs/recovery_ablation.md``, stop 70).
 
 With several starts (``starts``, or several correlation functions) and ``select_after``, every
 start runs that many rounds, and only the one whose rounds reached the highest evidence
