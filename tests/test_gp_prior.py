@@ -1489,6 +1489,79 @@ def test_the_variance_scale_widens_the_fitted_variances_and_nothing_else_before_
         load_config("demo", ["train.gp_prior.variance_scale=0"])
 
 
+def test_a_tempered_round_weights_the_likelihood_and_only_starts_the_next():
+    """``train.gp_prior.temper: [b]``: round 1's posterior mode is the one of the likelihood
+    times b (the same as the misfit read from b times the observations), it is never kept,
+    and round 2, at full weight, reaches the posterior mode an untempered round reaches from
+    the network (fixed hyperparameters: one mode). A config that tempers every round, or
+    with a factor <= 0, is refused (stop 71)."""
+    inputs, loss_of_outputs, start = _sine_and_trend(14)
+    n = len(start)
+    d = 2 + 3  # two covariates, three one-hot classes
+    given = {"log_lengthscale": torch.full((2, d), math.log(1.5), dtype=F64),
+             "variance": torch.tensor([1.0, 1.5], dtype=F64),
+             "mean": torch.tensor([0.5, -0.3], dtype=F64)}  # fmt: skip
+
+    def fit(rounds, temper, n_obs, log=None):
+        cfg = load_config("demo", ["train.gp_prior.correlation=squared_exponential",
+                                   "train.gp_prior.categories=product",
+                                   "train.gp_prior.iterations=40", "train.gp_prior.chord_steps=0",
+                                   "train.gp_prior.tolerance=1e-10",
+                                   f"train.gp_prior.rounds={rounds}",
+                                   f"train.gp_prior.temper={temper}"]).train.gp_prior  # fmt: skip
+        prior, info = fit_gp_prior(_FixedOutputs(start), inputs, loss_of_outputs, n_obs=n_obs,
+                                   cfg=cfg, use_lonlat=False, hyperparameters=given, log=log)  # fmt: skip
+        assert prior is not None, info
+        with torch.no_grad():
+            return prior.logits(prior.x_train), info
+
+    lines: list[str] = []
+    tempered, info_t = fit(2, [0.3], 2 * n, lines.append)
+    plain, info_p = fit(1, [], 2 * n)
+    weak, info_w = fit(1, [], round(0.3 * 2 * n))  # 0.3 x 320 = 96 observations
+    assert info_t["round"] == 2 and info_t["round_evidence"][0] == -math.inf, info_t
+    line = next(x for x in lines if "likelihood weighted by 0.3" in x)
+    misfit_1 = float(line.split("misfit ")[1].split(":")[0])
+    assert misfit_1 == pytest.approx(info_w["misfit_after"], rel=2e-4), (line, info_w)
+    assert info_w["misfit_after"] > 1.05 * info_p["misfit_after"]  # it leans on the prior
+    torch.testing.assert_close(tempered, plain, rtol=0, atol=1e-5)
+    assert info_t["log_evidence"] == pytest.approx(info_p["log_evidence"], abs=1e-3)
+    with pytest.raises(ConfigError, match="temper"):
+        load_config("demo", ["train.gp_prior.temper=[0.3]", "train.gp_prior.rounds=1"])
+    with pytest.raises(ConfigError, match="temper"):
+        load_config("demo", ["train.gp_prior.temper=[0]"])
+
+
+def test_a_tempered_restart_is_the_tempered_path_from_the_start_after_a_candidate_round():
+    """``temper: [1, 0.3]`` with ``temper_from_start``: round 1 is the untempered round from
+    the network (a candidate), round 2 starts again from the network's logits with fresh
+    hyperparameters and support, tempered, and round 3 is then the same round, to the
+    digit, as round 2 of ``temper: [0.3]``; the stage keeps the higher evidence of rounds
+    1 and 3 (stop 71)."""
+    inputs, loss_of_outputs, start = _sine_and_trend(14)
+    n = len(start)
+    runs = {}
+    for name, sets in (("tempered", ["train.gp_prior.temper=[0.3]", "train.gp_prior.rounds=2"]),
+                       ("restart", ["train.gp_prior.temper=[1,0.3]", "train.gp_prior.rounds=3",
+                                    "train.gp_prior.temper_from_start=true"]),
+                       ("plain", ["train.gp_prior.rounds=1"])):  # fmt: skip
+        cfg = load_config("demo", ["train.gp_prior.subset=160", "train.gp_prior.categories=product",
+                                   *sets]).train.gp_prior  # fmt: skip
+        lines: list[str] = []
+        prior, info = fit_gp_prior(_FixedOutputs(start), inputs, loss_of_outputs, n_obs=2 * n,
+                                   cfg=cfg, use_lonlat=False, log=lines.append)  # fmt: skip
+        assert prior is not None, info
+        runs[name] = prior, info, lines
+    ev_t, ev_r, ev_p = (runs[k][1]["round_evidence"] for k in ("tempered", "restart", "plain"))
+    assert ev_r[0] == ev_p[0] and ev_r[1] == ev_t[0] == -math.inf
+    assert ev_r[2] == pytest.approx(ev_t[1], rel=0, abs=1e-9), (ev_r, ev_t)
+    assert any("round 2 starts again" in line for line in runs["restart"][2])
+    kept = runs["restart"][1]["round"]
+    assert kept == (3 if ev_t[1] > ev_p[0] else 1)
+    other = runs["tempered" if kept == 3 else "plain"][0]
+    torch.testing.assert_close(runs["restart"][0].alpha, other.alpha, rtol=0, atol=1e-10)
+
+
 def test_an_evidence_fit_that_fails_keeps_the_hyperparameters_it_started_from(monkeypatch):
     """When the evidence fit's line search reaches a point where the prior is not a
     covariance (a Cholesky factorisation fails) the round goes on with the hyperparameters
