@@ -722,8 +722,9 @@ def fit_gp_prior(
                             m_new, point = unit_point(z_new)
                             psi_new = scale * m_new + 0.5 * float((a_new * (z_new - mu_r)).sum())
                             # a round's first step has no prior term to compare with: it must fit
-                            # about as well as the network
-                            ok = psi_new < psi if alpha is not None or tempered else fits_as_well(m_new)
+                            # about as well as the network (a tempered round's need not)
+                            first = alpha is None and not tempered
+                            ok = fits_as_well(m_new) if first else psi_new < psi
                             if ok and math.isfinite(m_new):
                                 alpha, psi, z_r, m_r, used = a_new, psi_new, z_new, m_new, damp
                                 gq_r, g_r = gradient_at(point)
