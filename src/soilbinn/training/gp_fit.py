@@ -672,9 +672,10 @@ def fit_gp_prior(
                 g, h = likelihood_terms(z)
                 if log is not None:
                     log(f"gp_prior: round {round_ + 1} starts again from the phase's start")
-            elif weight_of(round_) != beta:  # the likelihood's terms are linear in its weight
-                g, h = g * (weight_of(round_) / beta), h * (weight_of(round_) / beta)
+            elif weight_of(round_) != beta:  # the likelihood's terms at the new weight
                 beta = weight_of(round_)
+                scale = base_scale * beta
+                g, h = likelihood_terms(z)
             scale = base_scale * beta
             tempered = beta != 1.0
             th = time.perf_counter()
