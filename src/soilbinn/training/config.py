@@ -326,7 +326,8 @@ class GPPriorConfig:
     # rounds 1): a round with factor b fits the hyperparameters and the posterior mode as
     # if the observation error variance were 1 / b times the one the misfit gives, so with
     # b < 1 its mode leans on the prior, smooth where the start was not; it is the next
-    # round's start and never kept (its evidence is not the model's). From the network's
+    # round's start and never kept (its evidence is not the model's); the last round is
+    # never tempered (with rounds: 1 there is no tempering). From the network's
     # solution the rounds climb to the nearest mode and hyperparameters that describe it;
     # from the truth they reach a higher evidence on 5 of 6 misses (stop 71), and one
     # tempered first round reaches more of that: [] none, demo [0.3]
@@ -640,10 +641,6 @@ def validate_config(cfg: Config, source: str = "config") -> Config:
     if cfg.train.gp_prior.offset_fit and not cfg.train.gp_prior.offset_variance > 0:
         raise ConfigError(f"{source}: train.gp_prior.offset_fit needs "
                           "train.gp_prior.offset_variance > 0 (the fitted variances' start)")  # fmt: skip
-    gp = cfg.train.gp_prior
-    if sum(float(b) != 1.0 for b in gp.temper[: gp.rounds]) >= gp.rounds:
-        raise ConfigError(f"{source}: train.gp_prior.temper = {gp.temper} tempers every one of "
-                          f"the {gp.rounds} rounds; at least one must be untempered (1) to be kept")  # fmt: skip
     t = cfg.model.temperature
     if not t.min <= t.init <= t.max:
         raise ConfigError(f"{source}: model.temperature.init must lie in [min, max]")

@@ -79,7 +79,11 @@ With ``temper`` the first rounds weight the SOC log likelihood by a factor each 
 0.3 in round 1): such a round fits the hyperparameters and the posterior mode as if the
 observation error variance were larger, so its mode leans on the prior and forgets what
 of the start's pattern the prior does not hold; it is the next round's start and is never
-kept (its evidence is the tempered model's, logged as -inf). The rounds otherwise climb
+kept (its evidence is the tempered model's, recorded as -inf); the last round is never
+tempered. With ``temper_from_start`` a tempered round after untempered ones starts again
+from the phase's start, with fresh hyperparameters and support: the rounds before it stay
+candidates (``temper: [1, 0.3]``: the network's first round against the tempered path).
+The rounds otherwise climb
 from the network's solution to the nearest posterior mode and hyperparameters that
 describe it: started from the true parameters, the stage reached a higher evidence than
 from the network on 5 of the 6 misses of stop 71's first 13 truths, and met the target on
@@ -341,8 +345,9 @@ def fit_gp_prior(
     base_scale = n_obs / (2 * max(misfit0, 1e-12))
     scale, beta = base_scale, 1.0
 
-    def weight_of(round_: int) -> float:
-        return float(cfg.temper[round_]) if round_ < len(cfg.temper) else 1.0
+    def weight_of(round_: int) -> float:  # the last round is never tempered
+        tempered = round_ < min(len(cfg.temper), cfg.rounds - 1)
+        return float(cfg.temper[round_]) if tempered else 1.0
 
     def unit_point(zz: torch.Tensor) -> tuple[float, tuple[torch.Tensor, torch.Tensor]]:
         # the misfit at logits zz, its graph kept: the backward pass is taken only for a
