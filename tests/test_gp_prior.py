@@ -534,7 +534,8 @@ def test_features_left_out_keep_their_length_scales_and_the_rest_are_fitted():
     net, inputs, loss_of_outputs, n = _one_covariate_each()
     sets = ["train.gp_prior.iterations=6", "train.gp_prior.subset=100",
             "train.gp_prior.rounds=2", "train.gp_prior.select_after=null"]  # fmt: skip
-    cfg = load_config("demo", [UNTEMPERED, UNTEMPERED, *sets]).train.gp_prior  # demo's sum kernel, per parameter, tied
+    # demo's sum kernel, per parameter, tied
+    cfg = load_config("demo", [UNTEMPERED, *sets]).train.gp_prior
     d = 2 + 3  # two covariates, three one-hot classes
     out = torch.ones(2, d, dtype=torch.bool)
     out[0, 0] = out[1, 1] = False  # each parameter keeps the covariate it depends on
@@ -567,7 +568,7 @@ def test_an_estimated_support_holds_out_the_other_covariate_and_the_categories()
     net, inputs, loss_of_outputs, n = _one_covariate_each()
     sets = ["train.gp_prior.iterations=6", "train.gp_prior.subset=100",
             "train.gp_prior.rounds=3", "train.gp_prior.support=sbl"]  # fmt: skip
-    cfg = load_config("demo", [UNTEMPERED, UNTEMPERED, *sets]).train.gp_prior
+    cfg = load_config("demo", [UNTEMPERED, *sets]).train.gp_prior
     prior, info = fit_gp_prior(net, inputs, loss_of_outputs, n_obs=2 * n, cfg=cfg,
                                use_lonlat=False)  # fmt: skip
     assert prior is not None and info["round"] >= 2  # a round with the support was kept
