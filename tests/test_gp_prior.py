@@ -34,9 +34,12 @@ from soilbinn.training.config import ConfigError, correlation_names, load_config
 from soilbinn.training.gp_fit import IRRELEVANT_LENGTHSCALE, fit_gp_prior
 
 F64 = torch.float64
-#: the squared exponential alone, as ``demo`` had it before stop 47, for the tests of one
-#: mechanism of the GP stage (its starts, draws, categories, chord steps)
-ONE_KERNEL = ["train.gp_prior.correlation=squared_exponential", "train.gp_prior.select_after=1"]
+#: demo's tempered rounds alone, without the untempered path beside them (stop 72)
+ONE_PATH = "train.gp_prior.temper_paths=tempered"
+#: the squared exponential alone, as ``demo`` had it before stop 47, on one path, for the
+#: tests of one mechanism of the GP stage (its starts, draws, categories, chord steps)
+ONE_KERNEL = ["train.gp_prior.correlation=squared_exponential", "train.gp_prior.select_after=1",
+              ONE_PATH]  # fmt: skip
 #: every round at the SOC's full weight, as ``demo`` had it before stop 71, for the tests
 #: of a mechanism of the GP stage written for untempered rounds
 UNTEMPERED = "train.gp_prior.temper=[]"
@@ -422,7 +425,8 @@ def test_gp_prior_recovers_a_truth_from_sites_that_each_see_one_direction(
                                # the additive kernel sums the one-hot columns all the same
                                "train.gp_prior.categories="
                                + ("additive" if correlation.startswith("additive") else "product"),
-                               "train.gp_prior.select_after=null"]).train.gp_prior  # fmt: skip
+                               "train.gp_prior.select_after=null",
+                               ONE_PATH]).train.gp_prior  # fmt: skip
     prior, info = fit_gp_prior(net, (numeric[:n], categorical[:n], None), loss_of_outputs,
                                n_obs=n, cfg=cfg, use_lonlat=False)  # fmt: skip
     assert prior is not None and info["accepted"] >= 3
@@ -760,6 +764,7 @@ def test_gp_prior_options_are_checked():
         "correlation=[]",
         "mean=fitted",
         "offset_variance=-1",
+        "temper_paths=all",
     ):
         with pytest.raises(ConfigError, match=f"train.gp_prior.{bad.split('=')[0]}"):
             load_config("demo", [f"train.gp_prior.{bad}"])
@@ -927,7 +932,7 @@ def test_a_prior_too_smooth_at_its_rank_gets_more_kernel_eigenpairs():
     for rank_max, used in ((3, False), (200, True)):
         cfg = load_config("demo", [UNTEMPERED, "train.gp_prior.draws=1",
                                    "train.gp_prior.iterations=4", "train.gp_prior.subset=100",
-                                   "train.gp_prior.rank=3",
+                                   "train.gp_prior.rank=3", "train.gp_prior.select_after=1",
                                    "train.gp_prior.correlation=[squared_exponential,additive]",
                                    "train.gp_prior.categories=both",
                                    f"train.gp_prior.rank_max={rank_max}"]).train.gp_prior  # fmt: skip
@@ -1511,7 +1516,7 @@ def test_a_tempered_round_weights_the_likelihood_and_only_starts_the_next():
                                    "train.gp_prior.categories=product",
                                    "train.gp_prior.iterations=40", "train.gp_prior.chord_steps=0",
                                    "train.gp_prior.tolerance=1e-10",
-                                   f"train.gp_prior.rounds={rounds}",
+                                   f"train.gp_prior.rounds={rounds}", ONE_PATH,
                                    f"train.gp_prior.temper={temper}"]).train.gp_prior  # fmt: skip
         prior, info = fit_gp_prior(_FixedOutputs(start), inputs, loss_of_outputs, n_obs=n_obs,
                                    cfg=cfg, use_lonlat=False, hyperparameters=given, log=log)  # fmt: skip
@@ -1551,7 +1556,7 @@ def test_a_tempered_restart_is_the_tempered_path_from_the_start_after_a_candidat
                                     "train.gp_prior.temper_from_start=true"]),
                        ("plain", ["train.gp_prior.rounds=1"])):  # fmt: skip
         cfg = load_config("demo", ["train.gp_prior.subset=160", "train.gp_prior.categories=product",
-                                   *sets]).train.gp_prior  # fmt: skip
+                                   ONE_PATH, *sets]).train.gp_prior  # fmt: skip
         lines: list[str] = []
         prior, info = fit_gp_prior(_FixedOutputs(start), inputs, loss_of_outputs, n_obs=2 * n,
                                    cfg=cfg, use_lonlat=False, log=lines.append)  # fmt: skip
@@ -1565,6 +1570,44 @@ def test_a_tempered_restart_is_the_tempered_path_from_the_start_after_a_candidat
     assert kept == (3 if ev_t[1] > ev_p[0] else 1)
     other = runs["tempered" if kept == 3 else "plain"][0]
     torch.testing.assert_close(runs["restart"][0].alpha, other.alpha, rtol=0, atol=1e-10)
+
+
+def test_both_paths_run_as_phases_and_the_higher_evidence_goes_on():
+    """``temper_paths: both``: the tempered and the untempered rounds run from the same
+    start as phases of their own, each the same computation, to the digit, as a stage with
+    that path alone; after ``select_after`` rounds the path of higher evidence runs the
+    rest, and the kept round is the highest of all. A ``select_after`` within the tempered
+    rounds is refused: that path has no evidence there (stop 72)."""
+    inputs, loss_of_outputs, start = _sine_and_trend(14)
+    n = len(start)
+    runs = {}
+    for name, sets in (("tempered", ["train.gp_prior.temper=[0.3]", ONE_PATH]),
+                       ("plain", ["train.gp_prior.temper=[]"]),
+                       ("both", ["train.gp_prior.temper=[0.3]", "train.gp_prior.temper_paths=both",
+                                 "train.gp_prior.select_after=2"])):  # fmt: skip
+        cfg = load_config("demo", ["train.gp_prior.subset=160", "train.gp_prior.categories=product",
+                                   "train.gp_prior.rounds=3", *sets]).train.gp_prior  # fmt: skip
+        lines: list[str] = []
+        prior, info = fit_gp_prior(_FixedOutputs(start), inputs, loss_of_outputs, n_obs=2 * n,
+                                   cfg=cfg, use_lonlat=False, log=lines.append)  # fmt: skip
+        assert prior is not None, info
+        runs[name] = prior, info, lines
+    ev_t, ev_p = runs["tempered"][1]["round_evidence"], runs["plain"][1]["round_evidence"]
+    both = runs["both"][1]
+    assert len(ev_t) == len(ev_p) == 3 and ev_t[0] == -math.inf
+    assert both["start_evidence"][0][:2] == ev_t[:2]
+    assert both["start_evidence"][1][:2] == ev_p[:2]
+    on = 0 if max(ev_t[:2]) > max(ev_p[:2]) else 1  # the path that goes on
+    assert both["continued"] == on and len(both["start_evidence"][1 - on]) == 2
+    assert both["start_evidence"][on] == (ev_t, ev_p)[on]
+    assert both["log_evidence"] == max(max(e) for e in both["start_evidence"])
+    assert both["tempered"] == (both["phase"] == 0) and "tempered" not in runs["plain"][1]
+    # here the path that went on keeps its third round: the prior is that stage's own
+    assert both["phase"] == on and both["round"] == 3
+    same = runs[("tempered", "plain")[on]][0]
+    torch.testing.assert_close(runs["both"][0].alpha, same.alpha, rtol=0, atol=0)
+    with pytest.raises(ConfigError, match="select_after = 1 with temper_paths = both"):
+        load_config("demo", ["train.gp_prior.temper_paths=both", "train.gp_prior.select_after=1"])
 
 
 def test_an_evidence_fit_that_fails_keeps_the_hyperparameters_it_started_from(monkeypatch):
@@ -1608,7 +1651,7 @@ def test_a_new_evidence_subset_each_round_reads_other_sites_after_the_first():
         for draw in ("fixed", "per_round"):
             cfg = load_config("demo", ["train.gp_prior.draws=1",
                                        f"train.gp_prior.subset={subset}", "train.gp_prior.rounds=3",
-                                       f"train.gp_prior.subset_draw={draw}",
+                                       f"train.gp_prior.subset_draw={draw}", ONE_PATH,
                                        "train.gp_prior.categories=product"]).train.gp_prior  # fmt: skip
             _, info = fit_gp_prior(_FixedOutputs(start), inputs, loss_of_outputs,
                                    n_obs=2 * n, cfg=cfg, use_lonlat=False)  # fmt: skip

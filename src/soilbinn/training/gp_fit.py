@@ -87,7 +87,11 @@ The rounds otherwise climb
 from the network's solution to the nearest posterior mode and hyperparameters that
 describe it: started from the true parameters, the stage reached a higher evidence than
 from the network on 5 of the 6 misses of stop 71's first 13 truths, and met the target on
-all five (``docs/recovery_ablation.md``, stop 71).
+all five (``docs/recovery_ablation.md``, stop 71). With ``temper_paths = both`` every
+start runs the untempered rounds too, as a phase of its own; with ``select_after`` (more
+rounds than the tempered ones) the path of higher evidence goes on. Neither path is
+better on every truth, and where one misses the evidence often prefers the other by
+hundreds of log units (stop 72).
 
 With several starts (``starts``, or several correlation functions) and ``select_after``, every
 start runs that many rounds, and only the one whose rounds reached the highest evidence
@@ -345,9 +349,16 @@ def fit_gp_prior(
     base_scale = n_obs / (2 * max(misfit0, 1e-12))
     scale, beta = base_scale, 1.0
 
-    def weight_of(round_: int) -> float:  # the last round is never tempered
-        tempered = round_ < min(len(cfg.temper), cfg.rounds - 1)
-        return float(cfg.temper[round_]) if tempered else 1.0
+    # the likelihood's weights per round: the ``temper`` path, and with ``temper_paths =
+    # both`` the untempered one beside it (each start runs both, as phases of their own)
+    schedules = [list(cfg.temper)]
+    if cfg.temper_paths == "both" and min(len(cfg.temper), cfg.rounds - 1) > 0:
+        schedules.append([])
+
+    def weight_of(round_: int, schedule: Sequence[float]) -> float:
+        # the last round is never tempered
+        tempered = round_ < min(len(schedule), cfg.rounds - 1)
+        return float(schedule[round_]) if tempered else 1.0
 
     def unit_point(zz: torch.Tensor) -> tuple[float, tuple[torch.Tensor, torch.Tensor]]:
         # the misfit at logits zz, its graph kept: the backward pass is taken only for a
@@ -612,8 +623,9 @@ def fit_gp_prior(
     # with later_starts "chosen" only the first start's phases run first; each later start
     # joins with the kernel and draw they chose (below)
     later = list(enumerate(starts))[1:] if cfg.later_starts == "chosen" else []
-    phases = [(i, start, kern, draw + d) for d in range(n_draws) for kern in kerns
-              for i, start in enumerate(starts[:1] if later else starts)]  # fmt: skip
+    phases = [(i, start, kern, draw + d, sched) for d in range(n_draws) for kern in kerns
+              for i, start in enumerate(starts[:1] if later else starts)
+              for sched in schedules]  # fmt: skip
     # legs of rounds (phase, first round, end): with several phases and ``select_after``,
     # every phase runs that many rounds, then only the one of highest evidence runs on
     first_end = cfg.rounds
@@ -637,7 +649,7 @@ def fit_gp_prior(
     while leg < len(legs):
         ph, first_round, end_round = legs[leg]
         leg += 1
-        i_start, start, kern, phase_draw = phases[ph]
+        i_start, start, kern, phase_draw, schedule = phases[ph]
         if first_round == 0:
             if search:  # each start estimates its own support
                 held = None
@@ -646,7 +658,7 @@ def fit_gp_prior(
             reset_hyperparameters(z)
             z_starts[ph] = z.clone()
             info["start_evidence"].append([])
-            beta = weight_of(0)
+            beta = weight_of(0, schedule)
             scale = base_scale * beta
             g, h = likelihood_terms(z)
         else:  # the phase chosen to go on: its mode, likelihood terms and hyperparameters
@@ -668,17 +680,18 @@ def fit_gp_prior(
                     )
                 going_on = False
                 break
-            restarted = cfg.temper_from_start and round_ > 0 and beta == 1.0 != weight_of(round_)
+            weight = weight_of(round_, schedule)
+            restarted = cfg.temper_from_start and round_ > 0 and beta == 1.0 != weight
             if restarted:  # a tempered round after untempered ones: the phase's start again
-                beta, held = weight_of(round_), None
+                beta, held = weight, None
                 scale = base_scale * beta
                 z = z_starts[ph].clone()
                 reset_hyperparameters(z)
                 g, h = likelihood_terms(z)
                 if log is not None:
                     log(f"gp_prior: round {round_ + 1} starts again from the phase's start")
-            elif weight_of(round_) != beta:  # the likelihood's terms at the new weight
-                beta = weight_of(round_)
+            elif weight != beta:  # the likelihood's terms at the new weight
+                beta = weight
                 scale = base_scale * beta
                 g, h = likelihood_terms(z)
             scale = base_scale * beta
@@ -812,6 +825,8 @@ def fit_gp_prior(
                 kept = (alpha, ls_r, mu_r, bc, kern, misfit, off_r)
                 rank, rounds, evidence = len(lam), round_ + 1, ev_r
                 info["start"], info["phase"], info["draw"] = i_start, ph, phase_draw
+                if len(schedules) > 1:  # which path the kept round is on
+                    info["tempered"] = bool(schedule)
         if going_on and end_round < rounds_cap:
             saved[ph] = (z, g, h, tuple(t.detach().clone() for t in (log_ls, chol_b, mu, log_off)),
                          beta)  # fmt: skip
@@ -835,9 +850,9 @@ def fit_gp_prior(
                 done = [q for q, e in enumerate(info["start_evidence"]) if e]
                 if best is None and done:
                     best = max(done, key=lambda q: max(info["start_evidence"][q]))
-                _, _, kern_c, draw_c = phases[0 if best is None else best]
+                _, _, kern_c, draw_c, sched_c = phases[0 if best is None else best]
                 for i, start in later:
-                    phases.append((i, start, kern_c, draw_c))
+                    phases.append((i, start, kern_c, draw_c, sched_c))
                     legs.append((len(phases) - 1, 0, rounds_cap))
                 later = []
     if kept is not None:

@@ -638,10 +638,12 @@ class _Trainer:
                           [round(max(e), 1) if e else None for e in res["start_evidence"]], kept)  # fmt: skip
         self.log.info(
             "gp_prior: %d Newton steps accepted in %.1fs, misfit %.5g -> %.5g, log evidence "
-            "%.1f (round %d of %d kept, %s kernel, %s categories)", res["accepted"],
+            "%.1f (round %d of %d kept, %s kernel, %s categories%s)", res["accepted"],
             res["seconds"], res["misfit_before"], res["misfit_after"], res["log_evidence"],
             res["round"], len(res["round_evidence"]), res.get("correlation") or "no",
             res.get("categories") or "no",
+            "" if "tempered" not in res else
+            f", the {'tempered' if res['tempered'] else 'untempered'} path",
         )  # fmt: skip
         if prior is None:
             return res
