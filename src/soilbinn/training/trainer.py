@@ -634,7 +634,7 @@ class _Trainer:
                 start = starts[res["start"]]
                 kept = ("the network's" if start is None
                         else f"{start.margin:g} of the saturation threshold")  # fmt: skip
-            self.log.info("gp_prior: log evidence by start %s; kept: %s",
+            self.log.info("gp_prior: log evidence by phase (start, path, kernel, draw) %s; kept: %s",
                           [round(max(e), 1) if e else None for e in res["start_evidence"]], kept)  # fmt: skip
         self.log.info(
             "gp_prior: %d Newton steps accepted in %.1fs, misfit %.5g -> %.5g, log evidence "
