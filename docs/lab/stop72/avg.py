@@ -14,6 +14,9 @@ out = ps[0].copy()
 out["params"] = (ps[0].params.dims, 1 / (1 + np.exp(-z)))
 with tempfile.NamedTemporaryFile(suffix=".nc") as f:
     out.to_netcdf(f.name)
-    r = subprocess.run([sys.executable, "/work/lab/s72/score.py", t, run, f.name, idf],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "/work/lab/s72/score.py", t, run, f.name, idf],
+        capture_output=True,
+        text=True,
+    )
 print(r.stdout.strip())
