@@ -754,6 +754,164 @@ class SeparateLowRankLaplace:
         return log_evidence, alpha
 
 
+def step_candidates(
+    numeric: torch.Tensor,
+    lonlat: torch.Tensor | None,
+    spacing: float = 0.04,
+    min_side: int = 20,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Candidate steps of the parameters along the covariates: (variable, edge) pairs.
+
+    Each numeric covariate (and lon, lat) gets edges at its quantiles ``spacing``,
+    ``2 spacing``, ... below 1 over the training sites, each kept once and only with at
+    least ``min_side`` sites on either side.
+
+    Parameters
+    ----------
+    numeric : Tensor (n, c)
+        Raw numeric covariates of the training sites (NaN ignored).
+    lonlat : Tensor (n, 2) or None
+        Longitude and latitude (degrees), variables ``c`` and ``c + 1``; None leaves them out.
+    spacing : float
+        Quantile spacing of the edges.
+    min_side : int
+        Sites required above and below an edge.
+
+    Returns
+    -------
+    var : Tensor (m,) long
+        Each candidate's variable (column of ``numeric``, then lon, lat).
+    edge : Tensor (m,) float64
+        Its edge, in the variable's own units: the step is ``[x > edge]``.
+    """
+    raw = _step_variables(numeric, lonlat)
+    q = torch.arange(spacing, 1.0 - 1e-9, spacing, dtype=torch.float64, device=raw.device)
+    var, edge = [], []
+    for j in range(raw.shape[1]):
+        col = raw[:, j][torch.isfinite(raw[:, j])]
+        if col.numel() < 2 * min_side:
+            continue
+        for e in torch.unique(torch.quantile(col, q)).tolist():
+            above = int((col > e).sum())
+            if min_side <= above <= col.numel() - min_side:
+                var.append(j)
+                edge.append(e)
+    return (torch.tensor(var, dtype=torch.long, device=raw.device),
+            torch.tensor(edge, dtype=torch.float64, device=raw.device))  # fmt: skip
+
+
+def _step_variables(numeric: torch.Tensor, lonlat: torch.Tensor | None) -> torch.Tensor:
+    parts = [numeric.to(torch.float64)]
+    if lonlat is not None:
+        parts.append(lonlat.to(torch.float64))
+    return torch.cat(parts, dim=1)
+
+
+def step_indicators(
+    numeric: torch.Tensor, lonlat: torch.Tensor | None, var: torch.Tensor, edge: torch.Tensor
+) -> torch.Tensor:
+    """Indicators (n, m) float64 that each site's variable ``var`` exceeds ``edge`` (NaN
+    exceeds none); ``numeric``, ``lonlat`` and the candidates as :func:`step_candidates`."""
+    raw = _step_variables(numeric, lonlat)
+    return (raw[:, var] > edge.to(raw.device)).to(torch.float64)
+
+
+def select_steps(
+    system: SeparateLowRankLaplace,
+    alpha: torch.Tensor,
+    columns: torch.Tensor,
+    bar: float,
+    max_new: int,
+    params: Sequence[int] | None = None,
+) -> list[tuple[int, int, float, float]]:
+    """Steps added to the parameters' priors by the fast marginal likelihood.
+
+    Adding ``v u u'`` to parameter ``j``'s prior covariance, ``u`` a candidate column (a
+    centred step indicator), changes the Laplace log evidence of the quadratic model by
+    ``(log(1 + v s) - v q^2 / (1 + v s)) / -2``, with ``s = u' Sigma^-1 u``, ``q = u'
+    alpha`` and ``Sigma = Phi Phi' + H^-1`` the pseudo-observations' covariance
+    (Tipping & Faul 2003). It is largest at ``v = (q^2 - s) / s^2`` where ``q^2 > s``:
+    ``(q^2 / s - 1 - log(q^2 / s)) / 2``. ``Sigma^-1`` is applied by Woodbury in the
+    system's eigenbases (``H - H Phi (I + Phi' H Phi)^-1 Phi' H``, its Cholesky factor
+    reused), so all candidates of all parameters are scored at the cost of one
+    triangular solve. Greedy: the candidate of largest gain is added while that exceeds
+    ``bar``, the others' ``s`` and ``q`` updated for it (Woodbury again, in the added
+    columns), at most ``max_new`` times.
+
+    Parameters
+    ----------
+    system : SeparateLowRankLaplace
+        The Newton system at the posterior mode (its bases, Hessians and factor).
+    alpha : Tensor (n, k)
+        Posterior coefficients at the mode (:meth:`SeparateLowRankLaplace.step`):
+        ``Sigma^-1`` times the pseudo-observations' residual.
+    columns : Tensor (n, m)
+        Candidate columns, centred over the training sites.
+    bar : float
+        Least gain in log evidence (nats) for a step to be added.
+    max_new : int
+        At most this many added.
+    params : sequence of int, optional
+        The parameters that may step (default all).
+
+    Returns
+    -------
+    list of (j, c, v, gain)
+        Parameter, candidate column, prior variance (logits^2) and gain, in the order
+        added.
+    """
+    h, phi, o = system.h, system.phi, system.offsets
+    n, k = alpha.shape
+    m = columns.shape[1]
+    chol = system.factor(0.0)
+    # Z[:, j m + c] = L^-1 Phi' H u_(j, c): block a of Phi' H u is phi_a' (H[:, a, j] * u)
+    z = torch.empty(o[-1], k * m, dtype=h.dtype, device=h.device)
+    for j in range(k):
+        for a in range(k):
+            z[o[a] : o[a + 1], j * m : (j + 1) * m] = phi[a].T @ (h[:, a, j, None] * columns)
+    z = torch.linalg.solve_triangular(chol, z, upper=False)
+    quad = torch.cat([(h[:, j, j, None] * columns * columns).sum(0) for j in range(k)])
+    s0 = quad - (z * z).sum(0)  # (k m,) u' Sigma^-1 u
+    q0 = (columns.T @ alpha).T.reshape(-1)  # (k m,) u' alpha, index j m + c
+
+    def cross(i: int) -> torch.Tensor:
+        # u_i' Sigma^-1 u for every candidate u (k m,)
+        j, c = divmod(i, m)
+        hu = torch.cat([columns.T @ (h[:, jj, j] * columns[:, c]) for jj in range(k)])
+        return hu - z.T @ z[:, i]
+
+    chosen: list[tuple[int, int, float, float]] = []
+    cols: list[torch.Tensor] = []  # cross(i) of the chosen
+    for _ in range(max_new):
+        s, q = s0.clone(), q0.clone()
+        if chosen:
+            g_s = torch.stack(cols, 1)  # (k m, p)
+            idx = [j * m + c for j, c, _, _ in chosen]
+            mat = torch.diag(torch.tensor([1 / v for _, _, v, _ in chosen], dtype=h.dtype,
+                                          device=h.device)) + g_s[idx]  # fmt: skip
+            sol = torch.linalg.solve(mat, torch.cat([g_s.T, q0[idx, None]], 1))
+            s = s - (g_s * sol[:, : k * m].T).sum(1)
+            q = q - g_s @ sol[:, k * m]
+        ratio = q * q / s.clamp_min(1e-300)
+        # s at round-off of u' H u: a direction the SOC does not see
+        gain = torch.where((ratio > 1) & (s > 1e-9 * quad),
+                           0.5 * (ratio - 1 - torch.log(ratio.clamp_min(1e-300))),
+                           torch.zeros_like(ratio))  # fmt: skip
+        for j, c, _, _ in chosen:
+            gain[j * m + c] = 0.0
+        if params is not None:
+            for j in set(range(k)) - set(params):
+                gain[j * m : (j + 1) * m] = 0.0
+        best = int(torch.argmax(gain))
+        if not float(gain[best]) > bar:
+            break
+        j, c = divmod(best, m)
+        v = float((q[best] ** 2 - s[best]) / s[best] ** 2)
+        chosen.append((j, c, v, float(gain[best])))
+        cols.append(cross(best))
+    return chosen
+
+
 class GPPrior(nn.Module):
     """Learned parameters from a fitted GP posterior mean; replaces a ParamNet in BINN.
 
@@ -786,6 +944,14 @@ class GPPrior(nn.Module):
         per parameter (``train.gp_prior.offset_fit``): parameter ``j``'s prior covariance
         is ``B_jj K_j + offset_variance_j`` (a constant offset of its logits, shared by all
         sites), and so is its covariance with new sites.
+    steps : int
+        Steps along the covariates chosen by the stage (``train.gp_prior.steps``,
+        :func:`select_steps`): parameter ``step_param[t]``'s logits move by
+        ``step_weight[t]`` times the centred indicator ``[x_v > step_edge[t]] -
+        step_center[t]``, ``v = step_var[t]`` (a column of the raw numeric covariates, then
+        lon, lat); ``step_weight`` is the step's prior variance times its indicator's
+        product with the training sites' ``alpha``, so the step's posterior mean predicts
+        at new sites.
 
     ``forward(numeric (n, c), categorical (n, m), lonlat (n, 2)) -> (n, n_out)`` in (0, 1),
     as :class:`soilbinn.nn.param_net.ParamNet`. The buffers (training features, ``alpha``,
@@ -805,6 +971,7 @@ class GPPrior(nn.Module):
         categories: str = "product",
         thresholds: int = 0,
         offset_variance: float | Sequence[float] = 0.0,
+        steps: int = 0,
     ) -> None:
         super().__init__()
         off = ([float(offset_variance)] * n_out if isinstance(offset_variance, (int, float))
@@ -846,6 +1013,10 @@ class GPPrior(nn.Module):
         # the threshold edges (v, t); None without thresholds (and in older checkpoints)
         edges = torch.zeros(n_vars, thresholds, dtype=f64) if thresholds else None
         self.register_buffer("edges", edges)
+        self.register_buffer("step_param", torch.zeros(steps, dtype=torch.long))
+        self.register_buffer("step_var", torch.zeros(steps, dtype=torch.long))
+        for name in ("step_edge", "step_center", "step_weight"):
+            self.register_buffer(name, torch.zeros(steps, dtype=f64))
 
     @property
     def temperature(self) -> torch.Tensor:
@@ -908,8 +1079,19 @@ class GPPrior(nn.Module):
         kx = site_kernel(x, self.x_train, self.log_lengthscale, self.correlation, self.onehot)
         return self.mean + kx @ self.alpha @ self.b_cov()
 
+    def step_logits(self, numeric, lonlat=None) -> torch.Tensor:
+        """The steps' part (n, n_out) of the posterior mean logits at new sites."""
+        out = torch.zeros(len(numeric), len(self.mean), dtype=torch.float64,
+                          device=self.mean.device)  # fmt: skip
+        if self.step_param.numel():
+            ind = step_indicators(numeric, lonlat if self.use_lonlat else None, self.step_var,
+                                  self.step_edge)  # fmt: skip
+            out.index_add_(1, self.step_param, (ind - self.step_center) * self.step_weight)
+        return out
+
     def forward(self, numeric, categorical=None, lonlat=None) -> torch.Tensor:
-        p = torch.sigmoid(self.logits(self.features(numeric, categorical, lonlat)))
+        z = self.logits(self.features(numeric, categorical, lonlat))
+        p = torch.sigmoid(z + self.step_logits(numeric, lonlat))
         if min(self.blend) < 1.0:
             w = torch.tensor(self.blend, dtype=p.dtype, device=p.device)
             p = w * p + (1.0 - w) * self.net(numeric, categorical, lonlat).to(p.dtype)

@@ -360,6 +360,22 @@ class GPPriorConfig:
     # Not in demo: with 5, no stepped truth was recovered and on 12 fresh truths the target
     # was met on 4 against 7 (docs/recovery_ablation.md, stop 56)
     covariate_thresholds: int = 0
+    # steps of the parameters along the covariates (kernel per_parameter): each candidate
+    # is a centred indicator [x > e], e every 0.04 quantile of each numeric covariate and
+    # of lon, lat, as a rank-one term of one parameter's prior covariance (outside the
+    # kernel's features, so the additive kernel's pairs do not take it). At the start of
+    # each phase's first untempered round, after its evidence fit, the candidate that
+    # raises the Laplace evidence of all training sites most is added while the rise
+    # exceeds ``step_bar`` nats, with the variance at which the rise is largest (the fast
+    # marginal likelihood, Tipping & Faul 2003; gp_prior.select_steps), at most this many;
+    # the evidence is fitted again with them, and they are kept only if the evidence of
+    # all training sites at the round's start is then higher than without them. Not the
+    # parameters exempt from the support search (w_scaling with w_start saturation).
+    # 0: none (docs/recovery_ablation.md, stop 74)
+    steps: int = 0
+    # least rise in log evidence to add a step; null: the log of the number of candidates
+    # (a prior that spreads one unit of probability over them)
+    step_bar: float | None = None
     # more learned parameters than this: the stage is not used (logged); the GP is a prior
     # for a few weakly identified parameters, and a Newton step solves rank x learned
     # unknowns, the evidence fit subset x learned (at most 1,600: fewer sites with more
@@ -520,6 +536,8 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ),
     ("train.gp_prior.rank", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.covariate_thresholds", lambda v: v >= 0, "must be >= 0"),
+    ("train.gp_prior.steps", lambda v: v >= 0, "must be >= 0"),
+    ("train.gp_prior.step_bar", lambda v: v is None or v >= 0, "must be >= 0 or null"),
     ("train.gp_prior.rank_max", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.max_learned", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.max_sites", lambda v: v >= 2, "must be >= 2"),
@@ -646,6 +664,9 @@ def validate_config(cfg: Config, source: str = "config") -> Config:
         raise ConfigError(f"{source}: train.gp_prior.kernel = per_parameter needs "
                           "train.gp_prior.correlated = false (the parameters are a priori "
                           "independent)")  # fmt: skip
+    if cfg.train.gp_prior.steps > 0 and cfg.train.gp_prior.kernel != "per_parameter":
+        raise ConfigError(f"{source}: train.gp_prior.steps > 0 needs "
+                          "train.gp_prior.kernel = per_parameter (a step per parameter)")  # fmt: skip
     if cfg.train.gp_prior.offset_variance > 0 and cfg.train.gp_prior.kernel != "per_parameter":
         raise ConfigError(f"{source}: train.gp_prior.offset_variance > 0 needs "
                           "train.gp_prior.kernel = per_parameter (an offset per parameter)")  # fmt: skip

@@ -115,6 +115,21 @@ the Newton steps work in one pivoted-Cholesky eigenbasis per parameter
 (``docs/recovery_ablation.md``, stop 33). When no round is kept with them, the stage is
 run again with the shared kernel before the network is kept.
 
+With ``steps`` > 0 (per-parameter kernels) a parameter's prior may also step where a
+covariate crosses a value: a smooth kernel must blur a threshold over a length scale, and
+on a stepped truth the information is lost at the training sites, not in the
+extrapolation (stop 73). At the start of each phase's first untempered round, after its
+evidence fit, candidate steps (centred indicators ``[x > e]``, ``e`` every 0.04 quantile
+of each numeric covariate and of lon, lat) are scored jointly over the parameters by the
+fast marginal likelihood in the round's Newton system
+(:func:`soilbinn.nn.gp_prior.select_steps`): a step with its own variance is a rank-one
+term of one parameter's prior covariance, outside the kernel's features. The best are
+added while each raises the evidence of all training sites by more than ``step_bar``
+(default the log of the number of candidates), the evidence is fitted again with them,
+and they stay only if the evidence at the round's start is then higher than without
+them. They are in every later round of the phase and in the prediction
+(:meth:`soilbinn.nn.gp_prior.GPPrior.step_logits`).
+
 The covariance between the parameters is diagonal unless ``correlated``: the evidence
 at the network's solution reads the network's errors along the SOC's trade-off ridges
 (parameters that compensate each other) as a correlation of the parameters themselves,
@@ -144,7 +159,10 @@ from soilbinn.nn.gp_prior import (
     lengthscale_width,
     pivoted_kernel_basis,
     rbf_stack,
+    select_steps,
     site_kernel,
+    step_candidates,
+    step_indicators,
     threshold_edges,
 )
 from soilbinn.training.config import correlation_names
@@ -396,6 +414,43 @@ def fit_gp_prior(
     log_off = torch.full((k,), math.log(offset) if offset > 0 else 0.0, dtype=f64,
                          device=dev, requires_grad=offset_fit)  # fmt: skip
 
+    # steps along the covariates (``steps``): the candidates' centred indicators (n, m),
+    # and per phase the steps its rounds have (see the round's end)
+    use_steps = separate and cfg.steps > 0 and hyperparameters is None
+    step_state: dict[int, dict] = {}
+    cur_steps: list[tuple[int, int, float, float]] = []
+    if use_steps:
+        ll_ = lonlat if use_lonlat else None
+        cand_var, cand_edge = step_candidates(numeric, ll_)
+        ind_ = step_indicators(numeric, ll_, cand_var, cand_edge).to(dev)
+        cand_center = ind_.mean(0)
+        cand_cols = ind_ - cand_center
+        step_bar = (cfg.step_bar if cfg.step_bar is not None
+                    else math.log(max(k * cand_cols.shape[1], 2)))  # fmt: skip
+        if log is not None:
+            log(f"gp_prior: {cand_cols.shape[1]} candidate steps per parameter, "
+                f"bar {step_bar:.2f} log units")  # fmt: skip
+        use_steps = cand_cols.shape[1] > 0
+        # not the parameters whose logits follow the covariates where the SOC does not see
+        # them (support_exempt: w_scaling at its saturated sites)
+        step_params = [j for j in range(k) if j not in set(support_exempt)]
+
+    def step_matrix(j: int, rows: torch.Tensor | None = None) -> torch.Tensor | None:
+        # parameter j's steps' prior covariance among the sites rows (all when None)
+        mine = [(c, v) for jj, c, v, _ in cur_steps if jj == j]
+        if not mine:
+            return None
+        cols = cand_cols if rows is None else cand_cols[rows]
+        cols = cols[:, [c for c, _ in mine]]
+        return (cols * torch.tensor([v for _, v in mine], dtype=f64, device=dev)) @ cols.T
+
+    def steps_times(a: torch.Tensor) -> torch.Tensor:
+        # the steps' prior covariance times coefficients a (n, k)
+        out = torch.zeros_like(a)
+        for j, c, v, _ in cur_steps:
+            out[:, j] += v * cand_cols[:, c] * (cand_cols[:, c] @ a[:, j])
+        return out
+
     def off() -> torch.Tensor:
         # (k,) the offsets' variances, logits^2 (bounded: 1e-8 to 100)
         if not offset_fit:
@@ -499,6 +554,11 @@ def fit_gp_prior(
                         * rbf_stack(x[sb], x[sb], ls_of(log_ls, kern), kern[0], onehots[kern[1]])
                         + off()[:, None, None]
                     )
+                    if cur_steps:  # the steps' covariance (their variances as chosen)
+                        ks = ks + torch.stack([
+                            torch.zeros(len(sb), len(sb), dtype=f64, device=dev)
+                            if (sj := step_matrix(j, sb)) is None else sj for j in range(k)
+                        ])  # fmt: skip
                     ev_b, _, d_ks, d_c = laplace_evidence_gradients_separate(
                         ks.detach(), zz[sb] - mu.detach(), g[sb], h[sb]
                     )
@@ -575,7 +635,8 @@ def fit_gp_prior(
         # the prior covariance times coefficients a (n, k): kron(Kx, B), or per parameter
         # with its offset's variance off_ (k,)
         if separate:
-            return torch.einsum("jil,lj->ij", kx, a) * torch.diagonal(bc_) + off_ * a.sum(0)
+            out = torch.einsum("jil,lj->ij", kx, a) * torch.diagonal(bc_) + off_ * a.sum(0)
+            return out + steps_times(a) if cur_steps else out
         return kx @ a @ bc_
 
     def kernel_of(ls_: torch.Tensor, kern: tuple[str, str]) -> torch.Tensor:
@@ -641,6 +702,47 @@ def fit_gp_prior(
     def planned() -> int:
         return len(info["start_evidence"]) * first_end + cfg.rounds - first_end
 
+    def start_evidence(zz, g_, h_, kern):
+        # the Laplace evidence of the quadratic model at zz with the current hyperparameters
+        # and steps (all training sites), its Newton system and posterior coefficients
+        kx_, bc_, off_ = kernel_of(log_ls.detach(), kern), b_cov().detach(), off().detach()
+        basis_ = []
+        for j in range(k):
+            cov_j = bc_[j, j] * kx_[j] + off_[j]
+            if (sj := step_matrix(j)) is not None:
+                cov_j = cov_j + sj
+            basis_.append(pivoted_kernel_basis(cov_j, cap))
+        system_ = new_system(basis_, h_)
+        ev_, alpha_ = system_.step(zz - mu.detach(), g_)
+        return float(ev_), system_, alpha_, kx_
+
+    def search_steps(ph_: int, round_: int, zz, g_, h_, kern):
+        # at the start of a phase's first untempered round, after its evidence fit: steps
+        # chosen by the fast marginal likelihood (gp_prior.select_steps), each with the
+        # variance it chose, and the evidence fit again with them. Returns the gate the round applies
+        # once its Newton system is built: (the evidence at the start without the steps,
+        # the hyperparameters and kernel without them), or None when none was chosen
+        t_s = time.perf_counter()
+        with torch.no_grad():
+            ev0, system_, alpha_, kx0 = start_evidence(zz, g_, h_, kern)
+            new = select_steps(system_, alpha_, cand_cols, step_bar, cfg.steps, step_params)
+        del system_
+        if not new:
+            if log is not None:
+                log(f"gp_prior: round {round_ + 1}, no step raises the evidence by "
+                    f"{step_bar:.2f} log units ({time.perf_counter() - t_s:.1f} s)")  # fmt: skip
+            return None
+        before = [t.detach().clone() for t in (log_ls, chol_b, mu, log_off)]
+        cur_steps[:] = new
+        fit_hyperparameters(zz, g_, h_, kern, cfg.hyper_steps)
+        step_state[ph_]["steps"] = list(cur_steps)
+        if log is not None:
+            log(f"gp_prior: round {round_ + 1}, steps (parameter, variable, quantile, gain) "
+                + ", ".join(f"({j}, {int(cand_var[c])}, {1 - float(cand_center[c]):.2f}, "
+                            f"{gain:.1f})" for j, c, _, gain in new)
+                + f" ({time.perf_counter() - t_s:.1f} s)")  # fmt: skip
+        return ev0, before, kx0
+
     saved: dict[int, tuple] = {}  # a phase's state after its last leg, while it may go on
     z_starts: dict[int, torch.Tensor] = {}  # each phase's starting logits (temper_from_start)
     held_of: dict[int, torch.Tensor | None] = {}  # and its support (support: sbl)
@@ -657,6 +759,7 @@ def fit_gp_prior(
                 z = torch.logit((p if start is None else start(p)).to(f64).clamp(1e-6, 1 - 1e-6))
             reset_hyperparameters(z)
             z_starts[ph] = z.clone()
+            step_state[ph] = {"steps": [], "searched": False}
             info["start_evidence"].append([])
             beta = weight_of(0, schedule)
             scale = base_scale * beta
@@ -687,6 +790,7 @@ def fit_gp_prior(
                 scale = base_scale * beta
                 z = z_starts[ph].clone()
                 reset_hyperparameters(z)
+                step_state[ph] = {"steps": [], "searched": False}
                 g, h = likelihood_terms(z)
                 if log is not None:
                     log(f"gp_prior: round {round_ + 1} starts again from the phase's start")
@@ -696,6 +800,7 @@ def fit_gp_prior(
                 g, h = likelihood_terms(z)
             scale = base_scale * beta
             tempered = beta != 1.0
+            cur_steps = list(step_state[ph]["steps"]) if use_steps else []
             th = time.perf_counter()
             sub = [
                 torch.as_tensor(b, device=dev)
@@ -706,6 +811,10 @@ def fit_gp_prior(
             if search and round_ >= 1 and not restarted:  # features at the last round's mode
                 held = estimated_support(z, g, h, held)
                 fit_hyperparameters(z, g, h, kern, cfg.hyper_steps)
+            gate = None
+            if use_steps and not tempered and not step_state[ph]["searched"]:
+                step_state[ph]["searched"] = True
+                gate = search_steps(ph, round_, z, g, h, kern)
             hyper_seconds += time.perf_counter() - th
             ls_r, mu_r, bc = log_ls.detach().clone(), mu.detach().clone(), b_cov().detach()
             off_r = off().detach().clone()
@@ -719,21 +828,51 @@ def fit_gp_prior(
                 lam_all, u_all = kernel_basis(kx, max_rank=max(cfg.rank_max, cap))
             while True:
                 if separate:  # one basis per parameter (pivoted Cholesky), variance included
-                    basis = [
-                        pivoted_kernel_basis(bc[j, j] * kx[j] + off_r[j], cap) for j in range(k)
-                    ]
+                    basis = []
+                    for j in range(k):
+                        cov_j = bc[j, j] * kx[j] + off_r[j]
+                        if (sj := step_matrix(j)) is not None:  # and the steps'
+                            cov_j = cov_j + sj
+                        basis.append(pivoted_kernel_basis(cov_j, cap))
                     lam = torch.cat([lm for lm, _ in basis])
                     complete = cap >= min(cfg.rank_max, n)
                 else:
                     lam, u = lam_all[-cap:], u_all[:, -cap:]
                     basis, complete = (lam, u, bc), len(lam) == len(lam_all)
+                system0 = None  # the first Newton step's system, when the gate built it
+                if gate is not None:
+                    # the steps are kept if with them the evidence of all training sites at
+                    # the round's start is higher than without (the first step's system)
+                    ev_without, before, kx0 = gate
+                    gate = None
+                    with torch.no_grad():
+                        system0 = new_system(basis, h)
+                        ev_with = float(system0.step(z - mu_r, g)[0])
+                    if log is not None:
+                        log(f"gp_prior: round {round_ + 1}, log evidence at the start "
+                            f"{ev_without:.1f} without the steps, {ev_with:.1f} with them: "
+                            + ("kept" if ev_with > ev_without else "dropped"))  # fmt: skip
+                    if not ev_with > ev_without:  # the round as it was without them
+                        system0, kx = None, kx0
+                        cur_steps.clear()
+                        step_state[ph]["steps"] = []
+                        with torch.no_grad():
+                            for t, v in zip((log_ls, chol_b, mu, log_off), before, strict=True):
+                                t.copy_(v)
+                        ls_r, mu_r = log_ls.detach().clone(), mu.detach().clone()
+                        bc, off_r = b_cov().detach(), off().detach().clone()
+                        basis = [pivoted_kernel_basis(bc[j, j] * kx[j] + off_r[j], cap)
+                                 for j in range(k)]  # fmt: skip
+                        lam = torch.cat([lm for lm, _ in basis])
+                    del kx0
                 alpha, psi, z_r, damp = None, math.inf, z, 0.0
                 m_r = unit_loss(z_r)
                 with torch.no_grad():
                     for _ in range(cfg.iterations):
                         current, psi_before = m_r, psi
                         hscale = float(torch.diagonal(h, dim1=1, dim2=2).mean().clamp_min(1e-12))
-                        system = new_system(basis, h)
+                        system = new_system(basis, h) if system0 is None else system0
+                        system0 = None
                         for _ in range(12):  # Levenberg-Marquardt damping until a step is accepted
                             ev, a_new = system.step(z_r - mu_r, g, damp)
                             tried += 1
@@ -821,8 +960,9 @@ def fit_gp_prior(
                 log(f"gp_prior: round {round_ + 1}, misfit {misfit:.5g}, log evidence {ev_r:.1f}")
             info["start_evidence"][ph].append(ev_r)
             z = z_r
+            steps_r = list(cur_steps)
             if ev_r > evidence:
-                kept = (alpha, ls_r, mu_r, bc, kern, misfit, off_r)
+                kept = (alpha, ls_r, mu_r, bc, kern, misfit, off_r, steps_r)
                 rank, rounds, evidence = len(lam), round_ + 1, ev_r
                 info["start"], info["phase"], info["draw"] = i_start, ph, phase_draw
                 if len(schedules) > 1:  # which path the kept round is on
@@ -884,7 +1024,8 @@ def fit_gp_prior(
         if log is not None:
             log("gp_prior: no round kept with per-parameter kernels; again with one shared kernel")
         prior, again = fit_gp_prior(net, inputs, loss_of_outputs, n_obs,
-                                    dataclasses.replace(cfg, kernel="shared", offset_variance=0.0),
+                                    dataclasses.replace(cfg, kernel="shared", offset_variance=0.0,
+                                                        steps=0),
                                     use_lonlat, seed,
                                     log, blend, starts, None, draw)  # fmt: skip
         again["seconds"] = time.perf_counter() - t0  # both attempts
@@ -893,12 +1034,19 @@ def fit_gp_prior(
     if kept is None:  # no step accepted or rejected: keep the network
         info["seconds"] = time.perf_counter() - t0
         return None, info
-    alpha, log_ls, mu, bc, (correlation, cats), _, off_kept = kept
+    alpha, log_ls, mu, bc, (correlation, cats), _, off_kept, steps_kept = kept
     info["offset_variance"] = off_kept.tolist()
     prior = GPPrior(net, n, x.shape[1], k, use_lonlat, cfg.blend if blend is None else blend,
                     cfg.kernel, correlation, cats, cfg.covariate_thresholds,
-                    off_kept.tolist())  # fmt: skip
+                    off_kept.tolist(), len(steps_kept))  # fmt: skip
+    info["steps"] = []
     with torch.no_grad():
+        for t, (j, c, v, gain) in enumerate(steps_kept):  # each step's posterior mean
+            prior.step_param[t], prior.step_var[t] = j, cand_var[c]
+            prior.step_edge[t], prior.step_center[t] = cand_edge[c], cand_center[c]
+            prior.step_weight[t] = v * (cand_cols[:, c] @ alpha[:, j])
+            info["steps"].append({"param": j, "variable": int(cand_var[c]),
+                                  "edge": float(cand_edge[c]), "variance": v, "gain": gain})  # fmt: skip
         if edges is not None:
             prior.edges.copy_(edges)
         prior.x_train.copy_(x)
