@@ -1375,16 +1375,13 @@ def test_threshold_indicators_mark_the_sites_above_each_quantile_edge():
     assert threshold_indicators(numeric, None, threshold_edges(numeric, None, 2)).shape == (5, 6)
 
 
-def test_covariate_thresholds_recover_a_parameter_that_steps_along_covariates():
-    """A truth that jumps where two covariates cross a value (a step of 2.4 logits at
-    covariate 0 = 0.5, of 1.6 at covariate 1 = -1), observed with noise at 300 sites, is
-    recovered at 200 new sites better with ``train.gp_prior.covariate_thresholds`` (the
-    indicators of the sites above each of 7 quantile edges per covariate among the additive
-    kernel's features, none at a jump) than by the smooth kernel alone, which must blur
-    each jump over a length scale; and the evidence prefers the prior with the steps. (The
-    squared exponential alone reaches R2 0.80 / 0.70 here.)"""
+def two_step_truth(n: int = 300, n_new: int = 200):
+    """A truth of two parameters that jumps where two covariates cross a value (2.4 logits
+    at covariate 0 = 0.5, 1.6 at covariate 1 = -1), observed with noise (sd 0.03, unit
+    scale) at ``n`` sites, with ``n_new`` new sites after them: (n, numeric (n + n_new,
+    2), categorical, truth (n + n_new, 2), loss_of_outputs of the first n, the start (the
+    observations, clamped))."""
     gen = torch.Generator().manual_seed(11)
-    n, n_new = 300, 200
     num = torch.rand(n + n_new, 2, generator=gen, dtype=F64) * 6 - 3
     cat = torch.zeros(n + n_new, 1, dtype=torch.long)
     step = 2.4 * (num[:, 0] > 0.5) + 1.6 * (num[:, 1] > -1.0) - 1.8
@@ -1394,7 +1391,18 @@ def test_covariate_thresholds_recover_a_parameter_that_steps_along_covariates():
     def loss_of_outputs(p):
         return ((p.to(F64) - target) ** 2).sum() / (2 * n)
 
-    start = (target.clamp(0.02, 0.98)).float()
+    return n, num, cat, truth, loss_of_outputs, target.clamp(0.02, 0.98).float()
+
+
+def test_covariate_thresholds_recover_a_parameter_that_steps_along_covariates():
+    """A truth that jumps where two covariates cross a value (a step of 2.4 logits at
+    covariate 0 = 0.5, of 1.6 at covariate 1 = -1), observed with noise at 300 sites, is
+    recovered at 200 new sites better with ``train.gp_prior.covariate_thresholds`` (the
+    indicators of the sites above each of 7 quantile edges per covariate among the additive
+    kernel's features, none at a jump) than by the smooth kernel alone, which must blur
+    each jump over a length scale; and the evidence prefers the prior with the steps. (The
+    squared exponential alone reaches R2 0.80 / 0.70 here.)"""
+    n, num, cat, truth, loss_of_outputs, start = two_step_truth()
     r2, info = {}, {}
     for t in (0, 7):
         cfg = load_config("demo", ["train.gp_prior.draws=1", "train.gp_prior.subset=300",
@@ -1949,18 +1957,7 @@ def test_steps_recover_a_parameter_that_steps_along_covariates():
     the evidence rises, and at 200 new sites both parameters are recovered better than by
     the smooth kernels alone, which blur each jump over a length scale; the prior rebuilt
     from its state predicts the same."""
-    gen = torch.Generator().manual_seed(11)
-    n, n_new = 300, 200
-    num = torch.rand(n + n_new, 2, generator=gen, dtype=F64) * 6 - 3
-    cat = torch.zeros(n + n_new, 1, dtype=torch.long)
-    step = 2.4 * (num[:, 0] > 0.5) + 1.6 * (num[:, 1] > -1.0) - 1.8
-    truth = torch.sigmoid(torch.stack([step + 0.2 * num[:, 1], -0.5 * step], 1))
-    target = truth[:n] + 0.03 * torch.randn(n, 2, generator=gen, dtype=F64)
-
-    def loss_of_outputs(p):
-        return ((p.to(F64) - target) ** 2).sum() / (2 * n)
-
-    start = (target.clamp(0.02, 0.98)).float()
+    n, num, cat, truth, loss_of_outputs, start = two_step_truth()
     r2, info = {}, {}
     for t in (0, 6):
         cfg = load_config("demo", ["train.gp_prior.subset=300", "train.gp_prior.support=dense",

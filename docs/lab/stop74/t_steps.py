@@ -1,48 +1,25 @@
+"""t_steps.py: the two-step truth of tests/test_gp_prior.py, with and without steps, the
+GP stage's log printed (the lab check of each search variant)."""
+
 import sys
 import time
 
-sys.path.insert(0, "/work/main/tests")
 import torch
 
-from soilbinn.training.config import load_config
-from soilbinn.training.gp_fit import fit_gp_prior
-from test_gp_prior import F64, _FixedOutputs
+sys.path.insert(0, "/work/main/tests")
+from soilbinn.training.config import load_config  # noqa: E402
+from soilbinn.training.gp_fit import fit_gp_prior  # noqa: E402
+from test_gp_prior import F64, _FixedOutputs, two_step_truth  # noqa: E402
 
 torch.set_num_threads(1)
-gen = torch.Generator().manual_seed(11)
-n, n_new = 300, 200
-num = torch.rand(n + n_new, 2, generator=gen, dtype=F64) * 6 - 3
-cat = torch.zeros(n + n_new, 1, dtype=torch.long)
-step = 2.4 * (num[:, 0] > 0.5) + 1.6 * (num[:, 1] > -1.0) - 1.8
-truth = torch.sigmoid(torch.stack([step + 0.2 * num[:, 1], -0.5 * step], 1))
-target = truth[:n] + 0.03 * torch.randn(n, 2, generator=gen, dtype=F64)
-
-
-def loss_of_outputs(p):
-    return ((p.to(F64) - target) ** 2).sum() / (2 * n)
-
-
-start = (target.clamp(0.02, 0.98)).float()
+n, num, cat, truth, loss_of_outputs, start = two_step_truth()
 for extra in (["train.gp_prior.steps=0"], ["train.gp_prior.steps=6"]):
-    cfg = load_config(
-        "demo",
-        [
-            "train.gp_prior.draws=1",
-            "train.gp_prior.subset=300",
-            "train.gp_prior.support=dense",
-            *extra,
-        ],
-    ).train.gp_prior
+    over = ["train.gp_prior.subset=300", "train.gp_prior.support=dense", *extra]
+    cfg = load_config("demo", over).train.gp_prior
     t0 = time.time()
-    prior, info = fit_gp_prior(
-        _FixedOutputs(start),
-        (num[:n].float(), cat[:n], None),
-        loss_of_outputs,
-        n_obs=2 * n,
-        cfg=cfg,
-        use_lonlat=False,
-        log=print,
-    )
+    prior, info = fit_gp_prior(_FixedOutputs(start), (num[:n].float(), cat[:n], None),
+                               loss_of_outputs, n_obs=2 * n, cfg=cfg, use_lonlat=False,
+                               log=print)  # fmt: skip
     with torch.no_grad():
         new = prior(num[n:].float(), cat[n:]).to(F64)
     tt = truth[n:]
