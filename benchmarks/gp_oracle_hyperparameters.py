@@ -56,7 +56,7 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
 import soilbinn.training.trainer as trainer_module
-from soilbinn.training.gp_fit import fit_gp_prior, gp_edges, site_features
+from soilbinn.training.gp_fit import fit_gp_prior, site_features
 
 
 def oracle_hyperparameters(
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         return original_method(self)
 
     def oracle_fit(net, inputs, loss_of_outputs, n_obs, cfg, use_lonlat=True, *rest, **kw):
-        x, _, _ = site_features(net, inputs, use_lonlat, gp_edges(inputs, cfg, use_lonlat))
+        x, _, _ = site_features(net, inputs, use_lonlat)
         if args.load:
             hyper = dict(np.load(args.load))
         else:

@@ -34,7 +34,7 @@ from gp_oracle_hyperparameters import oracle_hyperparameters
 from gp_stage_rerun import main as rerun_main
 
 import soilbinn.training.trainer as trainer_module
-from soilbinn.training.gp_fit import fit_gp_prior, gp_edges, site_features
+from soilbinn.training.gp_fit import fit_gp_prior, site_features
 
 
 def pseudo_observations(
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():  # n_obs = 2 x the misfit at the start: the likelihood's scale 1
             q0 = float(loss_of_outputs(net(*inputs).detach().to(torch.float64)))
         if args.oracle:
-            x, _, _ = site_features(net, inputs, use_lonlat, gp_edges(inputs, cfg, use_lonlat))
+            x, _, _ = site_features(net, inputs, use_lonlat)
             z = torch.logit(state["true"].clamp(1e-6, 1 - 1e-6))
             kw["hyperparameters"] = oracle_hyperparameters(x.cpu().numpy(), z.cpu().numpy(),
                                                            args.sites)  # fmt: skip

@@ -681,7 +681,6 @@ def test_a_run_with_the_gp_prior_predicts_from_its_run_directory(tmp_path):
     assert "gp_prior: not used for 2 learned" in (tmp_path / "run3" / "train.log").read_text()
 
 
-_THRESHOLDS = ["train.gp_prior.covariate_thresholds=3", "train.gp_prior.categories=additive"]
 #: steps chosen at every untempered round with any gain in evidence
 _STEPS = ["train.gp_prior.steps=4", "train.gp_prior.step_bar=0"]
 
@@ -689,7 +688,7 @@ _STEPS = ["train.gp_prior.steps=4", "train.gp_prior.step_bar=0"]
 @pytest.mark.parametrize(
     "correlation,extra",
     [("squared_exponential", []), ("matern52", []), ("additive", []),
-     ("squared_exponential", _THRESHOLDS), ("squared_exponential+additive", []),
+     ("squared_exponential+additive", []),
      ("squared_exponential+additive", ["train.gp_prior.offset_variance=1.0"]),
      ("squared_exponential+additive", ["train.gp_prior.offset_variance=1.0",
                                        "train.gp_prior.offset_fit=true"]),
@@ -700,8 +699,7 @@ def test_demo_predicts_the_posterior_mode_the_gp_stage_reported(tmp_path, correl
     sites, exactly the parameters whose SOC misfit the GP stage reported (``misfit_after``):
     what is kept is the posterior mode itself, not an average that leaves its fit; with
     either correlation function (the run directory rebuilds the one it was fitted with),
-    with covariate thresholds (the run directory keeps the training sites' edges), with a
-    constant offset in each parameter's prior (the run directory keeps its variance), and
+    with a constant offset in each parameter's prior (the run directory keeps its variance), and
     with steps chosen along the covariates (it keeps each step's edge and weight)."""
     import pandas as pd
 
@@ -718,17 +716,11 @@ def test_demo_predicts_the_posterior_mode_the_gp_stage_reported(tmp_path, correl
     run = load_run(tmp_path / "run")
     assert isinstance(run.model.param_net, GPPrior)
     assert run.model.param_net.correlation == correlation
-    edges = run.model.param_net.edges
-    thresholds = extra == _THRESHOLDS
-    assert (edges is None) == (not thresholds)
     off = run.model.param_net.offset_variance
     if "train.gp_prior.offset_fit=true" in extra:  # the fitted variances, one per parameter
         assert off == pytest.approx(info["offset_variance"], rel=1e-12) and off != [1.0] * 2
     else:
         assert off == [1.0 if "offset" in " ".join(extra) else 0.0] * 2
-    if thresholds:  # one row per numeric covariate and lon, lat; increasing, finite
-        assert edges.shape == (len(run.meta["numeric_names"]) + 2, 3)
-        assert bool((edges.diff(dim=1) >= 0).all()) and bool(torch.isfinite(edges).all())
     assert list(run.model.param_net.blend) == [1.0, 1.0]
     steps = run.model.param_net.step_param
     assert steps.numel() == len(info.get("steps", [])) == run.meta["gp_prior"]["steps"]
@@ -1347,34 +1339,6 @@ def test_additive_categories_are_an_offset_shared_by_each_category():
     torch.testing.assert_close(r2["both"], r2["additive"], rtol=0, atol=0)
 
 
-def test_threshold_indicators_mark_the_sites_above_each_quantile_edge():
-    """``threshold_edges`` puts ``t`` edges at the ``j / (t + 1)`` quantiles of each numeric
-    covariate and of lon, lat (NaN ignored; a variable without values is never exceeded);
-    ``threshold_indicators`` is 1 where a site's value exceeds an edge (NaN exceeds none),
-    variable by variable, in the order the GP's features and ``onehot_columns`` expect."""
-    from soilbinn.nn.gp_prior import threshold_edges, threshold_indicators
-
-    numeric = torch.tensor([[0.0, 1.0, float("nan")], [1.0, 3.0, float("nan")],
-                            [2.0, float("nan"), float("nan")], [3.0, 2.0, float("nan")],
-                            [4.0, 0.0, float("nan")]])  # fmt: skip
-    lonlat = torch.tensor([[-100.0, 30.0], [-90.0, 35.0], [-80.0, 40.0], [-95.0, 45.0],
-                           [-85.0, 50.0]])  # fmt: skip
-    edges = threshold_edges(numeric, lonlat, 3)
-    assert edges.shape == (5, 3) and edges.dtype == F64
-    torch.testing.assert_close(edges[0], torch.tensor([1.0, 2.0, 3.0], dtype=F64))
-    torch.testing.assert_close(edges[1], torch.tensor([0.75, 1.5, 2.25], dtype=F64))
-    assert bool(torch.isinf(edges[2]).all())
-    torch.testing.assert_close(edges[4], torch.tensor([35.0, 40.0, 45.0], dtype=F64))
-    ind = threshold_indicators(numeric, lonlat, edges)
-    assert ind.shape == (5, 15)
-    torch.testing.assert_close(ind[:, 0:3].sum(1), torch.tensor([0.0, 0, 1, 2, 3], dtype=F64))
-    torch.testing.assert_close(ind[2, 3:6], torch.zeros(3, dtype=F64))  # NaN: no step
-    assert float(ind[:, 6:9].abs().sum()) == 0.0
-    torch.testing.assert_close(ind[:, 9:12].sum(1), torch.tensor([0.0, 1, 3, 0, 2], dtype=F64))
-    # without lon/lat the edges and indicators cover the numeric covariates alone
-    assert threshold_indicators(numeric, None, threshold_edges(numeric, None, 2)).shape == (5, 6)
-
-
 def two_step_truth(n: int = 300, n_new: int = 200):
     """A truth of two parameters that jumps where two covariates cross a value (2.4 logits
     at covariate 0 = 0.5, 1.6 at covariate 1 = -1), observed with noise (sd 0.03, unit
@@ -1392,35 +1356,6 @@ def two_step_truth(n: int = 300, n_new: int = 200):
         return ((p.to(F64) - target) ** 2).sum() / (2 * n)
 
     return n, num, cat, truth, loss_of_outputs, target.clamp(0.02, 0.98).float()
-
-
-def test_covariate_thresholds_recover_a_parameter_that_steps_along_covariates():
-    """A truth that jumps where two covariates cross a value (a step of 2.4 logits at
-    covariate 0 = 0.5, of 1.6 at covariate 1 = -1), observed with noise at 300 sites, is
-    recovered at 200 new sites better with ``train.gp_prior.covariate_thresholds`` (the
-    indicators of the sites above each of 7 quantile edges per covariate among the additive
-    kernel's features, none at a jump) than by the smooth kernel alone, which must blur
-    each jump over a length scale; and the evidence prefers the prior with the steps. (The
-    squared exponential alone reaches R2 0.80 / 0.70 here.)"""
-    n, num, cat, truth, loss_of_outputs, start = two_step_truth()
-    r2, info = {}, {}
-    for t in (0, 7):
-        cfg = load_config("demo", ["train.gp_prior.draws=1", "train.gp_prior.subset=300",
-                                   "train.gp_prior.correlation=additive",
-                                   "train.gp_prior.categories=product",
-                                   f"train.gp_prior.covariate_thresholds={t}"]).train.gp_prior  # fmt: skip
-        prior, info[t] = fit_gp_prior(_FixedOutputs(start), (num[:n].float(), cat[:n], None),
-                                      loss_of_outputs, n_obs=2 * n, cfg=cfg,
-                                      use_lonlat=False)  # fmt: skip
-        assert prior is not None and (
-            prior.edges is None if t == 0 else prior.edges.shape == (2, t)
-        )
-        with torch.no_grad():
-            new = prior(num[n:].float(), cat[n:]).to(F64)
-        tt = truth[n:]
-        r2[t] = 1 - ((new - tt) ** 2).sum(0) / ((tt - tt.mean(0)) ** 2).sum(0)
-    assert (r2[7] > r2[0] + 0.3).all() and (r2[7] > 0.9).all(), r2
-    assert info[7]["log_evidence"] > info[0]["log_evidence"], info
 
 
 def test_a_run_with_additive_categories_predicts_with_them_from_its_checkpoint(tmp_path):
@@ -1972,7 +1907,7 @@ def test_steps_recover_a_parameter_that_steps_along_covariates():
         r2[t] = 1 - ((new - tt) ** 2).sum(0) / ((tt - tt.mean(0)) ** 2).sum(0)
         # rebuilt from its state as a checkpoint rebuilds it: the same predictions
         again = GPPrior(prior.net, n, prior.x_train.shape[1], 2, False, 1.0, prior.kernel,
-                        prior.correlation, prior.categories, 0, prior.offset_variance,
+                        prior.correlation, prior.categories, prior.offset_variance,
                         prior.step_param.numel())  # fmt: skip
         again.load_state_dict(prior.state_dict())
         with torch.no_grad():

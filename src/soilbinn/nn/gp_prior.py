@@ -252,57 +252,6 @@ def lengthscale_width(correlation: str, n_features: int) -> int:
     return 2 * n_features + 1 if correlation in SUMS else n_features
 
 
-def threshold_edges(
-    numeric: torch.Tensor, lonlat: torch.Tensor | None, n_thresholds: int
-) -> torch.Tensor:
-    """Quantile edges (v, n_thresholds) of each numeric covariate and of lon, lat.
-
-    Parameters
-    ----------
-    numeric : Tensor (n, c)
-        Raw numeric covariates of the sites the edges are read from (NaN ignored).
-    lonlat : Tensor (n, 2) or None
-        Longitude and latitude (degrees); None leaves them out (``v = c``, else ``c + 2``).
-    n_thresholds : int
-        Edges per variable, at the quantiles ``j / (n_thresholds + 1)``, ``j = 1..``.
-
-    Returns
-    -------
-    Tensor (v, n_thresholds) float64
-        In each variable's own units; a variable with no finite value gets +inf (never
-        exceeded).
-    """
-    parts = [numeric.to(torch.float64)]
-    if lonlat is not None:
-        parts.append(lonlat.to(torch.float64))
-    raw = torch.cat(parts, dim=1)
-    q = torch.arange(1, n_thresholds + 1, dtype=torch.float64, device=raw.device)
-    q = q / (n_thresholds + 1)
-    edges = torch.full((raw.shape[1], n_thresholds), math.inf, dtype=torch.float64,
-                       device=raw.device)  # fmt: skip
-    for j in range(raw.shape[1]):
-        col = raw[:, j][torch.isfinite(raw[:, j])]
-        if col.numel():
-            edges[j] = torch.quantile(col, q)
-    return edges
-
-
-def threshold_indicators(
-    numeric: torch.Tensor, lonlat: torch.Tensor | None, edges: torch.Tensor
-) -> torch.Tensor:
-    """Indicators (n, v * t) that each variable exceeds each of its edges (float64, 0/1).
-
-    ``numeric`` (n, c) and ``lonlat`` (n, 2) as in :func:`threshold_edges` (lon/lat only
-    when the edges have ``c + 2`` rows); NaN exceeds no edge. Column ``i * t + j`` is
-    variable ``i`` above its edge ``j``.
-    """
-    parts = [numeric.to(torch.float64)]
-    if edges.shape[0] > numeric.shape[1]:
-        parts.append(lonlat.to(torch.float64))
-    raw = torch.cat(parts, dim=1)
-    return (raw[:, :, None] > edges.to(raw.device)[None]).to(torch.float64).reshape(len(raw), -1)
-
-
 def site_kernel(
     a: torch.Tensor,
     b: torch.Tensor,
@@ -937,8 +886,6 @@ class GPPrior(nn.Module):
     categories : {"product", "additive"}
         ``train.gp_prior.categories``: the categories' one-hot columns inside the kernel's
         distance, or added to it as random offsets (:func:`site_kernel`).
-    thresholds : int
-        Threshold indicators per covariate (``train.gp_prior.covariate_thresholds``).
     offset_variance : float or sequence of float (n_out,)
         ``train.gp_prior.offset_variance`` (logits^2, ``kernel = per_parameter``), one or
         per parameter (``train.gp_prior.offset_fit``): parameter ``j``'s prior covariance
@@ -969,7 +916,6 @@ class GPPrior(nn.Module):
         kernel: str = "shared",
         correlation: str = "squared_exponential",
         categories: str = "product",
-        thresholds: int = 0,
         offset_variance: float | Sequence[float] = 0.0,
         steps: int = 0,
     ) -> None:
@@ -989,10 +935,7 @@ class GPPrior(nn.Module):
             raise ValueError(f"categories must be product or additive, got {categories!r}")
         self.net, self.use_lonlat, self.kernel = net, use_lonlat, kernel
         self.correlation, self.categories = correlation, categories
-        n_vars = int(net.inputs.numeric_min.numel()) + (2 if use_lonlat else 0)
-        n_steps = n_vars * thresholds
-        onehot = (self.onehot_columns(net, n_features, n_steps)
-                  if categories == "additive" else None)  # fmt: skip
+        onehot = self.onehot_columns(net, n_features) if categories == "additive" else None
         self.register_buffer("onehot", onehot, persistent=False)  # rebuilt from the network
         b = [float(blend)] * n_out if isinstance(blend, (int, float)) else [float(v) for v in blend]
         if len(b) != n_out or not all(0.0 <= v <= 1.0 for v in b):
@@ -1010,9 +953,6 @@ class GPPrior(nn.Module):
         self.register_buffer("mean", torch.zeros(n_out, dtype=f64))
         self.register_buffer("feature_mean", torch.zeros(n_features, dtype=f64))
         self.register_buffer("feature_std", torch.ones(n_features, dtype=f64))
-        # the threshold edges (v, t); None without thresholds (and in older checkpoints)
-        edges = torch.zeros(n_vars, thresholds, dtype=f64) if thresholds else None
-        self.register_buffer("edges", edges)
         self.register_buffer("step_param", torch.zeros(steps, dtype=torch.long))
         self.register_buffer("step_var", torch.zeros(steps, dtype=torch.long))
         for name in ("step_edge", "step_center", "step_weight"):
@@ -1029,10 +969,8 @@ class GPPrior(nn.Module):
         categorical=None,
         lonlat=None,
         use_lonlat: bool = True,
-        edges: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Unstandardised features (n, d): scaled covariates, one-hot categories, lon/lat/10,
-        then with ``edges`` (v, t) (:func:`threshold_edges`) the threshold indicators."""
+        """Unstandardised features (n, d): scaled covariates, one-hot categories, lon/lat/10."""
         inputs = net.inputs
         parts = [inputs.scale(numeric).to(torch.float64)]
         for j, k in enumerate(inputs.n_categories.tolist()):
@@ -1043,26 +981,20 @@ class GPPrior(nn.Module):
             parts.append(onehot)
         if use_lonlat:
             parts.append(torch.nan_to_num(lonlat.to(torch.float64) / 10.0))
-        if edges is not None and edges.numel():
-            parts.append(threshold_indicators(numeric, lonlat if use_lonlat else None, edges))
         return torch.cat(parts, dim=1)
 
     @staticmethod
-    def onehot_columns(net: nn.Module, n_features: int, n_steps: int = 0) -> torch.Tensor:
+    def onehot_columns(net: nn.Module, n_features: int) -> torch.Tensor:
         """(n_features,) bool: the one-hot columns of :meth:`raw_features` (after the
-        scaled numeric covariates, before lon/lat) and its last ``n_steps`` columns, the
-        threshold indicators."""
+        scaled numeric covariates, before lon/lat)."""
         inputs = net.inputs
         start = int(inputs.numeric_min.numel())
         mask = torch.zeros(n_features, dtype=torch.bool)
         mask[start : start + int(inputs.n_categories.sum())] = True
-        if n_steps:
-            mask[n_features - n_steps :] = True
         return mask
 
     def features(self, numeric, categorical=None, lonlat=None) -> torch.Tensor:
-        x = self.raw_features(self.net, numeric, categorical, lonlat, self.use_lonlat,
-                              self.edges)  # fmt: skip
+        x = self.raw_features(self.net, numeric, categorical, lonlat, self.use_lonlat)
         return (x - self.feature_mean) / self.feature_std
 
     def b_cov(self) -> torch.Tensor:

@@ -351,15 +351,6 @@ class GPPriorConfig:
     # with each, the highest evidence kept (twice the stage, or fewer rounds with
     # select_after)
     categories: str = "product"
-    # thresholds per numeric covariate (and per lon, lat) at which the GP's parameters may
-    # step: indicators [x > t] at t the j / (thresholds + 1) quantiles (j = 1..thresholds)
-    # of each over the training sites, added to the GP's features as categories (with
-    # categories additive: a random offset shared by the sites above t, its variance a
-    # hyperparameter; a sum of such steps is a threshold function of the covariate).
-    # 0: none. The edges are stored in the prior, so new sites use the training sites'.
-    # Not in demo: with 5, no stepped truth was recovered and on 12 fresh truths the target
-    # was met on 4 against 7 (docs/recovery_ablation.md, stop 56)
-    covariate_thresholds: int = 0
     # steps of the parameters along the covariates (kernel per_parameter): each candidate
     # is a centred indicator [x > e], e every 0.04 quantile of each numeric covariate and
     # of lon, lat, as a rank-one term of one parameter's prior covariance (outside the
@@ -535,7 +526,6 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
         "must be tempered or both",
     ),
     ("train.gp_prior.rank", lambda v: v >= 1, "must be >= 1"),
-    ("train.gp_prior.covariate_thresholds", lambda v: v >= 0, "must be >= 0"),
     ("train.gp_prior.steps", lambda v: v >= 0, "must be >= 0"),
     ("train.gp_prior.step_bar", lambda v: v is None or v >= 0, "must be >= 0 or null"),
     ("train.gp_prior.rank_max", lambda v: v >= 1, "must be >= 1"),

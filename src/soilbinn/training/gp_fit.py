@@ -163,7 +163,6 @@ from soilbinn.nn.gp_prior import (
     site_kernel,
     step_candidates,
     step_indicators,
-    threshold_edges,
 )
 from soilbinn.training.config import correlation_names
 from soilbinn.training.gp_support import estimate_support
@@ -180,7 +179,6 @@ def site_features(
     net: torch.nn.Module,
     inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     use_lonlat: bool = True,
-    edges: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The GP's features of the training sites, standardised over them.
 
@@ -192,9 +190,6 @@ def site_features(
         Inputs of the training sites.
     use_lonlat : bool
         Whether (lon, lat) / 10 are features.
-    edges : Tensor (v, t), optional
-        Threshold edges (:func:`soilbinn.nn.gp_prior.threshold_edges`): their indicators
-        are the last ``v * t`` features.
 
     Returns
     -------
@@ -204,22 +199,10 @@ def site_features(
         The training sites' feature means and standard deviations (1 where constant).
     """
     with torch.no_grad():
-        raw = GPPrior.raw_features(net, *inputs, use_lonlat, edges)
+        raw = GPPrior.raw_features(net, *inputs, use_lonlat)
     mean, std = raw.mean(0), raw.std(0)
     std = torch.where(std > 1e-12, std, torch.ones_like(std))
     return (raw - mean) / std, mean, std
-
-
-def gp_edges(
-    inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor], cfg, use_lonlat: bool = True
-) -> torch.Tensor | None:
-    """Threshold edges (v, t) of the training sites for ``cfg.covariate_thresholds`` = t
-    (:func:`soilbinn.nn.gp_prior.threshold_edges`), or None when it is 0."""
-    t = int(getattr(cfg, "covariate_thresholds", 0))
-    if not t:
-        return None
-    numeric, _, lonlat = inputs
-    return threshold_edges(numeric, lonlat if use_lonlat else None, t)
 
 
 def evidence_subsets(
@@ -345,12 +328,9 @@ def fit_gp_prior(
     with torch.no_grad():
         p = net(numeric, categorical, lonlat).detach().to(f64)
     n, k = p.shape
-    edges = gp_edges(inputs, cfg, use_lonlat)
-    x, mean_x, std_x = site_features(net, inputs, use_lonlat, edges)
-    # the categories' one-hot columns by train.gp_prior.categories (see site_kernel), with
-    # the threshold indicators (train.gp_prior.covariate_thresholds)
-    n_steps = 0 if edges is None else edges.numel()
-    onehots = {"product": None, "additive": GPPrior.onehot_columns(net, x.shape[1], n_steps)}
+    x, mean_x, std_x = site_features(net, inputs, use_lonlat)
+    # the categories' one-hot columns by train.gp_prior.categories (see site_kernel)
+    onehots = {"product": None, "additive": GPPrior.onehot_columns(net, x.shape[1])}
     first = int(net.inputs.numeric_min.numel())  # the one-hot columns of each category
     ends = torch.cumsum(net.inputs.n_categories, 0).tolist()
     blocks = [list(range(first + e - c, first + e))
@@ -1037,8 +1017,7 @@ def fit_gp_prior(
     alpha, log_ls, mu, bc, (correlation, cats), _, off_kept, steps_kept = kept
     info["offset_variance"] = off_kept.tolist()
     prior = GPPrior(net, n, x.shape[1], k, use_lonlat, cfg.blend if blend is None else blend,
-                    cfg.kernel, correlation, cats, cfg.covariate_thresholds,
-                    off_kept.tolist(), len(steps_kept))  # fmt: skip
+                    cfg.kernel, correlation, cats, off_kept.tolist(), len(steps_kept))  # fmt: skip
     info["steps"] = []
     with torch.no_grad():
         for t, (j, c, v, gain) in enumerate(steps_kept):  # each step's posterior mean
@@ -1047,8 +1026,6 @@ def fit_gp_prior(
             prior.step_weight[t] = v * (cand_cols[:, c] @ alpha[:, j])
             info["steps"].append({"param": j, "variable": int(cand_var[c]),
                                   "edge": float(cand_edge[c]), "variance": v, "gain": gain})  # fmt: skip
-        if edges is not None:
-            prior.edges.copy_(edges)
         prior.x_train.copy_(x)
         prior.alpha.copy_(alpha)
         prior.log_lengthscale.copy_(ls_of(log_ls, kept[4]))

@@ -106,9 +106,14 @@ def build_model(
     if gp is not None:  # a run whose network was replaced by a fitted GP prior
         from soilbinn.nn.gp_prior import GPPrior
 
+        if gp.get("thresholds", 0):
+            raise ValueError(
+                "the run's GP prior has covariate thresholds, which this version "
+                "no longer reads (train.gp_prior.steps replaces them): retrain it"
+            )
         net = GPPrior(net, gp["n_sites"], gp["n_features"], len(learned), gp["use_lonlat"],
                       gp.get("blend", 1.0), gp.get("kernel", "shared"),
                       gp.get("correlation", "squared_exponential"),
-                      gp.get("categories", "product"), gp.get("thresholds", 0),
-                      gp.get("offset_variance", 0.0), gp.get("steps", 0))  # fmt: skip
+                      gp.get("categories", "product"), gp.get("offset_variance", 0.0),
+                      gp.get("steps", 0))  # fmt: skip
     return BINN(net, process, learned, fixed, site_fixed)

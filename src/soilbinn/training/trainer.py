@@ -655,7 +655,6 @@ class _Trainer:
                                  "correlation": prior.correlation,
                                  "categories": prior.categories,
                                  "offset_variance": list(prior.offset_variance),
-                                 "thresholds": 0 if prior.edges is None else int(prior.edges.shape[1]),
                                  "steps": int(prior.step_param.numel())}  # fmt: skip
         if self.info.is_main:
             ckpt = load_checkpoint(self.run.best) if self.run.best.exists() else self.state()
