@@ -1361,7 +1361,7 @@ def two_step_truth(n: int = 300, n_new: int = 200):
 def test_a_run_with_additive_categories_predicts_with_them_from_its_checkpoint(tmp_path):
     """``categories: additive`` in a real run: the stage reports the kept kernel, the
     checkpoint records it, and ``predict`` rebuilds it (the same buffers read as a product
-    kernel give other parameters)."""
+    kernel give other parameters); a checkpoint with covariate thresholds is refused."""
     from soilbinn.training.predict import predict_dataset
 
     ds, res = _tiny_run(tmp_path / "run", 60, 2, [UNTEMPERED, "train.gp_prior.categories=additive",
@@ -1376,6 +1376,11 @@ def test_a_run_with_additive_categories_predicts_with_them_from_its_checkpoint(t
     product = predict_dataset(tmp_path / "run", ds)["params"].values
     assert np.isfinite(additive).all() and np.isfinite(product).all()
     assert np.abs(additive - product).max() > 1e-3
+    # a run saved with the removed covariate thresholds is refused, with what to do
+    ckpt["meta"]["gp_prior"]["thresholds"] = 3
+    torch.save(ckpt, best)
+    with pytest.raises(ValueError, match="covariate thresholds.*retrain"):
+        predict_dataset(tmp_path / "run", ds)
 
 
 def _sine_and_trend(seed: int, n: int = 160):
