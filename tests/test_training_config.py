@@ -29,6 +29,20 @@ def test_unknown_key_rejected_with_path(tmp_path):
         load_config(None, ["train.optimizer.lrr=1"])
 
 
+def test_a_removed_option_loads_at_its_inert_value_and_is_refused_at_any_other(tmp_path):
+    """A saved run's config written before an option was removed (``REMOVED``) still loads
+    when the option was set to the value at which it did nothing; any other value names
+    the option that replaces it."""
+    f = tmp_path / "c.yaml"
+    f.write_text("train:\n  gp_prior:\n    covariate_thresholds: 0\n    iterations: 3\n")
+    cfg = load_config(f)
+    assert cfg.train.gp_prior.iterations == 3
+    assert "covariate_thresholds" not in str(cfg.to_dict())
+    f.write_text("train:\n  gp_prior:\n    covariate_thresholds: 5\n")
+    with pytest.raises(ConfigError, match=r"covariate_thresholds = 5.*removed.*gp_prior\.steps"):
+        load_config(f)
+
+
 @pytest.mark.parametrize(
     "override, match",
     [

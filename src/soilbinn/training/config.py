@@ -608,11 +608,28 @@ def _type_ok(value: Any, tp: Any) -> tuple[bool, Any]:
     return False, value
 
 
+#: options removed from the package: key -> (the value at which the option did nothing,
+#: what replaces it). A saved run's config written with that value still loads (the key
+#: is dropped); any other value is refused with the replacement named.
+REMOVED = {
+    "train.gp_prior.covariate_thresholds": (0, "train.gp_prior.steps"),
+}
+
+
 def _build(cls: type, data: Any, path: str, source: str) -> Any:
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: {path or 'top level'} must be a mapping, got {data!r}")
+    data = dict(data)
+    for name in list(data):
+        key = f"{path}.{name}" if path else str(name)
+        if key in REMOVED:
+            inert, instead = REMOVED[key]
+            if data[name] != inert:
+                raise ConfigError(f"{source}: {key} = {data[name]!r}: this option was removed "
+                                  f"(use {instead} instead)")  # fmt: skip
+            del data[name]
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
