@@ -683,6 +683,8 @@ def test_a_run_with_the_gp_prior_predicts_from_its_run_directory(tmp_path):
 
 #: steps chosen at every untempered round with any gain in evidence
 _STEPS = ["train.gp_prior.steps=4", "train.gp_prior.step_bar=0"]
+#: lon/lat cells of 10 and 40 degrees among the features
+_CELLS = ["train.gp_prior.cells=[10.0, 40.0]"]
 
 
 @pytest.mark.parametrize(
@@ -692,15 +694,17 @@ _STEPS = ["train.gp_prior.steps=4", "train.gp_prior.step_bar=0"]
      ("squared_exponential+additive", ["train.gp_prior.offset_variance=1.0"]),
      ("squared_exponential+additive", ["train.gp_prior.offset_variance=1.0",
                                        "train.gp_prior.offset_fit=true"]),
-     ("squared_exponential+additive", _STEPS)],
+     ("squared_exponential+additive", _STEPS), ("squared_exponential+additive", _CELLS)],
 )  # fmt: skip
 def test_demo_predicts_the_posterior_mode_the_gp_stage_reported(tmp_path, correlation, extra):
     """With ``demo``'s GP alone (``blend: 1.0``) the saved run predicts, at its training
     sites, exactly the parameters whose SOC misfit the GP stage reported (``misfit_after``):
     what is kept is the posterior mode itself, not an average that leaves its fit; with
     either correlation function (the run directory rebuilds the one it was fitted with),
-    with a constant offset in each parameter's prior (the run directory keeps its variance), and
-    with steps chosen along the covariates (it keeps each step's edge and weight)."""
+    with a constant offset in each parameter's prior (the run directory keeps its
+    variance), with steps chosen along the covariates (it keeps each step's edge and
+    weight), and with lon/lat cells among the features (it keeps the training sites'
+    cells)."""
     import pandas as pd
 
     from soilbinn.training.predict import load_run
@@ -726,6 +730,14 @@ def test_demo_predicts_the_posterior_mode_the_gp_stage_reported(tmp_path, correl
     assert steps.numel() == len(info.get("steps", [])) == run.meta["gp_prior"]["steps"]
     if extra == _STEPS:  # any gain at all is added here, and the kept round has some
         assert steps.numel() >= 1, info
+    keys = run.model.param_net.cell_keys  # the training sites' cells, kept for new sites
+    assert (keys is not None) == (extra == _CELLS)
+    if extra == _CELLS:
+        assert keys.shape[0] == run.meta["gp_prior"]["cells"] > 0
+        assert set(keys[:, 0].tolist()) == {10.0, 40.0}
+    else:  # a checkpoint without cells has no such buffer (older runs load)
+        assert run.meta["gp_prior"]["cells"] == 0
+        assert not any("cell_keys" in key for key in run.model.state_dict())
     split = pd.read_csv(tmp_path / "run" / "split.csv")
     train_ds = ds.sel(site=split.loc[split.split == "train", "site"].astype(str).values)
     data = site_data_from_dataset(

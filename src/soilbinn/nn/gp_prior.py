@@ -252,6 +252,41 @@ def lengthscale_width(correlation: str, n_features: int) -> int:
     return 2 * n_features + 1 if correlation in SUMS else n_features
 
 
+def cell_keys(lonlat: torch.Tensor, sizes: Sequence[float]) -> torch.Tensor:
+    """The lon/lat cells that hold sites, for each cell size: (m, 3) float64 rows ``(s, i,
+    j)``, the cell ``[i s, (i + 1) s) x [j s, (j + 1) s)`` (degrees of longitude, latitude),
+    grouped by size in the order of ``sizes`` and sorted within it; sites with a missing
+    coordinate are in none."""
+    ll = lonlat.to(torch.float64)
+    rows = []
+    for s in sizes:
+        ij = torch.floor(ll / float(s))
+        ij = torch.unique(ij[torch.isfinite(ij).all(1)], dim=0)
+        rows.append(torch.cat([torch.full((len(ij), 1), float(s), dtype=torch.float64,
+                                          device=ll.device), ij], dim=1))  # fmt: skip
+    return torch.cat(rows) if rows else torch.zeros(0, 3, dtype=torch.float64)
+
+
+def cell_onehots(lonlat: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """(n, m) float64: 1 where a site lies in cell ``keys[c]`` (:func:`cell_keys`)."""
+    ll = lonlat.to(torch.float64)[:, None, :]
+    keys = keys.to(ll.device)
+    ij = torch.floor(ll / keys[None, :, :1])
+    return (ij == keys[None, :, 1:]).all(2).to(torch.float64)
+
+
+def cell_blocks(keys: torch.Tensor, first: int) -> list[list[int]]:
+    """The feature columns of each cell size (one categorical covariate per size), the cells'
+    columns starting at ``first``."""
+    sizes = keys[:, 0].tolist()
+    out: list[list[int]] = []
+    for c, s in enumerate(sizes):
+        if c == 0 or s != sizes[c - 1]:
+            out.append([])
+        out[-1].append(first + c)
+    return out
+
+
 def site_kernel(
     a: torch.Tensor,
     b: torch.Tensor,
@@ -891,6 +926,10 @@ class GPPrior(nn.Module):
         per parameter (``train.gp_prior.offset_fit``): parameter ``j``'s prior covariance
         is ``B_jj K_j + offset_variance_j`` (a constant offset of its logits, shared by all
         sites), and so is its covariance with new sites.
+    cells : int
+        One-hot lon/lat cells among the features (``train.gp_prior.cells``; buffer
+        ``cell_keys`` (cells, 3), :func:`cell_keys`), after the categories' columns and
+        handled as they are.
     steps : int
         Steps along the covariates chosen by the stage (``train.gp_prior.steps``,
         :func:`select_steps`): parameter ``step_param[t]``'s logits move by
@@ -918,6 +957,7 @@ class GPPrior(nn.Module):
         categories: str = "product",
         offset_variance: float | Sequence[float] = 0.0,
         steps: int = 0,
+        cells: int = 0,
     ) -> None:
         super().__init__()
         off = ([float(offset_variance)] * n_out if isinstance(offset_variance, (int, float))
@@ -935,7 +975,8 @@ class GPPrior(nn.Module):
             raise ValueError(f"categories must be product or additive, got {categories!r}")
         self.net, self.use_lonlat, self.kernel = net, use_lonlat, kernel
         self.correlation, self.categories = correlation, categories
-        onehot = self.onehot_columns(net, n_features) if categories == "additive" else None
+        onehot = (self.onehot_columns(net, n_features, cells) if categories == "additive"
+                  else None)  # fmt: skip
         self.register_buffer("onehot", onehot, persistent=False)  # rebuilt from the network
         b = [float(blend)] * n_out if isinstance(blend, (int, float)) else [float(v) for v in blend]
         if len(b) != n_out or not all(0.0 <= v <= 1.0 for v in b):
@@ -953,6 +994,9 @@ class GPPrior(nn.Module):
         self.register_buffer("mean", torch.zeros(n_out, dtype=f64))
         self.register_buffer("feature_mean", torch.zeros(n_features, dtype=f64))
         self.register_buffer("feature_std", torch.ones(n_features, dtype=f64))
+        # the lon/lat cells among the features (train.gp_prior.cells, cell_keys): (m, 3);
+        # None without (and so absent from the checkpoints of runs without cells)
+        self.register_buffer("cell_keys", torch.zeros(cells, 3, dtype=f64) if cells else None)
         self.register_buffer("step_param", torch.zeros(steps, dtype=torch.long))
         self.register_buffer("step_var", torch.zeros(steps, dtype=torch.long))
         for name in ("step_edge", "step_center", "step_weight"):
@@ -969,8 +1013,10 @@ class GPPrior(nn.Module):
         categorical=None,
         lonlat=None,
         use_lonlat: bool = True,
+        cells: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Unstandardised features (n, d): scaled covariates, one-hot categories, lon/lat/10."""
+        """Unstandardised features (n, d): scaled covariates, one-hot categories, with
+        ``cells`` (:func:`cell_keys`) and lon/lat the one-hot lon/lat cells, lon/lat/10."""
         inputs = net.inputs
         parts = [inputs.scale(numeric).to(torch.float64)]
         for j, k in enumerate(inputs.n_categories.tolist()):
@@ -979,22 +1025,26 @@ class GPPrior(nn.Module):
             onehot = torch.zeros(len(codes), k, dtype=torch.float64, device=codes.device)
             onehot[known, codes[known]] = 1.0
             parts.append(onehot)
+        if use_lonlat and cells is not None and len(cells):
+            parts.append(cell_onehots(lonlat, cells))
         if use_lonlat:
             parts.append(torch.nan_to_num(lonlat.to(torch.float64) / 10.0))
         return torch.cat(parts, dim=1)
 
     @staticmethod
-    def onehot_columns(net: nn.Module, n_features: int) -> torch.Tensor:
+    def onehot_columns(net: nn.Module, n_features: int, n_cells: int = 0) -> torch.Tensor:
         """(n_features,) bool: the one-hot columns of :meth:`raw_features` (after the
-        scaled numeric covariates, before lon/lat)."""
+        scaled numeric covariates, before lon/lat): the categories', then ``n_cells``
+        lon/lat cells'."""
         inputs = net.inputs
         start = int(inputs.numeric_min.numel())
         mask = torch.zeros(n_features, dtype=torch.bool)
-        mask[start : start + int(inputs.n_categories.sum())] = True
+        mask[start : start + int(inputs.n_categories.sum()) + n_cells] = True
         return mask
 
     def features(self, numeric, categorical=None, lonlat=None) -> torch.Tensor:
-        x = self.raw_features(self.net, numeric, categorical, lonlat, self.use_lonlat)
+        x = self.raw_features(self.net, numeric, categorical, lonlat, self.use_lonlat,
+                              self.cell_keys)  # fmt: skip
         return (x - self.feature_mean) / self.feature_std
 
     def b_cov(self) -> torch.Tensor:

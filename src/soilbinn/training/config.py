@@ -364,6 +364,14 @@ class GPPriorConfig:
     # parameters exempt from the support search (w_scaling with w_start saturation).
     # 0: none (docs/recovery_ablation.md, stop 74)
     steps: int = 0
+    # regional offsets: for each size s (degrees), the cells [i s, (i + 1) s) x [j s,
+    # (j + 1) s) of longitude and latitude that hold training sites join the GP's features
+    # as a categorical covariate of its own (one-hot columns, handled as
+    # ``categories``); with categories additive each cell is a random offset shared by its
+    # sites, its variance fitted by the evidence, and support sbl decides per parameter
+    # whether each size matters. A new site outside every training cell gets no offset.
+    # Needs data.use_lonlat. []: none (docs/recovery_ablation.md, stop 75)
+    cells: list[float] = dataclasses.field(default_factory=list)
     # least rise in log evidence to add a step; null: the log of the number of candidates
     # (a prior that spreads one unit of probability over them)
     step_bar: float | None = None
@@ -527,6 +535,11 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ),
     ("train.gp_prior.rank", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.steps", lambda v: v >= 0, "must be >= 0"),
+    (
+        "train.gp_prior.cells",
+        lambda v: all(s > 0 for s in v) and len(set(v)) == len(v),
+        "must be distinct cell sizes > 0 (degrees)",
+    ),
     ("train.gp_prior.step_bar", lambda v: v is None or v >= 0, "must be >= 0 or null"),
     ("train.gp_prior.rank_max", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.max_learned", lambda v: v >= 1, "must be >= 1"),

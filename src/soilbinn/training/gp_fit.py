@@ -153,6 +153,8 @@ from soilbinn.nn.gp_prior import (
     GPPrior,
     LowRankLaplace,
     SeparateLowRankLaplace,
+    cell_blocks,
+    cell_keys,
     kernel_basis,
     laplace_evidence_gradients,
     laplace_evidence_gradients_separate,
@@ -179,6 +181,7 @@ def site_features(
     net: torch.nn.Module,
     inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     use_lonlat: bool = True,
+    cells: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The GP's features of the training sites, standardised over them.
 
@@ -190,6 +193,9 @@ def site_features(
         Inputs of the training sites.
     use_lonlat : bool
         Whether (lon, lat) / 10 are features.
+    cells : Tensor (m, 3), optional
+        The lon/lat cells whose one-hot columns are features
+        (:func:`soilbinn.nn.gp_prior.cell_keys`; with ``use_lonlat``).
 
     Returns
     -------
@@ -199,7 +205,7 @@ def site_features(
         The training sites' feature means and standard deviations (1 where constant).
     """
     with torch.no_grad():
-        raw = GPPrior.raw_features(net, *inputs, use_lonlat)
+        raw = GPPrior.raw_features(net, *inputs, use_lonlat, cells)
     mean, std = raw.mean(0), raw.std(0)
     std = torch.where(std > 1e-12, std, torch.ones_like(std))
     return (raw - mean) / std, mean, std
@@ -328,13 +334,20 @@ def fit_gp_prior(
     with torch.no_grad():
         p = net(numeric, categorical, lonlat).detach().to(f64)
     n, k = p.shape
-    x, mean_x, std_x = site_features(net, inputs, use_lonlat)
+    # the lon/lat cells of the training sites (train.gp_prior.cells), one-hot features
+    cells = (cell_keys(lonlat, cfg.cells) if use_lonlat and cfg.cells
+             else torch.zeros(0, 3, dtype=f64))  # fmt: skip
+    x, mean_x, std_x = site_features(net, inputs, use_lonlat, cells)
     # the categories' one-hot columns by train.gp_prior.categories (see site_kernel)
-    onehots = {"product": None, "additive": GPPrior.onehot_columns(net, x.shape[1])}
+    onehots = {"product": None,
+               "additive": GPPrior.onehot_columns(net, x.shape[1], len(cells))}  # fmt: skip
     first = int(net.inputs.numeric_min.numel())  # the one-hot columns of each category
     ends = torch.cumsum(net.inputs.n_categories, 0).tolist()
     blocks = [list(range(first + e - c, first + e))
               for c, e in zip(net.inputs.n_categories.tolist(), ends)]  # fmt: skip
+    blocks += cell_blocks(cells, first + int(net.inputs.n_categories.sum()))
+    if log is not None and len(cells):
+        log(f"gp_prior: {len(cells)} lon/lat cells of sizes {list(cfg.cells)} deg as features")
     z = torch.logit(p.clamp(1e-6, 1 - 1e-6))
 
     def unit_loss(zz: torch.Tensor) -> float:
@@ -1017,7 +1030,8 @@ def fit_gp_prior(
     alpha, log_ls, mu, bc, (correlation, cats), _, off_kept, steps_kept = kept
     info["offset_variance"] = off_kept.tolist()
     prior = GPPrior(net, n, x.shape[1], k, use_lonlat, cfg.blend if blend is None else blend,
-                    cfg.kernel, correlation, cats, off_kept.tolist(), len(steps_kept))  # fmt: skip
+                    cfg.kernel, correlation, cats, off_kept.tolist(), len(steps_kept),
+                    len(cells))  # fmt: skip
     info["steps"] = []
     with torch.no_grad():
         for t, (j, c, v, gain) in enumerate(steps_kept):  # each step's posterior mean
@@ -1026,6 +1040,8 @@ def fit_gp_prior(
             prior.step_weight[t] = v * (cand_cols[:, c] @ alpha[:, j])
             info["steps"].append({"param": j, "variable": int(cand_var[c]),
                                   "edge": float(cand_edge[c]), "variance": v, "gain": gain})  # fmt: skip
+        if len(cells):
+            prior.cell_keys.copy_(cells)
         prior.x_train.copy_(x)
         prior.alpha.copy_(alpha)
         prior.log_lengthscale.copy_(ls_of(log_ls, kept[4]))

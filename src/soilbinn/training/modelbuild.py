@@ -115,5 +115,5 @@ def build_model(
                       gp.get("blend", 1.0), gp.get("kernel", "shared"),
                       gp.get("correlation", "squared_exponential"),
                       gp.get("categories", "product"), gp.get("offset_variance", 0.0),
-                      gp.get("steps", 0))  # fmt: skip
+                      gp.get("steps", 0), gp.get("cells", 0))  # fmt: skip
     return BINN(net, process, learned, fixed, site_fixed)

@@ -655,7 +655,9 @@ class _Trainer:
                                  "correlation": prior.correlation,
                                  "categories": prior.categories,
                                  "offset_variance": list(prior.offset_variance),
-                                 "steps": int(prior.step_param.numel())}  # fmt: skip
+                                 "steps": int(prior.step_param.numel()),
+                                 "cells": (0 if prior.cell_keys is None
+                                           else int(prior.cell_keys.shape[0]))}  # fmt: skip
         if self.info.is_main:
             ckpt = load_checkpoint(self.run.best) if self.run.best.exists() else self.state()
             ckpt["model"], ckpt["meta"] = model.state_dict(), self.meta
