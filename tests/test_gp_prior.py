@@ -778,6 +778,8 @@ def test_gp_prior_options_are_checked():
         "temper_paths=all",
         "steps=-1",
         "step_bar=-1",
+        "cells=[0.0]",
+        "cells=[5.0,5.0]",
     ):
         with pytest.raises(ConfigError, match=f"train.gp_prior.{bad.split('=')[0]}"):
             load_config("demo", [f"train.gp_prior.{bad}"])
