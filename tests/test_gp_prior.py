@@ -793,6 +793,8 @@ def test_gp_prior_options_are_checked():
         load_config("demo", ["train.gp_prior.offset_fit=true"])
     with pytest.raises(ConfigError, match="steps > 0 needs train.gp_prior.kernel"):
         load_config("demo", ["train.gp_prior.kernel=shared", "train.gp_prior.steps=2"])
+    with pytest.raises(ConfigError, match="cells needs data.use_lonlat"):
+        load_config("demo", ["train.gp_prior.cells=[10.0]", "data.use_lonlat=false"])
     assert load_config("demo").train.gp_prior.blend == 1.0  # the GP alone (stop 29)
 
 

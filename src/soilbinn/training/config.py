@@ -687,6 +687,9 @@ def validate_config(cfg: Config, source: str = "config") -> Config:
     if cfg.train.gp_prior.steps > 0 and cfg.train.gp_prior.kernel != "per_parameter":
         raise ConfigError(f"{source}: train.gp_prior.steps > 0 needs "
                           "train.gp_prior.kernel = per_parameter (a step per parameter)")  # fmt: skip
+    if cfg.train.gp_prior.cells and not cfg.data.use_lonlat:
+        raise ConfigError(f"{source}: train.gp_prior.cells needs data.use_lonlat = true (the "
+                          "cells are read from the sites' lon/lat)")  # fmt: skip
     if cfg.train.gp_prior.offset_variance > 0 and cfg.train.gp_prior.kernel != "per_parameter":
         raise ConfigError(f"{source}: train.gp_prior.offset_variance > 0 needs "
                           "train.gp_prior.kernel = per_parameter (an offset per parameter)")  # fmt: skip
