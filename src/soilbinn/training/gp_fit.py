@@ -345,7 +345,8 @@ def fit_gp_prior(
     ends = torch.cumsum(net.inputs.n_categories, 0).tolist()
     blocks = [list(range(first + e - c, first + e))
               for c, e in zip(net.inputs.n_categories.tolist(), ends)]  # fmt: skip
-    blocks += cell_blocks(cells, first + int(net.inputs.n_categories.sum()))
+    by_size = cell_blocks(cells, first + int(net.inputs.n_categories.sum()))
+    blocks += by_size
     if log is not None and len(cells):
         log(f"gp_prior: {len(cells)} lon/lat cells of sizes {list(cfg.cells)} deg as features")
     z = torch.logit(p.clamp(1e-6, 1 - 1e-6))
@@ -518,6 +519,12 @@ def fit_gp_prior(
         if width > x.shape[1]:  # a sum: the second term's length scales too
             held[:, x.shape[1] : 2 * x.shape[1]] = irrelevant
 
+    # the log length scales of each cell size's one-hot columns (of each term of a sum),
+    # tied: one offset variance per size
+    d_ = x.shape[1]
+    cell_columns = [torch.as_tensor([c + t * d_ for c in cols], device=dev)
+                    for cols in by_size for t in range(width // d_)]  # fmt: skip
+
     def fit_hyperparameters(
         zz: torch.Tensor, g: torch.Tensor, h: torch.Tensor, kern: tuple[str, str], steps: int
     ) -> None:
@@ -579,6 +586,12 @@ def fit_gp_prior(
             (tie - surrogate).backward()
             if held is not None and log_ls.grad is not None:
                 log_ls.grad[held] = 0.0
+            if cell_columns and log_ls.grad is not None:
+                # one variance per cell size, shared by its cells: their log scales start
+                # equal and move by the shared value's gradient (the sum of theirs)
+                for cols in cell_columns:
+                    gc = log_ls.grad[..., cols]
+                    log_ls.grad[..., cols] = gc.sum(-1, keepdim=True).expand_as(gc)
             return -evidence + tie.detach()
 
         if steps and fixed is None:
