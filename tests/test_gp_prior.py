@@ -735,6 +735,15 @@ def test_demo_predicts_the_posterior_mode_the_gp_stage_reported(tmp_path, correl
     if extra == _CELLS:
         assert keys.shape[0] == run.meta["gp_prior"]["cells"] > 0
         assert set(keys[:, 0].tolist()) == {10.0, 40.0}
+        # one offset variance per size: its cells' log scales equal, in each term of the sum
+        inputs = run.model.param_net.net.inputs
+        first = int(inputs.numeric_min.numel()) + int(inputs.n_categories.sum())
+        ls, d = run.model.param_net.log_lengthscale, run.model.param_net.x_train.shape[1]
+        for size in (10.0, 40.0):
+            cols = first + torch.nonzero(keys[:, 0] == size).ravel()
+            for term in (0, d):
+                tied = ls[:, term + cols]
+                torch.testing.assert_close(tied, tied[:, :1].expand_as(tied), rtol=0, atol=1e-12)
     else:  # a checkpoint without cells has no such buffer (older runs load)
         assert run.meta["gp_prior"]["cells"] == 0
         assert not any("cell_keys" in key for key in run.model.state_dict())
@@ -1937,3 +1946,53 @@ def test_steps_recover_a_parameter_that_steps_along_covariates():
     assert {(0, 0.5), (1, -0.9)} <= found, info[6]["steps"]
     assert info[6]["log_evidence"] > info[0]["log_evidence"] + 50, info
     assert (r2[6] > r2[0] + 0.015).all() and (r2[6] > 0.985).all(), r2
+
+
+def test_cells_recover_regional_offsets_with_one_variance_per_size():
+    """A truth with an offset per 10-degree lon/lat cell (sd 1 logit) besides a smooth
+    trend in a covariate, observed with noise at 250 sites: with ``train.gp_prior.cells``
+    the cells join the GP's features, each size with one offset variance (its cells' log
+    scales stay equal and move from their start), the evidence rises, and at 150 new sites
+    in the same cells both parameters are recovered better than by the smooth kernels over
+    lon/lat, which blur each cell's edge over a length scale."""
+    gen = torch.Generator().manual_seed(5)
+    n, n_new = 250, 150
+    num = torch.rand(n + n_new, 2, generator=gen, dtype=F64) * 6 - 3
+    lonlat = torch.stack([torch.rand(n + n_new, generator=gen, dtype=F64) * 40 - 120,
+                          torch.rand(n + n_new, generator=gen, dtype=F64) * 20 + 25], 1)  # fmt: skip
+    cell = (torch.floor(lonlat[:, 0] / 10) * 10 + torch.floor(lonlat[:, 1] / 10)).long()
+    cell = torch.unique(cell, return_inverse=True)[1]
+    offsets = torch.randn(int(cell.max()) + 1, 2, generator=gen, dtype=F64)
+    truth = torch.sigmoid(torch.stack([0.5 * num[:, 0], -0.4 * num[:, 1]], 1) + offsets[cell])
+    target = truth[:n] + 0.03 * torch.randn(n, 2, generator=gen, dtype=F64)
+    cat = torch.zeros(n + n_new, 1, dtype=torch.long)
+
+    def loss_of_outputs(p):
+        return ((p.to(F64) - target) ** 2).sum() / (2 * n)
+
+    start = (target.mean(0) + 0.5 * (target - target.mean(0))).float()  # a compressed start
+    r2, info, priors = {}, {}, {}
+    for sizes in ("[]", "[10.0,20.0]"):
+        cfg = load_config("demo", ["train.gp_prior.subset=250", "train.gp_prior.rounds=2",
+                                   f"train.gp_prior.cells={sizes}"]).train.gp_prior  # fmt: skip
+        prior, info[sizes] = fit_gp_prior(_FixedOutputs(start),
+                                          (num[:n].float(), cat[:n], lonlat[:n].float()),
+                                          loss_of_outputs, n_obs=2 * n, cfg=cfg)  # fmt: skip
+        assert prior is not None
+        with torch.no_grad():
+            new = prior(num[n:].float(), cat[n:], lonlat[n:].float()).to(F64)
+        tt = truth[n:]
+        r2[sizes] = 1 - ((new - tt) ** 2).sum(0) / ((tt - tt.mean(0)) ** 2).sum(0)
+        priors[sizes] = prior
+    prior = priors["[10.0,20.0]"]
+    keys, d = prior.cell_keys, prior.x_train.shape[1]
+    assert set(keys[:, 0].tolist()) == {10.0, 20.0}
+    first = int(prior.net.inputs.numeric_min.numel()) + int(prior.net.inputs.n_categories.sum())
+    cols = first + torch.nonzero(keys[:, 0] == 10.0).ravel()
+    for term in (0, d):  # each term of the sum
+        tied = prior.log_lengthscale[:, term + cols]
+        torch.testing.assert_close(tied, tied[:, :1].expand_as(tied), rtol=0, atol=1e-12)
+    tied = prior.log_lengthscale[:, cols]
+    assert (tied[:, 0] - math.log(cfg.lengthscale)).abs().min() > 0.1, tied[:, 0]
+    assert info["[10.0,20.0]"]["log_evidence"] > info["[]"]["log_evidence"] + 20, info
+    assert (r2["[10.0,20.0]"] > r2["[]"] + 0.05).all() and (r2["[10.0,20.0]"] > 0.9).all(), r2
