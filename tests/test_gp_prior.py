@@ -1996,3 +1996,33 @@ def test_cells_recover_regional_offsets_with_one_variance_per_size():
     assert (tied[:, 0] - math.log(cfg.lengthscale)).abs().min() > 0.1, tied[:, 0]
     assert info["[10.0,20.0]"]["log_evidence"] > info["[]"]["log_evidence"] + 20, info
     assert (r2["[10.0,20.0]"] > r2["[]"] + 0.05).all() and (r2["[10.0,20.0]"] > 0.9).all(), r2
+
+
+@pytest.mark.parametrize("correlation", ["additive", "squared_exponential+additive"])
+def test_cell_columns_only_add_their_offsets_to_the_kernel(correlation):
+    """A lon/lat cell's one-hot column adds ``exp(-2 l_c)`` to the kernel between two sites
+    of its cell and nothing else: the correlation over the other features (the additive
+    kernel's mean over them included) is the kernel without the cells."""
+    from soilbinn.nn.gp_prior import lengthscale_width, site_kernel
+
+    gen = torch.Generator().manual_seed(3)
+    n, d_rest = 7, 3
+    rest = torch.randn(n, d_rest, generator=gen, dtype=F64)
+    member = torch.tensor([0, 0, 1, 1, 1, 2, 2])
+    onehot = torch.nn.functional.one_hot(member, 3).to(F64)
+    x = torch.cat([rest, (onehot - onehot.mean(0)) / onehot.std(0)], 1)
+    cells = torch.tensor([False] * d_rest + [True] * 3)
+    ls = torch.randn(lengthscale_width(correlation, x.shape[1]), generator=gen, dtype=F64)
+    d = x.shape[1]
+    if correlation == "additive":
+        ls_rest, ls_cells = ls[:d_rest], ls[d_rest:d]
+    else:
+        ls_rest = torch.cat([ls[:d_rest], ls[d : d + d_rest], ls[2 * d :]])
+        ls_cells = ls[d_rest:d]
+    expected = (
+        site_kernel(rest, rest, ls_rest, correlation)
+        + (onehot * torch.exp(-2 * ls_cells)) @ onehot.T
+    )
+    torch.testing.assert_close(site_kernel(x, x, ls, correlation, None, cells), expected)
+    # without the mask the cells are features of the correlation: another kernel
+    assert not torch.allclose(site_kernel(x, x, ls, correlation), expected)

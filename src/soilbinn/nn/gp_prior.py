@@ -293,6 +293,7 @@ def site_kernel(
     log_lengthscale: torch.Tensor,
     correlation: str = "squared_exponential",
     onehot: torch.Tensor | None = None,
+    cells: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Kernel (na, nb) between sites, the categories inside the distance or added to it.
 
@@ -317,7 +318,23 @@ def site_kernel(
         Name in :data:`CORRELATIONS` or :data:`SUMS`.
     onehot : Tensor (d,) of bool, optional
         The one-hot columns, for additive categories.
+    cells : Tensor (d,) of bool, optional
+        The one-hot columns of lon/lat cells (``train.gp_prior.cells``): whatever the
+        correlation function, each adds only an offset shared by its cell's sites,
+        ``exp(-2 l_c) [a in c] [b in c]`` with the first term's ``l_c`` for a sum, and
+        leaves the features the correlation reads (the additive kernel's mean over its
+        features would otherwise count every cell as one).
     """
+    if cells is not None and bool(cells.any()):
+        cells = cells.to(a.device)
+        d, rest = a.shape[1], ~cells
+        ls_rest = (torch.cat([log_lengthscale[:d][rest], log_lengthscale[d : 2 * d][rest],
+                              log_lengthscale[2 * d :]])
+                   if correlation in SUMS else log_lengthscale[rest])  # fmt: skip
+        k = site_kernel(a[:, rest], b[:, rest], ls_rest, correlation,
+                        None if onehot is None else onehot.to(a.device)[rest])  # fmt: skip
+        in_a, in_b = (a[:, cells] > 0).to(a.dtype), (b[:, cells] > 0).to(b.dtype)
+        return k + (in_a * torch.exp(-2 * log_lengthscale[:d][cells])) @ in_b.T
     if correlation in SUMS:
         first, second = SUMS[correlation]
         d = a.shape[1]
@@ -975,9 +992,10 @@ class GPPrior(nn.Module):
             raise ValueError(f"categories must be product or additive, got {categories!r}")
         self.net, self.use_lonlat, self.kernel = net, use_lonlat, kernel
         self.correlation, self.categories = correlation, categories
-        onehot = (self.onehot_columns(net, n_features, cells) if categories == "additive"
-                  else None)  # fmt: skip
+        onehot = self.onehot_columns(net, n_features) if categories == "additive" else None
         self.register_buffer("onehot", onehot, persistent=False)  # rebuilt from the network
+        cell_mask = self.cell_columns(net, n_features, cells) if cells else None
+        self.register_buffer("cell_mask", cell_mask, persistent=False)
         b = [float(blend)] * n_out if isinstance(blend, (int, float)) else [float(v) for v in blend]
         if len(b) != n_out or not all(0.0 <= v <= 1.0 for v in b):
             raise ValueError(
@@ -1032,14 +1050,23 @@ class GPPrior(nn.Module):
         return torch.cat(parts, dim=1)
 
     @staticmethod
-    def onehot_columns(net: nn.Module, n_features: int, n_cells: int = 0) -> torch.Tensor:
-        """(n_features,) bool: the one-hot columns of :meth:`raw_features` (after the
-        scaled numeric covariates, before lon/lat): the categories', then ``n_cells``
-        lon/lat cells'."""
+    def onehot_columns(net: nn.Module, n_features: int) -> torch.Tensor:
+        """(n_features,) bool: the categories' one-hot columns of :meth:`raw_features`
+        (after the scaled numeric covariates)."""
         inputs = net.inputs
         start = int(inputs.numeric_min.numel())
         mask = torch.zeros(n_features, dtype=torch.bool)
-        mask[start : start + int(inputs.n_categories.sum()) + n_cells] = True
+        mask[start : start + int(inputs.n_categories.sum())] = True
+        return mask
+
+    @staticmethod
+    def cell_columns(net: nn.Module, n_features: int, n_cells: int) -> torch.Tensor:
+        """(n_features,) bool: the ``n_cells`` lon/lat cells' one-hot columns of
+        :meth:`raw_features` (after the categories', before lon/lat)."""
+        inputs = net.inputs
+        start = int(inputs.numeric_min.numel()) + int(inputs.n_categories.sum())
+        mask = torch.zeros(n_features, dtype=torch.bool)
+        mask[start : start + n_cells] = True
         return mask
 
     def features(self, numeric, categorical=None, lonlat=None) -> torch.Tensor:
@@ -1054,11 +1081,12 @@ class GPPrior(nn.Module):
         """Posterior mean logits (n, k) at standardised features x (n, d)."""
         if self.kernel == "per_parameter":
             ks = rbf_stack(x, self.x_train, self.log_lengthscale, self.correlation,
-                           self.onehot)  # fmt: skip
+                           self.onehot, self.cell_mask)  # fmt: skip
             f = torch.einsum("jil,lj->ij", ks, self.alpha) * torch.diagonal(self.b_cov())
             off = torch.tensor(self.offset_variance, dtype=f.dtype, device=f.device)
             return self.mean + f + off * self.alpha.sum(0)
-        kx = site_kernel(x, self.x_train, self.log_lengthscale, self.correlation, self.onehot)
+        kx = site_kernel(x, self.x_train, self.log_lengthscale, self.correlation, self.onehot,
+                         self.cell_mask)  # fmt: skip
         return self.mean + kx @ self.alpha @ self.b_cov()
 
     def step_logits(self, numeric, lonlat=None) -> torch.Tensor:

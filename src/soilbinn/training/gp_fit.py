@@ -339,8 +339,9 @@ def fit_gp_prior(
              else torch.zeros(0, 3, dtype=f64))  # fmt: skip
     x, mean_x, std_x = site_features(net, inputs, use_lonlat, cells)
     # the categories' one-hot columns by train.gp_prior.categories (see site_kernel)
-    onehots = {"product": None,
-               "additive": GPPrior.onehot_columns(net, x.shape[1], len(cells))}  # fmt: skip
+    onehots = {"product": None, "additive": GPPrior.onehot_columns(net, x.shape[1])}
+    # the cells' columns: offsets of their own in every kernel (see site_kernel)
+    cell_mask = GPPrior.cell_columns(net, x.shape[1], len(cells)) if len(cells) else None
     first = int(net.inputs.numeric_min.numel())  # the one-hot columns of each category
     ends = torch.cumsum(net.inputs.n_categories, 0).tolist()
     blocks = [list(range(first + e - c, first + e))
@@ -551,7 +552,9 @@ def fit_gp_prior(
                 if separate:  # each parameter's kernel times its variance
                     ks = (
                         torch.diagonal(b_cov())[:, None, None]
-                        * rbf_stack(x[sb], x[sb], ls_of(log_ls, kern), kern[0], onehots[kern[1]])
+                        * rbf_stack(
+                            x[sb], x[sb], ls_of(log_ls, kern), kern[0], onehots[kern[1]], cell_mask
+                        )
                         + off()[:, None, None]
                     )
                     if cur_steps:  # the steps' covariance (their variances as chosen)
@@ -565,7 +568,7 @@ def fit_gp_prior(
                     surrogate = surrogate + (d_ks * ks).sum()
                 else:
                     kx_sub = site_kernel(x[sb], x[sb], ls_of(log_ls, kern), kern[0],
-                                         onehots[kern[1]])  # fmt: skip
+                                         onehots[kern[1]], cell_mask)  # fmt: skip
                     bc = b_cov()
                     ev_b, d_kx, d_b, d_c = laplace_evidence_gradients(
                         kx_sub.detach(), bc.detach(), zz[sb] - mu.detach(), g[sb], h[sb]
@@ -648,8 +651,8 @@ def fit_gp_prior(
     def kernel_of(ls_: torch.Tensor, kern: tuple[str, str]) -> torch.Tensor:
         # kern: (correlation function, categories)
         if separate:
-            return rbf_stack(x, x, ls_of(ls_, kern), kern[0], onehots[kern[1]])
-        return site_kernel(x, x, ls_of(ls_, kern), kern[0], onehots[kern[1]])
+            return rbf_stack(x, x, ls_of(ls_, kern), kern[0], onehots[kern[1]], cell_mask)
+        return site_kernel(x, x, ls_of(ls_, kern), kern[0], onehots[kern[1]], cell_mask)
 
     def new_system(basis, h_: torch.Tensor) -> LowRankLaplace | SeparateLowRankLaplace:
         # the Newton system in the kernel eigenbasis: (lam, u, B), or one basis per parameter
