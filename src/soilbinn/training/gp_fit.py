@@ -525,6 +525,8 @@ def fit_gp_prior(
     d_ = x.shape[1]
     cell_columns = [torch.as_tensor([c + t * d_ for c in cols], device=dev)
                     for cols in by_size for t in range(width // d_)]  # fmt: skip
+    cell_all = torch.cat(cell_columns) if cell_columns else None
+    cells_held = [False]  # the phase's gate dropped the cells: held at no offset
 
     def fit_hyperparameters(
         zz: torch.Tensor, g: torch.Tensor, h: torch.Tensor, kern: tuple[str, str], steps: int
@@ -595,6 +597,8 @@ def fit_gp_prior(
                 for cols in cell_columns:
                     gc = log_ls.grad[..., cols]
                     log_ls.grad[..., cols] = gc.sum(-1, keepdim=True).expand_as(gc)
+                if cells_held[0]:
+                    log_ls.grad[..., cell_all] = 0.0
             return -evidence + tie.detach()
 
         if steps and fixed is None:
@@ -752,6 +756,22 @@ def fit_gp_prior(
                 + f" ({time.perf_counter() - t_s:.1f} s)")  # fmt: skip
         return ev0, before, kx0
 
+    def gate_cells(zz, g_, h_, kern) -> bool:
+        # at a phase's start, after its first evidence fit: the cells stay if the evidence
+        # of all training sites at the start is higher with their offsets than without
+        with torch.no_grad():
+            ev_with = start_evidence(zz, g_, h_, kern)[0]
+            kept_ls = log_ls.detach().clone()
+            log_ls[..., cell_all] = math.log(IRRELEVANT_LENGTHSCALE)
+            ev_without = start_evidence(zz, g_, h_, kern)[0]
+            keep = ev_with > ev_without
+            if keep:
+                log_ls.copy_(kept_ls)
+        if log is not None:
+            log(f"gp_prior: log evidence at the phase's start {ev_without:.1f} without the "
+                f"cells, {ev_with:.1f} with them: " + ("kept" if keep else "dropped"))  # fmt: skip
+        return keep
+
     saved: dict[int, tuple] = {}  # a phase's state after its last leg, while it may go on
     z_starts: dict[int, torch.Tensor] = {}  # each phase's starting logits (temper_from_start)
     held_of: dict[int, torch.Tensor | None] = {}  # and its support (support: sbl)
@@ -816,10 +836,16 @@ def fit_gp_prior(
                 for b in evidence_subsets(n, k, cfg, seed, round_, phase_draw)
             ]
             fresh = round_ == 0 and cfg.hyper_steps_first is not None
+            cells_held[0] = step_state[ph].get("cells_off", False)
+            if cells_held[0]:
+                with torch.no_grad():
+                    log_ls[..., cell_all] = math.log(IRRELEVANT_LENGTHSCALE)
             fit_hyperparameters(z, g, h, kern, cfg.hyper_steps_first if fresh else cfg.hyper_steps)
             if search and round_ >= 1 and not restarted:  # features at the last round's mode
                 held = estimated_support(z, g, h, held)
                 fit_hyperparameters(z, g, h, kern, cfg.hyper_steps)
+            if cell_all is not None and separate and "cells_off" not in step_state[ph]:
+                step_state[ph]["cells_off"] = not gate_cells(z, g, h, kern)
             gate = None
             if use_steps and not tempered and not step_state[ph]["searched"]:
                 step_state[ph]["searched"] = True
