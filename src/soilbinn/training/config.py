@@ -366,11 +366,14 @@ class GPPriorConfig:
     steps: int = 0
     # regional offsets: for each size s (degrees), the cells [i s, (i + 1) s) x [j s,
     # (j + 1) s) of longitude and latitude that hold training sites join the GP's features
-    # as a categorical covariate of its own (one-hot columns, handled as
-    # ``categories``); with categories additive each cell is a random offset shared by its
-    # sites, its variance fitted by the evidence, and support sbl decides per parameter
-    # whether each size matters. A new site outside every training cell gets no offset.
-    # Needs data.use_lonlat. []: none (docs/recovery_ablation.md, stop 75)
+    # as a categorical covariate of their own: in every kernel each cell adds a random
+    # offset shared by its sites (outside the correlation's features), one variance per
+    # size fitted by the evidence, and support sbl decides per parameter whether each size
+    # matters. Each phase keeps them only if the evidence of all training sites at its
+    # start is higher with them (per-parameter kernels). A new site outside every training
+    # cell gets no offset. Needs data.use_lonlat. []: none. Not in demo: it recovers
+    # offsets on cells that line up with the grid, costs 25-35 CPU s, and on truths
+    # without regions it changed results (docs/recovery_ablation.md, stop 75)
     cells: list[float] = dataclasses.field(default_factory=list)
     # least rise in log evidence to add a step; null: the log of the number of candidates
     # (a prior that spreads one unit of probability over them)
