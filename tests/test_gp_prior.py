@@ -1948,13 +1948,16 @@ def test_steps_recover_a_parameter_that_steps_along_covariates():
     assert (r2[6] > r2[0] + 0.015).all() and (r2[6] > 0.985).all(), r2
 
 
-def test_cells_recover_regional_offsets_with_one_variance_per_size():
+@pytest.mark.parametrize("regional", [True, False])
+def test_cells_recover_regional_offsets_with_one_variance_per_size(regional):
     """A truth with an offset per 10-degree lon/lat cell (sd 1 logit) besides a smooth
     trend in a covariate, observed with noise at 250 sites: with ``train.gp_prior.cells``
     the cells join the GP's features, each size with one offset variance (its cells' log
-    scales stay equal and move from their start), the evidence rises, and at 150 new sites
-    in the same cells both parameters are recovered better than by the smooth kernels over
-    lon/lat, which blur each cell's edge over a length scale."""
+    scales stay equal and move from their start), every phase's gate keeps them, the
+    evidence rises, and at 150 new sites in the same cells both parameters are recovered
+    better than by the smooth kernels over lon/lat, which blur each cell's edge over a
+    length scale. Without the offsets every gate drops the cells and the prior predicts
+    what it predicts without them."""
     gen = torch.Generator().manual_seed(5)
     n, n_new = 250, 150
     num = torch.rand(n + n_new, 2, generator=gen, dtype=F64) * 6 - 3
@@ -1962,7 +1965,7 @@ def test_cells_recover_regional_offsets_with_one_variance_per_size():
                           torch.rand(n + n_new, generator=gen, dtype=F64) * 20 + 25], 1)  # fmt: skip
     cell = (torch.floor(lonlat[:, 0] / 10) * 10 + torch.floor(lonlat[:, 1] / 10)).long()
     cell = torch.unique(cell, return_inverse=True)[1]
-    offsets = torch.randn(int(cell.max()) + 1, 2, generator=gen, dtype=F64)
+    offsets = torch.randn(int(cell.max()) + 1, 2, generator=gen, dtype=F64) * float(regional)
     truth = torch.sigmoid(torch.stack([0.5 * num[:, 0], -0.4 * num[:, 1]], 1) + offsets[cell])
     target = truth[:n] + 0.03 * torch.randn(n, 2, generator=gen, dtype=F64)
     cat = torch.zeros(n + n_new, 1, dtype=torch.long)
@@ -1979,12 +1982,18 @@ def test_cells_recover_regional_offsets_with_one_variance_per_size():
                                           (num[:n].float(), cat[:n], lonlat[:n].float()),
                                           loss_of_outputs, n_obs=2 * n, cfg=cfg)  # fmt: skip
         assert prior is not None
+        priors["prior"] = prior
         with torch.no_grad():
             new = prior(num[n:].float(), cat[n:], lonlat[n:].float()).to(F64)
         tt = truth[n:]
         r2[sizes] = 1 - ((new - tt) ** 2).sum(0) / ((tt - tt.mean(0)) ** 2).sum(0)
-        priors[sizes] = prior
-    prior = priors["[10.0,20.0]"]
+        priors[sizes] = new
+    kept = info["[10.0,20.0]"]["cells_kept"]
+    assert len(kept) == 2 and all(kept) == regional and any(kept) == regional, kept
+    if not regional:
+        torch.testing.assert_close(priors["[10.0,20.0]"], priors["[]"], rtol=0, atol=1e-4)
+        return
+    prior = priors["prior"]
     keys, d = prior.cell_keys, prior.x_train.shape[1]
     assert set(keys[:, 0].tolist()) == {10.0, 20.0}
     first = int(prior.net.inputs.numeric_min.numel()) + int(prior.net.inputs.n_categories.sum())

@@ -526,7 +526,8 @@ def fit_gp_prior(
     cell_columns = [torch.as_tensor([c + t * d_ for c in cols], device=dev)
                     for cols in by_size for t in range(width // d_)]  # fmt: skip
     cell_all = torch.cat(cell_columns) if cell_columns else None
-    cells_held = [False]  # the phase's gate dropped the cells: held at no offset
+    # [held at no offset (a phase's gate dropped them, or it has not run), fitted alone]
+    cells_held, cells_only = [False], [False]
 
     def fit_hyperparameters(
         zz: torch.Tensor, g: torch.Tensor, h: torch.Tensor, kern: tuple[str, str], steps: int
@@ -540,6 +541,8 @@ def fit_gp_prior(
         fitted = [log_ls, chol_b] if held_mean else [log_ls, chol_b, mu]
         if offset_fit:
             fitted.append(log_off)
+        if cells_only[0]:
+            fitted = [log_ls]
         opt = torch.optim.LBFGS(fitted, lr=1.0, max_iter=max(steps, 1),
                                 history_size=20, tolerance_grad=1e-9, tolerance_change=1e-12,
                                 line_search_fn="strong_wolfe")  # fmt: skip
@@ -599,6 +602,10 @@ def fit_gp_prior(
                     log_ls.grad[..., cols] = gc.sum(-1, keepdim=True).expand_as(gc)
                 if cells_held[0]:
                     log_ls.grad[..., cell_all] = 0.0
+                elif cells_only[0]:  # the cells' variances alone, the rest as they are
+                    mine = torch.zeros_like(log_ls.grad, dtype=torch.bool)
+                    mine[..., cell_all] = True
+                    log_ls.grad[~mine] = 0.0
             return -evidence + tie.detach()
 
         if steps and fixed is None:
@@ -625,7 +632,13 @@ def fit_gp_prior(
         # sum; the log length scales of features held out are set to the irrelevant one,
         # those of features back in to the mean of that parameter's kept ones
         d_ = x.shape[1]
-        out = estimate_support(x, zz, g_, h_, blocks, cfg.support_precision, support_exempt)
+        if cells_held[0]:  # the cells out of the search, and held out
+            rest = ~cell_mask.to(dev)
+            out = torch.ones(k, d_, dtype=torch.bool, device=dev)
+            out[:, rest] = estimate_support(x[:, rest], zz, g_, h_, blocks[: len(blocks) - len(by_size)],
+                                            cfg.support_precision, support_exempt)  # fmt: skip
+        else:
+            out = estimate_support(x, zz, g_, h_, blocks, cfg.support_precision, support_exempt)
         mask = torch.zeros(log_ls.shape, dtype=torch.bool, device=dev)
         mask[:, :d_] = out
         if log_ls.shape[1] > d_:
@@ -757,16 +770,26 @@ def fit_gp_prior(
         return ev0, before, kx0
 
     def gate_cells(zz, g_, h_, kern) -> bool:
-        # at a phase's start, after its first evidence fit: the cells stay if the evidence
-        # of all training sites at the start is higher with their offsets than without
+        # at a phase's start, after its first evidence fit (without the cells): the cells'
+        # variances fitted alone, the rest held; they stay if the evidence of all training
+        # sites at the start is then higher than without them, else the fit is as it was
+        before = [t.detach().clone() for t in (log_ls, chol_b, mu, log_off)]
+        with torch.no_grad():
+            ev_without = start_evidence(zz, g_, h_, kern)[0]
+            log_ls[..., cell_all] = math.log(cfg.lengthscale)
+        cells_held[0], cells_only[0] = False, True
+        try:
+            fit_hyperparameters(zz, g_, h_, kern, cfg.hyper_steps)
+        finally:
+            cells_only[0] = False
         with torch.no_grad():
             ev_with = start_evidence(zz, g_, h_, kern)[0]
-            kept_ls = log_ls.detach().clone()
-            log_ls[..., cell_all] = math.log(IRRELEVANT_LENGTHSCALE)
-            ev_without = start_evidence(zz, g_, h_, kern)[0]
             keep = ev_with > ev_without
-            if keep:
-                log_ls.copy_(kept_ls)
+            if not keep:
+                for t, v in zip((log_ls, chol_b, mu, log_off), before, strict=True):
+                    t.copy_(v)
+        cells_held[0] = not keep
+        info.setdefault("cells_kept", []).append(keep)
         if log is not None:
             log(f"gp_prior: log evidence at the phase's start {ev_without:.1f} without the "
                 f"cells, {ev_with:.1f} with them: " + ("kept" if keep else "dropped"))  # fmt: skip
@@ -836,7 +859,8 @@ def fit_gp_prior(
                 for b in evidence_subsets(n, k, cfg, seed, round_, phase_draw)
             ]
             fresh = round_ == 0 and cfg.hyper_steps_first is not None
-            cells_held[0] = step_state[ph].get("cells_off", False)
+            # the cells are held until the phase's gate has run (its first fit is without them)
+            cells_held[0] = cell_all is not None and step_state[ph].get("cells_off", True)
             if cells_held[0]:
                 with torch.no_grad():
                     log_ls[..., cell_all] = math.log(IRRELEVANT_LENGTHSCALE)
