@@ -2,6 +2,7 @@
 
 usage: add_cells.py IN.nc OUT.nc SIZE:X0:Y0 [SIZE:X0:Y0 ...]  (cells of SIZE degrees from (X0, Y0))
 """
+
 import sys
 
 import numpy as np

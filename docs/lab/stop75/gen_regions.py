@@ -2,6 +2,7 @@
 
 usage: gen_regions.py SEED OUT.nc  (14 region centres drawn uniformly over the sites' box)
 """
+
 import sys
 
 import numpy as np
