@@ -9,6 +9,7 @@ import numpy as np
 
 sys.path.insert(0, "/work/main/benchmarks")
 import recovery_truths as rt  # noqa: E402
+
 from soilbinn.data.schema import save_dataset  # noqa: E402
 
 
