@@ -54,6 +54,9 @@ process model and adds multiplicative log-normal noise. Two differently written 
   and a half-width in [0.08, 0.3] (some parameters change little across the region): a
   tanh of one covariate, a Gaussian bump of a second, a quadratic of a third and a
   climate-zone offset, quantile scaled into the band.
+- ``regions`` (stop 75, written after lon/lat cells were added to the GP's prior, which
+  line up with ``blocks``' 10-degree regions): ``blocks``' terms with the offsets on 14
+  Voronoi regions around random centres, whose borders no grid of cells follows.
 
 Usage::
 
@@ -231,18 +234,42 @@ def truth_hinge(ds: xr.Dataset, seed: int) -> np.ndarray:
 
 def truth_blocks(ds: xr.Dataset, seed: int) -> np.ndarray:
     """(n, 21) unit-scale truth: linear, square and softplus terms plus 10-degree region offsets."""
-    z = _standardised(ds)
     lon, lat = ds["lon"].values.astype(float), ds["lat"].values.astype(float)
     cell = (np.floor((lon + 130) / 10) * 10 + np.floor((lat - 20) / 10)).astype(int)
     _, block = np.unique(cell, return_inverse=True)
+    return _terms_and_offsets(ds, seed, block)
+
+
+def truth_regions(ds: xr.Dataset, seed: int) -> np.ndarray:
+    """(n, 21) unit-scale truth: ``blocks``' terms, the offsets on 14 Voronoi regions.
+
+    Written in stop 75, after lon/lat cells were added to the GP's prior: the regions are
+    the nearest of 14 centres drawn uniformly over the sites' lon/lat box, so no grid of
+    cells lines up with their borders (as with ecoregions or states).
+    """
+    lon, lat = ds["lon"].values.astype(float), ds["lat"].values.astype(float)
+    g = np.random.default_rng([seed, 6161])
+    cx, cy = g.uniform(lon.min(), lon.max(), 14), g.uniform(lat.min(), lat.max(), 14)
+    block = ((lon[:, None] - cx) ** 2 + (lat[:, None] - cy) ** 2).argmin(1)
+    return _terms_and_offsets(ds, seed, block, 14)
+
+
+def _terms_and_offsets(
+    ds: xr.Dataset, seed: int, block: np.ndarray, n_blocks: int | None = None
+) -> np.ndarray:
+    """``blocks``' parameters: per parameter, linear terms in two covariates, a square and a
+    softplus of others and an offset (sd 0.35) per region ``block`` (n,) of ``n_blocks``
+    (default: as many as ``block`` uses), quantile scaled into [0.15, 0.85]."""
+    z = _standardised(ds)
     rng = np.random.default_rng([seed, 5151])
     keys = sorted(k for k in z if k != "lat")
-    out = np.empty((len(lon), 21))
+    n_blocks = int(block.max()) + 1 if n_blocks is None else n_blocks
+    out = np.empty((len(block), 21))
     for j in range(21):
         a, b, c = rng.choice(keys, 3, replace=False)
         v = rng.normal(0, 0.8) * z[a] + rng.normal(0, 0.8) * z[b] + 0.3 * rng.normal() * z[a] ** 2
         v = v + 0.6 * rng.normal() * np.log1p(np.exp(z[c]))
-        v = v + rng.normal(0, 0.35, block.max() + 1)[block]
+        v = v + rng.normal(0, 0.35, n_blocks)[block]
         lo, hi = np.quantile(v, [0.01, 0.99])
         out[:, j] = 0.15 + 0.7 * np.clip((v - lo) / (hi - lo), 0, 1)
     return out
@@ -461,7 +488,7 @@ TRUTHS = {
     "mix": truth_mix, "bands": truth_bands, "steps": truth_steps, "lc": truth_lc,
     "field": truth_field, "hinge": truth_hinge, "blocks": truth_blocks, "gp": truth_gp,
     "niche": truth_niche, "response": truth_response, "regimes": truth_regimes,
-    "indices": truth_indices, "levels": truth_levels,
+    "indices": truth_indices, "levels": truth_levels, "regions": truth_regions,
 }  # fmt: skip
 
 
