@@ -1991,7 +1991,7 @@ def test_cells_recover_regional_offsets_with_one_variance_per_size(regional):
     kept = info["[10.0,20.0]"]["cells_kept"]
     assert len(kept) == 2 and all(kept) == regional and any(kept) == regional, kept
     if not regional:
-        torch.testing.assert_close(priors["[10.0,20.0]"], priors["[]"], rtol=0, atol=1e-4)
+        torch.testing.assert_close(priors["[10.0,20.0]"], priors["[]"], rtol=0, atol=1e-9)
         return
     prior = priors["prior"]
     keys, d = prior.cell_keys, prior.x_train.shape[1]

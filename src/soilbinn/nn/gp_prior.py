@@ -252,6 +252,11 @@ def lengthscale_width(correlation: str, n_features: int) -> int:
     return 2 * n_features + 1 if correlation in SUMS else n_features
 
 
+#: a lon/lat cell whose log scale is at least this adds no offset at all (the GP stage
+#: holds dropped cells at log 1e4 = 9.21; exactly none keeps the kernel the one without)
+CELL_HELD = 9.0
+
+
 def cell_keys(lonlat: torch.Tensor, sizes: Sequence[float]) -> torch.Tensor:
     """The lon/lat cells that hold sites, for each cell size: (m, 3) float64 rows ``(s, i,
     j)``, the cell ``[i s, (i + 1) s) x [j s, (j + 1) s)`` (degrees of longitude, latitude),
@@ -334,7 +339,9 @@ def site_kernel(
         k = site_kernel(a[:, rest], b[:, rest], ls_rest, correlation,
                         None if onehot is None else onehot.to(a.device)[rest])  # fmt: skip
         in_a, in_b = (a[:, cells] > 0).to(a.dtype), (b[:, cells] > 0).to(b.dtype)
-        return k + (in_a * torch.exp(-2 * log_lengthscale[:d][cells])) @ in_b.T
+        ls_c = log_lengthscale[:d][cells]
+        var = torch.exp(-2 * ls_c) * (ls_c < CELL_HELD).to(ls_c.dtype)  # held: exactly none
+        return k + (in_a * var) @ in_b.T
     if correlation in SUMS:
         first, second = SUMS[correlation]
         d = a.shape[1]
