@@ -372,8 +372,9 @@ class GPPriorConfig:
     # matters. Each phase keeps them only if the evidence of all training sites at its
     # start is higher with them (per-parameter kernels). A new site outside every training
     # cell gets no offset. Needs data.use_lonlat. []: none. Not in demo: it recovers
-    # offsets on cells that line up with the grid, costs 25-35 CPU s, and on truths
-    # without regions it changed results (docs/recovery_ablation.md, stop 75)
+    # offsets on cells that line up with the grid, but costs about 40-50 CPU s, and its
+    # gate kept the cells on gains of under 6 nats where they then lowered R2
+    # (docs/recovery_ablation.md, stop 75)
     cells: list[float] = dataclasses.field(default_factory=list)
     # least rise in log evidence to add a step; null: the log of the number of candidates
     # (a prior that spreads one unit of probability over them)
