@@ -1988,10 +1988,14 @@ def test_cells_recover_regional_offsets_with_one_variance_per_size(regional):
         tt = truth[n:]
         r2[sizes] = 1 - ((new - tt) ** 2).sum(0) / ((tt - tt.mean(0)) ** 2).sum(0)
         priors[sizes] = new
-    kept = info["[10.0,20.0]"]["cells_kept"]
+    kept, gain = info["[10.0,20.0]"]["cells_kept"], info["[10.0,20.0]"]["cells_gain"]
     assert len(kept) == 2 and all(kept) == regional and any(kept) == regional, kept
+    # the default bar: half the log of the sites per variance (2 sizes x 2 parameters)
+    bar = info["[10.0,20.0]"]["cells_bar"]
+    assert bar == pytest.approx(0.5 * 4 * math.log(n)), bar
+    assert kept == [g > bar for g in gain], (gain, bar)
     if not regional:
-        torch.testing.assert_close(priors["[10.0,20.0]"], priors["[]"], rtol=0, atol=1e-9)
+        torch.testing.assert_close(priors["[10.0,20.0]"], priors["[]"], rtol=0, atol=0)
         return
     prior = priors["prior"]
     keys, d = prior.cell_keys, prior.x_train.shape[1]

@@ -338,9 +338,12 @@ def site_kernel(
                    if correlation in SUMS else log_lengthscale[rest])  # fmt: skip
         k = site_kernel(a[:, rest], b[:, rest], ls_rest, correlation,
                         None if onehot is None else onehot.to(a.device)[rest])  # fmt: skip
-        in_a, in_b = (a[:, cells] > 0).to(a.dtype), (b[:, cells] > 0).to(b.dtype)
         ls_c = log_lengthscale[:d][cells]
-        var = torch.exp(-2 * ls_c) * (ls_c < CELL_HELD).to(ls_c.dtype)  # held: exactly none
+        on = ls_c < CELL_HELD  # held: exactly no offset
+        if not bool(on.any()):
+            return k
+        in_a, in_b = (a[:, cells] > 0).to(a.dtype), (b[:, cells] > 0).to(b.dtype)
+        var = torch.exp(-2 * ls_c) * on.to(ls_c.dtype)
         return k + (in_a * var) @ in_b.T
     if correlation in SUMS:
         first, second = SUMS[correlation]

@@ -376,6 +376,11 @@ class GPPriorConfig:
     # gate kept the cells on gains of under 6 nats where they then lowered R2
     # (docs/recovery_ablation.md, stop 75)
     cells: list[float] = dataclasses.field(default_factory=list)
+    # least rise in the log evidence of all training sites for a phase to keep the cells;
+    # null: half the log of the number of training sites per variance the cells add (one
+    # per size and learned parameter), the Bayesian information criterion's price of a
+    # fitted hyperparameter
+    cells_bar: float | None = None
     # least rise in log evidence to add a step; null: the log of the number of candidates
     # (a prior that spreads one unit of probability over them)
     step_bar: float | None = None
@@ -545,6 +550,7 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
         "must be distinct cell sizes > 0 (degrees)",
     ),
     ("train.gp_prior.step_bar", lambda v: v is None or v >= 0, "must be >= 0 or null"),
+    ("train.gp_prior.cells_bar", lambda v: v is None or v >= 0, "must be >= 0 or null"),
     ("train.gp_prior.rank_max", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.max_learned", lambda v: v >= 1, "must be >= 1"),
     ("train.gp_prior.max_sites", lambda v: v >= 2, "must be >= 2"),

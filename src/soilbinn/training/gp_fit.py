@@ -149,6 +149,7 @@ import numpy as np
 import torch
 
 from soilbinn.nn.gp_prior import (
+    CELL_HELD,
     SUMS,
     GPPrior,
     LowRankLaplace,
@@ -526,8 +527,28 @@ def fit_gp_prior(
     cell_columns = [torch.as_tensor([c + t * d_ for c in cols], device=dev)
                     for cols in by_size for t in range(width // d_)]  # fmt: skip
     cell_all = torch.cat(cell_columns) if cell_columns else None
-    # [held at no offset (a phase's gate dropped them, or it has not run), fitted alone]
-    cells_held, cells_only = [False], [False]
+    # the log length scales the spread ties across the parameters: every feature's (of each
+    # term of a sum), but a cell size's once, its first column of the first term
+    tie_cols = torch.ones(min(width, 2 * d_), dtype=torch.bool, device=dev)
+    if cell_all is not None:
+        tie_cols[cell_all[cell_all < len(tie_cols)]] = False
+        tie_cols[[cols[0] for cols in by_size]] = True
+    tie_cols = torch.nonzero(tie_cols).ravel()
+    # the columns other than the cells' (each term's, then a sum's weight), and those the
+    # spread ties among them
+    rest_cols, tie_rest = None, None
+    if cell_all is not None:
+        rest_cols = torch.ones(width, dtype=torch.bool, device=dev)
+        rest_cols[cell_all] = False
+        rest_cols = torch.nonzero(rest_cols).ravel()
+        d_rest = d_ - len(cell_all) // (width // d_)
+        tie_rest = torch.arange(min(len(rest_cols), 2 * d_rest), device=dev)
+    # the least rise in the start evidence for a phase to keep them (default: BIC's price
+    # of the variances, one per size and parameter)
+    cells_bar = (cfg.cells_bar if cfg.cells_bar is not None
+                 else 0.5 * len(by_size) * k * math.log(n))  # fmt: skip
+    # held at no offset (a phase's gate dropped them, or it has not run)
+    cells_held = [False]
 
     def fit_hyperparameters(
         zz: torch.Tensor, g: torch.Tensor, h: torch.Tensor, kern: tuple[str, str], steps: int
@@ -538,11 +559,16 @@ def fit_gp_prior(
             with torch.no_grad():
                 mu.copy_(zz.mean(0))
         # (mean: start keeps the start's, set by reset_hyperparameters, in every round)
-        fitted = [log_ls, chol_b] if held_mean else [log_ls, chol_b, mu]
+        # the cells held: the other log length scales alone are fitted, as a tensor of their
+        # own, so that the fit is the one without the cells to the last bit
+        leaf = log_ls
+        if cells_held[0] and cell_all is not None:
+            leaf = log_ls.detach()[..., rest_cols].clone().requires_grad_(True)
+        t_cols, held_ = (tie_cols, held) if leaf is log_ls else (
+            tie_rest, None if held is None else held[..., rest_cols])  # fmt: skip
+        fitted = [leaf, chol_b] if held_mean else [leaf, chol_b, mu]
         if offset_fit:
             fitted.append(log_off)
-        if cells_only[0]:
-            fitted = [log_ls]
         opt = torch.optim.LBFGS(fitted, lr=1.0, max_iter=max(steps, 1),
                                 history_size=20, tolerance_grad=1e-9, tolerance_change=1e-12,
                                 line_search_fn="strong_wolfe")  # fmt: skip
@@ -553,12 +579,16 @@ def fit_gp_prior(
             # summed over the blocks of sites, read as independent
             opt.zero_grad()
             evidence, surrogate = 0.0, 0.0
+            ls_all = log_ls
+            if leaf is not log_ls:  # the held cells' log length scales around the fitted
+                ls_all = log_ls.detach().clone()
+                ls_all[..., rest_cols] = leaf
             for sb in sub:
                 if separate:  # each parameter's kernel times its variance
                     ks = (
                         torch.diagonal(b_cov())[:, None, None]
                         * rbf_stack(
-                            x[sb], x[sb], ls_of(log_ls, kern), kern[0], onehots[kern[1]], cell_mask
+                            x[sb], x[sb], ls_of(ls_all, kern), kern[0], onehots[kern[1]], cell_mask
                         )
                         + off()[:, None, None]
                     )
@@ -572,7 +602,7 @@ def fit_gp_prior(
                     )
                     surrogate = surrogate + (d_ks * ks).sum()
                 else:
-                    kx_sub = site_kernel(x[sb], x[sb], ls_of(log_ls, kern), kern[0],
+                    kx_sub = site_kernel(x[sb], x[sb], ls_of(ls_all, kern), kern[0],
                                          onehots[kern[1]], cell_mask)  # fmt: skip
                     bc = b_cov()
                     ev_b, d_kx, d_b, d_c = laplace_evidence_gradients(
@@ -583,29 +613,24 @@ def fit_gp_prior(
                 surrogate = surrogate - (d_c.sum(0) * mu).sum()
             tie = torch.zeros((), dtype=f64, device=dev)
             if separate and cfg.lengthscale_spread is not None:  # log length scales near their mean
-                tied = log_ls[..., : 2 * x.shape[1]]  # not a sum's weights
-                if held is None:
+                # not a sum's weights; a cell size's tied columns once (its first term's)
+                tied = leaf[..., t_cols]
+                if held_ is None:
                     spread = tied - tied.mean(0)
                 else:  # among the features each parameter keeps
-                    kept_ = (~held[..., : tied.shape[-1]]).to(f64)
+                    kept_ = (~held_[..., t_cols]).to(f64)
                     centre = (tied * kept_).sum(0) / kept_.sum(0).clamp_min(1.0)
                     spread = (tied - centre) * kept_
                 tie = 0.5 * (spread**2).sum() / cfg.lengthscale_spread**2
             (tie - surrogate).backward()
-            if held is not None and log_ls.grad is not None:
-                log_ls.grad[held] = 0.0
-            if cell_columns and log_ls.grad is not None:
+            if held_ is not None and leaf.grad is not None:
+                leaf.grad[held_] = 0.0
+            if cell_columns and leaf is log_ls and log_ls.grad is not None:
                 # one variance per cell size, shared by its cells: their log scales start
                 # equal and move by the shared value's gradient (the sum of theirs)
                 for cols in cell_columns:
                     gc = log_ls.grad[..., cols]
                     log_ls.grad[..., cols] = gc.sum(-1, keepdim=True).expand_as(gc)
-                if cells_held[0]:
-                    log_ls.grad[..., cell_all] = 0.0
-                elif cells_only[0]:  # the cells' variances alone, the rest as they are
-                    mine = torch.zeros_like(log_ls.grad, dtype=torch.bool)
-                    mine[..., cell_all] = True
-                    log_ls.grad[~mine] = 0.0
             return -evidence + tie.detach()
 
         if steps and fixed is None:
@@ -623,6 +648,9 @@ def fit_gp_prior(
                 if log is not None:
                     log("gp_prior: the evidence fit reached non-finite hyperparameters; "
                         "this round keeps the ones it started from")  # fmt: skip
+        if leaf is not log_ls:
+            with torch.no_grad():
+                log_ls[..., rest_cols] = leaf
         if cfg.variance_scale != 1.0 and fixed is None:  # the fitted variances widened
             with torch.no_grad():
                 chol_b.mul_(math.sqrt(cfg.variance_scale))
@@ -665,11 +693,22 @@ def fit_gp_prior(
             return out + steps_times(a) if cur_steps else out
         return kx @ a @ bc_
 
+    last_kernel: list = []  # (kern, log length scales, kernel) of the last kernel_of
+
     def kernel_of(ls_: torch.Tensor, kern: tuple[str, str]) -> torch.Tensor:
-        # kern: (correlation function, categories)
+        # kern: (correlation function, categories); the last kernel again if its length
+        # scales are (the cells' gate computes the round's kernel)
+        if last_kernel and last_kernel[0] == kern and torch.equal(last_kernel[1], ls_):
+            return last_kernel[2]
         if separate:
-            return rbf_stack(x, x, ls_of(ls_, kern), kern[0], onehots[kern[1]], cell_mask)
-        return site_kernel(x, x, ls_of(ls_, kern), kern[0], onehots[kern[1]], cell_mask)
+            out = rbf_stack(x, x, ls_of(ls_, kern), kern[0], onehots[kern[1]], cell_mask)
+        else:
+            out = site_kernel(x, x, ls_of(ls_, kern), kern[0], onehots[kern[1]], cell_mask)
+        remember_kernel(kern, ls_, out)
+        return out
+
+    def remember_kernel(kern: tuple[str, str], ls_: torch.Tensor, kx_: torch.Tensor) -> None:
+        last_kernel[:] = [kern, ls_.detach().clone(), kx_]
 
     def new_system(basis, h_: torch.Tensor) -> LowRankLaplace | SeparateLowRankLaplace:
         # the Newton system in the kernel eigenbasis: (lam, u, B), or one basis per parameter
@@ -728,10 +767,12 @@ def fit_gp_prior(
     def planned() -> int:
         return len(info["start_evidence"]) * first_end + cfg.rounds - first_end
 
-    def start_evidence(zz, g_, h_, kern):
+    def start_evidence(zz, g_, h_, kern, kx_=None):
         # the Laplace evidence of the quadratic model at zz with the current hyperparameters
-        # and steps (all training sites), its Newton system and posterior coefficients
-        kx_, bc_, off_ = kernel_of(log_ls.detach(), kern), b_cov().detach(), off().detach()
+        # and steps (all training sites), its Newton system and posterior coefficients;
+        # kx_: the kernel, when known
+        kx_ = kernel_of(log_ls.detach(), kern) if kx_ is None else kx_
+        bc_, off_ = b_cov().detach(), off().detach()
         basis_ = []
         for j in range(k):
             cov_j = bc_[j, j] * kx_[j] + off_[j]
@@ -771,28 +812,86 @@ def fit_gp_prior(
 
     def gate_cells(zz, g_, h_, kern) -> bool:
         # at a phase's start, after its first evidence fit (without the cells): the cells'
-        # variances fitted alone, the rest held; they stay if the evidence of all training
-        # sites at the start is then higher than without them, else the fit is as it was
-        before = [t.detach().clone() for t in (log_ls, chol_b, mu, log_off)]
+        # variances (one per size and parameter) fitted alone, the rest held; they stay if
+        # the evidence of all training sites at the start then rises by more than the bar,
+        # else the fit is as it was. The rest of the kernel does not change, so it is
+        # computed once (on all sites, and on each evidence subset) and the cells' offsets
+        # added to it
+        before = log_ls.detach().clone()
         with torch.no_grad():
-            ev_without = start_evidence(zz, g_, h_, kern)[0]
-            log_ls[..., cell_all] = math.log(cfg.lengthscale)
-        cells_held[0], cells_only[0] = False, True
+            kx_rest = kernel_of(log_ls.detach(), kern)  # the cells held: no offset
+            ev_without = start_evidence(zz, g_, h_, kern, kx_rest)[0]
+            bc_d, off_ = torch.diagonal(b_cov()).detach(), off().detach()
+            ls_ = ls_of(log_ls.detach(), kern)
+            subsets = []
+            for sb in sub:  # (the rest of each parameter's prior, the sizes' same-cell masks)
+                ks = (bc_d[:, None, None]
+                      * rbf_stack(x[sb], x[sb], ls_, kern[0], onehots[kern[1]], cell_mask)
+                      + off_[:, None, None])  # fmt: skip
+                for j in range(k):
+                    if (sj := step_matrix(j, sb)) is not None:
+                        ks[j] += sj
+                same = torch.stack([(x[sb][:, cols] > 0).to(f64) @ (x[sb][:, cols] > 0).to(f64).T
+                                    for cols in by_size])  # fmt: skip
+                subsets.append((sb, ks, same))
+        l_c = torch.full((k, len(by_size)), math.log(cfg.lengthscale), dtype=f64, device=dev,
+                         requires_grad=True)  # fmt: skip
+        opt = torch.optim.LBFGS([l_c], lr=1.0, max_iter=max(cfg.hyper_steps, 1),
+                                history_size=20, tolerance_grad=1e-9, tolerance_change=1e-12,
+                                line_search_fn="strong_wolfe")  # fmt: skip
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            evidence, surrogate = 0.0, 0.0
+            var = bc_d[:, None] * torch.exp(-2 * l_c)  # (k, sizes)
+            for sb, ks_rest, same in subsets:
+                ks = ks_rest + torch.einsum("jz,zab->jab", var, same)
+                ev_b, _, d_ks, _ = laplace_evidence_gradients_separate(
+                    ks.detach(), zz[sb] - mu.detach(), g_[sb], h_[sb]
+                )
+                evidence = evidence + ev_b
+                surrogate = surrogate + (d_ks * ks).sum()
+            tie = torch.zeros((), dtype=f64, device=dev)
+            if cfg.lengthscale_spread is not None:  # as the other log length scales
+                tie = 0.5 * ((l_c - l_c.mean(0)) ** 2).sum() / cfg.lengthscale_spread**2
+            (tie - surrogate).backward()
+            return -evidence + tie.detach()
+
         try:
-            fit_hyperparameters(zz, g_, h_, kern, cfg.hyper_steps)
-        finally:
-            cells_only[0] = False
+            with torch.enable_grad():
+                opt.step(closure)
+            ok = bool(torch.isfinite(l_c).all())
+        except torch.linalg.LinAlgError:
+            ok = False
         with torch.no_grad():
-            ev_with = start_evidence(zz, g_, h_, kern)[0]
-            keep = ev_with > ev_without
-            if not keep:
-                for t, v in zip((log_ls, chol_b, mu, log_off), before, strict=True):
-                    t.copy_(v)
+            if ok:
+                for z_, cols in enumerate(by_size):
+                    for t in range(width // d_):
+                        log_ls[:, [c + t * d_ for c in cols]] = l_c[:, z_ : z_ + 1]
+                add = torch.zeros_like(kx_rest)
+                for z_, cols in enumerate(by_size):
+                    in_ = (x[:, cols] > 0).to(f64)
+                    same = in_ @ in_.T
+                    var_ = torch.exp(-2 * l_c.detach()[:, z_]) * (l_c.detach()[:, z_] < CELL_HELD)
+                    add += var_[:, None, None] * same
+                kx_with = kx_rest + add
+                ev_with = start_evidence(zz, g_, h_, kern, kx_with)[0]
+            else:
+                ev_with = -math.inf
+            keep = ev_with - ev_without > cells_bar
+            if keep:
+                remember_kernel(kern, log_ls, kx_with)
+            else:
+                log_ls.copy_(before)
+                remember_kernel(kern, log_ls, kx_rest)
         cells_held[0] = not keep
         info.setdefault("cells_kept", []).append(keep)
+        info.setdefault("cells_gain", []).append(ev_with - ev_without)
+        info["cells_bar"] = cells_bar
         if log is not None:
             log(f"gp_prior: log evidence at the phase's start {ev_without:.1f} without the "
-                f"cells, {ev_with:.1f} with them: " + ("kept" if keep else "dropped"))  # fmt: skip
+                f"cells, {ev_with:.1f} with them (bar {cells_bar:.1f}): "
+                + ("kept" if keep else "dropped"))  # fmt: skip
         return keep
 
     saved: dict[int, tuple] = {}  # a phase's state after its last leg, while it may go on
