@@ -368,13 +368,14 @@ class GPPriorConfig:
     # (j + 1) s) of longitude and latitude that hold training sites join the GP's features
     # as a categorical covariate of their own: in every kernel each cell adds a random
     # offset shared by its sites (outside the correlation's features), one variance per
-    # size fitted by the evidence, and support sbl decides per parameter whether each size
-    # matters. Each phase keeps them only if the evidence of all training sites at its
-    # start is higher with them (per-parameter kernels). A new site outside every training
-    # cell gets no offset. Needs data.use_lonlat. []: none. Not in demo: it recovers
-    # offsets on cells that line up with the grid, but costs about 40-50 CPU s, and its
-    # gate kept the cells on gains of under 6 nats where they then lowered R2
-    # (docs/recovery_ablation.md, stop 75)
+    # size and parameter. A gate at each phase's start sets them: after the phase's first
+    # evidence fit (without the cells) the variances are fitted alone on its sites; unless
+    # they raise those sites' evidence by more than BIC's price there, the cells are
+    # dropped, else kept if the evidence of all training sites rises by more than
+    # cells_bar. Kept, they stay as the gate set them (the evidence fits and support sbl
+    # leave them out); dropped, the phase is the one without them to the last bit. A new
+    # site outside every training cell gets no offset. Needs data.use_lonlat and
+    # per_parameter kernels. []: none (docs/recovery_ablation.md, stops 75 and 76)
     cells: list[float] = dataclasses.field(default_factory=list)
     # least rise in the log evidence of all training sites for a phase to keep the cells;
     # null: half the log of the number of training sites per variance the cells add (one
@@ -700,6 +701,10 @@ def validate_config(cfg: Config, source: str = "config") -> Config:
     if cfg.train.gp_prior.cells and not cfg.data.use_lonlat:
         raise ConfigError(f"{source}: train.gp_prior.cells needs data.use_lonlat = true (the "
                           "cells are read from the sites' lon/lat)")  # fmt: skip
+    if cfg.train.gp_prior.cells and cfg.train.gp_prior.kernel != "per_parameter":
+        raise ConfigError(f"{source}: train.gp_prior.cells needs "
+                          "train.gp_prior.kernel = per_parameter (an offset variance per "
+                          "parameter)")  # fmt: skip
     if cfg.train.gp_prior.offset_variance > 0 and cfg.train.gp_prior.kernel != "per_parameter":
         raise ConfigError(f"{source}: train.gp_prior.offset_variance > 0 needs "
                           "train.gp_prior.kernel = per_parameter (an offset per parameter)")  # fmt: skip

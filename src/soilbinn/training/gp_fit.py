@@ -348,7 +348,6 @@ def fit_gp_prior(
     blocks = [list(range(first + e - c, first + e))
               for c, e in zip(net.inputs.n_categories.tolist(), ends)]  # fmt: skip
     by_size = cell_blocks(cells, first + int(net.inputs.n_categories.sum()))
-    blocks += by_size
     if log is not None and len(cells):
         log(f"gp_prior: {len(cells)} lon/lat cells of sizes {list(cfg.cells)} deg as features")
     z = torch.logit(p.clamp(1e-6, 1 - 1e-6))
@@ -521,28 +520,21 @@ def fit_gp_prior(
         if width > x.shape[1]:  # a sum: the second term's length scales too
             held[:, x.shape[1] : 2 * x.shape[1]] = irrelevant
 
-    # the log length scales of each cell size's one-hot columns (of each term of a sum),
-    # tied: one offset variance per size
+    # the log length scales of the cells' one-hot columns (of each term of a sum): one
+    # offset variance per size and parameter, set by each phase's gate alone
+    # (gate_cells), so the evidence fits leave them out (rest_cols: the others, each
+    # term's, then a sum's weight); the spread ties the first tie_cols of those fitted
     d_ = x.shape[1]
-    cell_columns = [torch.as_tensor([c + t * d_ for c in cols], device=dev)
-                    for cols in by_size for t in range(width // d_)]  # fmt: skip
-    cell_all = torch.cat(cell_columns) if cell_columns else None
-    # the log length scales the spread ties across the parameters: every feature's (of each
-    # term of a sum), but a cell size's once, its first column of the first term
-    tie_cols = torch.ones(min(width, 2 * d_), dtype=torch.bool, device=dev)
-    if cell_all is not None:
-        tie_cols[cell_all[cell_all < len(tie_cols)]] = False
-        tie_cols[[cols[0] for cols in by_size]] = True
-    tie_cols = torch.nonzero(tie_cols).ravel()
-    # the columns other than the cells' (each term's, then a sum's weight), and those the
-    # spread ties among them
-    rest_cols, tie_rest = None, None
-    if cell_all is not None:
+    cell_all, rest_cols = None, None
+    tie_cols = torch.arange(min(width, 2 * d_), device=dev)
+    if by_size:
+        cell_all = torch.as_tensor([c + t * d_ for cols in by_size for c in cols
+                                    for t in range(width // d_)], device=dev)  # fmt: skip
         rest_cols = torch.ones(width, dtype=torch.bool, device=dev)
         rest_cols[cell_all] = False
         rest_cols = torch.nonzero(rest_cols).ravel()
         d_rest = d_ - len(cell_all) // (width // d_)
-        tie_rest = torch.arange(min(len(rest_cols), 2 * d_rest), device=dev)
+        tie_cols = torch.arange(min(len(rest_cols), 2 * d_rest), device=dev)
     # the least rise in the start evidence for a phase to keep them (default: BIC's price
     # of the variances, one per size and parameter)
     cells_bar = (cfg.cells_bar if cfg.cells_bar is not None
@@ -559,13 +551,12 @@ def fit_gp_prior(
             with torch.no_grad():
                 mu.copy_(zz.mean(0))
         # (mean: start keeps the start's, set by reset_hyperparameters, in every round)
-        # the cells held: the other log length scales alone are fitted, as a tensor of their
-        # own, so that the fit is the one without the cells to the last bit
-        leaf = log_ls
-        if cells_held[0] and cell_all is not None:
+        # with cells, the other log length scales alone are fitted, as a tensor of their
+        # own (held cells: the fit is the one without them to the last bit)
+        leaf, held_ = log_ls, held
+        if cell_all is not None:
             leaf = log_ls.detach()[..., rest_cols].clone().requires_grad_(True)
-        t_cols, held_ = (tie_cols, held) if leaf is log_ls else (
-            tie_rest, None if held is None else held[..., rest_cols])  # fmt: skip
+            held_ = None if held is None else held[..., rest_cols]
         fitted = [leaf, chol_b] if held_mean else [leaf, chol_b, mu]
         if offset_fit:
             fitted.append(log_off)
@@ -580,7 +571,7 @@ def fit_gp_prior(
             opt.zero_grad()
             evidence, surrogate = 0.0, 0.0
             ls_all = log_ls
-            if leaf is not log_ls:  # the held cells' log length scales around the fitted
+            if leaf is not log_ls:  # the cells' log length scales around the fitted
                 ls_all = log_ls.detach().clone()
                 ls_all[..., rest_cols] = leaf
             for sb in sub:
@@ -613,24 +604,17 @@ def fit_gp_prior(
                 surrogate = surrogate - (d_c.sum(0) * mu).sum()
             tie = torch.zeros((), dtype=f64, device=dev)
             if separate and cfg.lengthscale_spread is not None:  # log length scales near their mean
-                # not a sum's weights; a cell size's tied columns once (its first term's)
-                tied = leaf[..., t_cols]
+                tied = leaf[..., tie_cols]  # not a sum's weights
                 if held_ is None:
                     spread = tied - tied.mean(0)
                 else:  # among the features each parameter keeps
-                    kept_ = (~held_[..., t_cols]).to(f64)
+                    kept_ = (~held_[..., tie_cols]).to(f64)
                     centre = (tied * kept_).sum(0) / kept_.sum(0).clamp_min(1.0)
                     spread = (tied - centre) * kept_
                 tie = 0.5 * (spread**2).sum() / cfg.lengthscale_spread**2
             (tie - surrogate).backward()
             if held_ is not None and leaf.grad is not None:
                 leaf.grad[held_] = 0.0
-            if cell_columns and leaf is log_ls and log_ls.grad is not None:
-                # one variance per cell size, shared by its cells: their log scales start
-                # equal and move by the shared value's gradient (the sum of theirs)
-                for cols in cell_columns:
-                    gc = log_ls.grad[..., cols]
-                    log_ls.grad[..., cols] = gc.sum(-1, keepdim=True).expand_as(gc)
             return -evidence + tie.detach()
 
         if steps and fixed is None:
@@ -660,10 +644,10 @@ def fit_gp_prior(
         # sum; the log length scales of features held out are set to the irrelevant one,
         # those of features back in to the mean of that parameter's kept ones
         d_ = x.shape[1]
-        if cells_held[0]:  # the cells out of the search, and held out
+        if cell_mask is not None:  # the cells out of the search (their gate decides)
             rest = ~cell_mask.to(dev)
-            out = torch.ones(k, d_, dtype=torch.bool, device=dev)
-            out[:, rest] = estimate_support(x[:, rest], zz, g_, h_, blocks[: len(blocks) - len(by_size)],
+            out = torch.zeros(k, d_, dtype=torch.bool, device=dev)
+            out[:, rest] = estimate_support(x[:, rest], zz, g_, h_, blocks,
                                             cfg.support_precision, support_exempt)  # fmt: skip
         else:
             out = estimate_support(x, zz, g_, h_, blocks, cfg.support_precision, support_exempt)
@@ -679,8 +663,9 @@ def fit_gp_prior(
                 log_ls[back] = centre.expand_as(log_ls)[back]
             log_ls[mask] = math.log(IRRELEVANT_LENGTHSCALE)
         if log is not None:
+            searched = out if cell_mask is None else out[:, ~cell_mask.to(dev)]
             log("gp_prior: features kept per parameter "
-                f"{(~out).sum(1).tolist()} of {d_} (support: sbl)")  # fmt: skip
+                f"{(~searched).sum(1).tolist()} of {searched.shape[1]} (support: sbl)")  # fmt: skip
         return mask
 
     def prior_times(
@@ -812,15 +797,15 @@ def fit_gp_prior(
 
     def gate_cells(zz, g_, h_, kern) -> bool:
         # at a phase's start, after its first evidence fit (without the cells): the cells'
-        # variances (one per size and parameter) fitted alone, the rest held; they stay if
-        # the evidence of all training sites at the start then rises by more than the bar,
-        # else the fit is as it was. The rest of the kernel does not change, so it is
-        # computed once (on all sites, and on each evidence subset) and the cells' offsets
-        # added to it
+        # variances (one per size and parameter) fitted alone on the fit's sites, the rest
+        # held. Unless they raise the evidence of those sites by more than BIC's price
+        # there, they are dropped; else they stay if the evidence of all training sites at
+        # the start rises by more than the bar. The rest of the kernel does not change, so
+        # it is computed once (on each evidence subset, and on all sites, where it is the
+        # round's kernel if they are dropped) and the cells' offsets added to it
         before = log_ls.detach().clone()
         with torch.no_grad():
             kx_rest = kernel_of(log_ls.detach(), kern)  # the cells held: no offset
-            ev_without = start_evidence(zz, g_, h_, kern, kx_rest)[0]
             bc_d, off_ = torch.diagonal(b_cov()).detach(), off().detach()
             ls_ = ls_of(log_ls.detach(), kern)
             subsets = []
@@ -836,21 +821,29 @@ def fit_gp_prior(
                 subsets.append((sb, ks, same))
         l_c = torch.full((k, len(by_size)), math.log(cfg.lengthscale), dtype=f64, device=dev,
                          requires_grad=True)  # fmt: skip
+        # (it stops once a step changes the evidence by less than 1e-4 nats: a decision
+        # against a price of tens of nats needs no more)
         opt = torch.optim.LBFGS([l_c], lr=1.0, max_iter=max(cfg.hyper_steps, 1),
-                                history_size=20, tolerance_grad=1e-9, tolerance_change=1e-12,
+                                history_size=20, tolerance_grad=1e-6, tolerance_change=1e-4,
                                 line_search_fn="strong_wolfe")  # fmt: skip
 
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            evidence, surrogate = 0.0, 0.0
-            var = bc_d[:, None] * torch.exp(-2 * l_c)  # (k, sizes)
+        def subset_evidence(var: torch.Tensor, grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
+            # the evidence of the fit's sites with the cells' variances var (k, sizes), and
+            # the surrogate whose gradient is the evidence's
+            evidence = surrogate = torch.zeros((), dtype=f64, device=dev)
             for sb, ks_rest, same in subsets:
                 ks = ks_rest + torch.einsum("jz,zab->jab", var, same)
                 ev_b, _, d_ks, _ = laplace_evidence_gradients_separate(
                     ks.detach(), zz[sb] - mu.detach(), g_[sb], h_[sb]
                 )
                 evidence = evidence + ev_b
-                surrogate = surrogate + (d_ks * ks).sum()
+                if grad:
+                    surrogate = surrogate + (d_ks * ks).sum()
+            return evidence, surrogate
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            evidence, surrogate = subset_evidence(bc_d[:, None] * torch.exp(-2 * l_c), True)
             tie = torch.zeros((), dtype=f64, device=dev)
             if cfg.lengthscale_spread is not None:  # as the other log length scales
                 tie = 0.5 * ((l_c - l_c.mean(0)) ** 2).sum() / cfg.lengthscale_spread**2
@@ -863,35 +856,42 @@ def fit_gp_prior(
             ok = bool(torch.isfinite(l_c).all())
         except torch.linalg.LinAlgError:
             ok = False
+        n_fit = sum(len(sb) for sb, _, _ in subsets)
+        price = 0.5 * len(by_size) * k * math.log(n_fit)
+        gain_fit, gain = -math.inf, None
         with torch.no_grad():
             if ok:
-                for z_, cols in enumerate(by_size):
-                    for t in range(width // d_):
-                        log_ls[:, [c + t * d_ for c in cols]] = l_c[:, z_ : z_ + 1]
+                on_ = torch.exp(-2 * l_c) * (l_c < CELL_HELD)  # relative to each variance
+                var_fit = bc_d[:, None] * on_
+                gain_fit = float(subset_evidence(var_fit, False)[0]
+                                 - subset_evidence(torch.zeros_like(var_fit), False)[0])  # fmt: skip
+            keep = gain_fit > price
+            if keep:  # the evidence of all training sites, without and with them
+                ev_without = start_evidence(zz, g_, h_, kern, kx_rest)[0]
                 add = torch.zeros_like(kx_rest)
                 for z_, cols in enumerate(by_size):
                     in_ = (x[:, cols] > 0).to(f64)
-                    same = in_ @ in_.T
-                    var_ = torch.exp(-2 * l_c.detach()[:, z_]) * (l_c.detach()[:, z_] < CELL_HELD)
-                    add += var_[:, None, None] * same
+                    add += on_[:, z_, None, None] * (in_ @ in_.T)
                 kx_with = kx_rest + add
-                ev_with = start_evidence(zz, g_, h_, kern, kx_with)[0]
-            else:
-                ev_with = -math.inf
-            keep = ev_with - ev_without > cells_bar
+                gain = start_evidence(zz, g_, h_, kern, kx_with)[0] - ev_without
+                keep = gain > cells_bar
             if keep:
+                for z_, cols in enumerate(by_size):
+                    for t in range(width // d_):
+                        log_ls[:, [c + t * d_ for c in cols]] = l_c[:, z_ : z_ + 1]
                 remember_kernel(kern, log_ls, kx_with)
             else:
                 log_ls.copy_(before)
-                remember_kernel(kern, log_ls, kx_rest)
         cells_held[0] = not keep
         info.setdefault("cells_kept", []).append(keep)
-        info.setdefault("cells_gain", []).append(ev_with - ev_without)
+        info.setdefault("cells_gain_fit", []).append(gain_fit)
+        info.setdefault("cells_gain", []).append(gain)
         info["cells_bar"] = cells_bar
         if log is not None:
-            log(f"gp_prior: log evidence at the phase's start {ev_without:.1f} without the "
-                f"cells, {ev_with:.1f} with them (bar {cells_bar:.1f}): "
-                + ("kept" if keep else "dropped"))  # fmt: skip
+            log(f"gp_prior: the cells raise the log evidence of the fit's {n_fit} sites by "
+                f"{gain_fit:.1f} (BIC's price {price:.1f})"
+                + ("" if gain is None else f", of all training sites by {gain:.1f} (bar "
+                   f"{cells_bar:.1f})") + (": kept" if keep else ": dropped"))  # fmt: skip
         return keep
 
     saved: dict[int, tuple] = {}  # a phase's state after its last leg, while it may go on
