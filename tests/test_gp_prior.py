@@ -806,7 +806,7 @@ def test_gp_prior_options_are_checked():
         load_config("demo", ["train.gp_prior.cells=[10.0]", "data.use_lonlat=false"])
     with pytest.raises(ConfigError, match="cells needs train.gp_prior.kernel = per_parameter"):
         load_config("demo", ["train.gp_prior.cells=[10.0]", "train.gp_prior.kernel=shared"])
-    with pytest.raises(ConfigError, match="cells_bar: must be >= 0"):
+    with pytest.raises(ConfigError, match="cells_bar = -1.0 must be >= 0"):
         load_config("demo", ["train.gp_prior.cells_bar=-1"])
     assert load_config("demo").train.gp_prior.blend == 1.0  # the GP alone (stop 29)
 
