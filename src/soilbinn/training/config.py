@@ -370,9 +370,9 @@ class GPPriorConfig:
     # offset shared by its sites (outside the correlation's features), one variance per
     # size and parameter. A gate at each phase's start sets them: after the phase's first
     # evidence fit (without the cells) the variances are fitted alone on its sites; unless
-    # they raise those sites' evidence by more than BIC's price there, the cells are
-    # dropped, else kept if the evidence of all training sites rises by more than
-    # cells_bar. Kept, they stay as the gate set them (the evidence fits and support sbl
+    # they raise those sites' evidence by more than AIC's price there (a nat per
+    # variance), the cells are dropped, else kept if the evidence of all training sites
+    # rises by more than cells_bar. Kept, they stay as the gate set them (the evidence fits and support sbl
     # leave them out); dropped, the phase is the one without them to the last bit. A new
     # site outside every training cell gets no offset. Needs data.use_lonlat and
     # per_parameter kernels. []: none (docs/recovery_ablation.md, stops 75 and 76)

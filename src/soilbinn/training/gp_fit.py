@@ -798,7 +798,7 @@ def fit_gp_prior(
     def gate_cells(zz, g_, h_, kern) -> bool:
         # at a phase's start, after its first evidence fit (without the cells): the cells'
         # variances (one per size and parameter) fitted alone on the fit's sites, the rest
-        # held. Unless they raise the evidence of those sites by more than BIC's price
+        # held. Unless they raise the evidence of those sites by more than AIC's price
         # there, they are dropped; else they stay if the evidence of all training sites at
         # the start rises by more than the bar. The rest of the kernel does not change, so
         # it is computed once (on each evidence subset, and on all sites, where it is the
@@ -822,7 +822,7 @@ def fit_gp_prior(
         l_c = torch.full((k, len(by_size)), math.log(cfg.lengthscale), dtype=f64, device=dev,
                          requires_grad=True)  # fmt: skip
         # (it stops once a step changes the evidence by less than 1e-4 nats: a decision
-        # against a price of tens of nats needs no more)
+        # against a price of ten nats or more needs no more)
         opt = torch.optim.LBFGS([l_c], lr=1.0, max_iter=max(cfg.hyper_steps, 1),
                                 history_size=20, tolerance_grad=1e-6, tolerance_change=1e-4,
                                 line_search_fn="strong_wolfe")  # fmt: skip
@@ -857,7 +857,8 @@ def fit_gp_prior(
         except torch.linalg.LinAlgError:
             ok = False
         n_fit = sum(len(sb) for sb, _, _ in subsets)
-        price = 0.5 * len(by_size) * k * math.log(n_fit)
+        price = float(len(by_size) * k)  # AIC's: a nat per variance (a cell's offset is seen
+        # by the sites of its cell, few of them in the fit's subset)
         gain_fit, gain = -math.inf, None
         with torch.no_grad():
             if ok:
@@ -889,7 +890,7 @@ def fit_gp_prior(
         info["cells_bar"] = cells_bar
         if log is not None:
             log(f"gp_prior: the cells raise the log evidence of the fit's {n_fit} sites by "
-                f"{gain_fit:.1f} (BIC's price {price:.1f})"
+                f"{gain_fit:.1f} (AIC's price {price:.1f})"
                 + ("" if gain is None else f", of all training sites by {gain:.1f} (bar "
                    f"{cells_bar:.1f})") + (": kept" if keep else ": dropped"))  # fmt: skip
         return keep
