@@ -130,6 +130,14 @@ and they stay only if the evidence at the round's start is then higher than with
 them. They are in every later round of the phase and in the prediction
 (:meth:`soilbinn.nn.gp_prior.GPPrior.step_logits`).
 
+With ``cells`` (per-parameter kernels) the lon/lat cells of each size add an offset shared
+by their sites, one variance per size and parameter. A gate at each phase's start sets the
+variances alone, after the phase's first evidence fit and on its sites, and keeps them
+only if they pass AIC's price there and then raise the evidence of all training sites by
+``cells_bar``; the later fits and the support search leave them out, and a dropped gate
+gives the phase without cells to the last bit (``docs/recovery_ablation.md``, stops 75 and
+76).
+
 The covariance between the parameters is diagonal unless ``correlated``: the evidence
 at the network's solution reads the network's errors along the SOC's trade-off ridges
 (parameters that compensate each other) as a correlation of the parameters themselves,
