@@ -57,6 +57,10 @@ process model and adds multiplicative log-normal noise. Two differently written 
 - ``regions`` (stop 75, written after lon/lat cells were added to the GP's prior, which
   line up with ``blocks``' 10-degree regions): ``blocks``' terms with the offsets on 14
   Voronoi regions around random centres, whose borders no grid of cells follows.
+- ``tiles`` (stop 77, written before anything ran on it, to test the cells on regions
+  that are rectangles but not theirs): ``blocks``' terms with the offsets on rectangular
+  tiles of a random width (7-15 degrees of longitude) and height (6-12 of latitude) whose
+  grid starts at a random lon/lat origin, so no cell size lines up with their borders.
 
 Usage::
 
@@ -252,6 +256,19 @@ def truth_regions(ds: xr.Dataset, seed: int) -> np.ndarray:
     cx, cy = g.uniform(lon.min(), lon.max(), 14), g.uniform(lat.min(), lat.max(), 14)
     block = ((lon[:, None] - cx) ** 2 + (lat[:, None] - cy) ** 2).argmin(1)
     return _terms_and_offsets(ds, seed, block, 14)
+
+
+def truth_tiles(ds: xr.Dataset, seed: int) -> np.ndarray:
+    """(n, 21) unit-scale truth: ``blocks``' terms, the offsets on rectangular tiles of a
+    random size and origin (stop 77; no grid of 5, 10 or 20 degree cells lines up with them).
+    """
+    lon, lat = ds["lon"].values.astype(float), ds["lat"].values.astype(float)
+    g = np.random.default_rng([seed, 7171])
+    w, h = g.uniform(7.0, 15.0), g.uniform(6.0, 12.0)
+    x0, y0 = g.uniform(0.0, w), g.uniform(0.0, h)
+    cell = np.floor((lon - x0) / w).astype(int) * 1000 + np.floor((lat - y0) / h).astype(int)
+    _, block = np.unique(cell, return_inverse=True)
+    return _terms_and_offsets(ds, seed, block)
 
 
 def _terms_and_offsets(
@@ -489,6 +506,7 @@ TRUTHS = {
     "field": truth_field, "hinge": truth_hinge, "blocks": truth_blocks, "gp": truth_gp,
     "niche": truth_niche, "response": truth_response, "regimes": truth_regimes,
     "indices": truth_indices, "levels": truth_levels, "regions": truth_regions,
+    "tiles": truth_tiles,
 }  # fmt: skip
 
 
