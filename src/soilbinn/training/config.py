@@ -375,7 +375,10 @@ class GPPriorConfig:
     # rises by more than cells_bar. Kept, they stay as the gate set them (the evidence fits and support sbl
     # leave them out); dropped, the phase is the one without them to the last bit. A new
     # site outside every training cell gets no offset. Needs data.use_lonlat and
-    # per_parameter kernels. []: none (docs/recovery_ablation.md, stops 75 and 76)
+    # per_parameter kernels. []: none (docs/recovery_ablation.md, stops 75 and 76). Not
+    # in demo: they help only where the regions are cells of the same grid; on offsets
+    # over rectangles of another size and origin the gate gained 0-4 nats and dropped
+    # them (stop 77)
     cells: list[float] = dataclasses.field(default_factory=list)
     # least rise in the log evidence of all training sites for a phase to keep the cells;
     # null: half the log of the number of training sites per variance the cells add (one
@@ -700,11 +703,12 @@ def validate_config(cfg: Config, source: str = "config") -> Config:
                           "train.gp_prior.kernel = per_parameter (a step per parameter)")  # fmt: skip
     if cfg.train.gp_prior.cells and not cfg.data.use_lonlat:
         raise ConfigError(f"{source}: train.gp_prior.cells needs data.use_lonlat = true (the "
-                          "cells are read from the sites' lon/lat)")  # fmt: skip
+                          "cells are read from the sites' lon/lat); without lon/lat set "
+                          "train.gp_prior.cells=[]")  # fmt: skip
     if cfg.train.gp_prior.cells and cfg.train.gp_prior.kernel != "per_parameter":
         raise ConfigError(f"{source}: train.gp_prior.cells needs "
                           "train.gp_prior.kernel = per_parameter (an offset variance per "
-                          "parameter)")  # fmt: skip
+                          "parameter); with another kernel set train.gp_prior.cells=[]")  # fmt: skip
     if cfg.train.gp_prior.offset_variance > 0 and cfg.train.gp_prior.kernel != "per_parameter":
         raise ConfigError(f"{source}: train.gp_prior.offset_variance > 0 needs "
                           "train.gp_prior.kernel = per_parameter (an offset per parameter)")  # fmt: skip

@@ -1192,7 +1192,7 @@ def fit_gp_prior(
             log("gp_prior: no round kept with per-parameter kernels; again with one shared kernel")
         prior, again = fit_gp_prior(net, inputs, loss_of_outputs, n_obs,
                                     dataclasses.replace(cfg, kernel="shared", offset_variance=0.0,
-                                                        steps=0),
+                                                        steps=0, cells=[]),
                                     use_lonlat, seed,
                                     log, blend, starts, None, draw)  # fmt: skip
         again["seconds"] = time.perf_counter() - t0  # both attempts
