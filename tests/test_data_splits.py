@@ -59,3 +59,30 @@ def test_split_record():
     d = split_dataset(["a", "b"], np.array([0, 1]), "spatial", 2, 7, 2.0)
     assert d["fold"].attrs["kind"] == "spatial" and d["fold"].attrs["seed"] == 7
     assert list(d["site"].values) == ["a", "b"]
+
+
+def test_spatial_split_shortfall_is_flagged():
+    """The train/val/test split fills the test set with whole cells and stops at the first
+    that would overshoot: with one cell holding most sites it can leave the test set
+    nearly empty (stop 77: 2 of 300). ``split_shortfalls`` names exactly the sets under
+    half their fraction; 500 scattered sites fill theirs."""
+    from soilbinn.training.sitedata import split_indices, split_shortfalls
+
+    rng = np.random.default_rng(1)
+    # 80 sites in one 2-degree cell, 20 alone in cells of their own
+    lat = np.concatenate([rng.uniform(40.1, 41.9, 80), 26.0 + 2.0 * np.arange(20) // 4])
+    lon = np.concatenate([rng.uniform(-99.9, -98.1, 80), -120.0 + 2.0 * (np.arange(20) % 4)])
+    flagged = 0
+    for seed in range(20):
+        idx = split_indices(lat, lon, 0.0, 0.3, seed, "spatial")
+        assert sum(len(i) for i in idx) == 100
+        short = split_shortfalls(idx, 0.0, 0.3)
+        assert bool(short) == (len(idx[2]) < 15)
+        if short:
+            assert short[0].startswith(f"test: {len(idx[2])} sites of 100")
+            flagged += 1
+    assert flagged > 0  # the big cell comes before the test set is full on some seeds
+    lat, lon = rng.uniform(25, 49, 500), rng.uniform(-124, -67, 500)
+    idx = split_indices(lat, lon, 0.15, 0.15, 0, "spatial")
+    assert split_shortfalls(idx, 0.15, 0.15) == []
+    assert split_shortfalls(idx, 0.15, 0.0) == []

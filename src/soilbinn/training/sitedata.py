@@ -227,3 +227,34 @@ def split_indices(
     else:
         raise ValueError(f"unknown split kind {kind!r}; choose random or spatial")
     return np.sort(train), np.sort(val), np.sort(test)
+
+
+def split_shortfalls(
+    idx: tuple[np.ndarray, np.ndarray, np.ndarray], val_fraction: float, test_fraction: float
+) -> list[str]:
+    """The validation or test sets that got less than half the sites their fraction asks.
+
+    The spatial split fills each set with whole cells in a random order and stops at the
+    first cell that would overshoot, so on a small dataset whose sites cluster one large
+    cell can leave a set nearly empty (docs/recovery_ablation.md, stop 77: 2 test sites of
+    300 against 45 asked).
+
+    Parameters
+    ----------
+    idx : tuple of int arrays
+        Train, validation and test site indices (:func:`split_indices`).
+    val_fraction, test_fraction : float
+        The fractions asked for.
+
+    Returns
+    -------
+    list of str
+        One line per short set, e.g. ``"test: 2 sites of 300 (0.7%), 15% asked"``.
+    """
+    n = sum(len(i) for i in idx)
+    out = []
+    for name, got, frac in (("validation", idx[1], val_fraction), ("test", idx[2], test_fraction)):
+        if frac > 0 and len(got) < 0.5 * frac * n:
+            out.append(f"{name}: {len(got)} sites of {n} ({100 * len(got) / max(n, 1):.1f}%), "
+                       f"{100 * frac:g}% asked")  # fmt: skip
+    return out
