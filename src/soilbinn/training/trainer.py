@@ -925,9 +925,9 @@ def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, ru
         site_ids = np.asarray(ds_split_ids(source, dataset, idx), dtype=object)
         _write_split(run, site_ids, idx)
         if train_idx is None:  # a split of our own: say where it fell far short
-            why = (f"; whole {cfg.data.block_deg:g}-degree cells stay together and the next "
-                   "was larger than what remained (a smaller data.block_deg or another "
-                   "data.split_seed fills it)" if cfg.data.split == "spatial" else "")  # fmt: skip
+            why = (f"; whole {cfg.data.block_deg:g}-degree cells stay together and the "
+                   "cells left were larger than what remained (a smaller data.block_deg "
+                   "fills it)" if cfg.data.split == "spatial" else "")  # fmt: skip
             for short in split_shortfalls(idx, cfg.data.val_fraction, cfg.data.test_fraction):
                 log.warning("data.split = %s: %s%s", cfg.data.split, short, why)
         run.save_last(trainer.state())  # epoch 0: an interrupted run can always resume
