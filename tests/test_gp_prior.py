@@ -2043,3 +2043,35 @@ def test_cell_columns_only_add_their_offsets_to_the_kernel(correlation):
     torch.testing.assert_close(site_kernel(x, x, ls, correlation, None, cells), expected)
     # without the mask the cells are features of the correlation: another kernel
     assert not torch.allclose(site_kernel(x, x, ls, correlation), expected)
+
+
+def test_the_saturation_pattern_moves_only_the_sites_near_their_threshold():
+    """``train.gp_prior.w_pattern``: where the mode's w_scaling is at ``factor`` of its
+    threshold or more, w_scaling goes to 1.02 of it (every cell saturated: no water
+    limitation) and the other learned parameters back to the network's; the other sites
+    keep the mode. A threshold above the range leaves w_scaling just below its top."""
+    from soilbinn.training.gp_fit import W_PATTERN_ABOVE, saturation_pattern
+
+    thr = torch.tensor([0.3, 0.3, 0.3, 0.5, 0.99], dtype=F64)
+    w = torch.tensor([0.29, 0.25, 0.2, 0.9, 0.95], dtype=F64)  # ratios 0.97 0.83 0.67 1.8 0.96
+    z = torch.stack([torch.linspace(-1, 1, 5, dtype=F64), torch.logit(w)], 1)
+    z_net = torch.full((5, 2), 2.0, dtype=F64)
+    out = saturation_pattern(z, z_net, 1, thr, 0.8)
+    moved = torch.tensor([True, True, False, True, True])
+    assert saturation_pattern.moved == 4
+    assert torch.equal(out[~moved], z[~moved]) and torch.equal(out[moved, 0], z_net[moved, 0])
+    w_new = torch.sigmoid(out[:, 1])
+    torch.testing.assert_close(w_new[:4][moved[:4]], W_PATTERN_ABOVE * thr[:4][moved[:4]])
+    assert 0.999 < float(w_new[4]) < 1.0  # 1.02 x 0.99 capped within the range
+    assert torch.equal(z, torch.stack([torch.linspace(-1, 1, 5, dtype=F64), torch.logit(w)], 1))
+    # a factor above every ratio moves nothing
+    assert torch.equal(saturation_pattern(z, z_net, 1, thr, 2.0), z)
+    assert saturation_pattern.moved == 0
+
+
+def test_the_saturation_pattern_option_is_checked():
+    with pytest.raises(ConfigError, match=r"w_pattern needs train.gp_prior.select_after"):
+        load_config("demo", ["train.gp_prior.w_pattern=0.8", "train.gp_prior.select_after=null"])
+    with pytest.raises(ConfigError, match=r"w_pattern = 1.5 must be in \(0, 1\] or null"):
+        load_config("demo", ["train.gp_prior.w_pattern=1.5"])
+    assert load_config("demo", ["train.gp_prior.w_pattern=0.8"]).train.gp_prior.w_pattern == 0.8

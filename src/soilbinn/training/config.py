@@ -241,6 +241,16 @@ class GPPriorConfig:
     # several margins each is a start with its own rounds, and the highest evidence is kept
     # (docs/recovery_ablation.md, stops 39, 48)
     w_margin: list[float] = field(default_factory=lambda: [0.98])
+    # w_scaling's saturation pattern read off the fit (needs select_after): when the phase
+    # of highest evidence is chosen to go on, at the training sites where its mode has
+    # w_scaling at this factor of its saturation threshold or more, w_scaling moves to
+    # 1.02 of the threshold (no water limitation) and the other learned parameters back to
+    # the network's; the rounds after start from there, and the round of highest evidence
+    # is kept as always; no extra rounds. Null: off (demo). The Newton steps otherwise keep
+    # a mild limitation at most sites whose truth saturates. With 0.8, on 7 misses tau4s3
+    # rose on all 7 and the evidence on all 7, with no new pass; on 5 passes R2 moved by
+    # at most 0.015 and the evidence fell on 2 (docs/recovery_ablation.md, stop 78)
+    w_pattern: float | None = None
     # with several starts (several w_margin, w_start "both" or correlation "both"): every
     # start runs this many rounds, then only the one with the highest evidence runs the
     # rest (null: every start runs all rounds). With w_margin [0.98, 0.8], compared after
@@ -569,6 +579,7 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
         lambda v: len(v) >= 1 and all(0 < float(m) <= 1.5 for m in v) and len(set(v)) == len(v),
         "must be a non-empty list of distinct factors in (0, 1.5]",
     ),
+    ("train.gp_prior.w_pattern", lambda v: v is None or 0 < v <= 1, "must be in (0, 1] or null"),
     ("train.water_relaxation.sharpness_start", lambda v: v is None or v > 0, "must be > 0"),
     ("train.water_relaxation.sharpness_end", lambda v: v > 0, "must be > 0"),
     ("train.water_relaxation.fraction", lambda v: 0 <= v <= 1, "must be in [0, 1]"),
@@ -721,6 +732,10 @@ def validate_config(cfg: Config, source: str = "config") -> Config:
         raise ConfigError(f"{source}: train.gp_prior.select_after = {gp.select_after} with "
                           f"temper_paths = both must exceed the {n_tempered} tempered round(s) "
                           "(the tempered path has no evidence before)")  # fmt: skip
+    if gp.w_pattern is not None and gp.select_after is None:
+        raise ConfigError(f"{source}: train.gp_prior.w_pattern needs train.gp_prior."
+                          "select_after (the pattern is read when the phase that goes on is "
+                          "chosen); set train.gp_prior.w_pattern=null to turn it off")  # fmt: skip
     t = cfg.model.temperature
     if not t.min <= t.init <= t.max:
         raise ConfigError(f"{source}: model.temperature.init must lie in [min, max]")

@@ -255,6 +255,48 @@ def evidence_subsets(
     return np.split(gen.choice(n, size=m * blocks, replace=False), blocks)
 
 
+#: where ``train.gp_prior.w_pattern`` moves w_scaling, as a factor of each site's saturation
+#: threshold: every cell's water scalar saturated (as ``w_margin`` 1.02)
+W_PATTERN_ABOVE = 1.02
+
+
+def saturation_pattern(
+    z: torch.Tensor, z_net: torch.Tensor, j: int, threshold: torch.Tensor, factor: float
+) -> torch.Tensor:
+    """Logits with w_scaling moved above its saturation threshold where it is near it.
+
+    Parameters
+    ----------
+    z, z_net : Tensor (n, k)
+        The mode's logits of the learned parameters at the training sites, and the
+        network's.
+    j : int
+        w_scaling's column.
+    threshold : Tensor (n,)
+        Each site's saturation threshold of w_scaling on the unit scale
+        (:func:`soilbinn.process.rates.water_saturation_threshold`, scaled to the bounds).
+    factor : float
+        Sites whose w_scaling is at least ``factor * threshold`` are moved.
+
+    Returns
+    -------
+    Tensor (n, k)
+        A copy of ``z``: at the moved sites w_scaling at :data:`W_PATTERN_ABOVE` of the
+        threshold (capped just below the top of its range) and the other columns
+        ``z_net``'s. ``saturation_pattern.moved`` counts the sites.
+    """
+    thr = threshold.to(z)
+    near = torch.sigmoid(z[:, j]) >= factor * thr
+    out = z.clone()
+    out[near] = z_net.to(z)[near]
+    out[near, j] = torch.logit((W_PATTERN_ABOVE * thr[near]).clamp(1e-6, 1 - 1e-6))
+    saturation_pattern.moved = int(near.sum())
+    return out
+
+
+saturation_pattern.moved = 0
+
+
 def fit_gp_prior(
     net: torch.nn.Module,
     inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
@@ -270,6 +312,7 @@ def fit_gp_prior(
     draw: int = 0,
     irrelevant: torch.Tensor | None = None,
     support_exempt: Sequence[int] = (),
+    w_pattern: tuple[int, torch.Tensor] | None = None,
 ) -> tuple[GPPrior | None, dict[str, float]]:
     """Fit a :class:`GPPrior` to the training sites; the network is not changed.
 
@@ -320,6 +363,13 @@ def fit_gp_prior(
         With ``cfg.support = "sbl"`` (per-parameter kernels, no ``irrelevant``), the
         learned parameters whose kernels keep every feature
         (:func:`soilbinn.training.gp_support.estimate_support`).
+    w_pattern : (int, Tensor (n,)), optional
+        w_scaling's column among the learned parameters and each training site's
+        saturation threshold on the unit scale, for ``cfg.w_pattern``: when the phase that
+        goes on after ``cfg.select_after`` rounds is chosen, at the sites where its mode
+        has w_scaling at ``cfg.w_pattern`` of the threshold or more, w_scaling moves to
+        :data:`W_PATTERN_ABOVE` of it and the other learned parameters back to the
+        network's outputs (``info["w_pattern_sites"]``: how many).
 
     Returns
     -------
@@ -926,6 +976,15 @@ def fit_gp_prior(
             g, h = likelihood_terms(z)
         else:  # the phase chosen to go on: its mode, likelihood terms and hyperparameters
             z, g, h, hyper, beta = saved.pop(ph)
+            if w_pattern is not None and cfg.w_pattern is not None:
+                z = saturation_pattern(z, torch.logit(p.to(f64).clamp(1e-6, 1 - 1e-6)),
+                                       *w_pattern, cfg.w_pattern)  # fmt: skip
+                info["w_pattern_sites"] = saturation_pattern.moved
+                g, h = likelihood_terms(z)
+                if log is not None:
+                    log(f"gp_prior: w_scaling moved above its saturation threshold, the other "
+                        f"parameters back to the network's, at {saturation_pattern.moved} of "
+                        f"{n} sites (the mode at {cfg.w_pattern:g} of the threshold or more)")  # fmt: skip
             if search:
                 held = held_of.pop(ph)
             with torch.no_grad():

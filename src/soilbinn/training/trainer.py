@@ -615,7 +615,10 @@ class _Trainer:
             model.load_state_dict(load_checkpoint(self.run.best)["model"])
         model.eval()
         net = model.param_net
-        starts, below, exempt = [None], [], []
+        starts, below, exempt, pattern = [None], [], [], None
+        if cfg.w_pattern is not None and "w_scaling" in model.learned_names:
+            j = model.learned_names.index("w_scaling")
+            pattern = (j, self._water_threshold_start(j, 1.0).threshold)
         if cfg.w_start != "network" and "w_scaling" in model.learned_names:
             j = model.learned_names.index("w_scaling")
             below = [self._water_threshold_start(j, float(m)) for m in cfg.w_margin]
@@ -625,6 +628,7 @@ class _Trainer:
             net, (train.numeric, train.categorical, train.lonlat), self.objective_of_learned,
             int(torch.isfinite(train.soc).sum()), cfg, self.cfg.data.use_lonlat,
             self.cfg.train.seed, self.log.info, blend, starts, support_exempt=exempt,
+            w_pattern=pattern,
         )  # fmt: skip
         if below:
             res["w_start_lowered"] = below[0].lowered
@@ -684,8 +688,9 @@ class _Trainer:
         water = self.data["train"].forcing.forcing.water_scalar.to(torch.float64)
         lo, hi = space.bounds_tensors(dtype=torch.float64)
         i = space.names.index("w_scaling")
-        threshold = margin * water_saturation_threshold(water)
-        limit = ((threshold - lo[i]) / (hi[i] - lo[i])).clamp(0.0, 1.0)
+        threshold = water_saturation_threshold(water)
+        unit = (threshold - lo[i]) / (hi[i] - lo[i])
+        limit = ((margin * threshold - lo[i]) / (hi[i] - lo[i])).clamp(0.0, 1.0)
         below = margin <= 1.0
 
         def start(p: torch.Tensor) -> torch.Tensor:
@@ -699,6 +704,7 @@ class _Trainer:
             return q
 
         start.lowered, start.margin = 0, margin
+        start.threshold = unit  # each site's threshold on the unit scale (w_pattern)
         return start
 
     def fit(self) -> None:
