@@ -248,7 +248,7 @@ class GPPriorConfig:
     # the network's; the rounds after start from there, and the round of highest evidence
     # is kept as always; no extra rounds. Null: off (demo). The Newton steps otherwise keep
     # a mild limitation at most sites whose truth saturates. With 0.8, on 7 misses tau4s3
-    # rose on all 7 and the evidence on all 7, with no new pass; on 5 passes R2 moved by
+    # rose on all 7 and the evidence on all 7, with no new pass; on 4 passes R2 moved by
     # at most 0.015 and the evidence fell on 2 (docs/recovery_ablation.md, stop 78)
     w_pattern: float | None = None
     # with several starts (several w_margin, w_start "both" or correlation "both"): every
