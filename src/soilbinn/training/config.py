@@ -247,9 +247,10 @@ class GPPriorConfig:
     # 1.02 of the threshold (no water limitation) and the other learned parameters back to
     # the network's; the rounds after start from there, and the round of highest evidence
     # is kept as always; no extra rounds. Null: off (demo). The Newton steps otherwise keep
-    # a mild limitation at most sites whose truth saturates. With 0.8, on 7 misses tau4s3
-    # rose on all 7 and the evidence on all 7, with no new pass; on 4 passes R2 moved by
-    # at most 0.015 and the evidence fell on 2 (docs/recovery_ablation.md, stop 78)
+    # a mild limitation at most sites whose truth saturates. With 0.8: on the 11 misses of
+    # stops 76-78 where it moved sites the evidence rose on all 11, tau4s3 on 9, no pass;
+    # on 8 fresh truths 5 passes against demo's 4, none lost, the evidence lower on 2 of
+    # the passes (docs/recovery_ablation.md, stop 78)
     w_pattern: float | None = None
     # with several starts (several w_margin, w_start "both" or correlation "both"): every
     # start runs this many rounds, then only the one with the highest evidence runs the

@@ -1,0 +1,11 @@
+#!/bin/bash
+# usage: trun.sh NAME TAG [--set ...]: GP-stage rerun of run_d_NAME started at the truth (tpat.py)
+set -e
+cd /work/lab/s78
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+n=$1; tag=$2; shift 2
+out=runs/${n}_$tag
+rm -rf $out
+python tpat.py fresh/run_d_$n fresh/$n.nc $out "$@" > $out.log 2>&1
+python -m soilbinn predict $out --data fresh/$n.nc --out $out.p.nc --overwrite > $out.plog 2>&1
+echo $n $tag $(python score.py fresh/$n.nc $out $out.p.nc fresh/id_$n.nc) $(grep -o 'log evidence -[0-9.]*' $out/train.log | tail -1)
