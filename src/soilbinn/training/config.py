@@ -249,8 +249,8 @@ class GPPriorConfig:
     # is kept as always; no extra rounds. Null: off (demo). The Newton steps otherwise keep
     # a mild limitation at most sites whose truth saturates. With 0.8: on the 11 misses of
     # stops 76-78 where it moved sites the evidence rose on all 11, tau4s3 on 9, no pass;
-    # on 8 fresh truths 5 passes against demo's 4, none lost, the evidence lower on 2 of
-    # the passes (docs/recovery_ablation.md, stop 78)
+    # on 14 fresh truths 9 passes against demo's 8, none lost; the evidence lower on 6 of
+    # the 24 runs where it moved sites (docs/recovery_ablation.md, stop 78)
     w_pattern: float | None = None
     # with several starts (several w_margin, w_start "both" or correlation "both"): every
     # start runs this many rounds, then only the one with the highest evidence runs the
