@@ -374,6 +374,71 @@ def test_additive_kernel_in_blocks_equals_it_written_out_with_its_gradients(
                                        rtol=1e-13, atol=1e-14)  # fmt: skip
 
 
+@pytest.mark.parametrize("keep", [True, False])
+def test_the_additive_gradient_from_kept_correlations_is_the_recomputed_one(monkeypatch, keep):
+    """The additive kernel's backward reads the one-dimensional correlations its forward
+    pass kept, or recomputes them past ``_KEEP_MAX`` entries: the same length-scale
+    gradient to the last bit, in one block and in many, between the same and different
+    sites."""
+    from soilbinn.nn import gp_prior
+
+    gen = torch.Generator().manual_seed(4)
+    x, y = torch.randn(25, 4, generator=gen, dtype=F64), torch.randn(18, 4, generator=gen, dtype=F64)
+    t0 = torch.randn(4, generator=gen, dtype=F64) * 0.3
+    grads = {}
+    for kept_max in (gp_prior._KEEP_MAX, 0):
+        monkeypatch.setattr(gp_prior, "_KEEP_MAX", kept_max)
+        monkeypatch.setattr(gp_prior, "_BLOCK", 512 if keep else 7)
+        for a, b in ((x, y), (x, x)):
+            w = torch.randn(a.shape[0], b.shape[0], generator=torch.Generator().manual_seed(1),
+                            dtype=F64)  # fmt: skip
+            t = t0.clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad((additive(a, b, t) * w).sum(), t)
+            grads.setdefault(a is b, []).append(grad)
+    for pair in grads.values():
+        assert torch.equal(pair[0], pair[1])
+
+
+@pytest.mark.parametrize(
+    "correlation",
+    ["squared_exponential", "matern52", "additive", "additive_exponential",
+     "squared_exponential+additive"],
+)  # fmt: skip
+def test_a_kernel_without_gradients_in_blocks_is_the_one_block_kernel(monkeypatch, correlation):
+    """Without a gradient to take, a kernel of more than ``_KERNEL_BLOCK`` squared entries
+    runs in blocks (7 rows, dividing neither 25 nor 18), its features read as the whole
+    kernel's (a binary column constant within the first block): between different and the
+    same sites, with additive categories and lon/lat cells, it is the one-block kernel to
+    round-off, and between the same sites the blocks below the diagonal are exactly the
+    transposes of those above."""
+    from soilbinn.nn import gp_prior
+
+    monkeypatch.setattr(gp_prior, "_KERNEL_BLOCK", 7)
+    gen = torch.Generator().manual_seed(8)
+    member = torch.randint(0, 3, (43,), generator=gen)
+    onehot = torch.nn.functional.one_hot(member, 3).to(F64)
+    binary = (torch.rand(43, generator=gen) > 0.5).to(F64)
+    binary[:7] = 0.0
+    cell = (torch.rand(43, generator=gen) > 0.6).to(F64)
+    feats = torch.cat([torch.randn(43, 3, generator=gen, dtype=F64), binary[:, None],
+                       onehot - onehot.mean(0), cell[:, None] - 0.4], 1)  # fmt: skip
+    d = feats.shape[1]
+    cats = torch.tensor([False] * 4 + [True] * 3 + [False])
+    cells = torch.tensor([False] * 7 + [True])
+    ls = 0.3 * torch.randn(lengthscale_width(correlation, d), generator=gen, dtype=F64)
+    a, b = feats[:25], feats[25:]
+    for x1, x2 in ((a, b), (a, a), (feats, feats)):
+        for kern in ((None, None), (cats, None), (cats, cells)):
+            with torch.no_grad():
+                blocked = site_kernel(x1, x2, ls, correlation, *kern)
+            one = site_kernel(x1, x2, ls.clone().requires_grad_(True), correlation, *kern)
+            np.testing.assert_allclose(blocked.numpy(), one.detach().numpy(),
+                                       rtol=1e-13, atol=1e-14)  # fmt: skip
+            if x1 is x2:
+                assert torch.equal(blocked[7:14, :7], blocked[:7, 7:14].T)
+                assert torch.equal(blocked[21:25, 7:14], blocked[7:14, 21:25].T)
+
+
 @pytest.mark.parametrize(
     "correlated, kernel, correlation",
     [

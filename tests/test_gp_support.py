@@ -40,3 +40,33 @@ def test_each_parameter_keeps_the_covariates_its_logits_vary_with():
     assert torch.equal(out, expected)
     exempt = estimate_support(feats, z, g, h, blocks, exempt=[2])
     assert torch.equal(exempt[:2], expected[:2]) and not bool(exempt[2].any())
+
+
+def test_the_fixed_point_updates_stop_once_the_precisions_settle(monkeypatch):
+    """MacKay's updates stop once no log precision moves by more than ``tol``: on the
+    problem above they stop before the cap of 200 updates, at precisions within 1e-4
+    (in log) of the 200 updates' and with the same groups switched off."""
+    from soilbinn.training import gp_support
+
+    gen = torch.Generator().manual_seed(5)
+    n = 300
+    x = torch.randn(n, 3, generator=gen, dtype=F64)
+    z = torch.stack([torch.sin(x[:, 0]), 0.5 * x[:, 1] ** 2], 1)
+    z = z + 0.05 * torch.randn(n, 2, generator=gen, dtype=F64)
+    h = torch.eye(2, dtype=F64).expand(n, 2, 2) / 0.05**2
+    g = torch.zeros_like(z)
+    groups, _ = gp_support.additive_basis(x, [])
+    calls = [0]
+    cholesky = torch.linalg.cholesky
+
+    def counted(a):
+        calls[0] += 1
+        return cholesky(a)
+
+    monkeypatch.setattr(torch.linalg, "cholesky", counted)
+    settled = gp_support.group_precisions(z, g, h, groups)
+    n_settled, calls[0] = calls[0], 0
+    full = gp_support.group_precisions(z, g, h, groups, tol=0.0)
+    assert calls[0] == 200 and n_settled < 200
+    assert float((settled.log() - full.log()).abs().max()) < 1e-4
+    assert torch.equal(settled >= 1e4, full >= 1e4)

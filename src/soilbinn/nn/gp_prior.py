@@ -86,20 +86,34 @@ def _blocks(na: int, nb: int, sym: bool):
             yield i0, min(i0 + _BLOCK, na), j0, min(j0 + _BLOCK, nb)
 
 
+#: at most this many one-dimensional correlations ``z_d`` (float64 entries: 256 MB) are kept
+#: from the additive kernel's forward pass for its backward, which otherwise recomputes them
+_KEEP_MAX = 2**25
+
+
 def _scaled_sums(
-    at: torch.Tensor, bt: torch.Tensor, sym: bool, rough: bool = False
+    at: torch.Tensor,
+    bt: torch.Tensor,
+    sym: bool,
+    rough: bool = False,
+    keep: list[torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``s1 = sum_d z_d`` and ``s2 = sum_d z_d^2`` (na, nb) from the length-scaled features
     ``at`` (d, na) and ``bt`` (d, nb), ``z_d = exp(-(at_d,i - bt_d,j)^2 / 2)`` (``rough``:
     ``exp(-|at_d,i - bt_d,j|)``); blockwise and in place, the upper blocks mirrored when
-    ``sym`` (``at`` and ``bt`` the same)."""
+    ``sym`` (``at`` and ``bt`` the same). ``keep``: each block's ``z_d`` (d, rows, columns)
+    is appended to it, in the order of :func:`_blocks`."""
     na, nb = at.shape[1], bt.shape[1]
     s1 = torch.zeros(na, nb, dtype=at.dtype, device=at.device)
     s2 = torch.zeros_like(s1)
     for i0, i1, j0, j1 in _blocks(na, nb, sym):
         b1, b2 = s1[i0:i1, j0:j1], s2[i0:i1, j0:j1]
-        zj = torch.empty_like(b1)
+        zs = torch.empty((at.shape[0] if keep is not None else 1, *b1.shape),
+                         dtype=at.dtype, device=at.device)  # fmt: skip
+        if keep is not None:
+            keep.append(zs)
         for j in range(at.shape[0]):
+            zj = zs[j] if keep is not None else zs[0]
             torch.sub(at[j, i0:i1, None], bt[j, None, j0:j1], out=zj)
             if rough:
                 zj.abs_().neg_().exp_()
@@ -116,8 +130,9 @@ class _AdditiveSums(torch.autograd.Function):
     """The sums ``s1 = sum_d z_d`` and ``s2 = sum_d z_d^2`` (na, nb) of the one-dimensional
     squared exponentials of a few hundred sites, differentiable in the log length scales.
 
-    Both passes run blockwise (:func:`_blocks`); the backward recomputes each block's
-    ``z_d`` instead of keeping (d, na, nb) arrays. With ``sym`` (the same sites on both
+    Both passes run blockwise (:func:`_blocks`); the backward reads each block's ``z_d``
+    as the forward pass kept them, or recomputes them where more than :data:`_KEEP_MAX`
+    would have been kept. With ``sym`` (the same sites on both
     sides) only the upper blocks are computed: the sums are symmetric, so the gradient
     reads the symmetric part of the incoming one, the off-diagonal blocks twice.
     """
@@ -128,7 +143,8 @@ class _AdditiveSums(torch.autograd.Function):
         at, bt = (a / ls).T.contiguous(), (b / ls).T.contiguous()  # (d, na), (d, nb)
         ctx.save_for_backward(at, bt)
         ctx.sym, ctx.rough = sym, rough
-        return _scaled_sums(at, bt, sym, rough)
+        ctx.kept = [] if at.shape[0] * at.shape[1] * bt.shape[1] <= _KEEP_MAX else None
+        return _scaled_sums(at, bt, sym, rough, ctx.kept)
 
     @staticmethod
     def backward(ctx, g1, g2):
@@ -137,7 +153,8 @@ class _AdditiveSums(torch.autograd.Function):
         if sym:
             g1, g2 = 0.5 * (g1 + g1.T), 0.5 * (g2 + g2.T)
         grad = torch.zeros(at.shape[0], dtype=at.dtype, device=at.device)
-        for i0, i1, j0, j1 in _blocks(at.shape[1], bt.shape[1], sym):
+        kept = ctx.kept
+        for blk, (i0, i1, j0, j1) in enumerate(_blocks(at.shape[1], bt.shape[1], sym)):
             c1, c2 = g1[i0:i1, j0:j1], 2.0 * g2[i0:i1, j0:j1]
             r2 = torch.empty_like(c1)
             zj, w = torch.empty_like(c1), torch.empty_like(c1)
@@ -146,18 +163,39 @@ class _AdditiveSums(torch.autograd.Function):
                 torch.sub(at[j, i0:i1, None], bt[j, None, j0:j1], out=r2)
                 if rough:  # z = exp(-r), dz/dlog l = z r (r2 holds r)
                     r2.abs_()
-                    torch.neg(r2, out=zj).exp_()
+                    if kept is None:
+                        torch.neg(r2, out=zj).exp_()
                 else:
                     r2.square_()
-                    torch.mul(r2, -0.5, out=zj).exp_()
+                    if kept is None:
+                        torch.mul(r2, -0.5, out=zj).exp_()
+                if kept is not None:
+                    zj = kept[blk][j]
                 # dz/dlog l = z r2; d s1 = z r2, d s2 = 2 z^2 r2
                 torch.addcmul(c1, zj, c2, out=w).mul_(zj)
                 grad[j] += twice * torch.dot(w.view(-1), r2.view(-1))
+        ctx.kept = None
         return None, None, grad, None, None
 
 
+def binary_columns(
+    a: torch.Tensor, b: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each feature's least and greatest value over the sites of ``a`` (na, d) and ``b``
+    (nb, d) and whether it takes no others (a category's one-hot column): (lo, hi, binary),
+    each (d,). :func:`_additive_sums` reads a binary feature by two matrix products."""
+    sym = a is b or (a.shape == b.shape and bool(torch.equal(a, b)))
+    both = a if sym else torch.cat([a, b])
+    lo, hi = both.min(0).values, both.max(0).values
+    return lo, hi, ((both == lo) | (both == hi)).all(0)
+
+
 def _additive_sums(
-    a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor, rough: bool = False
+    a: torch.Tensor,
+    b: torch.Tensor,
+    log_lengthscale: torch.Tensor,
+    rough: bool = False,
+    columns: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``s1 = sum_d z_d`` and ``s2 = sum_d z_d^2`` (na, nb) over the features, ``z_d`` the
     one-dimensional squared exponential of feature ``d``. A feature with two values over
@@ -166,11 +204,11 @@ def _additive_sums(
     exponentials. The others blockwise (:func:`_scaled_sums`), differentiable in the
     length scales where they require a gradient; a kernel between the same sites (``a``
     and ``b`` equal) computes its upper triangle only. ``rough``: the one-dimensional
-    exponential ``exp(-|gap| / l)`` in place of the squared exponential."""
+    exponential ``exp(-|gap| / l)`` in place of the squared exponential. ``columns``:
+    :func:`binary_columns` of the whole kernel's sites when ``a`` and ``b`` are a block of
+    it (a feature is read the same way in every block)."""
     sym = a is b or (a.shape == b.shape and bool(torch.equal(a, b)))
-    both = a if sym else torch.cat([a, b])
-    lo, hi = both.min(0).values, both.max(0).values
-    binary = ((both == lo) | (both == hi)).all(0)
+    lo, hi, binary = binary_columns(a, b) if columns is None else columns
     rest = ~binary
     if bool(rest.any()):
         ar, br, log_ls = a[:, rest], b[:, rest], log_lengthscale[rest]
@@ -199,26 +237,29 @@ def _additive_sums(
     return s1, s2
 
 
-def additive(a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor) -> torch.Tensor:
+def additive(
+    a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor, columns=None
+) -> torch.Tensor:
     """Additive kernel (na, nb) of first and second order (Duvenaud, Nickisch & Rasmussen
     2011): with ``z_d`` the one-dimensional squared exponential of feature ``d`` (its own
     length scale), the mean of the ``z_d`` and the mean of their pairwise products
     ``z_d z_e`` (d < e), averaged. Its functions are sums of functions of one and of two
     features, where the ARD product kernel's are functions of all features at once; a
-    feature with a long length scale contributes a constant."""
-    return _additive_of_sums(a.shape[1], *_additive_sums(a, b, log_lengthscale))
+    feature with a long length scale contributes a constant. ``columns``: as
+    :func:`_additive_sums`."""
+    return _additive_of_sums(a.shape[1], *_additive_sums(a, b, log_lengthscale, False, columns))
 
 
 def additive_exponential(
-    a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor
+    a: torch.Tensor, b: torch.Tensor, log_lengthscale: torch.Tensor, columns=None
 ) -> torch.Tensor:
     """:func:`additive` with the one-dimensional exponential (Matern 1/2) correlation
     ``exp(-|a_d - b_d| / l_d)`` in place of the squared exponential: its one-feature
     functions are continuous but not differentiable, so a parameter may step along a
     covariate (a threshold) at a cost that grows with the step's height over its width,
     where the squared exponential's grows exponentially as the width falls below the
-    length scale."""
-    return _additive_of_sums(a.shape[1], *_additive_sums(a, b, log_lengthscale, rough=True))
+    length scale. ``columns``: as :func:`_additive_sums`."""
+    return _additive_of_sums(a.shape[1], *_additive_sums(a, b, log_lengthscale, True, columns))
 
 
 def _additive_of_sums(d: int, s1: torch.Tensor, s2: torch.Tensor) -> torch.Tensor:
@@ -235,6 +276,13 @@ CORRELATIONS = {
     "additive": additive,
     "additive_exponential": additive_exponential,
 }
+
+#: rows and columns of the blocks a kernel without gradients is computed in
+#: (:func:`site_kernel`)
+_KERNEL_BLOCK = 256
+
+#: the correlation functions that read :func:`binary_columns`
+_READS_COLUMNS = {"additive", "additive_exponential"}
 
 #: sums of two correlation functions by their name in ``train.gp_prior``: ``(1 - w)`` times
 #: the first plus ``w`` times the second, each with its own length scales (the first ``d``
@@ -329,15 +377,49 @@ def site_kernel(
         ``exp(-2 l_c) [a in c] [b in c]`` with the first term's ``l_c`` for a sum, and
         leaves the features the correlation reads (the additive kernel's mean over its
         features would otherwise count every cell as one).
+
+    Notes
+    -----
+    Without a gradient to take (no length scale requiring one), a kernel of more than
+    :data:`_KERNEL_BLOCK` squared entries is computed in square blocks of that many rows
+    and columns: every elementwise pass then runs on a block that stays in cache, where the
+    whole (na, nb) matrix would not. Its features are read as the whole kernel's
+    (:func:`binary_columns`); between the same sites (``a`` and ``b`` equal) the blocks
+    below the diagonal are the transposes of those above. Each entry is the one-block
+    computation's to round-off (the matrix products' sums may run in another order).
     """
+    columns = binary_columns(a, b)
+    sym = a is b or (a.shape == b.shape and bool(torch.equal(a, b)))
+    na, nb = a.shape[0], b.shape[0]
+    grad = torch.is_grad_enabled() and (
+        log_lengthscale.requires_grad or a.requires_grad or b.requires_grad
+    )
+    if grad or na * nb <= _KERNEL_BLOCK**2:
+        return _site_kernel(a, b, log_lengthscale, correlation, onehot, cells, columns)
+    out = torch.empty(na, nb, dtype=a.dtype, device=a.device)
+    for i0 in range(0, na, _KERNEL_BLOCK):
+        for j0 in range(i0 if sym else 0, nb, _KERNEL_BLOCK):
+            i1, j1 = i0 + _KERNEL_BLOCK, j0 + _KERNEL_BLOCK
+            out[i0:i1, j0:j1] = _site_kernel(
+                a[i0:i1], b[j0:j1], log_lengthscale, correlation, onehot, cells, columns
+            )
+            if sym and j0 > i0:
+                out[j0:j1, i0:i1] = out[i0:i1, j0:j1].T
+    return out
+
+
+def _site_kernel(a, b, log_lengthscale, correlation, onehot, cells, columns):
+    """:func:`site_kernel` of ``a`` and ``b`` as one block, ``columns`` the whole kernel's
+    :func:`binary_columns`."""
     if cells is not None and bool(cells.any()):
         cells = cells.to(a.device)
         d, rest = a.shape[1], ~cells
         ls_rest = (torch.cat([log_lengthscale[:d][rest], log_lengthscale[d : 2 * d][rest],
                               log_lengthscale[2 * d :]])
                    if correlation in SUMS else log_lengthscale[rest])  # fmt: skip
-        k = site_kernel(a[:, rest], b[:, rest], ls_rest, correlation,
-                        None if onehot is None else onehot.to(a.device)[rest])  # fmt: skip
+        k = _site_kernel(a[:, rest], b[:, rest], ls_rest, correlation,
+                         None if onehot is None else onehot.to(a.device)[rest], None,
+                         tuple(c[rest] for c in columns))  # fmt: skip
         ls_c = log_lengthscale[:d][cells]
         on = ls_c < CELL_HELD  # held: exactly no offset
         if not bool(on.any()):
@@ -349,14 +431,24 @@ def site_kernel(
         first, second = SUMS[correlation]
         d = a.shape[1]
         w = torch.sigmoid(log_lengthscale[2 * d])
-        return ((1 - w) * site_kernel(a, b, log_lengthscale[:d], first, onehot)
-                + w * site_kernel(a, b, log_lengthscale[d : 2 * d], second))  # fmt: skip
+        return ((1 - w) * _site_kernel(a, b, log_lengthscale[:d], first, onehot, None, columns)
+                + w * _site_kernel(a, b, log_lengthscale[d : 2 * d], second, None, None,
+                                   columns))  # fmt: skip
     corr = CORRELATIONS[correlation]
+
+    def of(rest):  # the correlation over the features ``rest`` (all: None)
+        if rest is None:
+            a_, b_, ls_, cols = a, b, log_lengthscale, columns
+        else:
+            a_, b_, ls_ = a[:, rest], b[:, rest], log_lengthscale[rest]
+            cols = tuple(c[rest] for c in columns)
+        return corr(a_, b_, ls_, cols) if correlation in _READS_COLUMNS else corr(a_, b_, ls_)
+
     if onehot is None or not bool(onehot.any()):
-        return corr(a, b, log_lengthscale)
+        return of(None)
     onehot = onehot.to(a.device)
     rest = ~onehot
-    k = corr(a[:, rest], b[:, rest], log_lengthscale[rest])
+    k = of(rest)
     in_a, in_b = (a[:, onehot] > 0).to(a.dtype), (b[:, onehot] > 0).to(b.dtype)
     return k + (in_a * torch.exp(-2 * log_lengthscale[onehot])) @ in_b.T
 

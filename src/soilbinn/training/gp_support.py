@@ -78,6 +78,7 @@ def group_precisions(
     h: torch.Tensor,
     groups: Sequence[torch.Tensor],
     iterations: int = 200,
+    tol: float = 1e-6,
 ) -> torch.Tensor:
     """Evidence-maximising prior precisions of the additive model's groups.
 
@@ -94,7 +95,12 @@ def group_precisions(
     groups : sequence of Tensor (n, p_g)
         From :func:`additive_basis`.
     iterations : int
-        MacKay's fixed-point updates (they converge within 200 on the truths of stop 67).
+        At most this many of MacKay's fixed-point updates (they converge within 200 on the
+        truths of stop 67).
+    tol : float
+        The updates stop once none changes a log precision by more than this (the
+        precisions are compared with a threshold; 1e-6 is reached in about 100 updates on
+        the truths of stop 80).
 
     Returns
     -------
@@ -122,7 +128,11 @@ def group_precisions(
         w = torch.cholesky_solve(b[:, None], chol)[:, 0]
         var = torch.diagonal(torch.cholesky_inverse(chol))
         gamma = (size - alpha * (member.T @ var)).clamp_min(1e-12)  # well-determined ones
-        alpha = (gamma / (member.T @ w**2).clamp_min(1e-30)).clamp(1e-8, 1e12)
+        new = (gamma / (member.T @ w**2).clamp_min(1e-30)).clamp(1e-8, 1e12)
+        done = float((new.log() - alpha.log()).abs().max()) <= tol
+        alpha = new
+        if done:
+            break
     return alpha.reshape(k, len(sizes))
 
 
