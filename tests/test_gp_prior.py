@@ -383,7 +383,10 @@ def test_the_additive_gradient_from_kept_correlations_is_the_recomputed_one(monk
     from soilbinn.nn import gp_prior
 
     gen = torch.Generator().manual_seed(4)
-    x, y = torch.randn(25, 4, generator=gen, dtype=F64), torch.randn(18, 4, generator=gen, dtype=F64)
+    x, y = (
+        torch.randn(25, 4, generator=gen, dtype=F64),
+        torch.randn(18, 4, generator=gen, dtype=F64),
+    )
     t0 = torch.randn(4, generator=gen, dtype=F64) * 0.3
     grads = {}
     for kept_max in (gp_prior._KEEP_MAX, 0):
