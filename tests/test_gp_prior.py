@@ -2137,6 +2137,97 @@ def test_the_saturation_pattern_moves_only_the_sites_near_their_threshold():
     assert saturation_pattern.moved == 0
 
 
+def test_the_probe_moves_w_scaling_below_its_threshold_only_where_the_soc_asks():
+    """``train.gp_prior.w_probe``: a site whose w_scaling is at or above its threshold is
+    moved to the trial factor of highest likelihood when that gains more than the bar;
+    a site whose SOC is flat above the threshold, one already below it and one whose gain
+    is under the bar stay; the other parameters never move."""
+    from soilbinn.training.gp_fit import probe_limitation
+
+    thr = torch.tensor([0.4, 0.4, 0.5, 0.5, 0.6], dtype=F64)
+    # where each site's SOC puts w_scaling's limitation: 0.7 and 0.55 of the threshold at
+    # sites 0 and 2, none at sites 1 and 3 (flat above the threshold), site 4 at 0.75 of
+    # it but with a curvature too small to clear the bar
+    want = torch.tensor([0.7, 1.0, 0.55, 1.0, 0.75], dtype=F64) * thr
+    curv = torch.tensor([1e4, 1e4, 1e4, 1e4, 1.0], dtype=F64)
+
+    def site_loss(q):  # (n, 2) -> (n,): the water scalar depends on min(w, threshold)
+        return curv * (torch.minimum(q[:, 1], thr) - want) ** 2 + (q[:, 0] - 0.3) ** 2
+
+    w = torch.tensor([0.41, 0.6, 0.5, 0.7, 0.62], dtype=F64)
+    z = torch.stack([torch.logit(torch.full((5,), 0.2, dtype=F64)), torch.logit(w)], 1)
+    z[2, 1] = torch.logit(torch.tensor(0.45, dtype=F64))  # site 2 already below (0.9)
+    out, gain = probe_limitation(z, 1, thr, site_loss, [0.9, 0.7, 0.6, 0.5], 3.0, 1.0)
+    moved = gain > 0
+    assert moved.tolist() == [True, False, False, False, False]
+    torch.testing.assert_close(torch.sigmoid(out[0, 1]), 0.7 * thr[0])
+    assert float(gain[0]) == pytest.approx(1e4 * (0.4 - 0.28) ** 2, rel=1e-9)
+    assert torch.equal(out[~moved], z[~moved]) and torch.equal(out[:, 0], z[:, 0])
+    # with the bar at 0 site 4 moves too, to the factor nearest its limitation
+    out0, gain0 = probe_limitation(z, 1, thr, site_loss, [0.9, 0.7, 0.6, 0.5], 0.0, 1.0)
+    assert (gain0 > 0).tolist() == [True, False, False, False, True]
+    torch.testing.assert_close(torch.sigmoid(out0[4, 1]), 0.7 * thr[4])  # the nearest
+    # the gain scales with the likelihood's units
+    _, gain2 = probe_limitation(z, 1, thr, site_loss, [0.9, 0.7, 0.6, 0.5], 3.0, 2.0)
+    torch.testing.assert_close(gain2, 2 * gain)
+
+
+def test_a_run_probes_w_scaling_with_the_sites_terms_of_its_objective(tmp_path, monkeypatch):
+    """``w_probe`` in a real run: the per-site terms the probe reads add up to the
+    training objective the GP stage reads (at the network's parameters and with w_scaling
+    pushed below every threshold), the stage reports how many sites it moved, and the run
+    predicts."""
+    import soilbinn.training.trainer as trainer_module
+    from soilbinn.training.predict import predict_dataset
+
+    real, seen = trainer_module.fit_gp_prior, {}
+
+    def capture(net, inputs, loss_of_outputs, *args, **kwargs):
+        seen["loss"], seen["probe"] = loss_of_outputs, kwargs["w_probe"]
+        with torch.no_grad():
+            seen["p"] = net(*inputs).to(F64)
+        return real(net, inputs, loss_of_outputs, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "fit_gp_prior", capture)
+    ds, res = _tiny_run(
+        tmp_path / "run",
+        60,
+        2,
+        [
+            "model.learned=[efolding,w_scaling]",
+            "train.gp_prior.w_start=saturation",
+            "train.gp_prior.w_margin=[1.02]",
+            "train.gp_prior.w_probe=[0.9, 0.7, 0.5]",
+            "train.gp_prior.categories=product",
+            "train.gp_prior.draws=1",
+            "train.gp_prior.rounds=3",
+            "train.gp_prior.correlation=squared_exponential",
+            "train.gp_prior.select_after=2",
+        ],
+    )  # both paths (demo's): the probe is at the choice
+    j, thr, site_loss = seen["probe"]
+    assert j == 1 and thr.shape == (seen["p"].shape[0],)
+    for q in (seen["p"], torch.stack([seen["p"][:, 0], 0.5 * thr.to(F64)], 1)):
+        terms = site_loss(q)
+        assert terms.shape == (q.shape[0],) and bool((terms >= 0).all())
+        torch.testing.assert_close(terms.sum(), seen["loss"](q).to(F64), rtol=1e-9, atol=0)
+    gp = res.extra["gp_prior"]
+    split = pd.read_csv(tmp_path / "run" / "split.csv")["split"]
+    assert 0 <= gp["w_probe_sites"] <= int((split == "train").sum())
+    out = predict_dataset(tmp_path / "run", ds)
+    assert np.isfinite(out["params"].values).all()
+
+
+def test_the_probe_option_is_checked():
+    with pytest.raises(ConfigError, match=r"w_probe needs train.gp_prior.select_after"):
+        load_config("demo", ["train.gp_prior.w_probe=[0.9]", "train.gp_prior.select_after=null"])
+    for bad in ("[1.0]", "[0.9, 0]", "[1.2]"):
+        with pytest.raises(ConfigError, match=r"w_probe = .* must be factors in \(0, 1\)"):
+            load_config("demo", [f"train.gp_prior.w_probe={bad}"])
+    with pytest.raises(ConfigError, match=r"w_probe_bar = -1.0 must be >= 0"):
+        load_config("demo", ["train.gp_prior.w_probe_bar=-1"])
+
+
 def test_the_saturation_pattern_option_is_checked():
     with pytest.raises(ConfigError, match=r"w_pattern needs train.gp_prior.select_after"):
         load_config("demo", ["train.gp_prior.w_pattern=0.8", "train.gp_prior.select_after=null"])

@@ -252,6 +252,17 @@ class GPPriorConfig:
     # on 14 fresh truths 9 passes against demo's 8, none lost; the evidence lower on 6 of
     # the 24 runs where it moved sites (docs/recovery_ablation.md, stop 78)
     w_pattern: float | None = None
+    # w_scaling probed below its saturation threshold (needs select_after and several
+    # phases, as demo's two paths): when the phase of highest evidence is chosen to go on
+    # (after w_pattern), at each training site whose
+    # mode has w_scaling at or above its threshold (where the SOC does not depend on it and
+    # the Newton steps cannot find a limitation), w_scaling is tried at each of these
+    # factors of the threshold with the other parameters held, and moved to the best where
+    # the SOC's log likelihood rises by more than w_probe_bar. With w_margin [1.02] (start
+    # saturated everywhere) it makes the prior "no water limitation unless the SOC asks for
+    # one" (demo since stop 81, docs/recovery_ablation.md). Empty: off
+    w_probe: list[float] = field(default_factory=list)
+    w_probe_bar: float = 3.0  # log likelihood units a probed move must gain
     # with several starts (several w_margin, w_start "both" or correlation "both"): every
     # start runs this many rounds, then only the one with the highest evidence runs the
     # rest (null: every start runs all rounds). With w_margin [0.98, 0.8], compared after
@@ -581,6 +592,12 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
         "must be a non-empty list of distinct factors in (0, 1.5]",
     ),
     ("train.gp_prior.w_pattern", lambda v: v is None or 0 < v <= 1, "must be in (0, 1] or null"),
+    (
+        "train.gp_prior.w_probe",
+        lambda v: all(0 < f < 1 for f in v),
+        "must be factors in (0, 1) (an empty list: off)",
+    ),
+    ("train.gp_prior.w_probe_bar", lambda v: v >= 0, "must be >= 0"),
     ("train.water_relaxation.sharpness_start", lambda v: v is None or v > 0, "must be > 0"),
     ("train.water_relaxation.sharpness_end", lambda v: v > 0, "must be > 0"),
     ("train.water_relaxation.fraction", lambda v: 0 <= v <= 1, "must be in [0, 1]"),
@@ -733,6 +750,10 @@ def validate_config(cfg: Config, source: str = "config") -> Config:
         raise ConfigError(f"{source}: train.gp_prior.select_after = {gp.select_after} with "
                           f"temper_paths = both must exceed the {n_tempered} tempered round(s) "
                           "(the tempered path has no evidence before)")  # fmt: skip
+    if gp.w_probe and gp.select_after is None:
+        raise ConfigError(f"{source}: train.gp_prior.w_probe needs train.gp_prior."
+                          "select_after (the probe is made when the phase that goes on is "
+                          "chosen); set train.gp_prior.w_probe=[] to turn it off")  # fmt: skip
     if gp.w_pattern is not None and gp.select_after is None:
         raise ConfigError(f"{source}: train.gp_prior.w_pattern needs train.gp_prior."
                           "select_after (the pattern is read when the phase that goes on is "

@@ -297,6 +297,66 @@ def saturation_pattern(
 saturation_pattern.moved = 0
 
 
+def probe_limitation(
+    z: torch.Tensor,
+    j: int,
+    threshold: torch.Tensor,
+    site_loss: Callable[[torch.Tensor], torch.Tensor],
+    factors: Sequence[float],
+    bar: float,
+    scale: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits with w_scaling moved below its saturation threshold where the SOC asks for it.
+
+    At a site whose w_scaling is at or above its threshold the SOC does not depend on it,
+    so the Newton steps never find a water limitation there. Each such site's w_scaling is
+    tried at each of ``factors`` times its threshold, the other parameters held, and moved
+    to the one of highest likelihood where that is more than ``bar`` log units above the
+    likelihood where it was (``train.gp_prior.w_probe``).
+
+    Parameters
+    ----------
+    z : Tensor (n, k)
+        The mode's logits of the learned parameters at the training sites.
+    j : int
+        w_scaling's column.
+    threshold : Tensor (n,)
+        Each site's saturation threshold of w_scaling on the unit scale
+        (:func:`soilbinn.process.rates.water_saturation_threshold`, scaled to the bounds).
+    site_loss : callable
+        ``(n, k) unit-scale parameters -> (n,)`` each site's term of the training misfit.
+    factors : sequence of float
+        The trial values of w_scaling as factors of the threshold, each in (0, 1).
+    bar : float
+        Log likelihood units a move must gain.
+    scale : float
+        Log likelihood units per unit of misfit.
+
+    Returns
+    -------
+    z : Tensor (n, k)
+        A copy of ``z`` with the moved sites' w_scaling logits changed.
+    gain : Tensor (n,)
+        Each site's gain in log likelihood units, 0 where it did not move.
+    """
+    thr = threshold.to(z)
+    q = torch.sigmoid(z)
+    saturated = q[:, j] >= thr
+    base = site_loss(q).to(z)
+    best, w_best = torch.zeros_like(base), q[:, j].clone()
+    for factor in factors:
+        trial = q.clone()
+        trial[:, j] = (factor * thr).clamp(1e-6, 1 - 1e-6)
+        gain = scale * (base - site_loss(trial).to(z))
+        better = saturated & (gain > best)
+        best = torch.where(better, gain, best)
+        w_best = torch.where(better, trial[:, j], w_best)
+    move = saturated & (best > bar)
+    out = z.clone()
+    out[move, j] = torch.logit(w_best[move])
+    return out, torch.where(move, best, torch.zeros_like(best))
+
+
 def fit_gp_prior(
     net: torch.nn.Module,
     inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
@@ -313,6 +373,7 @@ def fit_gp_prior(
     irrelevant: torch.Tensor | None = None,
     support_exempt: Sequence[int] = (),
     w_pattern: tuple[int, torch.Tensor] | None = None,
+    w_probe: tuple[int, torch.Tensor, Callable[[torch.Tensor], torch.Tensor]] | None = None,
 ) -> tuple[GPPrior | None, dict[str, float]]:
     """Fit a :class:`GPPrior` to the training sites; the network is not changed.
 
@@ -370,6 +431,13 @@ def fit_gp_prior(
         has w_scaling at ``cfg.w_pattern`` of the threshold or more, w_scaling moves to
         :data:`W_PATTERN_ABOVE` of it and the other learned parameters back to the
         network's outputs (``info["w_pattern_sites"]``: how many).
+    w_probe : (int, Tensor (n,), callable), optional
+        w_scaling's column, each training site's saturation threshold on the unit scale
+        and ``(n, k) unit-scale parameters -> (n,)`` each site's term of
+        ``loss_of_outputs``, for ``cfg.w_probe``: when the phase that goes on after
+        ``cfg.select_after`` rounds is chosen (after ``w_pattern``), :func:`probe_limitation`
+        moves w_scaling below its threshold where the SOC asks for a water limitation
+        (``info["w_probe_sites"]``: how many).
 
     Returns
     -------
@@ -985,6 +1053,15 @@ def fit_gp_prior(
                     log(f"gp_prior: w_scaling moved above its saturation threshold, the other "
                         f"parameters back to the network's, at {saturation_pattern.moved} of "
                         f"{n} sites (the mode at {cfg.w_pattern:g} of the threshold or more)")  # fmt: skip
+            if w_probe is not None and cfg.w_probe:
+                z, gain = probe_limitation(z, *w_probe, cfg.w_probe, cfg.w_probe_bar, base_scale)
+                moved = int((gain > 0).sum())
+                info["w_probe_sites"] = moved
+                g, h = likelihood_terms(z)
+                if log is not None:
+                    log(f"gp_prior: w_scaling moved below its saturation threshold at {moved} "
+                        f"of {n} sites, where the SOC asks for a water limitation (log "
+                        f"likelihood +{float(gain.sum()):.1f})")  # fmt: skip
             if search:
                 held = held_of.pop(ph)
             with torch.no_grad():

@@ -88,26 +88,38 @@ DEPTH_WEIGHTS: dict[str, Callable] = {
 
 
 def masked_misfit(
-    pred: torch.Tensor, obs: torch.Tensor, weight: torch.Tensor, cfg, stats: dict
+    pred: torch.Tensor,
+    obs: torch.Tensor,
+    weight: torch.Tensor,
+    cfg,
+    stats: dict,
+    per_site: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Weighted sum of the elementwise loss over valid observations, and the weight sum.
 
     Parameters
     ----------
     pred, obs, weight : Tensor (n, obs); ``obs`` NaN where missing.
+    per_site : bool
+        Return each site's weighted sum (n,) instead of their total (the weight sum stays
+        the total).
     """
     valid = torch.isfinite(obs) & torch.isfinite(pred)
     safe_obs = torch.where(valid, obs, torch.zeros_like(obs))
     safe_pred = torch.where(valid, pred, torch.zeros_like(pred))
     elem = LOSSES[cfg.kind](safe_pred, safe_obs, cfg, stats)
     w = torch.where(valid, weight, torch.zeros_like(weight))
-    return (elem * w).sum(), w.sum()
+    return (elem * w).sum(1) if per_site else (elem * w).sum(), w.sum()
 
 
-def parameter_regulariser(p: torch.Tensor, sharpness: float = 10.0) -> torch.Tensor:
-    """Sum of ``cosh(sharpness (p - 0.5)) - 1`` over (n, k) unit-scale parameters.
+def parameter_regulariser(
+    p: torch.Tensor, sharpness: float = 10.0, per_site: bool = False
+) -> torch.Tensor:
+    """Sum of ``cosh(sharpness (p - 0.5)) - 1`` over (n, k) unit-scale parameters (each
+    site's sum (n,) with ``per_site``).
 
     Divided by ``n k`` and multiplied by the weight (100 in the paper) it is BINN's
     penalty that keeps parameters off the bounds of their ranges.
     """
-    return (torch.cosh(sharpness * (p.to(torch.float64) - 0.5)) - 1.0).sum()
+    terms = torch.cosh(sharpness * (p.to(torch.float64) - 0.5)) - 1.0
+    return terms.sum(1) if per_site else terms.sum()

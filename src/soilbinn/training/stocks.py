@@ -150,7 +150,12 @@ def has_layer_observations(soc) -> torch.Tensor:
 
 
 def stock_misfit(
-    soc_layer: torch.Tensor, stocks: StockObs, cfg, stats: dict, site_weight=None
+    soc_layer: torch.Tensor,
+    stocks: StockObs,
+    cfg,
+    stats: dict,
+    site_weight=None,
+    per_site: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Weighted sum of the elementwise ``cfg.kind`` misfit over valid increments, and the
     sum of their weights.
@@ -162,6 +167,8 @@ def stock_misfit(
     cfg : the loss config (``kind``, ``smooth_l1_beta``)
     site_weight : Tensor (n,), optional
         Weight of each site's increments (default 1: the sum and count of increments).
+    per_site : bool
+        Return each site's weighted sum (n,) instead of their total.
     """
     valid = torch.isfinite(stocks.inc)
     thick = torch.where(valid, stocks.inc_bottom - stocks.inc_top, torch.ones_like(stocks.inc))
@@ -172,21 +179,25 @@ def stock_misfit(
     w = torch.ones(valid.shape[0], dtype=torch.float64) if site_weight is None else site_weight
     w = torch.where(valid, w.to(elem.device, elem.dtype)[:, None], torch.zeros_like(elem))
     elem = torch.where(valid & (w > 0), w * elem, torch.zeros_like(elem))
-    return elem.sum(), w.sum().to(torch.float64)
+    return elem.sum(1) if per_site else elem.sum(), w.sum().to(torch.float64)
 
 
-def add_stock_misfit(num, den, soc_layer, stocks: StockObs | None, has_layers, cfg, stats):
+def add_stock_misfit(
+    num, den, soc_layer, stocks: StockObs | None, has_layers, cfg, stats, per_site=False
+):
     """Layer misfit ``(num, den)`` plus the stock misfit weighted per site.
 
     ``has_layers`` (bool (n,)) says which sites also carry layer observations; their
     increments weigh ``cfg.stock_weight_with_layers``, the others ``cfg.stock_weight``.
+    With ``per_site`` ``num`` is each site's (n,) and so is the sum returned.
     """
     if stocks is None:
         return num, den
     w = stock_site_weights(has_layers, cfg)
     if not bool((w > 0).any()):
         return num, den
-    s_num, s_den = stock_misfit(soc_layer, stocks, cfg, stats, site_weight=w)
+    s_num, s_den = stock_misfit(soc_layer, stocks, cfg, stats, site_weight=w,
+                                per_site=per_site)  # fmt: skip
     return num + s_num, den + s_den.to(den.device)
 
 

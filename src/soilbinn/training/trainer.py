@@ -482,6 +482,24 @@ class _Trainer:
             loss = loss + cfg.loss.regulariser_weight * reg / max(learned.numel(), 1)
         return loss
 
+    def site_objective_of_learned(self, learned: torch.Tensor) -> torch.Tensor:
+        """Each training site's term (n_train,) of :meth:`objective_of_learned` at the
+        learned parameters (n_train, k), without a graph: their sum is the objective."""
+        cfg, data, model = self.cfg, self.data["train"], self.model
+        with torch.no_grad():
+            out = model.process_model(model.assemble(learned, data.fixed_params), data.forcing)
+            pred = interpolate(out["soc_layer"], data.depth)
+            num, den = masked_misfit(pred, data.soc, self.weights, cfg.loss, self.stats,
+                                     per_site=True)  # fmt: skip
+            num, den = add_stock_misfit(num, den, out["soc_layer"], data.stocks,
+                                        has_layer_observations(data.soc), cfg.loss, self.stats,
+                                        per_site=True)  # fmt: skip
+            terms = num / den.clamp_min(1e-12)
+            if cfg.loss.regulariser_weight > 0:
+                reg = parameter_regulariser(learned, cfg.loss.regulariser_sharpness, per_site=True)
+                terms = terms + cfg.loss.regulariser_weight * reg / max(learned.numel(), 1)
+        return terms
+
     def site_misfits(self, split: str) -> torch.Tensor:
         """Per-site mean layer misfit (n,) of the current weights; NaN without layers."""
         cfg, data = self.cfg, self.data[split]
@@ -615,10 +633,14 @@ class _Trainer:
             model.load_state_dict(load_checkpoint(self.run.best)["model"])
         model.eval()
         net = model.param_net
-        starts, below, exempt, pattern = [None], [], [], None
+        starts, below, exempt, pattern, probe = [None], [], [], None, None
         if cfg.w_pattern is not None and "w_scaling" in model.learned_names:
             j = model.learned_names.index("w_scaling")
             pattern = (j, self._water_threshold_start(j, 1.0).threshold)
+        if cfg.w_probe and "w_scaling" in model.learned_names:
+            j = model.learned_names.index("w_scaling")
+            probe = (j, self._water_threshold_start(j, 1.0).threshold,
+                     self.site_objective_of_learned)  # fmt: skip
         if cfg.w_start != "network" and "w_scaling" in model.learned_names:
             j = model.learned_names.index("w_scaling")
             below = [self._water_threshold_start(j, float(m)) for m in cfg.w_margin]
@@ -628,7 +650,7 @@ class _Trainer:
             net, (train.numeric, train.categorical, train.lonlat), self.objective_of_learned,
             int(torch.isfinite(train.soc).sum()), cfg, self.cfg.data.use_lonlat,
             self.cfg.train.seed, self.log.info, blend, starts, support_exempt=exempt,
-            w_pattern=pattern,
+            w_pattern=pattern, w_probe=probe,
         )  # fmt: skip
         if below:
             res["w_start_lowered"] = below[0].lowered
