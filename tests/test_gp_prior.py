@@ -2218,6 +2218,27 @@ def test_a_run_probes_w_scaling_with_the_sites_terms_of_its_objective(tmp_path, 
     assert np.isfinite(out["params"].values).all()
 
 
+def test_start_paths_choose_each_starts_paths(tmp_path):
+    """``start_paths``: with two saturation margins and both paths, [both, tempered] runs
+    three phases (the raised start on the tempered path alone), and the kept round has
+    the highest evidence of them; a list that does not match w_margin is refused."""
+    ds, res = _tiny_run(tmp_path / "run", 60, 2, [
+        "model.learned=[efolding,w_scaling]", "train.gp_prior.w_start=saturation",
+        "train.gp_prior.w_margin=[0.98, 1.02]", "train.gp_prior.start_paths=[both, tempered]",
+        "train.gp_prior.categories=product", "train.gp_prior.draws=1",
+        "train.gp_prior.rounds=3", "train.gp_prior.correlation=squared_exponential",
+        "train.gp_prior.select_after=2"])  # fmt: skip
+    gp = res.extra["gp_prior"]
+    assert len(gp["start_evidence"]) == 3
+    assert gp["log_evidence"] == max(max(e) for e in gp["start_evidence"] if e)
+    for bad in (["train.gp_prior.start_paths=[both, tempered]", "train.gp_prior.w_margin=[0.98]"],
+                ["train.gp_prior.w_margin=[0.98, 1.02]", "train.gp_prior.start_paths=[both, up]"],
+                ["train.gp_prior.w_margin=[0.98, 1.02]", "train.gp_prior.start_paths=[both, both]",
+                 "train.gp_prior.temper_paths=tempered"]):  # fmt: skip
+        with pytest.raises(ConfigError, match="start_paths"):
+            load_config("demo", bad)
+
+
 def test_the_probe_option_is_checked():
     with pytest.raises(ConfigError, match=r"w_probe needs train.gp_prior.select_after"):
         load_config("demo", ["train.gp_prior.w_probe=[0.9]", "train.gp_prior.select_after=null"])

@@ -365,6 +365,11 @@ class GPPriorConfig:
     # The evidence often prefers the untempered path by hundreds of log units where the
     # tempered one misses, and the tempered one where the untempered one misses (stop 72)
     temper_paths: str = "tempered"
+    # with temper_paths "both" and w_start "saturation": per w_margin entry, the paths its
+    # start runs ("both", "tempered" or "untempered"), e.g. w_margin [0.98, 1.02] with
+    # start_paths [both, tempered]: three phases, the raised start on the tempered path
+    # alone (docs/recovery_ablation.md, stop 81). Empty: every start runs both
+    start_paths: list[str] = field(default_factory=list)
     # the categorical covariates (one-hot columns of the GP's features): "product", inside
     # the kernel's distance (a category's sites correlate less with the others'); "additive",
     # out of the distance and added to the kernel as one random offset per category, its
@@ -750,6 +755,15 @@ def validate_config(cfg: Config, source: str = "config") -> Config:
         raise ConfigError(f"{source}: train.gp_prior.select_after = {gp.select_after} with "
                           f"temper_paths = both must exceed the {n_tempered} tempered round(s) "
                           "(the tempered path has no evidence before)")  # fmt: skip
+    if gp.start_paths and (
+        gp.temper_paths != "both" or gp.w_start != "saturation"
+        or len(gp.start_paths) != len(gp.w_margin) or gp.later_starts == "chosen"
+        or not all(v in ("both", "tempered", "untempered") for v in gp.start_paths)
+    ):  # fmt: skip
+        raise ConfigError(f"{source}: train.gp_prior.start_paths = {gp.start_paths!r} must "
+                          "give one of both, tempered or untempered per w_margin entry, "
+                          "with temper_paths = both, w_start = saturation and later_starts = "
+                          "all; [] runs both paths from every start")  # fmt: skip
     if gp.w_probe and gp.select_after is None:
         raise ConfigError(f"{source}: train.gp_prior.w_probe needs train.gp_prior."
                           "select_after (the probe is made when the phase that goes on is "

@@ -860,9 +860,16 @@ def fit_gp_prior(
     # with later_starts "chosen" only the first start's phases run first; each later start
     # joins with the kernel and draw they chose (below)
     later = list(enumerate(starts))[1:] if cfg.later_starts == "chosen" else []
+
+    def runs_path(i: int, sched: list) -> bool:
+        # ``start_paths``: the paths start i runs (both when not given)
+        paths = cfg.start_paths[i] if cfg.start_paths and i < len(cfg.start_paths) else "both"
+        return (len(schedules) == 1 or paths == "both"
+                or (paths == "tempered") == (sched is schedules[0]))  # fmt: skip
+
     phases = [(i, start, kern, draw + d, sched) for d in range(n_draws) for kern in kerns
               for i, start in enumerate(starts[:1] if later else starts)
-              for sched in schedules]  # fmt: skip
+              for sched in schedules if runs_path(i, sched)]  # fmt: skip
     # legs of rounds (phase, first round, end): with several phases and ``select_after``,
     # every phase runs that many rounds, then only the one of highest evidence runs on
     first_end = cfg.rounds
