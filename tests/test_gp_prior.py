@@ -2225,11 +2225,13 @@ def test_start_paths_choose_each_starts_paths(tmp_path):
     ds, res = _tiny_run(tmp_path / "run", 60, 2, [
         "model.learned=[efolding,w_scaling]", "train.gp_prior.w_start=saturation",
         "train.gp_prior.w_margin=[0.98, 1.02]", "train.gp_prior.start_paths=[both, tempered]",
-        "train.gp_prior.categories=product", "train.gp_prior.draws=1",
+        "train.gp_prior.w_probe=[0.9, 0.7, 0.5]", "train.gp_prior.categories=product", "train.gp_prior.draws=1",
         "train.gp_prior.rounds=3", "train.gp_prior.correlation=squared_exponential",
         "train.gp_prior.select_after=2"])  # fmt: skip
     gp = res.extra["gp_prior"]
     assert len(gp["start_evidence"]) == 3
+    # phases: 0.98 tempered, 0.98 untempered, 1.02 tempered; the probe is the raised one's
+    assert gp["continued"] in (0, 1, 2) and ("w_probe_sites" in gp) == (gp["continued"] == 2)
     assert gp["log_evidence"] == max(max(e) for e in gp["start_evidence"] if e)
     for bad in (["train.gp_prior.start_paths=[both, tempered]", "train.gp_prior.w_margin=[0.98]"],
                 ["train.gp_prior.w_margin=[0.98, 1.02]", "train.gp_prior.start_paths=[both, up]"],

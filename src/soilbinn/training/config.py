@@ -254,13 +254,13 @@ class GPPriorConfig:
     w_pattern: float | None = None
     # w_scaling probed below its saturation threshold (needs select_after and several
     # phases, as demo's two paths): when the phase of highest evidence is chosen to go on
-    # (after w_pattern), at each training site whose
-    # mode has w_scaling at or above its threshold (where the SOC does not depend on it and
-    # the Newton steps cannot find a limitation), w_scaling is tried at each of these
-    # factors of the threshold with the other parameters held, and moved to the best where
-    # the SOC's log likelihood rises by more than w_probe_bar. With w_margin [1.02] (start
-    # saturated everywhere) it makes the prior "no water limitation unless the SOC asks for
-    # one" (demo since stop 81, docs/recovery_ablation.md). Empty: off
+    # and it began from a raised start (a w_margin above 1: no water limitation anywhere),
+    # at each training site whose mode has w_scaling at or above its threshold (where the
+    # SOC does not depend on it and the Newton steps cannot find a limitation), w_scaling is
+    # tried at each of these factors of the threshold with the other parameters held, and
+    # moved to the best where the SOC's log likelihood rises by more than w_probe_bar
+    # (after w_pattern). With the raised start it makes the prior "no water limitation
+    # unless the SOC asks for one" (docs/recovery_ablation.md, stop 81). Empty: off
     w_probe: list[float] = field(default_factory=list)
     w_probe_bar: float = 3.0  # log likelihood units a probed move must gain
     # with several starts (several w_margin, w_start "both" or correlation "both"): every

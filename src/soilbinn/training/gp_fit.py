@@ -435,9 +435,10 @@ def fit_gp_prior(
         w_scaling's column, each training site's saturation threshold on the unit scale
         and ``(n, k) unit-scale parameters -> (n,)`` each site's term of
         ``loss_of_outputs``, for ``cfg.w_probe``: when the phase that goes on after
-        ``cfg.select_after`` rounds is chosen (after ``w_pattern``), :func:`probe_limitation`
-        moves w_scaling below its threshold where the SOC asks for a water limitation
-        (``info["w_probe_sites"]``: how many).
+        ``cfg.select_after`` rounds is chosen and it began from a raised start (a
+        ``w_margin`` above 1, every cell saturated), :func:`probe_limitation` moves
+        w_scaling below its threshold where the SOC asks for a water limitation, after
+        ``w_pattern`` (``info["w_probe_sites"]``: how many).
 
     Returns
     -------
@@ -1060,7 +1061,7 @@ def fit_gp_prior(
                     log(f"gp_prior: w_scaling moved above its saturation threshold, the other "
                         f"parameters back to the network's, at {saturation_pattern.moved} of "
                         f"{n} sites (the mode at {cfg.w_pattern:g} of the threshold or more)")  # fmt: skip
-            if w_probe is not None and cfg.w_probe:
+            if w_probe is not None and cfg.w_probe and getattr(start, "margin", 0.0) > 1:
                 z, gain = probe_limitation(z, *w_probe, cfg.w_probe, cfg.w_probe_bar, base_scale)
                 moved = int((gain > 0).sum())
                 info["w_probe_sites"] = moved
