@@ -77,8 +77,9 @@ def boost(self):
             pred = T.interpolate(out["soc_layer"], d.depth)
             valid = torch.isfinite(d.soc) & torch.isfinite(pred)
             obs = torch.where(valid, d.soc, torch.ones_like(d.soc))
-            e = T.LOSSES[cfg.loss.kind](torch.where(valid, pred, torch.ones_like(pred)), obs,
-                                        cfg.loss, self.stats)
+            e = T.LOSSES[cfg.loss.kind](
+                torch.where(valid, pred, torch.ones_like(pred)), obs, cfg.loss, self.stats
+            )
             return torch.where(valid, e, torch.zeros_like(e)).sum(1)
 
     Xtr, Xte = feats(tr), feats(te)
@@ -128,8 +129,10 @@ def boost(self):
 
     def score(Z):
         q = torch.sigmoid(Z).numpy()
-        r2 = [1 - ((q[:, j] - tt[:, j]) ** 2).sum() / ((tt[:, j] - tt[:, j].mean()) ** 2).sum()
-              for j in range(3)]
+        r2 = [
+            1 - ((q[:, j] - tt[:, j]) ** 2).sum() / ((tt[:, j] - tt[:, j].mean()) ** 2).sum()
+            for j in range(3)
+        ]
         near = np.abs(q[:, 3] - tt[:, 3]) <= 2 * sdw
         return r2, int(near[con].sum()), int(con.sum())
 
@@ -144,8 +147,11 @@ def boost(self):
         if lv < best[0]:
             best = (lv, it, Fte.clone())
         if it % args.every == 0:
-            print(f"round {it}: val misfit {lv:.4f}, test misfit {lt:.4f}, test R2 {r2[0]:.3f} / {r2[1]:.3f} / "
-                  f"{r2[2]:.3f}, w {wk}/{wm} ({time.perf_counter() - t0:.0f} s)", flush=True)
+            print(
+                f"round {it}: val misfit {lv:.4f}, test misfit {lt:.4f}, test R2 {r2[0]:.3f} / {r2[1]:.3f} / "
+                f"{r2[2]:.3f}, w {wk}/{wm} ({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
         if it == args.rounds:
             break
         q = torch.sigmoid(F).clamp(1e-9, 1 - 1e-9)
@@ -155,8 +161,9 @@ def boost(self):
         g = scale * gq * dq
         H = scale * hq * dq[:, :, None] * dq[:, None, :]
         d = -torch.linalg.solve(H + args.lam * eye, g.unsqueeze(-1)).squeeze(-1)
-        tree = DecisionTreeRegressor(max_depth=args.depth, min_samples_leaf=args.leaf,
-                                     random_state=it)
+        tree = DecisionTreeRegressor(
+            max_depth=args.depth, min_samples_leaf=args.leaf, random_state=it
+        )
         tree.fit(Xtr[fit], d.numpy()[fit])
         leaf_tr, leaf_te = tree.apply(Xtr), tree.apply(Xte)
         step = {}
@@ -171,8 +178,11 @@ def boost(self):
         best = (lv, it, Fte.clone())
     r2, wk, wm = score(best[2])
     ok = all(v >= 0.85 for v in r2) and (wm == 0 or wk / wm >= 0.95)
-    print(f"kept round {best[1]}: " + " / ".join(f"{v:.3f}" for v in r2)
-          + f" w {wk}/{wm} {'PASS' if ok else 'miss'} ({time.perf_counter() - t0:.0f} s)")
+    print(
+        f"kept round {best[1]}: "
+        + " / ".join(f"{v:.3f}" for v in r2)
+        + f" w {wk}/{wm} {'PASS' if ok else 'miss'} ({time.perf_counter() - t0:.0f} s)"
+    )
     np.savez(args.out, curve=np.array(curve), pred=torch.sigmoid(best[2]).numpy())
     raise SystemExit(0)
 
@@ -180,7 +190,22 @@ def boost(self):
 T._Trainer.fit = load_network
 T._Trainer.polish = lambda self: None
 T._Trainer.fit_gp_prior = boost
-cli_main(["train", "--data", args.data, "--config", "demo",
-          "--set", "model.learned=[efolding,tau4s3,fs1s3,w_scaling]",
-          "--set", "model.fixed_from=true_params", "--set", "data.split=spatial",
-          "--set", "train.num_threads=1", "--run-dir", args.out + ".run"])
+cli_main(
+    [
+        "train",
+        "--data",
+        args.data,
+        "--config",
+        "demo",
+        "--set",
+        "model.learned=[efolding,tau4s3,fs1s3,w_scaling]",
+        "--set",
+        "model.fixed_from=true_params",
+        "--set",
+        "data.split=spatial",
+        "--set",
+        "train.num_threads=1",
+        "--run-dir",
+        args.out + ".run",
+    ]
+)
