@@ -30,6 +30,7 @@ from soilbinn.nn.gp_prior import (
     site_kernel,
 )
 from soilbinn.nn.param_net import ParamNet
+from soilbinn.process.rates import water_saturation_threshold
 from soilbinn.training.config import ConfigError, correlation_names, load_config
 from soilbinn.training.gp_fit import IRRELEVANT_LENGTHSCALE, fit_gp_prior
 
@@ -2172,6 +2173,35 @@ def test_the_probe_moves_w_scaling_below_its_threshold_only_where_the_soc_asks()
     torch.testing.assert_close(gain2, 2 * gain)
 
 
+def _saturated_training_sites(run, ds, out) -> int:
+    """Training sites whose predicted w_scaling is at or above its saturation threshold
+    (no water limitation in any cell), from a prediction ``out`` of ``ds``."""
+    train_ids = set(pd.read_csv(run / "split.csv").query("split == 'train'").site.astype(str))
+    rows = [i for i, s in enumerate(out.site.values.astype(str)) if s in train_ids]
+    assert len(rows) == len(train_ids)
+    w = out["params_physical"].values[rows, [str(v) for v in out.param.values].index("w_scaling")]
+    thr = water_saturation_threshold(torch.as_tensor(ds["water_scalar"].values[rows])).numpy()
+    return int((w >= thr * (1 - 1e-12)).sum())
+
+
+def test_a_run_counts_the_training_sites_without_water_limitation(tmp_path):
+    """``w_saturated_sites``: how many training sites the kept mode leaves without water
+    limitation (w_scaling at or above its saturation threshold), as the run's prediction
+    has them; from a start at half the threshold some sites stay limited."""
+    from soilbinn.training.predict import predict_dataset
+
+    ds, res = _tiny_run(tmp_path / "run", 60, 2, ["model.learned=[efolding,w_scaling]",
+                                                  "train.gp_prior.w_start=saturation",
+                                                  "train.gp_prior.w_margin=[0.5]",
+                                                  "train.gp_prior.categories=product",
+                                                  "train.gp_prior.draws=1", *ONE_KERNEL])  # fmt: skip
+    out = predict_dataset(tmp_path / "run", ds)
+    n_sat = _saturated_training_sites(tmp_path / "run", ds, out)
+    n_train = int((pd.read_csv(tmp_path / "run" / "split.csv").split == "train").sum())
+    assert res.extra["gp_prior"]["w_saturated_sites"] == n_sat
+    assert 0 < n_sat < n_train
+
+
 def test_a_run_probes_w_scaling_with_the_sites_terms_of_its_objective(tmp_path, monkeypatch):
     """``w_probe`` in a real run: the per-site terms the probe reads add up to the
     training objective the GP stage reads (at the network's parameters and with w_scaling
@@ -2216,6 +2246,7 @@ def test_a_run_probes_w_scaling_with_the_sites_terms_of_its_objective(tmp_path, 
     assert 0 <= gp["w_probe_sites"] <= int((split == "train").sum())
     out = predict_dataset(tmp_path / "run", ds)
     assert np.isfinite(out["params"].values).all()
+    assert gp["w_saturated_sites"] == _saturated_training_sites(tmp_path / "run", ds, out)
 
 
 def test_start_paths_choose_each_starts_paths(tmp_path):
