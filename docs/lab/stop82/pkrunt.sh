@@ -1,0 +1,11 @@
+#!/bin/bash
+# usage: pkrunt.sh NAME TAG [--set ...]: GP-stage rerun of run_n_NAME with the worktree package (/work/main/src), timed
+set -e
+cd /work/lab/s82
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONPATH=${PKG:-/work/wt82/src}
+n=$1; tag=$2; shift 2
+out=runs/${n}_$tag
+rm -rf $out
+/usr/bin/time -f "%U %S %e" -o $out.time python ${BENCH:-/work/wt82/benchmarks}/gp_stage_rerun.py fresh/run_n_$n fresh/$n.nc $out "$@" > $out.log 2>&1
+python -m soilbinn predict $out --data fresh/$n.nc --out $out.p.nc --overwrite > $out.plog 2>&1
+echo $n $tag $(python score.py fresh/$n.nc $out $out.p.nc fresh/id_$n.nc) $(grep -o 'log evidence -[0-9.]*' $out/train.log | tail -1) $(cat $out.time)
