@@ -68,6 +68,12 @@ Usage::
     soilbinn train --data mix.nc --config demo --set "model.learned=[efolding,tau4s3,fs1s3,w_scaling]" \
         --set model.fixed_from=true_params --set data.split=spatial
 
+with the truth's regions as a categorical covariate, as a user who knows them would give
+them (``--regions-as-category``; or ``--regions-as-category regions`` for regions that
+the truth does not have)::
+
+    python benchmarks/recovery_truths.py --truth tiles --seed 7 --regions-as-category --out t.nc
+
 or, the parameters only, for sites a user already has::
 
     soilbinn synth --sites 3000 --seed 227 --out base.nc
@@ -236,51 +242,77 @@ def truth_hinge(ds: xr.Dataset, seed: int) -> np.ndarray:
     return out
 
 
+def region_ids(ds: xr.Dataset, kind: str, seed: int) -> tuple[np.ndarray, int]:
+    """The regions of the truths with regional offsets: (n,) region of each site and how
+    many regions the kind draws.
+
+    ``blocks``: 10 x 10 degree cells of longitude and latitude (from -130, 20); ``regions``
+    (stop 75): the nearest of 14 centres drawn uniformly over the sites' lon/lat box, so no
+    grid of cells lines up with their borders (as with ecoregions or states); ``tiles``
+    (stop 77): rectangles of a random width (7-15 degrees) and height (6-12) on a grid of a
+    random origin, so no grid of 5, 10 or 20 degree cells lines up with them.
+    """
+    lon, lat = ds["lon"].values.astype(float), ds["lat"].values.astype(float)
+    if kind == "regions":
+        g = np.random.default_rng([seed, 6161])
+        cx, cy = g.uniform(lon.min(), lon.max(), 14), g.uniform(lat.min(), lat.max(), 14)
+        return ((lon[:, None] - cx) ** 2 + (lat[:, None] - cy) ** 2).argmin(1), 14
+    if kind == "blocks":
+        cell = (np.floor((lon + 130) / 10) * 10 + np.floor((lat - 20) / 10)).astype(int)
+    elif kind == "tiles":
+        g = np.random.default_rng([seed, 7171])
+        w, h = g.uniform(7.0, 15.0), g.uniform(6.0, 12.0)
+        x0, y0 = g.uniform(0.0, w), g.uniform(0.0, h)
+        cell = np.floor((lon - x0) / w).astype(int) * 1000 + np.floor((lat - y0) / h).astype(int)
+    else:
+        raise ValueError(f"no regions of kind {kind!r}: one of {REGION_KINDS}")
+    _, block = np.unique(cell, return_inverse=True)
+    return block, int(block.max()) + 1
+
+
+#: the truths whose parameters have an offset per region (:func:`region_ids`)
+REGION_KINDS = ("blocks", "regions", "tiles")
+
+
 def truth_blocks(ds: xr.Dataset, seed: int) -> np.ndarray:
     """(n, 21) unit-scale truth: linear, square and softplus terms plus 10-degree region offsets."""
-    lon, lat = ds["lon"].values.astype(float), ds["lat"].values.astype(float)
-    cell = (np.floor((lon + 130) / 10) * 10 + np.floor((lat - 20) / 10)).astype(int)
-    _, block = np.unique(cell, return_inverse=True)
-    return _terms_and_offsets(ds, seed, block)
+    return _terms_and_offsets(ds, seed, *region_ids(ds, "blocks", seed))
 
 
 def truth_regions(ds: xr.Dataset, seed: int) -> np.ndarray:
-    """(n, 21) unit-scale truth: ``blocks``' terms, the offsets on 14 Voronoi regions.
-
-    Written in stop 75, after lon/lat cells were added to the GP's prior: the regions are
-    the nearest of 14 centres drawn uniformly over the sites' lon/lat box, so no grid of
-    cells lines up with their borders (as with ecoregions or states).
-    """
-    lon, lat = ds["lon"].values.astype(float), ds["lat"].values.astype(float)
-    g = np.random.default_rng([seed, 6161])
-    cx, cy = g.uniform(lon.min(), lon.max(), 14), g.uniform(lat.min(), lat.max(), 14)
-    block = ((lon[:, None] - cx) ** 2 + (lat[:, None] - cy) ** 2).argmin(1)
-    return _terms_and_offsets(ds, seed, block, 14)
+    """(n, 21) unit-scale truth: ``blocks``' terms, the offsets on 14 Voronoi regions
+    (written in stop 75, after lon/lat cells were added to the GP's prior)."""
+    return _terms_and_offsets(ds, seed, *region_ids(ds, "regions", seed))
 
 
 def truth_tiles(ds: xr.Dataset, seed: int) -> np.ndarray:
     """(n, 21) unit-scale truth: ``blocks``' terms, the offsets on rectangular tiles of a
-    random size and origin (stop 77; no grid of 5, 10 or 20 degree cells lines up with them).
-    """
-    lon, lat = ds["lon"].values.astype(float), ds["lat"].values.astype(float)
-    g = np.random.default_rng([seed, 7171])
-    w, h = g.uniform(7.0, 15.0), g.uniform(6.0, 12.0)
-    x0, y0 = g.uniform(0.0, w), g.uniform(0.0, h)
-    cell = np.floor((lon - x0) / w).astype(int) * 1000 + np.floor((lat - y0) / h).astype(int)
-    _, block = np.unique(cell, return_inverse=True)
-    return _terms_and_offsets(ds, seed, block)
+    random size and origin (stop 77)."""
+    return _terms_and_offsets(ds, seed, *region_ids(ds, "tiles", seed))
 
 
-def _terms_and_offsets(
-    ds: xr.Dataset, seed: int, block: np.ndarray, n_blocks: int | None = None
-) -> np.ndarray:
+def add_region_category(ds: xr.Dataset, kind: str, seed: int) -> xr.Dataset:
+    """``ds`` with the regions of ``kind`` (:func:`region_ids`, drawn with ``seed``) as a
+    fourth categorical covariate ``region``: what a user who knows the regions (ecoregions,
+    states, soil survey areas) gives the network and the GP prior."""
+    _, block = np.unique(region_ids(ds, kind, seed)[0], return_inverse=True)  # the regions
+    n = int(block.max()) + 1  # that hold sites, numbered from 0
+    cat = ds["categories"]
+    new = xr.DataArray(block.astype(np.int32)[:, None], dims=("site", "category"),
+                       coords={"site": ds["site"], "category": ["region"]})  # fmt: skip
+    out = xr.concat([cat, new], dim="category")
+    out.attrs = {**cat.attrs, "flag_values_region": np.arange(n, dtype=np.int32),
+                 "flag_meanings_region": " ".join(f"{kind}_{i}" for i in range(n))}  # fmt: skip
+    return ds.drop_vars("categories").drop_dims("category").assign(categories=out)
+
+
+def _terms_and_offsets(ds: xr.Dataset, seed: int, block: np.ndarray, n_blocks: int) -> np.ndarray:
     """``blocks``' parameters: per parameter, linear terms in two covariates, a square and a
-    softplus of others and an offset (sd 0.35) per region ``block`` (n,) of ``n_blocks``
-    (default: as many as ``block`` uses), quantile scaled into [0.15, 0.85]."""
+    softplus of others and an offset (sd 0.35) per region ``block`` (n,) of ``n_blocks``,
+    quantile scaled into [0.15, 0.85]."""
     z = _standardised(ds)
     rng = np.random.default_rng([seed, 5151])
     keys = sorted(k for k in z if k != "lat")
-    n_blocks = int(block.max()) + 1 if n_blocks is None else n_blocks
     out = np.empty((len(block), 21))
     for j in range(21):
         a, b, c = rng.choice(keys, 3, replace=False)
@@ -557,7 +589,21 @@ def main() -> None:
         "output), for `soilbinn simulate DATA --params OUT --noise 0.1` (--sites and --noise "
         "are then unused)",
     )
+    ap.add_argument(
+        "--regions-as-category",
+        nargs="?",
+        const="own",
+        metavar="KIND",
+        help="add the regions of KIND (blocks, regions or tiles; default: the truth's own) as "
+        "a categorical covariate `region`, as a user who knows them would (not with "
+        "--params-for)",
+    )
     a = ap.parse_args()
+    kind = a.truth if a.regions_as_category == "own" else a.regions_as_category
+    if kind is not None and kind not in REGION_KINDS:
+        ap.error(f"--regions-as-category: {kind!r} has no regions; one of {REGION_KINDS}")
+    if kind is not None and a.params_for:
+        ap.error("--regions-as-category adds a covariate to a whole dataset, not to --params-for")
     if a.params_for:
         base = xr.load_dataset(a.params_for)
         attrs = {"units": "1", "preset": base["true_params"].attrs.get("preset", "binn2025"),
@@ -568,7 +614,10 @@ def main() -> None:
         )
         save_dataset(out, a.out)
     else:
-        save_dataset(make_truth_dataset(a.truth, a.sites, a.seed, a.noise), a.out)
+        ds = make_truth_dataset(a.truth, a.sites, a.seed, a.noise)
+        if kind is not None:
+            ds = add_region_category(ds, kind, a.seed)
+        save_dataset(ds, a.out)
     print(f"wrote {a.out}")
 
 
