@@ -5,6 +5,7 @@ constrain only one direction, and a trained run that predicts from its run direc
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -731,6 +732,13 @@ def test_a_run_with_the_gp_prior_predicts_from_its_run_directory(tmp_path):
     split = pd.read_csv(tmp_path / "run" / "split.csv")
     n_train = int((split.split == "train").sum())
     assert meta["gp_prior"]["n_sites"] == n_train
+    # meta.json keeps what it had and records the stage's evidence, to compare runs by
+    written = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert written["n_sites"]["train"] == n_train and written["seed"] == 0
+    gp = res.extra["gp_prior"]
+    assert written["gp_prior"]["log_evidence"] == pytest.approx(gp["log_evidence"], rel=1e-12)
+    assert written["gp_prior"]["misfit_after"] == pytest.approx(gp["misfit_after"], rel=1e-12)
+    assert written["gp_prior"]["round"] == gp["round"] >= 1
     run = load_run(tmp_path / "run")
     assert isinstance(run.model.param_net, GPPrior)
     assert run.model.param_net.net.trend is not None  # demo's covariate_trend: auto

@@ -4,7 +4,8 @@ Layout::
 
     RUN/
       config.yaml        the resolved configuration (after overrides)
-      meta.json          seed, versions, git commit, host, command line, split sizes
+      meta.json          seed, versions, git commit, host, command line, split sizes; after
+                         a GP stage its log evidence and misfits (``gp_prior``)
       split.csv          site id -> train / val / test
       metrics.csv        one row per epoch
       train.log          the log
@@ -218,6 +219,12 @@ class RunDir:
             "host": platform.node(),
             "command": sys.argv,
         }
+        meta.update(extra)
+        atomic_write_text(self.path / "meta.json", json.dumps(meta, indent=2, default=str))
+
+    def update_meta(self, extra: dict[str, Any]) -> None:
+        """Add ``extra`` to ``meta.json`` (written by :meth:`write_meta`), atomically."""
+        meta = json.loads((self.path / "meta.json").read_text())
         meta.update(extra)
         atomic_write_text(self.path / "meta.json", json.dumps(meta, indent=2, default=str))
 

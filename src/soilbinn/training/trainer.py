@@ -984,6 +984,8 @@ def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, ru
         gp = trainer.fit_gp_prior()
     except KeyboardInterrupt:
         raise _interrupted(run, trainer.epoch, source if lazy else None) from None
+    if info.is_main and gp and "log_evidence" in gp:
+        run.update_meta({"gp_prior": gp_summary(gp)})
 
     # final evaluation with the best checkpoint
     D.barrier()
@@ -1019,6 +1021,27 @@ def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, ru
         run.path, model, trainer.best_epoch, metrics, history, trainer.skipped,
         extra={"config": cfg, "meta": meta, "polish": polished, "gp_prior": gp}, stock_metrics=stock_metrics,
     )  # fmt: skip
+
+
+def gp_summary(res: dict[str, Any]) -> dict[str, Any]:
+    """What ``meta.json`` records of a GP stage (the report of
+    :func:`soilbinn.training.gp_fit.fit_gp_prior`): the kept round's Laplace log evidence of
+    the training sites' SOC (null when the network was kept), the SOC misfit before and
+    after, the round kept, the kernel and its correlation function.
+
+    Two runs on the same data and split (e.g. with and without a categorical covariate)
+    compare by their log evidence: the higher is the prior the SOC supports better
+    (``docs/recovery_ablation.md``, stop 84).
+    """
+    evidence = float(res["log_evidence"])
+    return {
+        "log_evidence": evidence if math.isfinite(evidence) else None,
+        "misfit_before": float(res["misfit_before"]),
+        "misfit_after": float(res["misfit_after"]),
+        "round": res.get("round"),
+        "kernel": res.get("kernel"),
+        "correlation": res.get("correlation"),
+    }
 
 
 def _interrupted(run: RunDir, epoch: int, data: str | None) -> Interrupted:
