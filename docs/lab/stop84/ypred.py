@@ -1,0 +1,15 @@
+"""ypred.py NAME: demo's estimates (p_n_NAME.nc) as logits by lon/lat, for LAB_TREE_Y."""
+
+import sys
+
+import numpy as np
+import xarray as xr
+
+t = xr.open_dataset(f"fresh/p_n_{sys.argv[1]}.nc")
+names = [str(x) for x in t.param.values]
+j = [names.index(n) for n in ["efolding", "tau4s3", "fs1s3", "w_scaling"]]
+q = np.clip(t.params.values[:, j], 1e-6, 1 - 1e-6)
+np.save(
+    f"fresh/yp_{sys.argv[1]}.npy",
+    np.column_stack([t.lon.values, t.lat.values, np.log(q / (1 - q))]),
+)
