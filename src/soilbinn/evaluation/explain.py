@@ -439,6 +439,7 @@ def _site_data(run: Run, ds: xr.Dataset, source: str) -> SiteData:
         ds, observations=False, fixed_from=fixed_from,
         param_names=model.process_model.space.names if binn else None,
         numeric_names=meta["numeric_names"], categorical_names=meta["categorical_names"],
+        region_names=meta.get("region_names", []),
         source=source,
     )  # fmt: skip
 

@@ -320,12 +320,36 @@ def cell_keys(lonlat: torch.Tensor, sizes: Sequence[float]) -> torch.Tensor:
     return torch.cat(rows) if rows else torch.zeros(0, 3, dtype=torch.float64)
 
 
-def cell_onehots(lonlat: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-    """(n, m) float64: 1 where a site lies in cell ``keys[c]`` (:func:`cell_keys`)."""
-    ll = lonlat.to(torch.float64)[:, None, :]
-    keys = keys.to(ll.device)
-    ij = torch.floor(ll / keys[None, :, :1])
-    return (ij == keys[None, :, 1:]).all(2).to(torch.float64)
+def region_keys(regions: torch.Tensor) -> torch.Tensor:
+    """The regions that hold sites, for each regional category: (m, 3) float64 rows ``(-(r
+    + 1), code, 0)`` for column ``r`` of ``regions`` (n, r) int64 codes (-1 missing),
+    grouped by column and sorted by code; the cells of :func:`cell_keys` for a category."""
+    rows = []
+    for r in range(regions.shape[1]):
+        codes = torch.unique(regions[:, r][regions[:, r] >= 0]).to(torch.float64)
+        rows.append(torch.stack([torch.full_like(codes, -(r + 1.0)), codes,
+                                 torch.zeros_like(codes)], 1))  # fmt: skip
+    return torch.cat(rows) if rows else torch.zeros(0, 3, dtype=torch.float64)
+
+
+def cell_onehots(
+    lonlat: torch.Tensor, keys: torch.Tensor, regions: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(n, m) float64: 1 where a site lies in cell ``keys[c]``: a lon/lat cell of
+    :func:`cell_keys`, or a region of :func:`region_keys` (its code in ``regions`` (n, r))."""
+    keys = keys.to(lonlat.device)
+    out = torch.zeros(len(lonlat), len(keys), dtype=torch.float64, device=lonlat.device)
+    grid = keys[:, 0] > 0
+    if bool(grid.any()):
+        ll = lonlat.to(torch.float64)[:, None, :]
+        ij = torch.floor(ll / keys[None, grid, :1])
+        out[:, grid] = (ij == keys[None, grid, 1:]).all(2).to(torch.float64)
+    if not bool(grid.all()):
+        col = (-keys[~grid, 0] - 1).long()
+        out[:, ~grid] = (regions[:, col].to(torch.float64) == keys[None, ~grid, 1]).to(
+            torch.float64
+        )
+    return out
 
 
 def cell_blocks(keys: torch.Tensor, first: int) -> list[list[int]]:
@@ -1046,9 +1070,10 @@ class GPPrior(nn.Module):
         is ``B_jj K_j + offset_variance_j`` (a constant offset of its logits, shared by all
         sites), and so is its covariance with new sites.
     cells : int
-        One-hot lon/lat cells among the features (``train.gp_prior.cells``; buffer
-        ``cell_keys`` (cells, 3), :func:`cell_keys`), after the categories' columns and
-        handled as they are.
+        One-hot cells among the features, after the categories' columns: lon/lat cells
+        (``train.gp_prior.cells``, :func:`cell_keys`), then regions
+        (``train.gp_prior.regions``, :func:`region_keys`; their codes are the columns of
+        ``categorical`` after the network's); buffer ``cell_keys`` (cells, 3).
     steps : int
         Steps along the covariates chosen by the stage (``train.gp_prior.steps``,
         :func:`select_steps`): parameter ``step_param[t]``'s logits move by
@@ -1136,7 +1161,9 @@ class GPPrior(nn.Module):
         cells: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Unstandardised features (n, d): scaled covariates, one-hot categories, with
-        ``cells`` (:func:`cell_keys`) and lon/lat the one-hot lon/lat cells, lon/lat/10."""
+        ``cells`` the one-hot cells (lon/lat cells of :func:`cell_keys`, with lon/lat; regions
+        of :func:`region_keys`, whose codes are the columns of ``categorical`` after the
+        network's), lon/lat/10."""
         inputs = net.inputs
         parts = [inputs.scale(numeric).to(torch.float64)]
         for j, k in enumerate(inputs.n_categories.tolist()):
@@ -1145,8 +1172,11 @@ class GPPrior(nn.Module):
             onehot = torch.zeros(len(codes), k, dtype=torch.float64, device=codes.device)
             onehot[known, codes[known]] = 1.0
             parts.append(onehot)
-        if use_lonlat and cells is not None and len(cells):
-            parts.append(cell_onehots(lonlat, cells))
+        if cells is not None and len(cells):
+            regions = (
+                categorical[:, len(inputs.n_categories) :] if categorical is not None else None
+            )
+            parts.append(cell_onehots(lonlat, cells, regions))
         if use_lonlat:
             parts.append(torch.nan_to_num(lonlat.to(torch.float64) / 10.0))
         return torch.cat(parts, dim=1)

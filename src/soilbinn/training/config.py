@@ -407,6 +407,15 @@ class GPPriorConfig:
     # over rectangles of another size and origin the gate gained 0-4 nats and dropped
     # them (stop 77)
     cells: list[float] = dataclasses.field(default_factory=list)
+    # regions a user knows (ecoregions, soil orders, basins...): categorical covariates of
+    # the dataset, by name, that the network does not read; in the GP stage each region
+    # adds a random offset shared by its sites, as a cell of ``cells`` does, behind the
+    # same gate (one variance per category and parameter), and in prediction a site of a
+    # region with training sites gets its offset (none otherwise). On 9 lab truths with
+    # regional offsets the target was met on 8 with the truth's own regions, and with
+    # irrelevant regions the gate dropped them on 6 of 6, the run without them to the digit
+    # (docs/recovery_ablation.md, stops 84 and 85). Needs per_parameter kernels. []: none
+    regions: list[str] = dataclasses.field(default_factory=list)
     # least rise in the log evidence of all training sites for a phase to keep the cells;
     # null: half the log of the number of training sites per variance the cells add (one
     # per size and learned parameter), the Bayesian information criterion's price of a
@@ -580,6 +589,11 @@ RANGES: list[tuple[str, typing.Callable[[Any], bool], str]] = [
         lambda v: all(s > 0 for s in v) and len(set(v)) == len(v),
         "must be distinct cell sizes > 0 (degrees)",
     ),
+    (
+        "train.gp_prior.regions",
+        lambda v: all(isinstance(r, str) and r for r in v) and len(set(v)) == len(v),
+        "must be distinct names of categorical covariates",
+    ),
     ("train.gp_prior.step_bar", lambda v: v is None or v >= 0, "must be >= 0 or null"),
     ("train.gp_prior.cells_bar", lambda v: v is None or v >= 0, "must be >= 0 or null"),
     ("train.gp_prior.rank_max", lambda v: v >= 1, "must be >= 1"),
@@ -743,6 +757,20 @@ def validate_config(cfg: Config, source: str = "config") -> Config:
         raise ConfigError(f"{source}: train.gp_prior.cells needs "
                           "train.gp_prior.kernel = per_parameter (an offset variance per "
                           "parameter); with another kernel set train.gp_prior.cells=[]")  # fmt: skip
+    if cfg.train.gp_prior.regions and cfg.train.gp_prior.kernel != "per_parameter":
+        raise ConfigError(f"{source}: train.gp_prior.regions needs "
+                          "train.gp_prior.kernel = per_parameter (an offset variance per "
+                          "parameter); with another kernel set train.gp_prior.regions=[]")  # fmt: skip
+    if cfg.train.gp_prior.regions and (cfg.train.gp_prior.iterations == 0
+                                       or cfg.model.kind != "binn"):  # fmt: skip
+        raise ConfigError(f"{source}: train.gp_prior.regions needs the GP stage "
+                          "(model.kind = binn, train.gp_prior.iterations > 0): the network "
+                          "does not read the regions")  # fmt: skip
+    both = sorted(set(cfg.train.gp_prior.regions) & set(cfg.data.categorical or []))
+    if both:
+        raise ConfigError(f"{source}: {', '.join(both)} in both data.categorical (the "
+                          "network's inputs) and train.gp_prior.regions (the GP stage's "
+                          "regions, which the network does not read); name each in one")  # fmt: skip
     if cfg.train.gp_prior.offset_variance > 0 and cfg.train.gp_prior.kernel != "per_parameter":
         raise ConfigError(f"{source}: train.gp_prior.offset_variance > 0 needs "
                           "train.gp_prior.kernel = per_parameter (an offset per parameter)")  # fmt: skip

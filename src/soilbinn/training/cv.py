@@ -96,6 +96,7 @@ def evaluate_observations(
         fixed_from=run.config.model.fixed_from if binn and bool(run.model.site_mask.any()) else None,
         param_names=run.model.process_model.space.names if binn else None,
         numeric_names=run.meta["numeric_names"], categorical_names=run.meta["categorical_names"],
+        region_names=run.meta.get("region_names", []),
         source=source,
     )  # fmt: skip
     if binn:

@@ -131,7 +131,8 @@ them. They are in every later round of the phase and in the prediction
 (:meth:`soilbinn.nn.gp_prior.GPPrior.step_logits`).
 
 With ``cells`` (per-parameter kernels) the lon/lat cells of each size add an offset shared
-by their sites, one variance per size and parameter. A gate at each phase's start sets the
+by their sites, one variance per size and parameter; so do the regions of each categorical
+covariate named in ``regions``, which the network does not read. A gate at each phase's start sets the
 variances alone, after the phase's first evidence fit and on its sites, and keeps them
 only if they pass AIC's price there and then raise the evidence of all training sites by
 ``cells_bar``; the later fits and the support search leave them out, and a dropped gate
@@ -170,6 +171,7 @@ from soilbinn.nn.gp_prior import (
     lengthscale_width,
     pivoted_kernel_basis,
     rbf_stack,
+    region_keys,
     select_steps,
     site_kernel,
     step_candidates,
@@ -462,9 +464,13 @@ def fit_gp_prior(
     with torch.no_grad():
         p = net(numeric, categorical, lonlat).detach().to(f64)
     n, k = p.shape
-    # the lon/lat cells of the training sites (train.gp_prior.cells), one-hot features
-    cells = (cell_keys(lonlat, cfg.cells) if use_lonlat and cfg.cells
-             else torch.zeros(0, 3, dtype=f64))  # fmt: skip
+    # the lon/lat cells of the training sites (train.gp_prior.cells) and their regions
+    # (train.gp_prior.regions: the columns of categorical after the network's), one-hot
+    # features
+    cells = torch.cat([
+        cell_keys(lonlat, cfg.cells) if use_lonlat and cfg.cells else torch.zeros(0, 3, dtype=f64),
+        region_keys(categorical[:, len(net.inputs.n_categories):]) if cfg.regions
+        else torch.zeros(0, 3, dtype=f64)]).to(f64)  # fmt: skip
     x, mean_x, std_x = site_features(net, inputs, use_lonlat, cells)
     # the categories' one-hot columns by train.gp_prior.categories (see site_kernel)
     onehots = {"product": None, "additive": GPPrior.onehot_columns(net, x.shape[1])}
@@ -476,7 +482,11 @@ def fit_gp_prior(
               for c, e in zip(net.inputs.n_categories.tolist(), ends)]  # fmt: skip
     by_size = cell_blocks(cells, first + int(net.inputs.n_categories.sum()))
     if log is not None and len(cells):
-        log(f"gp_prior: {len(cells)} lon/lat cells of sizes {list(cfg.cells)} deg as features")
+        n_reg = int((cells[:, 0] < 0).sum())
+        log(
+            f"gp_prior: {len(cells) - n_reg} lon/lat cells of sizes {list(cfg.cells)} deg and "
+            f"{n_reg} regions of {list(cfg.regions)} as features"
+        )
     z = torch.logit(p.clamp(1e-6, 1 - 1e-6))
 
     def unit_loss(zz: torch.Tensor) -> float:
@@ -1336,7 +1346,7 @@ def fit_gp_prior(
             log("gp_prior: no round kept with per-parameter kernels; again with one shared kernel")
         prior, again = fit_gp_prior(net, inputs, loss_of_outputs, n_obs,
                                     dataclasses.replace(cfg, kernel="shared", offset_variance=0.0,
-                                                        steps=0, cells=[]),
+                                                        steps=0, cells=[], regions=[]),
                                     use_lonlat, seed,
                                     log, blend, starts, None, draw)  # fmt: skip
         again["seconds"] = time.perf_counter() - t0  # both attempts

@@ -96,6 +96,7 @@ def predict_dataset(
         ds, observations=False, fixed_from=fixed_from,
         param_names=space.names if space is not None else None,
         numeric_names=meta["numeric_names"], categorical_names=meta["categorical_names"],
+        region_names=meta.get("region_names", []),
         source=source,
     )  # fmt: skip
     for j, (name, k) in enumerate(zip(data.categorical_names, meta["n_categories"])):

@@ -30,7 +30,8 @@ class SiteData:
     ----------
     site_ids : list of str (n,)
     numeric : Tensor (n, c) float32, raw (unscaled) numeric covariates
-    categorical : Tensor (n, k) int64, codes (-1 = missing)
+    categorical : Tensor (n, k + r) int64, codes (-1 = missing): the network's ``k``
+        categorical covariates, then the ``r`` regions of the GP stage (``region_names``)
     lonlat : Tensor (n, 2) float32, degrees east / north
     forcing : Forcing or the process model's PreparedForcing (float64)
     soc, depth : Tensor (n, obs) float64 g m-3 and m, NaN padded (None when predicting;
@@ -52,6 +53,7 @@ class SiteData:
     numeric_names: list[str] = field(default_factory=list)
     categorical_names: list[str] = field(default_factory=list)
     n_categories: list[int] = field(default_factory=list)
+    region_names: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.numeric.shape[0])
@@ -106,6 +108,7 @@ def site_data_from_dataset(
     numeric_names: list[str] | None = None,
     categorical_names: list[str] | None = None,
     source: str = "dataset",
+    region_names: list[str] | None = None,
 ) -> SiteData:
     """Build :class:`SiteData` from a schema dataset.
 
@@ -117,8 +120,11 @@ def site_data_from_dataset(
     fixed_from : str, optional
         Variable (site, param) with unit-scale parameter values for fixed parameters.
     numeric_names, categorical_names : list of str, optional
-        Covariates to use, in this order (None: all in the dataset). At prediction these
-        are the training run's names and every one must be present.
+        Covariates to use, in this order (None: all in the dataset but the regions). At
+        prediction these are the training run's names and every one must be present.
+    region_names : list of str, optional
+        Categorical covariates the network does not read, the GP stage's regions
+        (``train.gp_prior.regions``): their codes follow the network's in ``categorical``.
     """
     from soilbinn.data import schema
 
@@ -139,14 +145,21 @@ def site_data_from_dataset(
         names = list(numeric_names)
     cat, cnames = cov.categorical, list(cov.categorical_names)
     ncat = list(cov.n_categories)
-    if categorical_names is not None:
-        missing = [n for n in categorical_names if n not in cnames]
-        if missing:
-            raise TrainingDataError(f"{source}: categorical covariate(s) {missing} missing")
-        idx = [cnames.index(n) for n in categorical_names]
-        cat = cat[:, idx] if len(idx) else cat.new_zeros((cat.shape[0], 0))
-        ncat = [ncat[i] for i in idx]
-        cnames = list(categorical_names)
+    regions = list(region_names or [])
+    missing = [n for n in regions if n not in cnames]
+    if missing:
+        raise TrainingDataError(f"{source}: region(s) {missing} (train.gp_prior.regions) are "
+                                "not categorical covariates of the dataset (its categories: "
+                                f"{', '.join(cnames) or 'none'})")  # fmt: skip
+    if categorical_names is None:
+        categorical_names = [n for n in cnames if n not in regions]
+    missing = [n for n in categorical_names if n not in cnames]
+    if missing:
+        raise TrainingDataError(f"{source}: categorical covariate(s) {missing} missing")
+    idx = [cnames.index(n) for n in list(categorical_names) + regions]
+    cat = cat[:, idx] if len(idx) else cat.new_zeros((cat.shape[0], 0))
+    ncat = [ncat[i] for i in idx[: len(categorical_names)]]
+    cnames = list(categorical_names)
     forcing = schema.forcing_from_dataset(ds)
     soc = depth = stocks = None
     if observations:
@@ -186,6 +199,7 @@ def site_data_from_dataset(
         numeric_names=names,
         categorical_names=cnames,
         n_categories=[int(k) for k in ncat],
+        region_names=regions,
     )
 
 

@@ -151,6 +151,7 @@ def _input_meta(cfg: Config, train: SiteData) -> dict[str, Any]:
         "numeric_names": list(train.numeric_names),
         "categorical_names": list(train.categorical_names),
         "n_categories": list(train.n_categories),
+        "region_names": list(train.region_names),
         "numeric_min": lo.tolist(),
         "numeric_max": hi.tolist(),
         "numeric_mean": mu.tolist(),
@@ -611,20 +612,23 @@ class _Trainer:
             self.log.info("gp_prior: not used, model.kind = %r has no process parameters",
                           self.cfg.model.kind)  # fmt: skip
             return None
+        # the regions are read by the GP stage alone (train.gp_prior.regions)
+        unused = f"; the regions {cfg.regions} are not used" if cfg.regions else ""
         if self.info.enabled:
-            self.log.warning("gp_prior: skipped under DDP (it runs on one process)")
+            self.log.warning("gp_prior: skipped under DDP (it runs on one process)%s", unused)
             return None
         train = self.data["train"]
         k = len(model.learned_names)
         if k > cfg.max_learned:
             self.log.info("gp_prior: not used for %d learned parameters (train.gp_prior."
-                          "max_learned = %d); the network is kept", k, cfg.max_learned)  # fmt: skip
+                          "max_learned = %d); the network is kept%s", k, cfg.max_learned,
+                          unused)  # fmt: skip
             return {"skipped": "max_learned"}
         if len(train) > cfg.max_sites:
             self.log.warning(
                 "gp_prior: skipped, the network is kept: %d training sites > "
                 "train.gp_prior.max_sites = %d (the site kernel's eigendecomposition grows "
-                "as their cube)", len(train), cfg.max_sites,
+                "as their cube)%s", len(train), cfg.max_sites, unused,
             )  # fmt: skip
             return {"skipped": "max_sites"}
         # names were checked in build_model (resolve_parameters)
@@ -913,6 +917,7 @@ def _train(cfg, info, dataset, run_dir, train_idx, val_idx, test_idx, resume, ru
         local_ds, observations=True, fixed_from=cfg.model.fixed_from,
         param_names=space.names, numeric_names=cfg.data.covariates,
         categorical_names=cfg.data.categorical, source=source,
+        region_names=cfg.train.gp_prior.regions,
     )  # fmt: skip
     offsets = np.cumsum([0] + [len(mine[s]) for s in SPLITS])
     data = {s: sd.select(torch.arange(offsets[i], offsets[i + 1])) for i, s in enumerate(SPLITS)}
