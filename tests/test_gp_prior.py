@@ -771,6 +771,8 @@ def test_a_run_with_regions_keeps_them_from_the_network_and_predicts_with_them(t
     run = load_run(tmp_path / "run")
     assert run.meta["categorical_names"] == ["land_cover", "texture_class"]
     assert run.meta["region_names"] == ["climate_zone"]
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert "regions of ['climate_zone'] as features" in log and "the regions raise" in log
     prior = run.model.param_net
     assert isinstance(prior, GPPrior) and len(prior.net.inputs.embeddings) == 2
     split = pd.read_csv(tmp_path / "run" / "split.csv")

@@ -481,12 +481,14 @@ def fit_gp_prior(
     blocks = [list(range(first + e - c, first + e))
               for c, e in zip(net.inputs.n_categories.tolist(), ends)]  # fmt: skip
     by_size = cell_blocks(cells, first + int(net.inputs.n_categories.sum()))
-    if log is not None and len(cells):
-        n_reg = int((cells[:, 0] < 0).sum())
-        log(
-            f"gp_prior: {len(cells) - n_reg} lon/lat cells of sizes {list(cfg.cells)} deg and "
-            f"{n_reg} regions of {list(cfg.regions)} as features"
-        )
+    # the cells and regions as the log names them: (description, short name) of each present
+    n_reg = int((cells[:, 0] < 0).sum())
+    named = [(f"{len(cells) - n_reg} lon/lat cells of sizes {list(cfg.cells)} deg", "cells")
+             ] * bool(len(cells) - n_reg) + [(f"{n_reg} regions of {list(cfg.regions)}",
+                                              "regions")] * bool(n_reg)  # fmt: skip
+    cells_name = " and ".join(short for _, short in named)
+    if log is not None and named:
+        log(f"gp_prior: {' and '.join(long for long, _ in named)} as features")
     z = torch.logit(p.clamp(1e-6, 1 - 1e-6))
 
     def unit_loss(zz: torch.Tensor) -> float:
@@ -1033,7 +1035,7 @@ def fit_gp_prior(
         info.setdefault("cells_gain", []).append(gain)
         info["cells_bar"] = cells_bar
         if log is not None:
-            log(f"gp_prior: the cells raise the log evidence of the fit's {n_fit} sites by "
+            log(f"gp_prior: the {cells_name} raise the log evidence of the fit's {n_fit} sites by "
                 f"{gain_fit:.1f} (AIC's price {price:.1f})"
                 + ("" if gain is None else f", of all training sites by {gain:.1f} (bar "
                    f"{cells_bar:.1f})") + (": kept" if keep else ": dropped"))  # fmt: skip
