@@ -703,12 +703,15 @@ class _FixedOutputs(torch.nn.Module):
         return self.outputs
 
 
-def _tiny_run(path, n_sites: int, seed: int, extra=()):
-    """Train BINN with the GP prior on a tiny synthetic dataset: (dataset, TrainResult)."""
+def _tiny_run(path, n_sites: int, seed: int, extra=(), edit=None):
+    """Train BINN with the GP prior on a tiny synthetic dataset (changed in place by
+    ``edit(ds)``, when given): (dataset, TrainResult)."""
     from soilbinn.inputs.synth import make_synthetic
     from soilbinn.training.trainer import train
 
     ds = make_synthetic(n_sites, seed=seed, noise=0.1)
+    if edit is not None:
+        edit(ds)
     over = [
         "model.learned=[efolding,tau4s3]", "model.fixed_from=true_params", "train.ensemble=1",
         "train.epochs=2", "train.polish.iterations=1", "train.polish.inner_iterations=20",
@@ -767,7 +770,12 @@ def test_a_run_with_regions_keeps_them_from_the_network_and_predicts_with_them(t
     from soilbinn.training.predict import load_run, predict_dataset
     from soilbinn.training.sitedata import TrainingDataError
 
-    ds, res = _tiny_run(tmp_path / "run", 80, 4, ["train.gp_prior.regions=[climate_zone]"])
+    def no_highland(ds):  # climate zone 4 (highland) without sites
+        zone = ds["categories"].loc[{"category": "climate_zone"}]
+        ds["categories"].loc[{"category": "climate_zone"}] = zone.where(zone != 4, 3)
+
+    ds, res = _tiny_run(tmp_path / "run", 80, 4, ["train.gp_prior.regions=[climate_zone]"],
+                        no_highland)  # fmt: skip
     run = load_run(tmp_path / "run")
     assert run.meta["categorical_names"] == ["land_cover", "texture_class"]
     assert run.meta["region_names"] == ["climate_zone"]
@@ -782,6 +790,15 @@ def test_a_run_with_regions_keeps_them_from_the_network_and_predicts_with_them(t
     assert prior.cell_keys[:, 1].tolist() == zones.tolist()
     a = predict_dataset(res, ds)["params"].values
     np.testing.assert_array_equal(a, predict_dataset(tmp_path / "run", ds)["params"].values)
+    # a region without training sites (highland): named, and no offset, as a missing code
+    moved, missing = ds.copy(deep=True), ds.copy(deep=True)
+    moved["categories"].loc[{"category": "climate_zone"}] = 4
+    missing["categories"].loc[{"category": "climate_zone"}] = -1
+    with pytest.warns(UserWarning, match="new.nc: 80 site.s. lie in climate_zone regions"):
+        b = predict_dataset(tmp_path / "run", moved, source="new.nc")["params"].values
+    np.testing.assert_array_equal(b, predict_dataset(tmp_path / "run", missing)["params"].values)
+    assert "regions raise" in log and ": kept" in log  # the zones matter in synth's truth:
+    assert np.abs(b - a).max() > 1e-3  # their offsets move the parameters
     lacking = (
         ds.drop_vars("categories")
         .drop_dims("category")

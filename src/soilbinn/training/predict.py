@@ -106,6 +106,18 @@ def predict_dataset(
 
             warnings.warn(f"{source}: {int(unseen)} site(s) have {name} codes unseen in training; "
                           "treated as missing", stacklevel=2)  # fmt: skip
+    keys = getattr(getattr(model, "param_net", None), "cell_keys", None)
+    for r, name in enumerate(data.region_names):  # train.gp_prior.regions
+        codes = data.categorical[:, len(data.categorical_names) + r]
+        known = (
+            keys[keys[:, 0] == -(r + 1.0), 1].to(codes.device) if keys is not None else codes[:0]
+        )
+        outside = int(((codes >= 0) & ~torch.isin(codes, known.long())).sum())
+        if outside:
+            import warnings
+
+            warnings.warn(f"{source}: {outside} site(s) lie in {name} regions without training "
+                          "sites; they get no regional offset", stacklevel=2)  # fmt: skip
     if binn:
         data.forcing = model.process_model.prepare(data.forcing)
     keys = ["soc_layer", "soc_stock", "soc_stock_0_30cm", "soc_stock_0_100cm"]
