@@ -2090,6 +2090,23 @@ def test_steps_recover_a_parameter_that_steps_along_covariates():
     assert (r2[6] > r2[0] + 0.015).all() and (r2[6] > 0.985).all(), r2
 
 
+def _fits_at_new_sites(key, values, n, num, cat, lonlat, loss_of_outputs, start):
+    """For each value of ``train.gp_prior.KEY`` (``demo``, two rounds, the evidence on all
+    ``n`` training sites, the first ``n`` rows): the fitted prior, the stage's report and
+    its parameters (float64) at the sites after the first ``n``, three dicts by value."""
+    priors, info, out = {}, {}, {}
+    for v in values:
+        cfg = load_config("demo", ["train.gp_prior.subset=250", "train.gp_prior.rounds=2",
+                                   f"train.gp_prior.{key}={v}"]).train.gp_prior  # fmt: skip
+        priors[v], info[v] = fit_gp_prior(_FixedOutputs(start),
+                                          (num[:n].float(), cat[:n], lonlat[:n].float()),
+                                          loss_of_outputs, n_obs=2 * n, cfg=cfg)  # fmt: skip
+        assert priors[v] is not None
+        with torch.no_grad():
+            out[v] = priors[v](num[n:].float(), cat[n:], lonlat[n:].float()).to(F64)
+    return priors, info, out
+
+
 @pytest.mark.parametrize("regional", [True, False])
 def test_cells_recover_regional_offsets_with_one_variance_per_size(regional):
     """A truth with an offset per 10-degree lon/lat cell (sd 1 logit) besides a smooth
@@ -2116,20 +2133,13 @@ def test_cells_recover_regional_offsets_with_one_variance_per_size(regional):
         return ((p.to(F64) - target) ** 2).sum() / (2 * n)
 
     start = (target.mean(0) + 0.5 * (target - target.mean(0))).float()  # a compressed start
-    r2, info, priors = {}, {}, {}
-    for sizes in ("[]", "[10.0,20.0]"):
-        cfg = load_config("demo", ["train.gp_prior.subset=250", "train.gp_prior.rounds=2",
-                                   f"train.gp_prior.cells={sizes}"]).train.gp_prior  # fmt: skip
-        prior, info[sizes] = fit_gp_prior(_FixedOutputs(start),
-                                          (num[:n].float(), cat[:n], lonlat[:n].float()),
-                                          loss_of_outputs, n_obs=2 * n, cfg=cfg)  # fmt: skip
-        assert prior is not None
-        priors["prior"] = prior
-        with torch.no_grad():
-            new = prior(num[n:].float(), cat[n:], lonlat[n:].float()).to(F64)
-        tt = truth[n:]
-        r2[sizes] = 1 - ((new - tt) ** 2).sum(0) / ((tt - tt.mean(0)) ** 2).sum(0)
-        priors[sizes] = new
+    fitted_priors, info, priors = _fits_at_new_sites(
+        "cells", ("[]", "[10.0,20.0]"), n, num, cat, lonlat, loss_of_outputs, start
+    )
+    tt = truth[n:]
+    r2 = {
+        s: 1 - ((p - tt) ** 2).sum(0) / ((tt - tt.mean(0)) ** 2).sum(0) for s, p in priors.items()
+    }
     kept, gain = info["[10.0,20.0]"]["cells_kept"], info["[10.0,20.0]"]["cells_gain"]
     assert len(kept) == 2 and all(kept) == regional and any(kept) == regional, kept
     # the default bar: half the log of the sites per variance (2 sizes x 2 parameters)
@@ -2139,7 +2149,7 @@ def test_cells_recover_regional_offsets_with_one_variance_per_size(regional):
     if not regional:
         torch.testing.assert_close(priors["[10.0,20.0]"], priors["[]"], rtol=0, atol=0)
         return
-    prior = priors["prior"]
+    prior = fitted_priors["[10.0,20.0]"]
     keys, d = prior.cell_keys, prior.x_train.shape[1]
     assert set(keys[:, 0].tolist()) == {10.0, 20.0}
     first = int(prior.net.inputs.numeric_min.numel()) + int(prior.net.inputs.n_categories.sum())
@@ -2148,7 +2158,7 @@ def test_cells_recover_regional_offsets_with_one_variance_per_size(regional):
         tied = prior.log_lengthscale[:, term + cols]
         torch.testing.assert_close(tied, tied[:, :1].expand_as(tied), rtol=0, atol=1e-12)
     fitted = prior.log_lengthscale[:, first : first + len(keys)]  # the gate fitted them
-    assert (fitted - math.log(cfg.lengthscale)).abs().max() > 0.1, fitted
+    assert (fitted - math.log(load_config("demo").train.gp_prior.lengthscale)).abs().max() > 0.1
     assert info["[10.0,20.0]"]["log_evidence"] > info["[]"]["log_evidence"] + 20, info
     assert (r2["[10.0,20.0]"] > r2["[]"] + 0.05).all() and (r2["[10.0,20.0]"] > 0.9).all(), r2
 
@@ -2394,17 +2404,9 @@ def test_regions_recover_offsets_of_regions_no_grid_holds(regional):
     training site has gets no offset. Without the offsets the gate drops them and the
     prior predicts exactly what it predicts without them."""
     n, num, cat, lonlat, truth, loss_of_outputs, start = _regional_truth(regional)
-    out, info, priors = {}, {}, {}
-    for regions in ("[]", "[region]"):
-        cfg = load_config("demo", ["train.gp_prior.subset=250", "train.gp_prior.rounds=2",
-                                   f"train.gp_prior.regions={regions}"]).train.gp_prior  # fmt: skip
-        prior, info[regions] = fit_gp_prior(_FixedOutputs(start),
-                                            (num[:n].float(), cat[:n], lonlat[:n].float()),
-                                            loss_of_outputs, n_obs=2 * n, cfg=cfg)  # fmt: skip
-        assert prior is not None
-        priors[regions] = prior
-        with torch.no_grad():
-            out[regions] = prior(num[n:].float(), cat[n:], lonlat[n:].float()).to(F64)
+    priors, info, out = _fits_at_new_sites(
+        "regions", ("[]", "[region]"), n, num, cat, lonlat, loss_of_outputs, start
+    )
     kept = info["[region]"]["cells_kept"]
     assert len(kept) == 2 and all(kept) == regional and any(kept) == regional, kept
     keys = priors["[region]"].cell_keys  # the regions of the training sites, one block
