@@ -742,6 +742,7 @@ def test_a_run_with_the_gp_prior_predicts_from_its_run_directory(tmp_path):
     assert written["gp_prior"]["log_evidence"] == pytest.approx(gp["log_evidence"], rel=1e-12)
     assert written["gp_prior"]["misfit_after"] == pytest.approx(gp["misfit_after"], rel=1e-12)
     assert written["gp_prior"]["round"] == gp["round"] >= 1
+    assert written["gp_prior"]["regional_offsets"] is None  # neither cells nor regions
     run = load_run(tmp_path / "run")
     assert isinstance(run.model.param_net, GPPrior)
     assert run.model.param_net.net.trend is not None  # demo's covariate_trend: auto
@@ -781,6 +782,11 @@ def test_a_run_with_regions_keeps_them_from_the_network_and_predicts_with_them(t
     assert run.meta["region_names"] == ["climate_zone"]
     log = (tmp_path / "run" / "train.log").read_text()
     assert "regions of ['climate_zone'] as features" in log and "the regions raise" in log
+    # meta.json records each phase's gate and whether the kept prior adds the offsets
+    offsets = json.loads((tmp_path / "run" / "meta.json").read_text())["gp_prior"]
+    offsets = offsets["regional_offsets"]
+    assert offsets["gate_kept"] == res.extra["gp_prior"]["cells_kept"] == [True, True]
+    assert offsets["in_prior"] is True and all(g > 0 for g in offsets["gain"])
     prior = run.model.param_net
     assert isinstance(prior, GPPrior) and len(prior.net.inputs.embeddings) == 2
     split = pd.read_csv(tmp_path / "run" / "split.csv")
@@ -2409,6 +2415,7 @@ def test_regions_recover_offsets_of_regions_no_grid_holds(regional):
     )
     kept = info["[region]"]["cells_kept"]
     assert len(kept) == 2 and all(kept) == regional and any(kept) == regional, kept
+    assert info["[region]"]["cells_in_prior"] is regional and "cells_in_prior" not in info["[]"]
     keys = priors["[region]"].cell_keys  # the regions of the training sites, one block
     assert keys[:, 0].tolist() == [-1.0] * 8 and keys[:, 1].tolist() == list(range(8))
     if not regional:

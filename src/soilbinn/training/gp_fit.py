@@ -1379,5 +1379,8 @@ def fit_gp_prior(
         prior.mean.copy_(mu)
         prior.feature_mean.copy_(mean_x)
         prior.feature_std.copy_(std_x)
+    if len(cells):  # whether the kept prior adds the cells' (regions') offsets
+        ls_cells = prior.log_lengthscale[..., : x.shape[1]][..., prior.cell_mask]
+        info["cells_in_prior"] = bool((ls_cells < CELL_HELD).any())
     info["seconds"] = time.perf_counter() - t0
     return prior, info

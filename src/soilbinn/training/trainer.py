@@ -1032,7 +1032,10 @@ def gp_summary(res: dict[str, Any]) -> dict[str, Any]:
     """What ``meta.json`` records of a GP stage (the report of
     :func:`soilbinn.training.gp_fit.fit_gp_prior`): the kept round's Laplace log evidence of
     the training sites' SOC (null when the network was kept), the SOC misfit before and
-    after, the round kept, the kernel and its correlation function.
+    after, the round kept, the kernel and its correlation function; with lon/lat cells or
+    regions (``train.gp_prior.cells``, ``regions``), ``regional_offsets``: each phase's
+    gate decision and rise in the log evidence of all training sites (null where the gate
+    dropped them before), and whether the kept prior adds the offsets.
 
     Two runs on the same data and split (e.g. with and without a categorical covariate)
     compare by their log evidence: the higher is the prior the SOC supports better
@@ -1046,7 +1049,10 @@ def gp_summary(res: dict[str, Any]) -> dict[str, Any]:
         "round": res.get("round"),
         "kernel": res.get("kernel"),
         "correlation": res.get("correlation"),
-    }
+        "regional_offsets": None if "cells_kept" not in res else {
+            "gate_kept": list(res["cells_kept"]), "gain": list(res["cells_gain"]),
+            "in_prior": res.get("cells_in_prior")},
+    }  # fmt: skip
 
 
 def _interrupted(run: RunDir, epoch: int, data: str | None) -> Interrupted:
