@@ -794,8 +794,16 @@ def test_a_run_with_regions_keeps_them_from_the_network_and_predicts_with_them(t
     zones = np.unique(train_ds["categories"].sel(category="climate_zone").values)
     assert prior.cell_keys[:, 0].tolist() == [-1.0] * len(zones)
     assert prior.cell_keys[:, 1].tolist() == zones.tolist()
-    a = predict_dataset(res, ds)["params"].values
+    pred = predict_dataset(res, ds)
+    a = pred["params"].values
     np.testing.assert_array_equal(a, predict_dataset(tmp_path / "run", ds)["params"].values)
+    # each site's regional offset: its zone's, for the learned parameters alone
+    learned = ["efolding", "tau4s3"]
+    off = pred["regional_offset"].sel(param=learned).values
+    zone = ds["categories"].sel(category="climate_zone").values
+    np.testing.assert_allclose(off, prior.cell_offsets().numpy()[np.searchsorted(zones, zone)],
+                               rtol=1e-10, atol=1e-12)  # fmt: skip
+    assert np.isnan(pred["regional_offset"].drop_sel(param=learned).values).all()
     # a region without training sites (highland): named, and no offset, as a missing code
     moved, missing = ds.copy(deep=True), ds.copy(deep=True)
     moved["categories"].loc[{"category": "climate_zone"}] = 4
@@ -2380,7 +2388,7 @@ def _regional_truth(regional: bool, seed: int = 5):
     ``regional``, an offset (sd 1 logit) per region of 8 drawn around random centres
     (Voronoi regions, which no lon/lat grid holds), observed with noise at the first 250:
     (n, numeric, categorical with the region codes after the network's column, lonlat,
-    truth, loss_of_outputs, a compressed start)."""
+    truth, loss_of_outputs, a compressed start, the offsets (8, 2) logits)."""
     gen = torch.Generator().manual_seed(seed)
     n, n_new = 250, 150
     num = torch.rand(n + n_new, 2, generator=gen, dtype=F64) * 6 - 3
@@ -2397,7 +2405,7 @@ def _regional_truth(regional: bool, seed: int = 5):
         return ((p.to(F64) - target) ** 2).sum() / (2 * n)
 
     start = (target.mean(0) + 0.5 * (target - target.mean(0))).float()
-    return n, num, cat, lonlat, truth, loss_of_outputs, start
+    return n, num, cat, lonlat, truth, loss_of_outputs, start, offsets
 
 
 @pytest.mark.parametrize("regional", [True, False])
@@ -2409,7 +2417,7 @@ def test_regions_recover_offsets_of_regions_no_grid_holds(regional):
     recovered better than by the smooth kernels over lon/lat; a new site of a code no
     training site has gets no offset. Without the offsets the gate drops them and the
     prior predicts exactly what it predicts without them."""
-    n, num, cat, lonlat, truth, loss_of_outputs, start = _regional_truth(regional)
+    n, num, cat, lonlat, truth, loss_of_outputs, start, true_offsets = _regional_truth(regional)
     priors, info, out = _fits_at_new_sites(
         "regions", ("[]", "[region]"), n, num, cat, lonlat, loss_of_outputs, start
     )
@@ -2425,8 +2433,25 @@ def test_regions_recover_offsets_of_regions_no_grid_holds(regional):
     r2 = {r: 1 - ((p - tt) ** 2).sum(0) / ((tt - tt.mean(0)) ** 2).sum(0) for r, p in out.items()}
     assert info["[region]"]["log_evidence"] > info["[]"]["log_evidence"] + 20, info
     assert (r2["[region]"] > r2["[]"] + 0.05).all() and (r2["[region]"] > 0.97).all(), r2
+    # each region's posterior mean offset: what its code adds to a site's logits, and
+    # the truth's offsets recovered (up to the level, which the prior's mean shares)
+    prior = priors["[region]"]
+    x_new = (num[n:].float(), cat[n:], lonlat[n:].float())
+    none = cat[n:].clone()
+    none[:, 1] = -1
+    with torch.no_grad():
+        z = prior.logits(prior.features(*x_new))
+        z_none = prior.logits(prior.features(x_new[0], none, x_new[2]))
+        offsets = prior.cell_offsets()
+        torch.testing.assert_close(prior.offset_logits(cat[n:], lonlat[n:].float()), z - z_none,
+                                   rtol=0, atol=1e-9)  # fmt: skip
+    for j in range(2):
+        r = torch.corrcoef(torch.stack([offsets[:, j], true_offsets[:, j]]))[0, 1]
+        o, t = offsets[:, j] - offsets[:, j].mean(), true_offsets[:, j] - true_offsets[:, j].mean()
+        slope = float((o * t).sum() / (t * t).sum())
+        assert r > 0.99 and 0.9 < slope < 1.1, (j, r, slope)
     # a code unseen in training adds no offset: the prediction of a region-less site
-    prior, unseen = priors["[region]"], cat[n:].clone()
+    unseen = cat[n:].clone()
     unseen[:, 1] = 99
     with torch.no_grad():
         a = prior(num[n:].float(), unseen, lonlat[n:].float())
@@ -2440,7 +2465,7 @@ def test_regions_that_are_lonlat_cells_are_those_cells():
     """Regions coded as the 10-degree lon/lat cells (numbered in the cells' order) give
     the prior that ``train.gp_prior.cells=[10]`` gives, at the training sites and at new
     ones: one feature construction, one gate."""
-    n, num, cat, lonlat, truth, loss_of_outputs, start = _regional_truth(False, seed=6)
+    n, num, cat, lonlat, truth, loss_of_outputs, start, _ = _regional_truth(False, seed=6)
     ij = torch.floor(lonlat / 10.0)
     match = (ij[:, None, :] == torch.unique(ij[:n], dim=0)[None]).all(2)  # (sites, cells)
     cat[:, 1] = torch.where(match.any(1), match.to(torch.long).argmax(1), -1)

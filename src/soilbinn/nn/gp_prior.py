@@ -1221,6 +1221,26 @@ class GPPrior(nn.Module):
                          self.cell_mask)  # fmt: skip
         return self.mean + kx @ self.alpha @ self.b_cov()
 
+    def cell_offsets(self) -> torch.Tensor:
+        """(m, n_out) float64: the posterior mean offset of the logits that each cell or
+        region of ``cell_keys`` adds at its sites (0 where its gate held it; per-parameter
+        kernels, the only ones with cells)."""
+        d = self.x_train.shape[1]
+        ls = self.log_lengthscale[:, :d][:, self.cell_mask]  # (n_out, m)
+        var = torch.exp(-2 * ls) * (ls < CELL_HELD).to(ls.dtype)
+        inside = (self.x_train[:, self.cell_mask] > 0).to(self.alpha.dtype)  # (n_train, m)
+        return var.T * (inside.T @ self.alpha) * torch.diagonal(self.b_cov())
+
+    def offset_logits(self, categorical, lonlat) -> torch.Tensor:
+        """(n, n_out) float64: the part of the posterior mean logits that the sites' cells
+        and regions add (:meth:`cell_offsets`; 0 at a site in none)."""
+        if self.cell_keys is None:
+            return torch.zeros(len(categorical), len(self.mean), dtype=torch.float64,
+                               device=self.mean.device)  # fmt: skip
+        regions = categorical[:, len(self.net.inputs.n_categories) :]
+        onehots = cell_onehots(lonlat.to(self.mean.device), self.cell_keys, regions)
+        return onehots @ self.cell_offsets()
+
     def step_logits(self, numeric, lonlat=None) -> torch.Tensor:
         """The steps' part (n, n_out) of the posterior mean logits at new sites."""
         out = torch.zeros(len(numeric), len(self.mean), dtype=torch.float64,

@@ -4,7 +4,8 @@
 (``weights_only=True``); :func:`predict_dataset` needs only covariates and forcing and
 returns an xarray Dataset (schema names, units, long names): ``params`` (unit scale),
 ``params_physical``, ``soc_layer``, ``pools``, ``soc_stock``, ``soc_stock_0_30cm``,
-``soc_stock_0_100cm`` and the six processes (BINN); the pure NN gives SOC and stocks.
+``soc_stock_0_100cm`` and the six processes (BINN), and ``regional_offset`` (site, param)
+with the GP prior's lon/lat cells or regions; the pure NN gives SOC and stocks.
 When ``ds`` has stock intervals (``stock_top``/``stock_bottom``), the predicted stocks over
 them are added as ``stock_pred(site, interval)`` g m-2 beside the intervals.
 """
@@ -106,11 +107,12 @@ def predict_dataset(
 
             warnings.warn(f"{source}: {int(unseen)} site(s) have {name} codes unseen in training; "
                           "treated as missing", stacklevel=2)  # fmt: skip
-    keys = getattr(getattr(model, "param_net", None), "cell_keys", None)
+    prior = getattr(model, "param_net", None)
+    cells = getattr(prior, "cell_keys", None)  # the GP prior's cells and regions, if any
     for r, name in enumerate(data.region_names):  # train.gp_prior.regions
         codes = data.categorical[:, len(data.categorical_names) + r]
         known = (
-            keys[keys[:, 0] == -(r + 1.0), 1].to(codes.device) if keys is not None else codes[:0]
+            cells[cells[:, 0] == -(r + 1.0), 1].to(codes.device) if cells is not None else codes[:0]
         )
         outside = int(((codes >= 0) & ~torch.isin(codes, known.long())).sum())
         if outside:
@@ -130,6 +132,8 @@ def predict_dataset(
             res.update({k: out[k] for k in ("pools", "params", "soc_stock", "soc_stock_0_30cm",
                                              "soc_stock_0_100cm", "ill_conditioned", "implausible") if k in out})  # fmt: skip
             res.update(model.processes(b, out))
+            if cells is not None:  # the logit offsets of the sites' cells and regions
+                res["regional_offset"] = prior.offset_logits(b.categorical, b.lonlat)
         else:
             res.update(_stocks(out["soc_layer"]))
         for k, v in res.items():
@@ -157,6 +161,13 @@ def predict_dataset(
         out_ds["param_units"] = ("param", np.asarray(space.units, dtype=str))
         out_ds["params"] = (("site", "param"), arr["params"],
                             {"units": "1", "long_name": "parameters on the unit scale", "preset": space.preset})  # fmt: skip
+        if "regional_offset" in arr:  # learned parameters only (NaN: not learned)
+            full = np.full(arr["params"].shape, np.nan)
+            full[:, model.learned_index.cpu().numpy()] = arr["regional_offset"]
+            out_ds["regional_offset"] = (("site", "param"), full, {
+                "units": "1", "long_name": "offset of the parameter's logit that the site's "
+                "regions and lon/lat cells add in the GP prior (train.gp_prior.regions, "
+                "cells); 0 outside them, NaN where the parameter is not learned"})  # fmt: skip
         phys = space.to_physical(torch.as_tensor(arr["params"])).numpy()
         out_ds["params_physical"] = (("site", "param"), phys,
                                      {"units": "see param_units", "long_name": "parameters in physical units"})  # fmt: skip
