@@ -820,6 +820,15 @@ def test_a_run_with_regions_keeps_them_from_the_network_and_predicts_with_them(t
     )
     with pytest.raises(TrainingDataError, match=r"new.nc: region\(s\) \['climate_zone'\]"):
         predict_dataset(tmp_path / "run", lacking, source="new.nc")
+    # a GP stage that does not run says the regions are not used; their offsets are 0
+    _, skipped = _tiny_run(tmp_path / "run2", 80, 4, ["train.gp_prior.regions=[climate_zone]",
+                                                      "train.gp_prior.max_learned=1"])  # fmt: skip
+    assert (
+        "the regions ['climate_zone'] are not used" in (tmp_path / "run2" / "train.log").read_text()
+    )
+    with pytest.warns(UserWarning, match=r"adds no offsets for \['climate_zone'\]"):
+        none = predict_dataset(tmp_path / "run2", ds)["regional_offset"]
+    assert (none.sel(param=learned).values == 0).all()
     with pytest.raises(ConfigError, match="climate_zone in both data.categorical"):
         load_config("demo", ["train.gp_prior.regions=[climate_zone]",
                              "data.categorical=[land_cover,climate_zone]"])  # fmt: skip

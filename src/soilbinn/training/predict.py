@@ -12,6 +12,7 @@ them are added as ``stock_pred(site, interval)`` g m-2 beside the intervals.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -103,21 +104,18 @@ def predict_dataset(
     for j, (name, k) in enumerate(zip(data.categorical_names, meta["n_categories"])):
         unseen = (data.categorical[:, j] >= k).sum()
         if unseen:
-            import warnings
-
             warnings.warn(f"{source}: {int(unseen)} site(s) have {name} codes unseen in training; "
                           "treated as missing", stacklevel=2)  # fmt: skip
     prior = getattr(model, "param_net", None)
     cells = getattr(prior, "cell_keys", None)  # the GP prior's cells and regions, if any
-    for r, name in enumerate(data.region_names):  # train.gp_prior.regions
+    if data.region_names and cells is None:  # train.gp_prior.regions, but no GP stage kept
+        warnings.warn(f"{source}: the run's prior adds no offsets for {data.region_names} (its "
+                      "GP stage did not keep them; see its train.log)", stacklevel=2)  # fmt: skip
+    for r, name in enumerate(data.region_names if cells is not None else []):
         codes = data.categorical[:, len(data.categorical_names) + r]
-        known = (
-            cells[cells[:, 0] == -(r + 1.0), 1].to(codes.device) if cells is not None else codes[:0]
-        )
-        outside = int(((codes >= 0) & ~torch.isin(codes, known.long())).sum())
+        known = cells[cells[:, 0] == -(r + 1.0), 1].to(codes.device).long()
+        outside = int(((codes >= 0) & ~torch.isin(codes, known)).sum())
         if outside:
-            import warnings
-
             warnings.warn(f"{source}: {outside} site(s) lie in {name} regions without training "
                           "sites; they get no regional offset", stacklevel=2)  # fmt: skip
     if binn:
@@ -161,9 +159,11 @@ def predict_dataset(
         out_ds["param_units"] = ("param", np.asarray(space.units, dtype=str))
         out_ds["params"] = (("site", "param"), arr["params"],
                             {"units": "1", "long_name": "parameters on the unit scale", "preset": space.preset})  # fmt: skip
-        if "regional_offset" in arr:  # learned parameters only (NaN: not learned)
+        # a run asked for cells or regions has the variable even where its GP stage kept none
+        # (ensemble members then concatenate): 0 for the learned parameters
+        if "regional_offset" in arr or cfg.train.gp_prior.regions or cfg.train.gp_prior.cells:
             full = np.full(arr["params"].shape, np.nan)
-            full[:, model.learned_index.cpu().numpy()] = arr["regional_offset"]
+            full[:, model.learned_index.cpu().numpy()] = arr.get("regional_offset", 0.0)
             out_ds["regional_offset"] = (("site", "param"), full, {
                 "units": "1", "long_name": "offset of the parameter's logit that the site's "
                 "regions and lon/lat cells add in the GP prior (train.gp_prior.regions, "
