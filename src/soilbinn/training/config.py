@@ -411,8 +411,8 @@ class GPPriorConfig:
     # the dataset, by name, that the network does not read; in the GP stage each region
     # adds a random offset shared by its sites, as a cell of ``cells`` does, behind the
     # same gate (one variance per category and parameter), and in prediction a site of a
-    # region with training sites gets its offset (none otherwise). On 12 lab truths with
-    # regional offsets the target was met on 11 with the truth's own regions (1 without),
+    # region with training sites gets its offset (none otherwise). On 15 lab truths with
+    # regional offsets the target was met on 14 with the truth's own regions (1 without),
     # and with irrelevant regions the gate dropped them on 6 of 6, the run without them to
     # the digit (docs/recovery_ablation.md, stop 85). Needs per_parameter kernels. []: none
     regions: list[str] = dataclasses.field(default_factory=list)
