@@ -1297,9 +1297,7 @@ class GPPrior(nn.Module):
         return out
 
     @torch.no_grad()
-    def posterior_sd(
-        self, numeric, categorical=None, lonlat=None, chunk: int = 2048
-    ) -> torch.Tensor:
+    def posterior_sd(self, numeric, categorical=None, lonlat=None, chunk: int = 2048) -> torch.Tensor:
         """Posterior predictive standard deviation (n, n_out) of the learned parameters'
         logits at new sites (Laplace approximation at the training sites' posterior mode).
 

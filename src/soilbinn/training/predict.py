@@ -73,10 +73,7 @@ def _as_run(obj) -> Run:
 
 @torch.no_grad()
 def predict_dataset(
-    run_or_dir,
-    ds: xr.Dataset,
-    batch_size: int = 2048,
-    source: str = "dataset",
+    run_or_dir, ds: xr.Dataset, batch_size: int = 2048, source: str = "dataset",
     posterior: bool = True,
 ) -> xr.Dataset:
     """Predict at every site of ``ds`` (covariates + forcing; observations not needed).
