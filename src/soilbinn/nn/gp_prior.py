@@ -1132,10 +1132,6 @@ class GPPrior(nn.Module):
         f64 = torch.float64
         self.register_buffer("x_train", torch.zeros(n_sites, n_features, dtype=f64))
         self.register_buffer("alpha", torch.zeros(n_sites, n_out, dtype=f64))
-        # the likelihood's Gauss-Newton Hessian in logits at the training sites' posterior
-        # mode (posterior_sd); NaN in a run trained before it was kept
-        self.register_buffer("hessian", torch.zeros(n_sites, n_out, n_out, dtype=f64))
-        self._predictive: list | None = None  # posterior_sd's factors, built on first use
         width = lengthscale_width(correlation, n_features)
         shape = (n_out, width) if kernel == "per_parameter" else (width,)
         self.register_buffer("log_lengthscale", torch.zeros(shape, dtype=f64))
@@ -1154,13 +1150,6 @@ class GPPrior(nn.Module):
     @property
     def temperature(self) -> torch.Tensor:
         return self.net.temperature
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # a checkpoint from before the Hessian was kept: NaN, so posterior_sd says so
-        if prefix + "alpha" in state_dict and prefix + "hessian" not in state_dict:
-            state_dict[prefix + "hessian"] = torch.full_like(self.hessian, math.nan)
-        self._predictive = None
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @staticmethod
     def raw_features(
@@ -1231,106 +1220,6 @@ class GPPrior(nn.Module):
         kx = site_kernel(x, self.x_train, self.log_lengthscale, self.correlation, self.onehot,
                          self.cell_mask)  # fmt: skip
         return self.mean + kx @ self.alpha @ self.b_cov()
-
-    def _prior_cov(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """(k, na, nb) prior covariance of each parameter's logits between standardised
-        features ``a`` and ``b`` (with a shared kernel, the kernel alone: ``B`` is applied
-        by :meth:`posterior_sd`)."""
-        if self.kernel == "per_parameter":
-            ks = rbf_stack(a, b, self.log_lengthscale, self.correlation, self.onehot,
-                           self.cell_mask)  # fmt: skip
-            var = torch.diagonal(self.b_cov())[:, None, None]
-            off = torch.tensor(self.offset_variance, dtype=ks.dtype, device=ks.device)
-            return var * ks + off[:, None, None]
-        return site_kernel(a, b, self.log_lengthscale, self.correlation, self.onehot,
-                           self.cell_mask)[None]  # fmt: skip
-
-    def posterior_available(self) -> str | None:
-        """None when :meth:`posterior_sd` can be computed, else why not (one line)."""
-        if not bool(torch.isfinite(self.hessian).all()):
-            return ("its checkpoint predates the posterior's curvature (soilbinn 0.1 before "
-                    "stop 86): retrain it")  # fmt: skip
-        if self.step_param.numel():
-            return "its prior has steps (train.gp_prior.steps), whose uncertainty is not kept"
-        if min(self.blend) < 1.0:
-            return "it blends the GP with the network (train.gp_prior.blend < 1)"
-        return None
-
-    def _predictive_factors(self, max_rank: int = 1000) -> list:
-        # per parameter (P_j (n, r_j), M_j (r_j, r_j), scale_j): with the prior covariance
-        # between training sites U diag(lam) U.T (leading eigenpairs, pivoted Cholesky),
-        # the logits at a new site are q.T w + e, q = c_*.T U lam^-1/2, w the whitened
-        # coefficients (posterior covariance G^-1, G = I + Phi.T H Phi) and e the prior's
-        # part the training sites do not see (variance c_** - q.T q): so the predictive
-        # variance is scale_j c_** - q.T M_j q, M_j = scale_j I - (G^-1)_jj (per_parameter)
-        if self._predictive is not None:
-            return self._predictive
-        x, h = self.x_train, self.hessian
-        n, k = h.shape[0], h.shape[1]
-        rank = min(max_rank, n)
-        with torch.no_grad():
-            cov = self._prior_cov(x, x)
-            if self.kernel == "per_parameter":
-                bases = [pivoted_kernel_basis(cov[j], rank) for j in range(k)]
-                system = SeparateLowRankLaplace(bases, h)
-                ginv = torch.cholesky_inverse(torch.linalg.cholesky(system.gram))
-                o = system.offsets
-                out = []
-                for j, (lam, u) in enumerate(bases):
-                    r = len(lam)
-                    m = torch.eye(r, dtype=x.dtype, device=x.device)
-                    m = m - ginv[o[j] : o[j + 1], o[j] : o[j + 1]]
-                    out.append((u / lam.sqrt(), m, 1.0))
-            else:
-                lam, u = pivoted_kernel_basis(cov[0], rank)
-                bc = self.b_cov()
-                system = LowRankLaplace(lam, u, bc, h)
-                r = len(lam)
-                ginv = torch.cholesky_inverse(torch.linalg.cholesky(system.gram)).view(r, k, r, k)
-                low = system.low
-                out = []
-                for j in range(k):
-                    m = float(bc[j, j]) * torch.eye(r, dtype=x.dtype, device=x.device)
-                    m = m - torch.einsum("a,b,iajb->ij", low[j], low[j], ginv)
-                    out.append((u / lam.sqrt(), m, float(bc[j, j])))
-        self._predictive = out
-        return out
-
-    @torch.no_grad()
-    def posterior_sd(self, numeric, categorical=None, lonlat=None, chunk: int = 2048) -> torch.Tensor:
-        """Posterior predictive standard deviation (n, n_out) of the learned parameters'
-        logits at new sites (Laplace approximation at the training sites' posterior mode).
-
-        The training sites' logits have the Laplace posterior of the GP prior and the SOC
-        likelihood (its Gauss-Newton curvature at the mode, buffer ``hessian``); a new
-        site's logits are that posterior carried through the kernel, plus the prior
-        variance the training sites leave unexplained (far from every training site, the
-        prior's own). The kernel's hyperparameters are taken as known (their uncertainty
-        is not included). Raises ValueError when :meth:`posterior_available` says why not.
-
-        Returns
-        -------
-        Tensor (n, n_out) float64, logits (unit scale: ``sigmoid(logit +- 1.645 sd)`` is
-        the 90% interval).
-        """
-        why = self.posterior_available()
-        if why is not None:
-            raise ValueError(f"no posterior sd for this GP prior: {why}")
-        factors = self._predictive_factors()
-        x = self.features(numeric, categorical, lonlat)
-        out = torch.empty(len(x), len(factors), dtype=torch.float64, device=x.device)
-        for s0 in range(0, len(x), chunk):
-            xs = x[s0 : s0 + chunk]
-            cross = self._prior_cov(xs, self.x_train)  # (k or 1, m, n)
-            # the prior variances at the new sites (the kernel's diagonal, in blocks)
-            diag = torch.cat([torch.diagonal(self._prior_cov(xs[i : i + 256], xs[i : i + 256]),
-                                             dim1=1, dim2=2)
-                              for i in range(0, len(xs), 256)], dim=1)  # fmt: skip
-            for j, (p, m, scale) in enumerate(factors):
-                q = cross[j if len(cross) > 1 else 0] @ p  # (m, r_j)
-                var = scale * diag[j if len(diag) > 1 else 0] - ((q @ m) * q).sum(1)
-                out[s0 : s0 + chunk, j] = var.clamp_min(0.0).sqrt()
-        return out
 
     def cell_offsets(self) -> torch.Tensor:
         """(m, n_out) float64: the posterior mean offset of the logits that each cell or

@@ -215,7 +215,7 @@ def train_ensemble(
         members.append(res)
         if len(val):
             v = ds.isel(site=val)
-            p = predict_dataset(res, v, posterior=False)
+            p = predict_dataset(res, v)
             for k in OBSERVED[1:]:
                 resid[k].append(_log_residuals(p[k].values, obs_st[k].values[val]))
             if "obs_depth" in v.variables:
@@ -305,8 +305,7 @@ def predict_ensemble(
     from soilbinn.training.predict import predict_dataset
 
     members, obs_error, location = _members(ens)
-    # the spread is over members (each member's own GP posterior is not added)
-    preds = [predict_dataset(m, ds, batch_size, source, posterior=False) for m in members]
+    preds = [predict_dataset(m, ds, batch_size, source) for m in members]
     out = preds[0].copy()
     stack = xr.concat(preds, dim="member")
     ok = None

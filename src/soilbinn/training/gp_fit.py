@@ -1285,7 +1285,7 @@ def fit_gp_prior(
             z = z_r
             steps_r = list(cur_steps)
             if ev_r > evidence:
-                kept = (alpha, ls_r, mu_r, bc, kern, misfit, off_r, steps_r, h.clone())
+                kept = (alpha, ls_r, mu_r, bc, kern, misfit, off_r, steps_r)
                 rank, rounds, evidence = len(lam), round_ + 1, ev_r
                 info["start"], info["phase"], info["draw"] = i_start, ph, phase_draw
                 if len(schedules) > 1:  # which path the kept round is on
@@ -1357,7 +1357,7 @@ def fit_gp_prior(
     if kept is None:  # no step accepted or rejected: keep the network
         info["seconds"] = time.perf_counter() - t0
         return None, info
-    alpha, log_ls, mu, bc, (correlation, cats), _, off_kept, steps_kept, h_kept = kept
+    alpha, log_ls, mu, bc, (correlation, cats), _, off_kept, steps_kept = kept
     info["offset_variance"] = off_kept.tolist()
     prior = GPPrior(net, n, x.shape[1], k, use_lonlat, cfg.blend if blend is None else blend,
                     cfg.kernel, correlation, cats, off_kept.tolist(), len(steps_kept),
@@ -1374,7 +1374,6 @@ def fit_gp_prior(
             prior.cell_keys.copy_(cells)
         prior.x_train.copy_(x)
         prior.alpha.copy_(alpha)
-        prior.hessian.copy_(h_kept)  # the likelihood's curvature at the mode (posterior_sd)
         prior.log_lengthscale.copy_(ls_of(log_ls, kept[4]))
         prior.chol_b.copy_(torch.linalg.cholesky(bc))
         prior.mean.copy_(mu)

@@ -73,16 +73,12 @@ def _as_run(obj) -> Run:
 
 @torch.no_grad()
 def predict_dataset(
-    run_or_dir, ds: xr.Dataset, batch_size: int = 2048, source: str = "dataset",
-    posterior: bool = True,
+    run_or_dir, ds: xr.Dataset, batch_size: int = 2048, source: str = "dataset"
 ) -> xr.Dataset:
     """Predict at every site of ``ds`` (covariates + forcing; observations not needed).
 
     ``run_or_dir`` is a run directory, a :class:`Run` from :func:`load_run`, or the
-    ``TrainResult`` returned by :func:`soilbinn.training.trainer.train`. With a GP prior
-    (``train.gp_prior``) and ``posterior``, the learned parameters' posterior predictive
-    spread is added (:meth:`soilbinn.nn.gp_prior.GPPrior.posterior_sd`): ``params_sd``,
-    ``params_p05`` and ``params_p95`` (unit scale, NaN where a parameter is not learned).
+    ``TrainResult`` returned by :func:`soilbinn.training.trainer.train`.
 
     Returns
     -------
@@ -122,11 +118,6 @@ def predict_dataset(
         if outside:
             warnings.warn(f"{source}: {outside} site(s) lie in {name} regions without training "
                           "sites; they get no regional offset", stacklevel=2)  # fmt: skip
-    # the GP prior's posterior predictive spread of the learned parameters' logits
-    spread = posterior and binn and hasattr(prior, "posterior_sd")
-    if spread and (why := prior.posterior_available()) is not None:
-        warnings.warn(f"{source}: no params_sd: {why}", stacklevel=2)
-        spread = False
     if binn:
         data.forcing = model.process_model.prepare(data.forcing)
     keys = ["soc_layer", "soc_stock", "soc_stock_0_30cm", "soc_stock_0_100cm"]
@@ -141,8 +132,6 @@ def predict_dataset(
             res.update(model.processes(b, out))
             if cells is not None:  # the logit offsets of the sites' cells and regions
                 res["regional_offset"] = prior.offset_logits(b.categorical, b.lonlat)
-            if spread:
-                res["logit_sd"] = prior.posterior_sd(b.numeric, b.categorical, b.lonlat)
         else:
             res.update(_stocks(out["soc_layer"]))
         for k, v in res.items():
@@ -179,9 +168,6 @@ def predict_dataset(
                 "units": "1", "long_name": "offset of the parameter's logit that the site's "
                 "regions and lon/lat cells add in the GP prior (train.gp_prior.regions, "
                 "cells); 0 outside them, NaN where the parameter is not learned"})  # fmt: skip
-        if "logit_sd" in arr:
-            out_ds = _add_parameter_spread(out_ds, arr["params"], arr["logit_sd"],
-                                           model.learned_index.cpu().numpy())  # fmt: skip
         phys = space.to_physical(torch.as_tensor(arr["params"])).numpy()
         out_ds["params_physical"] = (("site", "param"), phys,
                                      {"units": "see param_units", "long_name": "parameters in physical units"})  # fmt: skip
@@ -203,33 +189,6 @@ def predict_dataset(
         out_ds = _add_interval_stocks(out_ds, ds, arr["soc_layer"])
     out_ds.attrs.update({"title": "soilbinn prediction", "model_kind": cfg.model.kind,
                          "run": str(run.path) if run.path else "in-memory"})  # fmt: skip
-    return out_ds
-
-
-#: the normal quantile of the 5th percentile
-_Z05 = 1.6448536269514722
-
-
-def _add_parameter_spread(
-    out_ds: xr.Dataset, params: np.ndarray, logit_sd: np.ndarray, learned: np.ndarray
-) -> xr.Dataset:
-    """``params_sd``, ``params_p05``, ``params_p95`` (site, param) on the unit scale from
-    the posterior sd of the learned parameters' logits (normal in logits: the percentiles
-    are exact, the sd by 40-point Gauss-Hermite quadrature); NaN where not learned."""
-    z = np.log(params[:, learned]) - np.log1p(-params[:, learned])
-    nodes, weights = np.polynomial.hermite_e.hermegauss(40)
-    weights = weights / weights.sum()
-    p = 1.0 / (1.0 + np.exp(-(z[..., None] + logit_sd[..., None] * nodes)))
-    mean = (p * weights).sum(-1)
-    sd = np.sqrt(np.maximum(((p - mean[..., None]) ** 2 * weights).sum(-1), 0.0))
-    what = "posterior predictive {} of the parameter on the unit scale (GP prior, Laplace)"
-    for name, value, kind in (("params_sd", sd, "standard deviation"),
-                              ("params_p05", 1 / (1 + np.exp(-(z - _Z05 * logit_sd))), "5th percentile"),
-                              ("params_p95", 1 / (1 + np.exp(-(z + _Z05 * logit_sd))), "95th percentile")):  # fmt: skip
-        full = np.full(params.shape, np.nan)
-        full[:, learned] = value
-        out_ds[name] = (("site", "param"), full,
-                        {"units": "1", "long_name": what.format(kind) + "; NaN: not learned"})  # fmt: skip
     return out_ds
 
 
