@@ -223,7 +223,13 @@ def site_features(
 
 
 def evidence_subsets(
-    n: int, k: int, cfg, seed: int, round_: int, draw: int = 0
+    n: int,
+    k: int,
+    cfg,
+    seed: int,
+    round_: int,
+    draw: int = 0,
+    features: torch.Tensor | None = None,
 ) -> list[np.ndarray]:
     """The training sites the evidence fit reads in a round.
 
@@ -240,6 +246,11 @@ def evidence_subsets(
         draws anew, else every round reads round 0's sites.
     draw : int
         Which of ``train.gp_prior.draws`` independent draws (0: the one without ``draws``).
+    features : Tensor (n, d), optional
+        The sites' standardised features, for ``subset_sampling = stratified``: ``strata``
+        k-means clusters of them, each given its share of the sites by largest remainders
+        and drawn at random within (the random stream also seeds the clustering). Without
+        them, or with ``random``, a uniform draw.
 
     Returns
     -------
@@ -254,6 +265,23 @@ def evidence_subsets(
         gen = np.random.default_rng(seed if first else [seed, round_])
     else:  # a stream of its own for each further draw
         gen = np.random.default_rng([seed, 0 if first else round_, draw])
+    if cfg.subset_sampling == "stratified" and features is not None:
+        from sklearn.cluster import KMeans
+        from threadpoolctl import threadpool_limits
+
+        f = np.asarray(features.detach().cpu(), dtype=np.float64)
+        n_strata = min(cfg.strata, n)
+        labels = KMeans(n_clusters=n_strata, n_init=1, random_state=int(gen.integers(2**31)))
+        with threadpool_limits(1):  # the same strata whatever the machine's threads
+            labels = labels.fit(f).labels_
+        quota = m * blocks * np.bincount(labels, minlength=n_strata) / n
+        take = np.floor(quota).astype(int)
+        take[np.argsort(-(quota - take), kind="stable")[: m * blocks - take.sum()]] += 1
+        chosen = np.concatenate([
+            gen.choice(np.flatnonzero(labels == c), size=take[c], replace=False)
+            for c in range(n_strata) if take[c]
+        ])  # fmt: skip
+        return np.split(gen.permutation(chosen), blocks)
     return np.split(gen.choice(n, size=m * blocks, replace=False), blocks)
 
 
@@ -642,7 +670,23 @@ def fit_gp_prior(
         low = torch.tril(chol_b) if cfg.correlated else torch.diag(torch.diagonal(chol_b))
         return low @ low.T + 1e-8 * eye
 
-    sub = [torch.as_tensor(b, device=dev) for b in evidence_subsets(n, k, cfg, seed, 0, draw)]
+    subsets_read: dict[tuple[int, int], list[torch.Tensor]] = {}
+
+    def subsets_of(round_: int, draw_: int) -> list[torch.Tensor]:
+        # evidence_subsets of the round and draw, computed once (a stratified draw clusters
+        # the sites; with subset_draw fixed every round reads round 0's)
+        key = (round_ if cfg.subset_draw == "per_round" else 0, draw_)
+        if key not in subsets_read:
+            subsets_read[key] = [torch.as_tensor(b, device=dev) for b in
+                                 evidence_subsets(n, k, cfg, seed, key[0], draw_, x)]  # fmt: skip
+        return subsets_read[key]
+
+    sub = subsets_of(0, draw)
+    if log is not None and cfg.subset_sampling == "stratified":
+        log(
+            f"gp_prior: the evidence reads {sum(len(b) for b in sub)} sites drawn in "
+            f"proportion from {min(cfg.strata, n)} k-means strata of the site features"
+        )
 
     held = None  # (k, width) the log length scales held at IRRELEVANT_LENGTHSCALE
     # support: sbl estimates each parameter's features (per-parameter kernels only; a
@@ -1118,10 +1162,7 @@ def fit_gp_prior(
             tempered = beta != 1.0
             cur_steps = list(step_state[ph]["steps"]) if use_steps else []
             th = time.perf_counter()
-            sub = [
-                torch.as_tensor(b, device=dev)
-                for b in evidence_subsets(n, k, cfg, seed, round_, phase_draw)
-            ]
+            sub = subsets_of(round_, phase_draw)
             fresh = round_ == 0 and cfg.hyper_steps_first is not None
             # the cells are held until the phase's gate has run (its first fit is without them)
             cells_held[0] = cell_all is not None and step_state[ph].get("cells_off", True)
